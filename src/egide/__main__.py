@@ -1,0 +1,3 @@
+from egide.cli.main import app
+
+app()

@@ -1,0 +1,63 @@
+"""The catalog interface: buckets, committed object versions, credentials, shards to delete.
+
+A version is visible only once `commit_version` returns: that one transaction makes it current
+and moves the shards of the version it replaces to the trash, which is emptied after a grace
+period so that readers already streaming the old version finish first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from egide.domain import Bucket, ObjectVersion
+
+
+@dataclass(frozen=True)
+class TrashedShard:
+    id: int
+    site: str
+    shard: str
+
+
+class Catalog(Protocol):
+    async def create_bucket(self, bucket: Bucket) -> None:
+        """Raises BucketExists."""
+
+    async def get_bucket(self, name: str) -> Bucket | None: ...
+
+    async def list_buckets(self) -> list[Bucket]: ...
+
+    async def delete_bucket(self, name: str) -> None:
+        """Raises BucketNotFound or BucketNotEmpty."""
+
+    async def get_object(self, bucket_id: bytes, key: str) -> ObjectVersion | None: ...
+
+    async def commit_version(self, version: ObjectVersion) -> None: ...
+
+    async def delete_object(self, bucket_id: bytes, key: str) -> bool:
+        """Remove the current version; False if there was none."""
+
+    async def list_objects(
+        self,
+        bucket_id: bytes,
+        prefix: str,
+        after: str | None,
+        limit: int,
+        *,
+        inclusive: bool = False,
+    ) -> list[ObjectVersion]:
+        """Current versions whose key starts with `prefix` and sorts after `after` (or at it,
+        with `inclusive`), in key order."""
+
+    async def add_credential(self, access_key: str, sealed_secret: bytes) -> None: ...
+
+    async def get_credential(self, access_key: str) -> bytes | None: ...
+
+    async def count_credentials(self) -> int: ...
+
+    async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
+
+    async def forget_trash(self, ids: list[int]) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,321 @@
+"""The SQLite catalog: WAL, synchronous=FULL, versioned migrations, one writer thread.
+
+Every call runs on a single dedicated thread holding the one connection, so the event loop never
+blocks on SQLite and transactions never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from egide.catalog.base import TrashedShard
+from egide.domain import (
+    Bucket,
+    BucketExists,
+    BucketNotEmpty,
+    BucketNotFound,
+    ObjectVersion,
+    shard_name,
+)
+
+T = TypeVar("T")
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE buckets (
+        id BLOB PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        wrapped_key BLOB NOT NULL
+    );
+    CREATE TABLE versions (
+        version_id BLOB PRIMARY KEY,
+        bucket_id BLOB NOT NULL REFERENCES buckets(id),
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified REAL NOT NULL,
+        wrapped_data_key BLOB NOT NULL,
+        k INTEGER NOT NULL,
+        m INTEGER NOT NULL,
+        block_size INTEGER NOT NULL,
+        sites TEXT NOT NULL,
+        headers TEXT NOT NULL
+    );
+    CREATE TABLE objects (
+        bucket_id BLOB NOT NULL,
+        key TEXT NOT NULL,
+        version_id BLOB NOT NULL REFERENCES versions(version_id),
+        PRIMARY KEY (bucket_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE credentials (
+        access_key TEXT PRIMARY KEY,
+        sealed_secret BLOB NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE trash (
+        id INTEGER PRIMARY KEY,
+        site TEXT NOT NULL,
+        shard TEXT NOT NULL,
+        since REAL NOT NULL
+    );
+    CREATE INDEX trash_since ON trash(since);
+    """,
+)
+
+_VERSION_COLUMNS = (
+    "v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.wrapped_data_key, "
+    "v.k, v.m, v.block_size, v.sites, v.headers"
+)
+
+
+def _version(row: sqlite3.Row) -> ObjectVersion:
+    return ObjectVersion(
+        bucket_id=row[0], key=row[1], version_id=row[2], size=row[3], etag=row[4],
+        last_modified=row[5], wrapped_data_key=row[6], k=row[7], m=row[8], block_size=row[9],
+        sites=tuple(json.loads(row[10])), headers=json.loads(row[11]),
+    )  # fmt: skip
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix` (None: no bound)."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            return prefix[:-1] + chr(last + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+class SQLiteCatalog:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egide-catalog")
+        self._db: sqlite3.Connection | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (creating if needed) and migrate; called once, before serving."""
+        self._thread.submit(self._open).result()
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=10000")
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"catalog {self._path} has schema {current}, newer than this Égide "
+                f"({len(MIGRATIONS)}): upgrade Égide"
+            )
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        self._db = db
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        assert db is not None, "catalog not opened"
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._call(lambda db: db.close())
+            self._db = None
+        self._thread.shutdown()
+
+    # -- buckets ----------------------------------------------------------------------------
+
+    async def create_bucket(self, bucket: Bucket) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO buckets (id, name, created, wrapped_key) VALUES (?, ?, ?, ?)",
+                    (bucket.id, bucket.name, bucket.created, bucket.wrapped_key),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise BucketExists(bucket.name) from exc
+
+        await self._call(run)
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        def run(db: sqlite3.Connection) -> Bucket | None:
+            row = db.execute(
+                "SELECT id, name, created, wrapped_key FROM buckets WHERE name = ?", (name,)
+            ).fetchone()
+            return Bucket(*row) if row else None
+
+        return await self._call(run)
+
+    async def list_buckets(self) -> list[Bucket]:
+        def run(db: sqlite3.Connection) -> list[Bucket]:
+            rows = db.execute("SELECT id, name, created, wrapped_key FROM buckets ORDER BY name")
+            return [Bucket(*row) for row in rows]
+
+        return await self._call(run)
+
+    async def delete_bucket(self, name: str) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute("SELECT id FROM buckets WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    raise BucketNotFound(name)
+                if db.execute("SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1", row).fetchone():
+                    raise BucketNotEmpty(name)
+                db.execute("DELETE FROM buckets WHERE id = ?", row)
+
+        await self._call(run)
+
+    # -- objects ----------------------------------------------------------------------------
+
+    async def get_object(self, bucket_id: bytes, key: str) -> ObjectVersion | None:
+        def run(db: sqlite3.Connection) -> ObjectVersion | None:
+            row = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
+                "WHERE o.bucket_id = ? AND o.key = ?",
+                (bucket_id, key),
+            ).fetchone()
+            return _version(row) if row else None
+
+        return await self._call(run)
+
+    def _trash_version(self, db: sqlite3.Connection, version_id: bytes) -> None:
+        row = db.execute(
+            "SELECT sites FROM versions WHERE version_id = ?", (version_id,)
+        ).fetchone()
+        db.execute("DELETE FROM versions WHERE version_id = ?", (version_id,))
+        since = time.time()
+        db.executemany(
+            "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
+            [
+                (site, shard_name(version_id, 0, i), since)
+                for i, site in enumerate(json.loads(row[0]))
+            ],
+        )
+
+    async def commit_version(self, version: ObjectVersion) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if not db.execute(
+                    "SELECT 1 FROM buckets WHERE id = ?", (version.bucket_id,)
+                ).fetchone():
+                    raise BucketNotFound(version.bucket_id.hex())
+                db.execute(
+                    "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
+                    "wrapped_data_key, k, m, block_size, sites, headers) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        version.version_id, version.bucket_id, version.key, version.size,
+                        version.etag, version.last_modified, version.wrapped_data_key, version.k,
+                        version.m, version.block_size, json.dumps(version.sites),
+                        json.dumps(version.headers),
+                    ),
+                )  # fmt: skip
+                old = db.execute(
+                    "SELECT version_id FROM objects WHERE bucket_id = ? AND key = ?",
+                    (version.bucket_id, version.key),
+                ).fetchone()
+                db.execute(
+                    "INSERT OR REPLACE INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
+                    (version.bucket_id, version.key, version.version_id),
+                )
+                if old:
+                    self._trash_version(db, old[0])
+
+        await self._call(run)
+
+    async def delete_object(self, bucket_id: bytes, key: str) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                old = db.execute(
+                    "SELECT version_id FROM objects WHERE bucket_id = ? AND key = ?",
+                    (bucket_id, key),
+                ).fetchone()
+                if old is None:
+                    return False
+                db.execute("DELETE FROM objects WHERE bucket_id = ? AND key = ?", (bucket_id, key))
+                self._trash_version(db, old[0])
+                return True
+
+        return await self._call(run)
+
+    async def list_objects(
+        self,
+        bucket_id: bytes,
+        prefix: str,
+        after: str | None,
+        limit: int,
+        *,
+        inclusive: bool = False,
+    ) -> list[ObjectVersion]:
+        def run(db: sqlite3.Connection) -> list[ObjectVersion]:
+            sql = (
+                f"SELECT {_VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
+                "WHERE o.bucket_id = ? AND o.key >= ?"
+            )
+            args: list[object] = [bucket_id, prefix]
+            if (end := prefix_end(prefix)) is not None:
+                sql += " AND o.key < ?"
+                args.append(end)
+            if after is not None:
+                sql += " AND o.key >= ?" if inclusive else " AND o.key > ?"
+                args.append(after)
+            sql += " ORDER BY o.key LIMIT ?"
+            args.append(limit)
+            return [_version(row) for row in db.execute(sql, args)]
+
+        return await self._call(run)
+
+    # -- credentials ------------------------------------------------------------------------
+
+    async def add_credential(self, access_key: str, sealed_secret: bytes) -> None:
+        await self._call(
+            lambda db: db.execute(
+                "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
+                (access_key, sealed_secret, time.time()),
+            )
+        )
+
+    async def get_credential(self, access_key: str) -> bytes | None:
+        def run(db: sqlite3.Connection) -> bytes | None:
+            row = db.execute(
+                "SELECT sealed_secret FROM credentials WHERE access_key = ?", (access_key,)
+            ).fetchone()
+            return bytes(row[0]) if row else None
+
+        return await self._call(run)
+
+    async def count_credentials(self) -> int:
+        return await self._call(
+            lambda db: int(db.execute("SELECT count(*) FROM credentials").fetchone()[0])
+        )
+
+    # -- trash ------------------------------------------------------------------------------
+
+    async def trash_due(self, before: float, limit: int) -> list[TrashedShard]:
+        def run(db: sqlite3.Connection) -> list[TrashedShard]:
+            rows = db.execute(
+                "SELECT id, site, shard FROM trash WHERE since < ? ORDER BY id LIMIT ?",
+                (before, limit),
+            )
+            return [TrashedShard(*row) for row in rows]
+
+        return await self._call(run)
+
+    async def forget_trash(self, ids: list[int]) -> None:
+        await self._call(
+            lambda db: db.executemany("DELETE FROM trash WHERE id = ?", [(i,) for i in ids])
+        )

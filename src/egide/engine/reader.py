@@ -1,0 +1,134 @@
+"""Read a byte range of an object version: fetch k pieces per block, decode only if needed.
+
+Data pieces are fetched first (the code is systematic, so a healthy read is a concatenation).
+A piece that is missing or fails its checksum is replaced by a parity piece and the block is
+rebuilt; a site that lost the whole shard is not asked again for the rest of the stream. With
+fewer than k good pieces the read fails with ShardsUnavailable, never with wrong bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from egide.coding.blocks import CHECKSUM_SIZE, Layout
+from egide.coding.shardfile import HEADER_SIZE, verify_piece
+from egide.crypto.aead import DecryptionError
+from egide.domain import ObjectVersion, ShardsUnavailable, shard_name
+from egide.engine.workers import on_cpu
+from egide.pipeline import PartCipher, decode_block
+from egide.sites.base import ShardMissing, Site, SiteError
+
+log = logging.getLogger("egide.read")
+
+PREFETCH_BLOCKS = 4
+
+
+class ObjectReader:
+    """Async iterator over the plaintext bytes first..last (inclusive) of one version."""
+
+    def __init__(
+        self,
+        version: ObjectVersion,
+        ctx: PartCipher,
+        sites: Sequence[Site | None],
+        first: int,
+        last: int,
+    ) -> None:
+        self.version = version
+        self.ctx = ctx
+        self.sites = sites
+        self.first = first
+        self.last = last
+        self.layout = Layout(version.k, version.m, version.block_size, version.size)
+        #: Shard index → why the whole shard is unusable (missing file, dead site).
+        self.lost: dict[int, str] = {
+            i: f"site {version.sites[i]} is not configured"
+            for i, s in enumerate(sites)
+            if s is None
+        }
+        self._blocks = iter(self.layout.blocks_covering(first, last) if last >= first else ())
+        self._queue: list[asyncio.Task[tuple[int, bytes]]] = []
+
+    def _describe(self, index: int) -> str:
+        version = self.version
+        return f"block {index} of object {version.key!r} (version {version.version_id.hex()})"
+
+    async def _piece(self, shard: int, block: int, bad: dict[int, str]) -> bytes | None:
+        site = self.sites[shard]
+        assert site is not None
+        length = self.layout.piece_len(block) + CHECKSUM_SIZE
+        offset = self.layout.piece_offset(HEADER_SIZE, block)
+        try:
+            stored = await site.read(shard_name(self.version.version_id, 0, shard), offset, length)
+        except ShardMissing as exc:
+            self.lost[shard] = str(exc)
+            return None
+        except SiteError as exc:
+            self.lost[shard] = str(exc)
+            return None
+        piece = verify_piece(stored) if len(stored) == length else None
+        if piece is None:
+            bad[shard] = f"piece {shard} on site {site.name} is corrupt (checksum mismatch)"
+            log.warning("corrupt piece: %s; rebuilding from the other pieces", bad[shard])
+        return piece
+
+    async def _read_block(self, index: int) -> tuple[int, bytes]:
+        k = self.version.k
+        bad: dict[int, str] = {}
+        pieces: dict[int, bytes] = {}
+        candidates = [i for i in range(len(self.sites)) if i not in self.lost]
+        while len(pieces) < k and candidates:
+            batch, candidates = candidates[: k - len(pieces)], candidates[k - len(pieces) :]
+            results = await asyncio.gather(*(self._piece(i, index, bad) for i in batch))
+            pieces.update((i, p) for i, p in zip(batch, results, strict=True) if p is not None)
+        if len(pieces) < k:
+            reasons = {**self.lost, **bad}
+            raise ShardsUnavailable(
+                f"cannot read {self._describe(index)}: {len(pieces)} of the {k} needed shards "
+                "are available; unavailable: " + "; ".join(reasons[i] for i in sorted(reasons))
+            )
+        try:
+            plain = await on_cpu(
+                decode_block, self.ctx, index, pieces, self.layout.sealed_len(index)
+            )
+        except DecryptionError as exc:
+            raise ShardsUnavailable(
+                f"cannot read {self._describe(index)}: its shards fail authentication "
+                "(moved or tampered with)"
+            ) from exc
+        if any(i >= k for i in pieces):
+            log.info("rebuilt %s from parity", self._describe(index))
+        return index, plain
+
+    def _fill(self) -> None:
+        while len(self._queue) < PREFETCH_BLOCKS:
+            index = next(self._blocks, None)
+            if index is None:
+                return
+            self._queue.append(asyncio.ensure_future(self._read_block(index)))
+
+    async def start(self) -> None:
+        """Fetch the first block now, so that an unreadable object fails before any byte is sent."""
+        self._fill()
+        if self._queue:
+            await asyncio.wait([self._queue[0]])
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            self._fill()
+            while self._queue:
+                index, plain = await self._queue.pop(0)
+                self._fill()
+                start = index * self.layout.block_size
+                lo = max(self.first - start, 0)
+                hi = min(self.last - start + 1, len(plain))
+                yield plain if lo == 0 and hi == len(plain) else plain[lo:hi]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for task in self._queue:
+            task.cancel()
+        self._queue.clear()

@@ -1,0 +1,235 @@
+"""The object service: buckets and objects over the catalog, the keyring and the sites.
+
+Commit protocol (DESIGN.md): shards are written and made durable first, then one catalog
+transaction makes the version current. A crash before that leaves only unreferenced shards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from egide.catalog.base import Catalog
+from egide.coding.erasure import ErasureCode
+from egide.coding.shardfile import ShardFooter
+from egide.crypto import aead
+from egide.crypto.keyring import Keyring
+from egide.domain import (
+    Bucket,
+    BucketNotFound,
+    KeyNotFound,
+    ObjectVersion,
+    new_id,
+)
+from egide.engine.listing import Listing, list_objects
+from egide.engine.reader import ObjectReader
+from egide.engine.writer import Hasher, PartWriter
+from egide.pipeline import PartCipher
+from egide.sites.base import Site, SiteError
+
+log = logging.getLogger("egide.store")
+
+
+def choose_sites(sites: Sequence[str], count: int, version_id: bytes) -> tuple[str, ...]:
+    """Spread versions over the sites: a rotation picked by the version id."""
+    start = int.from_bytes(version_id[:4], "big") % len(sites)
+    rotated = [*sites[start:], *sites[:start]]
+    return tuple(rotated[:count])
+
+
+class ObjectStore:
+    def __init__(
+        self,
+        catalog: Catalog,
+        keyring: Keyring,
+        sites: Sequence[Site],
+        *,
+        k: int,
+        m: int,
+        block_size: int,
+        trash_grace: float = 60.0,
+    ) -> None:
+        if len(sites) < k + m:
+            raise ValueError(f"code {k}+{m} needs {k + m} sites, {len(sites)} configured")
+        self.catalog = catalog
+        self.keyring = keyring
+        self.sites = {site.name: site for site in sites}
+        self.k, self.m, self.block_size = k, m, block_size
+        self.trash_grace = trash_grace
+        self._codes: dict[tuple[int, int], ErasureCode] = {}
+        self._bucket_keys: dict[bytes, bytes] = {}
+        self._buckets_by_id: dict[bytes, Bucket] = {}
+
+    def _code(self, k: int, m: int) -> ErasureCode:
+        if (k, m) not in self._codes:
+            self._codes[k, m] = ErasureCode(k, m)
+        return self._codes[k, m]
+
+    def _bucket_key(self, bucket: Bucket) -> bytes:
+        key = self._bucket_keys.get(bucket.id)
+        if key is None:
+            key = self._bucket_keys[bucket.id] = self.keyring.bucket_key(
+                bucket.id, bucket.wrapped_key
+            )
+        return key
+
+    # -- buckets ----------------------------------------------------------------------------
+
+    async def create_bucket(self, name: str) -> Bucket:
+        bucket_id = new_id()
+        _, wrapped = self.keyring.new_bucket_key(bucket_id)
+        bucket = Bucket(bucket_id, name, time.time(), wrapped)
+        await self.catalog.create_bucket(bucket)
+        return bucket
+
+    async def bucket(self, name: str) -> Bucket:
+        bucket = await self.catalog.get_bucket(name)
+        if bucket is None:
+            raise BucketNotFound(name)
+        self._buckets_by_id[bucket.id] = bucket
+        return bucket
+
+    async def list_buckets(self) -> list[Bucket]:
+        return await self.catalog.list_buckets()
+
+    async def delete_bucket(self, name: str) -> None:
+        await self.catalog.delete_bucket(name)
+
+    # -- objects ----------------------------------------------------------------------------
+
+    async def put_object(
+        self,
+        bucket_name: str,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        headers: dict[str, str],
+        hashers: Sequence[Hasher] = (),
+        before_commit: Callable[[str], Awaitable[None]] | None = None,
+    ) -> ObjectVersion:
+        """Store a new current version of `key`, streamed from `body`.
+
+        `hashers` see every byte of the body; `before_commit` receives the MD5 ETag once the
+        body is complete and may raise to refuse the object (bad digest, checksum mismatch).
+        """
+        bucket = await self.bucket(bucket_name)
+        bucket_key = self._bucket_key(bucket)
+        version_id = new_id()
+        data_key, wrapped_data_key = self.keyring.new_data_key(bucket_key, version_id)
+        code = self._code(self.k, self.m)
+        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, code)
+        names = choose_sites(list(self.sites), self.k + self.m, version_id)
+        writer = PartWriter(ctx, [self.sites[n] for n in names], self.block_size)
+        md5 = hashlib.md5()
+        await writer.open()
+        try:
+            await writer.write_stream(body, [md5, *hashers])
+            etag = md5.hexdigest()
+            if before_commit is not None:
+                await before_commit(etag)
+            manifest = json.dumps(
+                {
+                    "bucket": bucket.name,
+                    "key": key,
+                    "etag": etag,
+                    "headers": headers,
+                    "size": writer.size,
+                    "created": time.time(),
+                    "sites": names,
+                    "data_key": wrapped_data_key.hex(),
+                }
+            ).encode()
+            await writer.finish(
+                ShardFooter(
+                    writer.block_count,
+                    writer.size,
+                    bucket.wrapped_key,
+                    aead.wrap(bucket_key, manifest, b"egide/manifest/" + version_id),
+                )
+            )
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        version = ObjectVersion(
+            bucket_id=bucket.id, key=key, version_id=version_id, size=writer.size, etag=etag,
+            last_modified=time.time(), wrapped_data_key=wrapped_data_key, k=self.k, m=self.m,
+            block_size=self.block_size, sites=names, headers=headers,
+        )  # fmt: skip
+        await self.catalog.commit_version(version)
+        return version
+
+    async def head_object(self, bucket_name: str, key: str) -> ObjectVersion:
+        bucket = await self.bucket(bucket_name)
+        version = await self.catalog.get_object(bucket.id, key)
+        if version is None:
+            raise KeyNotFound(key)
+        return version
+
+    async def reader(self, version: ObjectVersion, first: int, last: int) -> ObjectReader:
+        """A reader of plaintext bytes first..last of `version` (from `head_object`), its first
+        block already fetched so that an unreadable object fails before a byte is sent."""
+        bucket_key = self._bucket_key(self._buckets_by_id[version.bucket_id])
+        data_key = self.keyring.data_key(bucket_key, version.version_id, version.wrapped_data_key)
+        ctx = PartCipher(
+            AESGCM(data_key), version.bucket_id, version.version_id, 0,
+            self._code(version.k, version.m),
+        )  # fmt: skip
+        reader = ObjectReader(version, ctx, [self.sites.get(n) for n in version.sites], first, last)
+        await reader.start()
+        return reader
+
+    async def delete_object(self, bucket_name: str, key: str) -> None:
+        bucket = await self.bucket(bucket_name)
+        await self.catalog.delete_object(bucket.id, key)
+
+    async def list_objects(
+        self,
+        bucket_name: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str | None = None,
+        after_is_prefix: bool = False,
+        max_keys: int = 1000,
+    ) -> Listing:
+        bucket = await self.bucket(bucket_name)
+        return await list_objects(
+            self.catalog, bucket.id, prefix=prefix, delimiter=delimiter, after=after,
+            after_is_prefix=after_is_prefix, max_keys=max_keys,
+        )  # fmt: skip
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    async def empty_trash(self) -> int:
+        """Delete the shards of replaced or deleted versions once their grace period is over."""
+        removed = 0
+        while batch := await self.catalog.trash_due(time.time() - self.trash_grace, 500):
+            done = []
+            for item in batch:
+                site = self.sites.get(item.site)
+                try:
+                    if site is not None:
+                        await site.delete(item.shard)
+                    done.append(item.id)
+                except SiteError as exc:
+                    log.warning("cannot delete shard %s on %s yet: %s", item.shard, item.site, exc)
+            await self.catalog.forget_trash(done)
+            removed += len(done)
+            if len(done) < len(batch):
+                break
+        return removed
+
+    async def run_housekeeping(self, every: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.empty_trash()
+            except Exception:
+                log.exception("housekeeping failed")

@@ -1,0 +1,123 @@
+"""Write one part of an object version: stream → blocks → sealed, coded pieces → k+m shards.
+
+The body is consumed block by block. Block i is encoded while its MD5 is computed on the other
+core and block i-1 is still being written, so memory stays at a few blocks whatever the size.
+Nothing becomes visible here: the caller commits the catalog row after `commit` succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from egide.coding.shardfile import ShardFooter, ShardHeader
+from egide.domain import SitesUnavailable, shard_name
+from egide.engine.workers import on_cpu
+from egide.pipeline import PartCipher, encode_block
+from egide.sites.base import ShardWriter, Site, SiteError
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+async def rechunk(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """Re-cut a stream of arbitrary pieces into blocks of exactly `size` (the last shorter)."""
+    buf = bytearray()
+    async for chunk in body:
+        if not buf and len(chunk) == size:
+            yield bytes(chunk)
+            continue
+        buf += chunk
+        while len(buf) >= size:
+            yield bytes(buf[:size])
+            del buf[:size]
+    if buf:
+        yield bytes(buf)
+
+
+def _update_all(hashers: Sequence[Hasher], data: bytes) -> None:
+    for hasher in hashers:
+        hasher.update(data)
+
+
+class PartWriter:
+    """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure."""
+
+    def __init__(self, ctx: PartCipher, sites: Sequence[Site], block_size: int) -> None:
+        self.ctx = ctx
+        self.sites = sites
+        self.block_size = block_size
+        self.size = 0
+        self.block_count = 0
+        self._writers: list[ShardWriter] = []
+
+    async def _each(self, calls: Sequence[object]) -> None:
+        results = await asyncio.gather(*calls, return_exceptions=True)  # type: ignore[call-overload]
+        failed = [
+            f"{site.name} ({result})"
+            for site, result in zip(self.sites, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        if failed:
+            raise SitesUnavailable("could not write shards to " + ", ".join(failed))
+
+    async def open(self) -> None:
+        ctx = self.ctx
+        results = await asyncio.gather(
+            *(
+                site.writer(shard_name(ctx.version_id, ctx.part, i))
+                for i, site in enumerate(self.sites)
+            ),
+            return_exceptions=True,
+        )
+        self._writers = [r for r in results if not isinstance(r, BaseException)]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self.abort()
+            raise SitesUnavailable(
+                "could not open shards: " + "; ".join(str(e) for e in errors)
+            ) from errors[0]
+        headers = [
+            ShardHeader(
+                ctx.code.k, ctx.code.m, i, ctx.part, self.block_size, ctx.bucket_id, ctx.version_id
+            ).encode()
+            for i in range(len(self.sites))
+        ]
+        await self._each([w.write(h) for w, h in zip(self._writers, headers, strict=True)])
+
+    async def write_stream(self, body: AsyncIterator[bytes], hashers: Sequence[Hasher]) -> None:
+        pending: asyncio.Future[None] | None = None
+        try:
+            async for block in rechunk(body, self.block_size):
+                encoding = on_cpu(encode_block, self.ctx, self.block_count, block)
+                hashing = on_cpu(_update_all, hashers, block)
+                pieces = await encoding
+                await hashing
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(
+                    self._each([w.write(p) for w, p in zip(self._writers, pieces, strict=True)])
+                )
+                self.size += len(block)
+                self.block_count += 1
+            if pending is not None:
+                await pending
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+
+    async def finish(self, footer: ShardFooter) -> None:
+        data = footer.encode()
+        await self._each([w.write(data) for w in self._writers])
+
+    async def commit(self) -> None:
+        await self._each([w.commit() for w in self._writers])
+
+    async def abort(self) -> None:
+        for writer in self._writers:
+            with contextlib.suppress(SiteError):
+                await writer.abort()

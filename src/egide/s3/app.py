@@ -1,0 +1,219 @@
+"""The ASGI application: route, authenticate, decode the body, dispatch, answer errors as XML.
+
+Every request goes the same way: RequestHead → Route (501 for anything unknown) → SigV4
+(before a byte of the body is read) → body pipeline for the payload mode → one handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from egide.catalog.base import Catalog
+from egide.crypto.keyring import Keyring
+from egide.domain import (
+    BucketExists,
+    BucketNotEmpty,
+    BucketNotFound,
+    DomainError,
+    KeyNotFound,
+    ShardsUnavailable,
+    SitesUnavailable,
+)
+from egide.engine.store import ObjectStore
+from egide.s3 import bucket, delete, errors, get, list, put
+from egide.s3.auth.checksums import requested_checksum
+from egide.s3.auth.sigv4 import PayloadMode, authenticate
+from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
+from egide.s3.http import ClientDisconnected, Receive, Request, Response, receive_body
+from egide.s3.request import RequestHead
+from egide.s3.router import Endpoint, route
+from egide.s3.xml import DECLARATION, element
+
+log = logging.getLogger("egide.s3")
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[Request, ObjectStore], Awaitable[Response]]
+
+HANDLERS: dict[Endpoint, Handler] = {
+    Endpoint.LIST_BUCKETS: bucket.handle_list_buckets,
+    Endpoint.CREATE_BUCKET: bucket.handle_create_bucket,
+    Endpoint.HEAD_BUCKET: bucket.handle_head_bucket,
+    Endpoint.DELETE_BUCKET: bucket.handle_delete_bucket,
+    Endpoint.GET_BUCKET_LOCATION: bucket.handle_get_bucket_location,
+    Endpoint.LIST_OBJECTS: list.handle_list_objects,
+    Endpoint.LIST_OBJECTS_V2: list.handle_list_objects_v2,
+    Endpoint.PUT_OBJECT: put.handle_put_object,
+    Endpoint.GET_OBJECT: get.handle_get_object,
+    Endpoint.HEAD_OBJECT: get.handle_head_object,
+    Endpoint.DELETE_OBJECT: delete.handle_delete_object,
+}
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def to_s3_error(exc: DomainError, req: Request | None) -> errors.S3Error:
+    """The one place where engine errors become S3 errors."""
+    bucket_name = req.bucket if req and req.bucket else ""
+    if isinstance(exc, BucketNotFound):
+        return errors.NoSuchBucket(BucketName=bucket_name)
+    if isinstance(exc, BucketNotEmpty):
+        return errors.BucketNotEmpty(BucketName=bucket_name)
+    if isinstance(exc, BucketExists):
+        return errors.BucketAlreadyOwnedByYou(BucketName=bucket_name)
+    if isinstance(exc, KeyNotFound):
+        return errors.NoSuchKey(Key=req.key if req and req.key else "")
+    if isinstance(exc, ShardsUnavailable | SitesUnavailable):
+        return errors.ServiceUnavailable(str(exc))
+    return errors.S3Error()
+
+
+def error_body(exc: errors.S3Error, resource: str, request_id: str) -> bytes:
+    extra = "".join(element(name, value) for name, value in exc.fields.items())
+    return (
+        f"{DECLARATION}<Error>{element('Code', exc.code)}{element('Message', exc.message)}"
+        f"{extra}{element('Resource', resource)}{element('RequestId', request_id)}</Error>"
+    ).encode()
+
+
+async def _length_checked(body: AsyncIterator[bytes], expected: int | None) -> AsyncIterator[bytes]:
+    """Refuse a body shorter than announced (the connection closed early)."""
+    received = 0
+    try:
+        async for chunk in body:
+            received += len(chunk)
+            yield chunk
+    except ClientDisconnected as exc:
+        raise errors.IncompleteBody() from exc
+    if expected is not None and received < expected:
+        raise errors.IncompleteBody(
+            f"You did not provide the number of bytes specified by the Content-Length "
+            f"HTTP header: {received} of {expected} bytes received."
+        )
+
+
+class S3App:
+    def __init__(self, store: ObjectStore, catalog: Catalog, keyring: Keyring) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.keyring = keyring
+        self._secrets: dict[str, str] = {}
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._housekeeping = asyncio.create_task(self.store.run_housekeeping())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._housekeeping is not None:
+                    self._housekeeping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._housekeeping
+                await self.catalog.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _secret(self, head: RequestHead) -> None:
+        """Load the secret of the request's access key into the cache (the signature check
+        itself is synchronous)."""
+        header = head.header("authorization") or ""
+        match = _CREDENTIAL.search(header)
+        access_key = match.group(1) if match else (head.query_value("X-Amz-Credential") or "")
+        access_key = access_key.split("/", 1)[0]
+        if access_key and access_key not in self._secrets:
+            sealed = await self.catalog.get_credential(access_key)
+            if sealed is not None:
+                self._secrets[access_key] = self.keyring.open_secret(access_key, sealed).decode()
+
+    def _body(self, req: Request, head: RequestHead, receive: Receive, mode: PayloadMode,
+              auth: Any) -> AsyncIterator[bytes]:  # fmt: skip
+        raw = receive_body(receive)
+        length = head.header("content-length")
+        expected = int(length) if length and length.isdigit() else None
+        body: AsyncIterator[bytes] = _length_checked(raw, expected)
+        if mode.streaming:
+            trailer = head.header("x-amz-trailer")
+            decoded = head.header("x-amz-decoded-content-length")
+            decoder = ChunkedBodyDecoder(
+                auth,
+                trailer,
+                decoded_length=int(decoded) if decoded and decoded.isdigit() else None,
+            )
+            req.trailers = decoder.trailers
+            body = decoder.decode(body)  # type: ignore[assignment]
+        elif mode is PayloadMode.SIGNED and auth.payload_sha256 is not None:
+            body = SignedPayloadVerifier(auth.payload_sha256).wrap(body)
+        return body
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        request_id = os.urandom(8).hex().upper()
+        head = RequestHead.from_asgi(scope)
+        req: Request | None = None
+        try:
+            target = route(head)
+            req = Request(head, target.bucket, target.key, receive_body(receive), request_id)
+            await self._secret(head)
+            auth = authenticate(head, self._secrets.get, now=datetime.now(UTC))
+            if auth is None:
+                raise errors.AccessDenied("Anonymous access is not allowed: sign your requests.")
+            req.access_key = auth.access_key
+            req.body = self._body(req, head, receive, auth.payload_mode, auth)
+            if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
+                requested_checksum(head)  # validate early, before reading the body
+            response = await HANDLERS[target.endpoint](req, self.store)
+        except errors.S3Error as exc:
+            response = self._error(exc, head, request_id)
+        except DomainError as exc:
+            response = self._error(to_s3_error(exc, req), head, request_id)
+        except Exception:
+            log.exception("internal error on %s %s", head.method, head.raw_path)
+            response = self._error(errors.S3Error(), head, request_id)
+        await self._send(response, head, request_id, send)
+
+    def _error(self, exc: errors.S3Error, head: RequestHead, request_id: str) -> Response:
+        if exc.status >= 500:
+            log.warning("%s %s → %s: %s", head.method, head.raw_path, exc.code, exc.message)
+        body = b"" if head.method == "HEAD" else error_body(exc, head.path, request_id)
+        return Response(exc.status, {"content-type": "application/xml"}, body)
+
+    async def _send(self, response: Response, head: RequestHead, request_id: str,
+                    send: Send) -> None:  # fmt: skip
+        headers = dict(response.headers)
+        headers["x-amz-request-id"] = request_id
+        headers["server"] = "Egide"
+        body = response.body
+        if isinstance(body, bytes):
+            headers.setdefault("content-length", str(len(body)))
+        raw_headers = [
+            (n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in headers.items()
+        ]
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": raw_headers}
+        )
+        if isinstance(body, bytes) or head.method == "HEAD":
+            await send(
+                {"type": "http.response.body", "body": body if isinstance(body, bytes) else b""}
+            )
+            return
+        try:
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except DomainError as exc:
+            # Headers are gone: the only honest thing left is to cut the connection, so the
+            # client sees a short body, never wrong bytes.
+            log.error("aborting response of %s: %s", head.path, exc)
+            raise
+        await send({"type": "http.response.body", "body": b""})

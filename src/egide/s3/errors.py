@@ -1,0 +1,129 @@
+"""S3 errors: one class per AWS error code, each carrying its HTTP status.
+
+Every failure that reaches a client goes through here, so the code, the status and the XML body
+are decided in one place (the model is Swift's s3response.py). Codes and statuses follow
+https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class S3Error(Exception):
+    """An error the S3 API returns as `<Error><Code>…</Code><Message>…</Message>…</Error>`."""
+
+    code: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+
+    def __init__(self, message: str | None = None, **fields: str) -> None:
+        self.message = message or self.default_message
+        #: Extra elements of the XML body, e.g. BucketName, Key, StringToSign.
+        self.fields = fields
+        super().__init__(f"{self.code}: {self.message}")
+
+
+def _error(code: str, status: int, message: str) -> type[S3Error]:
+    return type(code, (S3Error,), {"code": code, "status": status, "default_message": message})
+
+
+# Listed here, not generated from a table at import time, so that linters and readers see names.
+AccessDenied = _error("AccessDenied", 403, "Access Denied")
+AuthorizationHeaderMalformed = _error(
+    "AuthorizationHeaderMalformed", 400, "The authorization header is malformed."
+)
+BadDigest = _error(
+    "BadDigest", 400, "The Content-MD5 you specified did not match what we received."
+)
+BucketAlreadyExists = _error(
+    "BucketAlreadyExists", 409, "The requested bucket name is not available."
+)
+BucketAlreadyOwnedByYou = _error(
+    "BucketAlreadyOwnedByYou",
+    409,
+    "Your previous request to create the named bucket succeeded and you already own it.",
+)
+BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty.")
+EntityTooLarge = _error(
+    "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."
+)
+IncompleteBody = _error(
+    "IncompleteBody",
+    400,
+    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+)
+InternalError = S3Error
+InvalidAccessKeyId = _error(
+    "InvalidAccessKeyId",
+    403,
+    "The AWS Access Key Id you provided does not exist in our records.",
+)
+InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
+InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
+InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
+InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
+InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
+MalformedXML = _error(
+    "MalformedXML",
+    400,
+    "The XML you provided was not well-formed or did not validate against our published schema",
+)
+MetadataTooLarge = _error(
+    "MetadataTooLarge",
+    400,
+    "Your metadata headers exceed the maximum allowed metadata size.",
+)
+MethodNotAllowed = _error(
+    "MethodNotAllowed", 405, "The specified method is not allowed against this resource."
+)
+MissingContentLength = _error(
+    "MissingContentLength", 411, "You must provide the Content-Length HTTP header."
+)
+MissingSecurityHeader = _error(
+    "MissingSecurityHeader", 400, "Your request is missing a required header."
+)
+NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
+NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NotImplementedOperation = _error(
+    "NotImplemented",
+    501,
+    "A header or query you provided implies functionality that is not implemented.",
+)
+PreconditionFailed = _error(
+    "PreconditionFailed", 412, "At least one of the preconditions you specified did not hold."
+)
+RequestTimeTooSkewed = _error(
+    "RequestTimeTooSkewed",
+    403,
+    "The difference between the request time and the current time is too large.",
+)
+ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
+SignatureDoesNotMatch = _error(
+    "SignatureDoesNotMatch",
+    403,
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your key and signing method.",
+)
+XAmzContentSHA256Mismatch = _error(
+    "XAmzContentSHA256Mismatch",
+    400,
+    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+)
+InvalidChunkSizeError = _error(
+    "InvalidChunkSizeError",
+    403,
+    "Only the last chunk is allowed to have a size less than 8192 bytes",
+)
+AuthorizationQueryParametersError = _error(
+    "AuthorizationQueryParametersError",
+    400,
+    "Error parsing the X-Amz-Credential parameter.",
+)
+MalformedTrailerError = _error(
+    "MalformedTrailerError",
+    400,
+    "The request contained trailing data that was not well-formed or did not conform to our "
+    "published schema.",
+)

@@ -1,0 +1,135 @@
+"""GetObject and HeadObject: conditional requests, ranges, response-* overrides, streaming."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parsedate_to_datetime
+
+from egide.domain import ObjectVersion
+from egide.engine.store import ObjectStore
+from egide.s3 import errors
+from egide.s3.http import Request, Response, http_date
+from egide.s3.request import RequestHead
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Query parameters that override response headers (GetObject, "Overriding response header values").
+_OVERRIDES = {
+    "response-content-type": "content-type",
+    "response-content-language": "content-language",
+    "response-expires": "expires",
+    "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition",
+    "response-content-encoding": "content-encoding",
+}
+
+
+def _parse_date(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None  # an unparseable date is ignored, as HTTP says
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or any(t.strip('"') == etag for t in tags)
+
+
+def check_conditions(head: RequestHead, version: ObjectVersion) -> int | None:
+    """304 or 412 if a precondition says so, else None. Precedence per RFC 7232 §6, as S3:
+    If-Match beats If-Unmodified-Since, If-None-Match beats If-Modified-Since."""
+    modified = int(version.last_modified)
+    if_match = head.header("if-match")
+    if if_match is not None:
+        if not _etag_matches(if_match, version.etag):
+            return 412
+    else:
+        since = _parse_date(head.header("if-unmodified-since"))
+        if since is not None and modified > since:
+            return 412
+    if_none_match = head.header("if-none-match")
+    if if_none_match is not None:
+        if _etag_matches(if_none_match, version.etag):
+            return 304
+    else:
+        since = _parse_date(head.header("if-modified-since"))
+        if since is not None and modified <= since:
+            return 304
+    return None
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) inclusive, or None for the whole object. A syntactically invalid header is
+    ignored as S3 does; a valid one that selects nothing is InvalidRange (416)."""
+    if value is None:
+        return None
+    match = _RANGE.match(value.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first_s, last_s = match.groups()
+    if first_s == "":
+        suffix = int(last_s)
+        if suffix == 0 or size == 0:
+            raise _invalid_range(value, size)
+        return max(size - suffix, 0), size - 1
+    first = int(first_s)
+    last = size - 1 if last_s == "" else min(int(last_s), size - 1)
+    if last_s != "" and int(last_s) < first:
+        return None
+    if first >= size:
+        raise _invalid_range(value, size)
+    return first, last
+
+
+def _invalid_range(value: str, size: int) -> errors.S3Error:
+    return errors.InvalidRange(RangeRequested=value, ActualObjectSize=str(size))
+
+
+def object_response_headers(version: ObjectVersion) -> dict[str, str]:
+    headers = {
+        name: value
+        for name, value in version.headers.items()
+        if not name.startswith("x-amz-checksum-")
+    }
+    headers["etag"] = f'"{version.etag}"'
+    headers["last-modified"] = http_date(version.last_modified)
+    headers["accept-ranges"] = "bytes"
+    return headers
+
+
+async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> Response:
+    assert req.bucket is not None and req.key is not None
+    head = req.head
+    version = await store.head_object(req.bucket, req.key)
+    status = check_conditions(head, version)
+    headers = object_response_headers(version)
+    if status == 412:
+        raise errors.PreconditionFailed(Condition="If-Match or If-Unmodified-Since")
+    if status == 304:
+        kept = ("etag", "last-modified", "cache-control", "expires")
+        return Response(304, {n: headers[n] for n in kept if n in headers})
+    for param, header in _OVERRIDES.items():
+        value = head.query_value(param)
+        if value is not None:
+            headers[header] = value
+    selected = parse_range(head.header("range"), version.size)
+    first, last = selected if selected is not None else (0, version.size - 1)
+    headers["content-length"] = str(last - first + 1)
+    status = 200
+    if selected is not None:
+        status = 206
+        headers["content-range"] = f"bytes {first}-{last}/{version.size}"
+    if not with_body:
+        return Response(status, headers)
+    reader = await store.reader(version, first, last)
+    return Response(status, headers, reader.__aiter__())
+
+
+async def handle_get_object(req: Request, store: ObjectStore) -> Response:
+    return await _get_or_head(req, store, with_body=True)
+
+
+async def handle_head_object(req: Request, store: ObjectStore) -> Response:
+    return await _get_or_head(req, store, with_body=False)

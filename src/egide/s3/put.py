@@ -1,0 +1,134 @@
+"""PutObject: validate headers, stream the body into the store, check digests before commit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from egide.engine.store import ObjectStore
+from egide.s3 import errors
+from egide.s3.auth.checksums import Checksum, requested_checksum, verify
+from egide.s3.http import Request, Response
+from egide.s3.request import RequestHead
+
+MAX_OBJECT_SIZE = 5 * 1024**3  # a single PUT; larger objects need multipart upload
+MAX_KEY_BYTES = 1024
+MAX_METADATA_BYTES = 2 * 1024
+#: Standard headers kept with the object and returned on GET/HEAD.
+STORED_HEADERS = (
+    "content-type",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+)
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+def check_key(key: str) -> None:
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise errors.KeyTooLongError(
+            f"Your key is too long: {len(key.encode())} bytes, the limit is {MAX_KEY_BYTES}.",
+            Size=str(len(key.encode())),
+            MaxSizeAllowed=str(MAX_KEY_BYTES),
+        )
+
+
+def payload_length(head: RequestHead) -> int | None:
+    """The object size the client announces: decoded length for aws-chunked, else Content-Length."""
+    value = head.header("x-amz-decoded-content-length") or head.header("content-length")
+    if value is None:
+        return None
+    try:
+        length = int(value)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"Invalid content length {value!r}.") from exc
+    if length < 0:
+        raise errors.InvalidArgument(f"Invalid content length {value!r}.")
+    return length
+
+
+def object_headers(head: RequestHead) -> dict[str, str]:
+    """Headers stored with the object: the standard ones and x-amz-meta-* (size-limited)."""
+    stored = {name: head.headers[name] for name in STORED_HEADERS if name in head.headers}
+    stored.setdefault("content-type", DEFAULT_CONTENT_TYPE)
+    if "content-encoding" in stored:
+        # aws-chunked is the transfer framing of the request, not an encoding of the object.
+        codings = [c.strip() for c in stored["content-encoding"].split(",")]
+        kept = [c for c in codings if c and c != "aws-chunked"]
+        if kept:
+            stored["content-encoding"] = ",".join(kept)
+        else:
+            del stored["content-encoding"]
+    meta = {name: value for name, value in head.headers.items() if name.startswith("x-amz-meta-")}
+    size = sum(len(name) - len("x-amz-meta-") + len(value.encode()) for name, value in meta.items())
+    if size > MAX_METADATA_BYTES:
+        raise errors.MetadataTooLarge(
+            f"Your metadata headers are {size} bytes; the limit is {MAX_METADATA_BYTES}.",
+            Size=str(size),
+            MaxSizeAllowed=str(MAX_METADATA_BYTES),
+        )
+    stored.update(meta)
+    return stored
+
+
+def content_md5(head: RequestHead) -> bytes | None:
+    value = head.header("content-md5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise errors.InvalidDigest() from exc
+    if len(digest) != 16:
+        raise errors.InvalidDigest()
+    return digest
+
+
+async def handle_put_object(req: Request, store: ObjectStore) -> Response:
+    assert req.bucket is not None and req.key is not None
+    head = req.head
+    check_key(req.key)
+    length = payload_length(head)
+    if length is None:
+        raise errors.MissingContentLength()
+    if length > MAX_OBJECT_SIZE:
+        raise errors.EntityTooLarge(
+            f"Your proposed upload of {length} bytes exceeds the maximum of {MAX_OBJECT_SIZE} "
+            "bytes for a single PUT; use multipart upload.",
+            ProposedSize=str(length),
+            MaxSizeAllowed=str(MAX_OBJECT_SIZE),
+        )
+    headers = object_headers(head)
+    expected_md5 = content_md5(head)
+    requested = requested_checksum(head)
+    checksum = Checksum(requested[0]) if requested else None
+
+    async def before_commit(etag: str) -> None:
+        if expected_md5 is not None and expected_md5.hex() != etag:
+            raise errors.BadDigest(
+                "The Content-MD5 you specified did not match what we received.",
+                ExpectedDigest=expected_md5.hex(),
+                CalculatedDigest=etag,
+            )
+        if requested is not None and checksum is not None:
+            algorithm, value = requested
+            name = f"x-amz-checksum-{algorithm.value}"
+            expected = value if value is not None else req.trailers.get(name)
+            if expected is None:
+                raise errors.InvalidRequest(f"The trailer {name} announced was not sent.")
+            verify(expected, checksum)
+            headers[name] = expected
+
+    version = await store.put_object(
+        req.bucket,
+        req.key,
+        req.body,
+        headers=headers,
+        hashers=[checksum] if checksum else [],
+        before_commit=before_commit,
+    )
+    response = {"etag": f'"{version.etag}"'}
+    response.update({n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")})
+    return Response(200, response)

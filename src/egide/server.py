@@ -1,0 +1,145 @@
+"""Assemble Égide from settings: key, catalog, sites, store, S3 app; first-start defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from egide import __version__
+from egide.catalog.sqlite import SQLiteCatalog
+from egide.config import ConfigError, Settings
+from egide.crypto.keyring import Keyring, create_master_key_file, load_master_key_file
+from egide.engine.store import ObjectStore
+from egide.s3.app import S3App
+from egide.sites.local import LocalSite
+
+
+@dataclass
+class Started:
+    """What a start created or found, for the banner."""
+
+    app: S3App
+    settings: Settings
+    new_credentials: list[tuple[str, str]] = field(default_factory=list)
+    created_key: bool = False
+
+
+def master_key_path(settings: Settings) -> Path:
+    return settings.data_dir / "master.key"
+
+
+def catalog_path(settings: Settings) -> Path:
+    return settings.data_dir / "catalog.sqlite3"
+
+
+def open_keyring(settings: Settings) -> tuple[Keyring, bool]:
+    key_path = master_key_path(settings)
+    if key_path.exists():
+        return Keyring(load_master_key_file(key_path)), False
+    if catalog_path(settings).exists():
+        raise ConfigError(
+            f"the master key {key_path} is missing but the catalog exists: without the key "
+            "nothing stored can be read. Restore the key file from your backup."
+        )
+    return Keyring(create_master_key_file(key_path)), True
+
+
+def new_credential() -> tuple[str, str]:
+    alphabet = string.ascii_uppercase + string.digits
+    access = "EG" + "".join(secrets.choice(alphabet) for _ in range(18))
+    return access, secrets.token_urlsafe(30)
+
+
+async def add_credential(
+    catalog: SQLiteCatalog, keyring: Keyring, access: str, secret: str
+) -> None:
+    await catalog.add_credential(access, keyring.seal_secret(access, secret.encode()))
+
+
+async def _ensure_credentials(
+    settings: Settings, catalog: SQLiteCatalog, keyring: Keyring
+) -> list[tuple[str, str]]:
+    for cred in settings.credentials:
+        if await catalog.get_credential(cred.access_key) is None:
+            await add_credential(catalog, keyring, cred.access_key, cred.secret_key)
+    if await catalog.count_credentials():
+        return []
+    access, secret = new_credential()
+    await add_credential(catalog, keyring, access, secret)
+    return [(access, secret)]
+
+
+def build(settings: Settings) -> Started:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keyring, created_key = open_keyring(settings)
+    catalog = SQLiteCatalog(catalog_path(settings))
+    catalog.open()
+    sites = []
+    for site_config in settings.resolved_sites():
+        site = LocalSite(site_config.name, site_config.path)
+        site.prepare()
+        sites.append(site)
+    code = settings.resolved_code()
+    store = ObjectStore(
+        catalog, keyring, sites, k=code.k, m=code.m, block_size=settings.block_size,
+        trash_grace=settings.trash_grace_seconds,
+    )  # fmt: skip
+    new = asyncio.run(_ensure_credentials(settings, catalog, keyring))
+    return Started(S3App(store, catalog, keyring), settings, new, created_key)
+
+
+def banner(started: Started) -> str:
+    s = started.settings
+    code = s.resolved_code()
+    sites = s.resolved_sites()
+    lines = [
+        f"Égide {__version__}: S3 endpoint {s.scheme}://{s.listen}",
+        f"  data directory  {s.data_dir.resolve()}",
+        f"  master key      {master_key_path(s).resolve()}"
+        + (
+            "  (new: keep a copy offline; without it nothing can be read)"
+            if started.created_key
+            else ""
+        ),
+        f"  catalog         SQLite {catalog_path(s).resolve()}",
+        f"  sites           {len(sites)}: " + ", ".join(site.name for site in sites),
+        f"  erasure code    {code.k}+{code.m}: any {code.m} of the {code.k + code.m} shards of "
+        "each block can be lost",
+    ]
+    if len(sites) < 6 and s.code is None:
+        lines.append(f"                  ({len(sites)} sites configured; 4+2 needs six)")
+    if not s.sites:
+        lines.append(
+            "  NOTE            these six site directories are on one disk: they guard against "
+            "bit-rot and lost files, not against losing the disk. Configure sites on other "
+            "disks or providers for that."
+        )
+    for access, secret in started.new_credentials:
+        lines += [
+            "New credentials (shown once; the secret is stored encrypted under the master key):",
+            f"  access key      {access}",
+            f"  secret key      {secret}",
+        ]
+    return "\n".join(lines)
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    started = build(settings)
+    print(banner(started), flush=True)
+    config = uvicorn.Config(
+        started.app, host=settings.host, port=settings.port, lifespan="on", loop="uvloop",
+        http="httptools", log_level="warning", timeout_graceful_shutdown=30,
+        server_header=False, date_header=True,
+        ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+    )  # fmt: skip
+    uvicorn.Server(config).run()
+    print("Égide stopped cleanly.", flush=True)
