@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MiB = 1024 * 1024
+DEFAULT_SITE_COUNT = 6
 
 
 class ConfigError(Exception):
@@ -58,13 +59,16 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"listen: port {self.port} is not between 1 and 65535")
         names = [site.name for site in self.sites]
         if len(set(names)) != len(names):
             raise ValueError("sites: two sites have the same name")
-        if self.code is not None and self.sites and self.code.k + self.code.m > len(self.sites):
+        site_count = len(self.sites) or DEFAULT_SITE_COUNT
+        if self.code is not None and self.code.k + self.code.m > site_count:
             raise ValueError(
                 f"code: {self.code.k}+{self.code.m} needs {self.code.k + self.code.m} sites, "
-                f"only {len(self.sites)} are configured"
+                f"only {site_count} are configured"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key: set both to serve HTTPS, or neither")
@@ -89,7 +93,7 @@ class Settings(_Strict):
             ]
         return [
             SiteConfig(name=f"local-{i}", path=self.data_dir / "sites" / f"local-{i}")
-            for i in range(1, 7)
+            for i in range(1, DEFAULT_SITE_COUNT + 1)
         ]
 
     def resolved_code(self) -> CodeConfig:
@@ -104,7 +108,7 @@ def load_settings(path: Path | None, **overrides: object) -> Settings:
             data = tomllib.loads(path.read_text())
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         for name in ("data_dir", "tls_cert", "tls_key"):
             if isinstance(data.get(name), str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import signal
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,5 +142,9 @@ def serve(settings: Settings) -> None:
         server_header=False, date_header=True,
         ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
     )  # fmt: skip
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever
+    # handler was there before: make that a no-op so that a clean stop exits with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run()
     print("Égide stopped cleanly.", flush=True)

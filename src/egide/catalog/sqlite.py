@@ -90,7 +90,8 @@ def prefix_end(prefix: str) -> str | None:
     while prefix:
         last = ord(prefix[-1])
         if last < 0x10FFFF:
-            return prefix[:-1] + chr(last + 1)
+            following = last + 1 if last + 1 != 0xD800 else 0xE000  # surrogates are no text
+            return prefix[:-1] + chr(following)
         prefix = prefix[:-1]
     return None
 
@@ -115,6 +116,7 @@ class SQLiteCatalog:
         db.execute("PRAGMA busy_timeout=10000")
         current = db.execute("PRAGMA user_version").fetchone()[0]
         if current > len(MIGRATIONS):
+            db.close()
             raise RuntimeError(
                 f"catalog {self._path} has schema {current}, newer than this Égide "
                 f"({len(MIGRATIONS)}): upgrade Égide"

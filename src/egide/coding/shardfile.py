@@ -81,6 +81,8 @@ class ShardFooter:
     @staticmethod
     def body_length(tail: bytes) -> int:
         """From the last FOOTER_TAIL_SIZE bytes of a shard, the length of the footer body."""
+        if len(tail) < FOOTER_TAIL_SIZE:
+            raise ShardFormatError("shard footer truncated")
         length, _, magic = _FOOTER_TAIL.unpack(tail[-FOOTER_TAIL_SIZE:])
         if magic != FOOTER_MAGIC:
             raise ShardFormatError("shard footer missing (truncated shard?)")
@@ -89,6 +91,8 @@ class ShardFooter:
     @classmethod
     def decode(cls, data: bytes) -> ShardFooter:
         """Decode from the footer body followed by its tail."""
+        if len(data) < FOOTER_TAIL_SIZE:
+            raise ShardFormatError("shard footer truncated")
         length, crc, magic = _FOOTER_TAIL.unpack(data[-FOOTER_TAIL_SIZE:])
         body = data[-FOOTER_TAIL_SIZE - length : -FOOTER_TAIL_SIZE]
         if magic != FOOTER_MAGIC or len(body) != length or crc32c(body) != crc:

@@ -58,6 +58,8 @@ def wrap(kek: bytes, secret: bytes, context: bytes) -> bytes:
 
 
 def unwrap(kek: bytes, wrapped: bytes, context: bytes) -> bytes:
+    if len(wrapped) < NONCE_SIZE + TAG_SIZE:
+        raise DecryptionError(f"cannot unwrap {context.decode(errors='replace')}: too short")
     try:
         return AESGCM(kek).decrypt(wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], context)
     except InvalidTag as exc:

@@ -38,6 +38,8 @@ def load_master_key_file(path: Path) -> bytes:
         text = path.read_text()
     except FileNotFoundError as exc:
         raise KeyFileError(f"master key file {path} does not exist") from exc
+    except UnicodeDecodeError as exc:
+        raise KeyFileError(f"master key file {path} is not an Égide key file") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"master key file {path} is accessible by other users "

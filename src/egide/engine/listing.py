@@ -40,6 +40,8 @@ async def list_objects(
     With `after_is_prefix` (resuming after a common prefix) every key under it is skipped too.
     """
     result = Listing()
+    if max_keys == 0:
+        return result  # S3 answers max-keys=0 with an empty, untruncated page
     # The catalog returns keys `> cursor`, or `>= cursor` when `inclusive` (after a prefix).
     cursor, inclusive = after, False
     if after_is_prefix and after is not None:

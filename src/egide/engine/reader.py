@@ -113,7 +113,11 @@ class ObjectReader:
         """Fetch the first block now, so that an unreadable object fails before any byte is sent."""
         self._fill()
         if self._queue:
-            await asyncio.wait([self._queue[0]])
+            try:
+                await self._queue[0]  # raises here, before the response starts
+            except BaseException:
+                self.close()
+                raise
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:

@@ -97,6 +97,11 @@ async def _length_checked(body: AsyncIterator[bytes], expected: int | None) -> A
         )
 
 
+def _has_body(head: RequestHead) -> bool:
+    length = head.header("content-length")
+    return bool(head.header("transfer-encoding")) or (length is not None and length != "0")
+
+
 class S3App:
     def __init__(self, store: ObjectStore, catalog: Catalog, keyring: Keyring) -> None:
         self.store = store
@@ -158,9 +163,19 @@ class S3App:
             body = SignedPayloadVerifier(auth.payload_sha256).wrap(body)
         return body
 
-    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def _http(self, scope: dict[str, Any], asgi_receive: Receive, send: Send) -> None:
         request_id = os.urandom(8).hex().upper()
         head = RequestHead.from_asgi(scope)
+        body_done = not _has_body(head)
+
+        async def tracking_receive() -> dict[str, Any]:
+            nonlocal body_done
+            message = await asgi_receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        receive: Receive = tracking_receive
         req: Request | None = None
         try:
             target = route(head)
@@ -181,6 +196,10 @@ class S3App:
         except Exception:
             log.exception("internal error on %s %s", head.method, head.raw_path)
             response = self._error(errors.S3Error(), head, request_id)
+        if not body_done:
+            # The body was not read (an error came first): the rest of it would be taken for
+            # the next request on this connection, so close it instead.
+            response.headers["connection"] = "close"
         await self._send(response, head, request_id, send)
 
     def _error(self, exc: errors.S3Error, head: RequestHead, request_id: str) -> Response:

@@ -433,4 +433,3 @@ def authenticate(
         amz_date=amz_date,
         scope=scope,
     )
-

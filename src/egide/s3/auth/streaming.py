@@ -29,6 +29,8 @@ MIN_CHUNK_SIZE = 8192
 #: A signed chunk is held until its signature is checked, so its size bounds our memory.
 MAX_SIGNED_CHUNK_SIZE = 16 * 1024 * 1024
 _MAX_LINE = 4096
+_MAX_TRAILER_LINES = 16
+_COALESCE = 16 * 1024
 _SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _SIGNATURE = re.compile(rb"[0-9a-f]{64}")
 _TRAILER_SIGNATURE = "x-amz-trailer-signature"
@@ -71,16 +73,19 @@ class ChunkedBodyDecoder:
         )
         self._expected_trailers: set[str] = set()
         if auth.payload_mode is not PayloadMode.STREAMING_SIGNED and checksum_trailer:
-            self._expected_trailers.add(checksum_trailer.strip().lower())
+            # The raw x-amz-trailer value will do: a comma-separated list of names.
+            names = (name.strip().lower() for name in checksum_trailer.split(","))
+            self._expected_trailers.update(filter(None, names))
         self._state = _State.HEADER
         self._line = bytearray()
         self._remaining = 0  # bytes of data left in the current chunk
         self._total = 0  # payload bytes seen so far
         self._last_size: int | None = None
+        self._chunks = 0
         self._previous_signature = auth.seed_signature
         self._chunk_signature = ""
         self._hash = hashlib.sha256()  # of the current signed chunk
-        self._held: list[memoryview] = []
+        self._held: list[memoryview | bytearray] = []
         self._trailer_lines: list[tuple[str, str]] = []
         self._awaits_trailers = bool(self._expected_trailers) or (
             auth.payload_mode is PayloadMode.STREAMING_SIGNED_TRAILER
@@ -109,11 +114,11 @@ class ChunkedBodyDecoder:
                 self._remaining -= take
                 if self._signed:
                     self._hash.update(part)
-                    self._held.append(part)
+                    self._hold(part)
                     if not self._remaining:
                         self._verify_chunk(self._hash.hexdigest())
-                        out.extend(self._held)
-                        self._held.clear()
+                        out.extend(memoryview(p) for p in self._held)
+                        self._held = []
                 else:
                     out.append(part)
                 if not self._remaining:
@@ -125,6 +130,16 @@ class ChunkedBodyDecoder:
                 if line is not None:
                     self._on_line(line)
         return out
+
+    def _hold(self, part: memoryview) -> None:
+        # Small fragments are copied together, so that a body trickled in tiny pieces cannot
+        # turn one held chunk into a huge number of views.
+        if len(part) >= _COALESCE:
+            self._held.append(part)
+        elif self._held and isinstance(self._held[-1], bytearray):
+            self._held[-1] += part
+        else:
+            self._held.append(bytearray(part))
 
     def finish(self) -> None:
         """Check that the body ended where it should; call once the input is exhausted."""
@@ -175,7 +190,7 @@ class ChunkedBodyDecoder:
                 self._end_trailers()
         else:
             name, colon, value = line.decode("latin-1").partition(":")
-            if not colon:
+            if not colon or len(self._trailer_lines) >= _MAX_TRAILER_LINES:
                 raise MalformedTrailerError()
             self._trailer_lines.append((name.strip().lower(), value.strip()))
 
@@ -196,8 +211,10 @@ class ChunkedBodyDecoder:
                     f"Chunks of a signed aws-chunked body may not exceed {self.max_chunk_size} "
                     f"bytes."
                 )
+        self._chunks += 1
         if self._last_size is not None and self._last_size < MIN_CHUNK_SIZE and size:
-            raise InvalidChunkSizeError(Chunk=str(self._last_size))
+            # Even for unsigned chunks: https://github.com/aws/aws-sdk-js-v3/pull/7598
+            raise InvalidChunkSizeError(Chunk=str(self._chunks), BadChunkSize=str(self._last_size))
         self._last_size = size
         self._total += size
         if self.decoded_length is not None and self._total > self.decoded_length:
@@ -226,6 +243,8 @@ class ChunkedBodyDecoder:
         self._previous_signature = expected
 
     def _end_trailers(self) -> None:
+        if self._awaits_trailers and not self._trailer_lines:
+            raise IncompleteBody("The aws-chunked body ended without its trailers.")
         signature = None
         for name, value in self._trailer_lines:
             if name == _TRAILER_SIGNATURE and signature is None:

@@ -1,0 +1,151 @@
+"""`egide serve`: embedded defaults, credentials shown once, config errors, clean SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from tests.conftest import ServerFactory, free_port
+
+
+def start_default(cwd: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "egide", "serve", "--listen", f"127.0.0.1:{port}"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def read_banner(proc: subprocess.Popen[str], port: int) -> str:
+    lines: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    lines.append(out)
+    return "".join(lines)
+
+
+def test_first_start_with_no_configuration(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start_default(tmp_path, port)
+    assert proc.stdout is not None
+    banner = ""
+    while "secret key" not in banner:
+        line = proc.stdout.readline()
+        assert line, f"server exited: {banner}"
+        banner += line
+    access = re.search(r"access key\s+(\S+)", banner)
+    secret = re.search(r"secret key\s+(\S+)", banner)
+    assert access and secret
+    assert f"http://127.0.0.1:{port}" in banner
+    assert "4+2" in banner
+    assert "not against losing the disk" in banner
+    data = tmp_path / "egide-data"
+    key_mode = stat.S_IMODE((data / "master.key").stat().st_mode)
+    assert key_mode == 0o600
+    assert (data / "catalog.sqlite3").exists()
+    assert len(list((data / "sites").iterdir())) == 6
+    # The secret is not stored in clear.
+    assert secret.group(1).encode() not in (data / "catalog.sqlite3").read_bytes()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=access.group(1),
+        aws_secret_access_key=secret.group(1),
+        region_name="us-east-1",
+    )
+    s3.create_bucket(Bucket="first-bucket")
+    s3.put_object(Bucket="first-bucket", Key="k", Body=b"hello")
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "stopped cleanly" in rest
+    # A second start reuses everything and does not print a secret again.
+    port2 = free_port()
+    second = read_banner(start_default(tmp_path, port2), port2)
+    assert "secret key" not in second
+    assert "(new:" not in second
+
+
+@pytest.mark.parametrize(
+    "toml,field",
+    [
+        ("block_size = 12", "block_size"),
+        ("listen = 'nowhere'", "listen"),
+        ("colour = 'blue'", "colour"),
+        ("[code]\nk = 5\nm = 2\n[[sites]]\nname = 'a'\npath = 'a'", "code"),
+        ("[[sites]]\nname = 'bad name!'\npath = 'x'", "sites.0.name"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_invalid_configuration_is_refused_naming_the_field(
+    tmp_path: Path, toml: str, field: str
+) -> None:
+    config = tmp_path / "egide.toml"
+    config.write_text(toml)
+    result = subprocess.run(
+        [sys.executable, "-m", "egide", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert field in " ".join(result.stderr.split())
+
+
+def test_sigterm_finishes_the_request_in_flight(make_server: ServerFactory) -> None:
+    server = make_server()
+    s3 = server.client()
+    s3.create_bucket(Bucket="inflight")
+    data = os.urandom(64 * 1024 * 1024)
+    result: dict[str, object] = {}
+
+    def upload() -> None:
+        try:
+            result["etag"] = s3.put_object(Bucket="inflight", Key="k", Body=data)["ETag"]
+        except Exception as exc:  # reported below
+            result["error"] = exc
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    time.sleep(0.3)  # the upload is under way
+    assert server.stop(signal.SIGTERM) == 0
+    thread.join()
+    assert "etag" in result, result.get("error")
+    assert "stopped cleanly" in server.output()
+    server.start()
+    assert server.client().get_object(Bucket="inflight", Key="k")["Body"].read() == data
+
+
+def test_missing_master_key_with_existing_catalog_is_refused(make_server: ServerFactory) -> None:
+    server = make_server()
+    server.stop()
+    (server.data_dir / "master.key").unlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "egide", "serve", "--config", str(server.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "master key" in result.stderr and "missing" in result.stderr

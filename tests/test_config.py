@@ -1,0 +1,186 @@
+"""egide.toml loading: defaults, derived erasure code, validation messages, path resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from egide.config import ConfigError, Settings, default_code, load_settings
+
+MiB = 1024 * 1024
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "egide.toml"
+    path.write_text(text)
+    return path
+
+
+def _sites(count: int) -> str:
+    return "".join(f'[[sites]]\nname = "s{i}"\npath = "s{i}"\n' for i in range(count))
+
+
+def test_no_file_gives_the_defaults() -> None:
+    settings = load_settings(None)
+    assert settings.listen == "127.0.0.1:9000"
+    assert (settings.host, settings.port, settings.scheme) == ("127.0.0.1", 9000, "http")
+    assert settings.block_size == MiB
+    code = settings.resolved_code()
+    assert (code.k, code.m) == (4, 2)
+    sites = settings.resolved_sites()
+    assert len(sites) == 6
+    assert len({s.name for s in sites}) == 6
+    assert all(s.kind == "local" for s in sites)
+    assert all(s.path.parent == settings.data_dir / "sites" for s in sites)
+
+
+def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, ""))
+    assert settings.listen == "127.0.0.1:9000"
+    assert settings.block_size == MiB
+    assert len(settings.resolved_sites()) == 6
+
+
+def test_three_sites_give_code_2_plus_1(tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, _sites(3)))
+    code = settings.resolved_code()
+    assert (code.k, code.m) == (2, 1)
+    assert [s.name for s in settings.resolved_sites()] == ["s0", "s1", "s2"]
+
+
+def test_explicit_code_is_kept(tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, "code = { k = 2, m = 2 }\n" + _sites(5)))
+    code = settings.resolved_code()
+    assert (code.k, code.m) == (2, 2)
+
+
+@pytest.mark.parametrize("sites", range(1, 9))
+def test_default_code_fits_the_sites_and_survives_losing_one(sites: int) -> None:
+    code = default_code(sites)
+    assert code.k >= 1
+    assert code.k + code.m <= sites
+    if sites >= 2:
+        assert code.m >= 1
+
+
+def test_default_code_for_six_sites_is_4_plus_2() -> None:
+    code = default_code(6)
+    assert (code.k, code.m) == (4, 2)
+
+
+def test_site_paths_are_resolved_under_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, 'data_dir = "d"\n' + _sites(3)))
+    assert [s.path for s in settings.resolved_sites()] == [
+        tmp_path / "d" / f"s{i}" for i in range(3)
+    ]
+
+
+def test_relative_data_dir_is_resolved_against_the_config_directory(tmp_path: Path) -> None:
+    conf_dir = tmp_path / "etc" / "egide"
+    conf_dir.mkdir(parents=True)
+    settings = load_settings(_config(conf_dir, 'data_dir = "../../var/data"\n'))
+    assert settings.data_dir.resolve() == (tmp_path / "var" / "data").resolve()
+
+
+def test_absolute_data_dir_is_kept(tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, f'data_dir = "{tmp_path / "abs"}"\n'))
+    assert settings.data_dir == tmp_path / "abs"
+
+
+def test_relative_tls_paths_are_resolved_against_the_config_directory(tmp_path: Path) -> None:
+    settings = load_settings(_config(tmp_path, 'tls_cert = "c.pem"\ntls_key = "k.pem"\n'))
+    assert settings.tls_cert == tmp_path / "c.pem"
+    assert settings.tls_key == tmp_path / "k.pem"
+    assert settings.scheme == "https"
+
+
+def test_overrides_win_over_the_file_and_none_is_ignored(tmp_path: Path) -> None:
+    path = _config(tmp_path, 'listen = "127.0.0.1:9100"\n')
+    assert load_settings(path, listen="0.0.0.0:9200").port == 9200
+    assert load_settings(path, listen=None).port == 9100
+
+
+# -- refused files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("block_size = 12\n", "block_size"),
+        (f"block_size = {32 * MiB}\n", "block_size"),
+        ('block_size = "big"\n', "block_size"),
+        ("colour = 1\n", "colour"),
+        ('listen = "localhost"\n', "listen"),
+        ("trash_grace_seconds = -1\n", "trash_grace_seconds"),
+        ("code = { k = 0, m = 1 }\n", "code.k"),
+        ("code = { k = 2, m = 1, x = 3 }\n", "code.x"),
+        ('[[sites]]\nname = "bad name!"\npath = "p"\n', "sites.0.name"),
+        ('[[sites]]\nname = "s"\n', "sites.0.path"),
+        ('[[sites]]\nname = "s"\npath = "p"\nkind = "s3"\n', "sites.0.kind"),
+        ('[[credentials]]\naccess_key = "AK1"\nsecret_key = "short"\n', "credentials.0.secret_key"),
+    ],
+)
+def test_invalid_field_is_refused_with_its_name(tmp_path: Path, text: str, field: str) -> None:
+    path = _config(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert f"{field}:" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_code_larger_than_the_sites_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"code: 3\+1 needs 4 sites, only 3"):
+        load_settings(_config(tmp_path, "code = { k = 3, m = 1 }\n" + _sites(3)))
+
+
+def test_code_larger_than_the_default_six_sites_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="code"):
+        load_settings(_config(tmp_path, "code = { k = 5, m = 3 }\n"))
+
+
+def test_duplicate_site_names_are_refused(tmp_path: Path) -> None:
+    text = '[[sites]]\nname = "s"\npath = "a"\n[[sites]]\nname = "s"\npath = "b"\n'
+    with pytest.raises(ConfigError, match="sites: two sites have the same name"):
+        load_settings(_config(tmp_path, text))
+
+
+@pytest.mark.parametrize("text", ['tls_cert = "c.pem"\n', 'tls_key = "k.pem"\n'])
+def test_tls_cert_and_key_must_come_together(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="tls_cert and tls_key"):
+        load_settings(_config(tmp_path, text))
+
+
+def test_bad_toml_syntax_is_refused(tmp_path: Path) -> None:
+    path = _config(tmp_path, "block_size = = 3\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(path)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match=f"cannot read {path}"):
+        load_settings(path)
+
+
+def test_directory_instead_of_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path)
+
+
+def test_non_utf8_file_is_refused_as_invalid_toml(tmp_path: Path) -> None:
+    path = tmp_path / "egide.toml"
+    path.write_bytes(b'listen = "\xff\xfe"\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_listen_port_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="listen"):
+        load_settings(_config(tmp_path, 'listen = "127.0.0.1:99999"\n'))
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.block_size = 2 * MiB  # type: ignore[misc]
