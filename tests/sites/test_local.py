@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from egide.sites.base import ShardMissing, SiteError
-from egide.sites.local import MARKER, LocalSite
+from egide.sites.local import FLUSH_SIZE, MARKER, LocalSite
 
 T = TypeVar("T")
 DATA = bytes(range(256)) * 4
@@ -182,7 +182,7 @@ def test_prepare_removes_the_temp_file_of_an_abandoned_writer(tmp_path: Path) ->
 
     async def crash() -> None:
         writer = await site.writer("ab12-0-0")
-        await writer.write(DATA)
+        await writer.write(b"x" * FLUSH_SIZE)  # buffered writes reach the temp file at this size
         assert len(_files(root / "tmp")) == 1
         LocalSite("site-1", root).prepare()
         assert _files(root / "tmp") == []

@@ -64,6 +64,7 @@ class ObjectStore:
         self.trash_grace = trash_grace
         self._codes: dict[tuple[int, int], ErasureCode] = {}
         self._bucket_keys: dict[bytes, bytes] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
 
     def _code(self, k: int, m: int) -> ErasureCode:
@@ -89,16 +90,20 @@ class ObjectStore:
         return bucket
 
     async def bucket(self, name: str) -> Bucket:
-        bucket = await self.catalog.get_bucket(name)
+        # Cached: a bucket never changes once created; deletion drops it from the cache.
+        bucket = self._buckets.get(name)
         if bucket is None:
-            raise BucketNotFound(name)
-        self._buckets_by_id[bucket.id] = bucket
+            bucket = await self.catalog.get_bucket(name)
+            if bucket is None:
+                raise BucketNotFound(name)
+            self._buckets[name] = self._buckets_by_id[bucket.id] = bucket
         return bucket
 
     async def list_buckets(self) -> list[Bucket]:
         return await self.catalog.list_buckets()
 
     async def delete_bucket(self, name: str) -> None:
+        self._buckets.pop(name, None)
         await self.catalog.delete_bucket(name)
 
     # -- objects ----------------------------------------------------------------------------

@@ -37,7 +37,15 @@ def check_key(key: str) -> None:
 
 def payload_length(head: RequestHead) -> int | None:
     """The object size the client announces: decoded length for aws-chunked, else Content-Length."""
-    value = head.header("x-amz-decoded-content-length") or head.header("content-length")
+    streaming = (head.header("x-amz-content-sha256") or "").startswith("STREAMING-")
+    if streaming:
+        value = head.header("x-amz-decoded-content-length")
+        if value is None:
+            raise errors.MissingContentLength(
+                "You must provide x-amz-decoded-content-length with an aws-chunked body."
+            )
+    else:
+        value = head.header("content-length")
     if value is None:
         return None
     try:
