@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -51,6 +52,11 @@ class Settings(_Strict):
     #: Sites; by default six local directories under data_dir/sites.
     sites: list[SiteConfig] = Field(default_factory=list)
     credentials: list[CredentialConfig] = Field(default_factory=list)
+    #: Objects up to this size are written in packs shared with other small objects (one file
+    #: per site for many objects); 0 writes every object in files of its own.
+    pack_threshold: int = Field(256 * 1024, ge=0, le=16 * MiB)
+    #: Server processes sharing the listening socket; by default one per core.
+    workers: int | None = Field(None, ge=1, le=64)
     #: PEM certificate chain and key: serve HTTPS instead of HTTP.
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -95,6 +101,9 @@ class Settings(_Strict):
             SiteConfig(name=f"local-{i}", path=self.data_dir / "sites" / f"local-{i}")
             for i in range(1, DEFAULT_SITE_COUNT + 1)
         ]
+
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     def resolved_code(self) -> CodeConfig:
         return self.code or default_code(len(self.resolved_sites()))

@@ -36,6 +36,14 @@ class ObjectVersion:
     sites: tuple[str, ...]
     #: Standard headers kept with the object (content-type, cache-control …) and x-amz-meta-*.
     headers: dict[str, str] = field(default_factory=dict)
+    #: For a small object written in a pack: the pack file's name on every site, and where
+    #: the object's shard segment starts in it (the same offset on every site).
+    pack: str | None = None
+    pack_offset: int = 0
+
+    def shard(self, index: int) -> str:
+        """The name of the file holding shard `index` on its site."""
+        return self.pack if self.pack is not None else shard_name(self.version_id, 0, index)
 
 
 def shard_name(version_id: bytes, part: int, index: int) -> str:

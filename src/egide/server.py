@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
+import os
 import secrets
 import signal
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -20,12 +24,15 @@ from egide.engine.store import ObjectStore
 from egide.s3.app import S3App
 from egide.sites.local import LocalSite
 
+SETTINGS_ENV = "EGIDE_WORKER_SETTINGS"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+PR_SET_PDEATHSIG = 1
+
 
 @dataclass
 class Started:
     """What a start created or found, for the banner."""
 
-    app: S3App
     settings: Settings
     new_credentials: list[tuple[str, str]] = field(default_factory=list)
     created_key: bool = False
@@ -76,23 +83,54 @@ async def _ensure_credentials(
     return [(access, secret)]
 
 
-def build(settings: Settings) -> Started:
+def prepare(settings: Settings) -> Started:
+    """Everything done once per start, before any worker serves: the data directory, the
+    master key, catalog migrations, credentials, and sweeping what a crash left behind."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keyring, created_key = open_keyring(settings)
+    for site_config in settings.resolved_sites():
+        LocalSite(site_config.name, site_config.path).prepare(sweep=True)
+
+    async def run() -> list[tuple[str, str]]:
+        catalog = SQLiteCatalog(catalog_path(settings))
+        catalog.open()
+        try:
+            return await _ensure_credentials(settings, catalog, keyring)
+        finally:
+            await catalog.close()
+
+    return Started(settings, asyncio.run(run()), created_key)
+
+
+def open_app(settings: Settings) -> S3App:
+    """The S3 application of one server process, over a prepared data directory."""
+    keyring = Keyring(load_master_key_file(master_key_path(settings)))
     catalog = SQLiteCatalog(catalog_path(settings))
     catalog.open()
     sites = []
     for site_config in settings.resolved_sites():
         site = LocalSite(site_config.name, site_config.path)
-        site.prepare()
+        site.prepare(sweep=False)
         sites.append(site)
     code = settings.resolved_code()
     store = ObjectStore(
         catalog, keyring, sites, k=code.k, m=code.m, block_size=settings.block_size,
-        trash_grace=settings.trash_grace_seconds,
+        trash_grace=settings.trash_grace_seconds, pack_threshold=settings.pack_threshold,
     )  # fmt: skip
-    new = asyncio.run(_ensure_credentials(settings, catalog, keyring))
-    return Started(S3App(store, catalog, keyring), settings, new, created_key)
+    return S3App(store, catalog, keyring)
+
+
+def _die_with_parent() -> None:
+    """A worker must not outlive a supervisor killed with SIGKILL (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def worker_app() -> S3App:
+    """Factory run in each worker process; settings come from the supervisor."""
+    _die_with_parent()
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return open_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
 
 
 def banner(started: Started) -> str:
@@ -131,20 +169,23 @@ def banner(started: Started) -> str:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    started = build(settings)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    started = prepare(settings)
     print(banner(started), flush=True)
-    config = uvicorn.Config(
-        started.app, host=settings.host, port=settings.port, lifespan="on", loop="uvloop",
-        http="httptools", log_level="warning", timeout_graceful_shutdown=30,
-        server_header=False, date_header=True,
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, lifespan="on", loop="uvloop", http="httptools",
+        log_level="warning", timeout_graceful_shutdown=30, server_header=False,
         ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
     )  # fmt: skip
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever
-    # handler was there before: make that a no-op so that a clean stop exits with status 0.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    uvicorn.Server(config).run()
+    workers = settings.resolved_workers()
+    if workers == 1:
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to
+        # whatever handler was there before: make that a no-op so a clean stop exits 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
+        uvicorn.Server(uvicorn.Config(open_app(settings), **options)).run()
+    else:
+        # Workers share the listening socket; the supervisor stops them gracefully on SIGTERM.
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("egide.server:worker_app", factory=True, workers=workers, **options)
     print("Égide stopped cleanly.", flush=True)

@@ -29,20 +29,22 @@ def start_default(cwd: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
-def read_banner(proc: subprocess.Popen[str], port: int) -> str:
-    lines: list[str] = []
-    assert proc.stdout is not None
+def wait_for_port(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
+                return
         except OSError:
             time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def read_banner(proc: subprocess.Popen[str], port: int) -> str:
+    wait_for_port(port)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
-    lines.append(out)
-    return "".join(lines)
+    return out
 
 
 def test_first_start_with_no_configuration(tmp_path: Path) -> None:
@@ -67,6 +69,7 @@ def test_first_start_with_no_configuration(tmp_path: Path) -> None:
     assert len(list((data / "sites").iterdir())) == 6
     # The secret is not stored in clear.
     assert secret.group(1).encode() not in (data / "catalog.sqlite3").read_bytes()
+    wait_for_port(port)
     s3 = boto3.client(
         "s3",
         endpoint_url=f"http://127.0.0.1:{port}",

@@ -71,11 +71,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX trash_since ON trash(since);
     """,
+    # 2: small objects packed together (one file per site for many objects).
+    """
+    ALTER TABLE versions ADD COLUMN pack TEXT;
+    ALTER TABLE versions ADD COLUMN pack_offset INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX versions_pack ON versions(pack) WHERE pack IS NOT NULL;
+    CREATE TABLE packs (
+        name TEXT PRIMARY KEY,
+        sites TEXT NOT NULL,
+        live INTEGER NOT NULL
+    );
+    """,
 )
 
 _VERSION_COLUMNS = (
     "v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.wrapped_data_key, "
-    "v.k, v.m, v.block_size, v.sites, v.headers"
+    "v.k, v.m, v.block_size, v.sites, v.headers, v.pack, v.pack_offset"
 )
 
 
@@ -83,7 +94,8 @@ def _version(row: sqlite3.Row) -> ObjectVersion:
     return ObjectVersion(
         bucket_id=row[0], key=row[1], version_id=row[2], size=row[3], etag=row[4],
         last_modified=row[5], wrapped_data_key=row[6], k=row[7], m=row[8], block_size=row[9],
-        sites=tuple(json.loads(row[10])), headers=json.loads(row[11]),
+        sites=tuple(json.loads(row[10])), headers=json.loads(row[11]), pack=row[12],
+        pack_offset=row[13],
     )  # fmt: skip
 
 
@@ -215,18 +227,57 @@ class SQLiteCatalog:
 
     @staticmethod
     def _trash_version(db: sqlite3.Connection, version_id: bytes) -> None:
-        row = db.execute(
-            "SELECT sites FROM versions WHERE version_id = ?", (version_id,)
+        """Forget a version; its shard files go to the trash (a pack's once none of its
+        objects is left)."""
+        sites_json, pack = db.execute(
+            "SELECT sites, pack FROM versions WHERE version_id = ?", (version_id,)
         ).fetchone()
         db.execute("DELETE FROM versions WHERE version_id = ?", (version_id,))
+        if pack is not None:
+            SQLiteCatalog._unref_pack(db, pack)
+            return
         since = time.time()
         db.executemany(
             "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
             [
                 (site, shard_name(version_id, 0, i), since)
-                for i, site in enumerate(json.loads(row[0]))
+                for i, site in enumerate(json.loads(sites_json))
             ],
         )
+
+    @staticmethod
+    def _unref_pack(db: sqlite3.Connection, pack: str) -> None:
+        """One object of `pack` is gone; with the last one the pack's files go to the trash."""
+        db.execute("UPDATE packs SET live = live - 1 WHERE name = ?", (pack,))
+        row = db.execute("SELECT live, sites FROM packs WHERE name = ?", (pack,)).fetchone()
+        if row is None or row[0] > 0:
+            return
+        db.execute("DELETE FROM packs WHERE name = ?", (pack,))
+        since = time.time()
+        db.executemany(
+            "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
+            [(site, pack, since) for site in json.loads(row[1])],
+        )
+
+    async def add_pack(self, name: str, sites: list[str], objects: int) -> None:
+        """Record a written pack holding `objects` objects, before any of them is committed:
+        each later commit uses one of these references, each failed commit releases one."""
+        await self._call(
+            lambda db: db.execute(
+                "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
+                (name, json.dumps(sorted(sites)), objects),
+            )
+        )
+
+    async def release_pack(self, name: str) -> None:
+        """An object of the pack will never be committed (its commit failed)."""
+
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                self._unref_pack(db, name)
+
+        await self._call(run)
 
     @staticmethod
     def _commit_one(db: sqlite3.Connection, version: ObjectVersion) -> None:
@@ -234,13 +285,13 @@ class SQLiteCatalog:
             raise BucketNotFound(version.bucket_id.hex())
         db.execute(
             "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
-            "wrapped_data_key, k, m, block_size, sites, headers) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 version.version_id, version.bucket_id, version.key, version.size,
                 version.etag, version.last_modified, version.wrapped_data_key, version.k,
                 version.m, version.block_size, json.dumps(version.sites),
-                json.dumps(version.headers),
+                json.dumps(version.headers), version.pack, version.pack_offset,
             ),
         )  # fmt: skip
         old = db.execute(

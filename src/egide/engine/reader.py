@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from egide.coding.blocks import CHECKSUM_SIZE, Layout
 from egide.coding.shardfile import HEADER_SIZE, verify_piece
 from egide.crypto.aead import DecryptionError
-from egide.domain import ObjectVersion, ShardsUnavailable, shard_name
+from egide.domain import ObjectVersion, ShardsUnavailable
 from egide.engine.workers import on_cpu
 from egide.pipeline import PartCipher, decode_block
 from egide.sites.base import ShardMissing, Site, SiteError
@@ -59,9 +59,9 @@ class ObjectReader:
         site = self.sites[shard]
         assert site is not None
         length = self.layout.piece_len(block) + CHECKSUM_SIZE
-        offset = self.layout.piece_offset(HEADER_SIZE, block)
+        offset = self.version.pack_offset + self.layout.piece_offset(HEADER_SIZE, block)
         try:
-            stored = await site.read(shard_name(self.version.version_id, 0, shard), offset, length)
+            stored = await site.read(self.version.shard(shard), offset, length)
         except ShardMissing as exc:
             self.lost[shard] = str(exc)
             return None

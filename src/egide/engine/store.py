@@ -12,12 +12,13 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from egide.catalog.base import Catalog
 from egide.coding.erasure import ErasureCode
-from egide.coding.shardfile import ShardFooter
+from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import (
@@ -28,8 +29,10 @@ from egide.domain import (
     new_id,
 )
 from egide.engine.listing import Listing, list_objects
+from egide.engine.packer import Packer
 from egide.engine.reader import ObjectReader
-from egide.engine.writer import Hasher, PartWriter
+from egide.engine.workers import on_cpu
+from egide.engine.writer import Hasher, PartWriter, encode_object
 from egide.pipeline import PartCipher
 from egide.sites.base import Site, SiteError
 
@@ -54,6 +57,7 @@ class ObjectStore:
         m: int,
         block_size: int,
         trash_grace: float = 60.0,
+        pack_threshold: int = 256 * 1024,
     ) -> None:
         if len(sites) < k + m:
             raise ValueError(f"code {k}+{m} needs {k + m} sites, {len(sites)} configured")
@@ -62,9 +66,10 @@ class ObjectStore:
         self.sites = {site.name: site for site in sites}
         self.k, self.m, self.block_size = k, m, block_size
         self.trash_grace = trash_grace
+        self.pack_threshold = pack_threshold
+        self.packer = Packer(self.sites, catalog)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
         self._bucket_keys: dict[bytes, bytes] = {}
-        self._buckets: dict[str, Bucket] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
 
     def _code(self, k: int, m: int) -> ErasureCode:
@@ -90,20 +95,17 @@ class ObjectStore:
         return bucket
 
     async def bucket(self, name: str) -> Bucket:
-        # Cached: a bucket never changes once created; deletion drops it from the cache.
-        bucket = self._buckets.get(name)
+        # Not cached by name: another gateway process may delete and re-create it.
+        bucket = await self.catalog.get_bucket(name)
         if bucket is None:
-            bucket = await self.catalog.get_bucket(name)
-            if bucket is None:
-                raise BucketNotFound(name)
-            self._buckets[name] = self._buckets_by_id[bucket.id] = bucket
+            raise BucketNotFound(name)
+        self._buckets_by_id[bucket.id] = bucket  # ids are never reused
         return bucket
 
     async def list_buckets(self) -> list[Bucket]:
         return await self.catalog.list_buckets()
 
     async def delete_bucket(self, name: str) -> None:
-        self._buckets.pop(name, None)
         await self.catalog.delete_bucket(name)
 
     # -- objects ----------------------------------------------------------------------------
@@ -114,61 +116,113 @@ class ObjectStore:
         key: str,
         body: AsyncIterator[bytes],
         *,
+        size: int,
         headers: dict[str, str],
         hashers: Sequence[Hasher] = (),
         before_commit: Callable[[str], Awaitable[None]] | None = None,
     ) -> ObjectVersion:
-        """Store a new current version of `key`, streamed from `body`.
+        """Store a new current version of `key`, `size` bytes streamed from `body`.
 
         `hashers` see every byte of the body; `before_commit` receives the MD5 ETag once the
         body is complete and may raise to refuse the object (bad digest, checksum mismatch).
+        Objects up to `pack_threshold` bytes are written in packs with others.
         """
         bucket = await self.bucket(bucket_name)
         bucket_key = self._bucket_key(bucket)
         version_id = new_id()
         data_key, wrapped_data_key = self.keyring.new_data_key(bucket_key, version_id)
-        code = self._code(self.k, self.m)
-        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, code)
+        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, self._code(self.k, self.m))
         names = choose_sites(list(self.sites), self.k + self.m, version_id)
-        writer = PartWriter(ctx, [self.sites[n] for n in names], self.block_size)
+        version = ObjectVersion(
+            bucket_id=bucket.id, key=key, version_id=version_id, size=size, etag="",
+            last_modified=0.0, wrapped_data_key=wrapped_data_key, k=self.k, m=self.m,
+            block_size=self.block_size, sites=names, headers=headers,
+        )  # fmt: skip
         md5 = hashlib.md5()
+        put = self._put_packed if size <= self.pack_threshold else self._put_streamed
+        version = await put(version, ctx, bucket, bucket_key, body, md5, hashers, before_commit)
+        try:
+            await self.catalog.commit_version(version)
+        except BaseException:
+            if version.pack is not None:
+                await self.catalog.release_pack(version.pack)
+            raise
+        return version
+
+    def _footer(
+        self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
+    ) -> ShardFooter:
+        manifest = json.dumps(
+            {
+                "bucket": bucket.name,
+                "key": version.key,
+                "etag": version.etag,
+                "headers": version.headers,
+                "size": version.size,
+                "created": version.last_modified,
+                "sites": version.sites,
+                "data_key": version.wrapped_data_key.hex(),
+            }
+        ).encode()
+        sealed = aead.wrap(bucket_key, manifest, b"egide/manifest/" + version.version_id)
+        return ShardFooter(blocks, version.size, bucket.wrapped_key, sealed)
+
+    async def _put_streamed(
+        self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
+        body: AsyncIterator[bytes], md5: hashlib._Hash, hashers: Sequence[Hasher],
+        before_commit: Callable[[str], Awaitable[None]] | None,
+    ) -> ObjectVersion:  # fmt: skip
+        writer = PartWriter(ctx, [self.sites[n] for n in version.sites], self.block_size)
         await writer.open()
         try:
             await writer.write_stream(body, [md5, *hashers])
             etag = md5.hexdigest()
             if before_commit is not None:
                 await before_commit(etag)
-            manifest = json.dumps(
-                {
-                    "bucket": bucket.name,
-                    "key": key,
-                    "etag": etag,
-                    "headers": headers,
-                    "size": writer.size,
-                    "created": time.time(),
-                    "sites": names,
-                    "data_key": wrapped_data_key.hex(),
-                }
-            ).encode()
-            await writer.finish(
-                ShardFooter(
-                    writer.block_count,
-                    writer.size,
-                    bucket.wrapped_key,
-                    aead.wrap(bucket_key, manifest, b"egide/manifest/" + version_id),
-                )
-            )
+            version = replace(version, etag=etag, size=writer.size, last_modified=time.time())
+            await writer.finish(self._footer(version, bucket, bucket_key, writer.block_count))
             await writer.commit()
         except BaseException:
             await writer.abort()
             raise
-        version = ObjectVersion(
-            bucket_id=bucket.id, key=key, version_id=version_id, size=writer.size, etag=etag,
-            last_modified=time.time(), wrapped_data_key=wrapped_data_key, k=self.k, m=self.m,
-            block_size=self.block_size, sites=names, headers=headers,
-        )  # fmt: skip
-        await self.catalog.commit_version(version)
         return version
+
+    async def _put_packed(
+        self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
+        body: AsyncIterator[bytes], md5: hashlib._Hash, hashers: Sequence[Hasher],
+        before_commit: Callable[[str], Awaitable[None]] | None,
+    ) -> ObjectVersion:  # fmt: skip
+        data = bytearray()
+        async for chunk in body:
+            data += chunk
+            if len(data) > self.pack_threshold:
+                raise ValueError("body longer than announced")
+        blocks = await on_cpu(encode_object, ctx, bytes(data), self.block_size, [md5, *hashers])
+        etag = md5.hexdigest()
+        if before_commit is not None:
+            await before_commit(etag)
+        version = replace(version, etag=etag, size=len(data), last_modified=time.time())
+        footer = self._footer(version, bucket, bucket_key, len(blocks)).encode()
+        segments = {
+            site: b"".join(
+                [
+                    ShardHeader(
+                        ctx.code.k,
+                        ctx.code.m,
+                        i,
+                        0,
+                        self.block_size,
+                        ctx.bucket_id,
+                        ctx.version_id,
+                    ).encode(),
+                    *(pieces[i] for pieces in blocks),
+                    footer,
+                ]
+            )
+            for i, site in enumerate(version.sites)
+        }
+        pack, offset = await self.packer.add(segments)
+        return replace(version, pack=pack, pack_offset=offset)
 
     async def head_object(self, bucket_name: str, key: str) -> ObjectVersion:
         bucket = await self.bucket(bucket_name)

@@ -43,6 +43,17 @@ def _update_all(hashers: Sequence[Hasher], data: bytes) -> None:
         hasher.update(data)
 
 
+def encode_object(
+    ctx: PartCipher, data: bytes, block_size: int, hashers: Sequence[Hasher]
+) -> list[list[bytes]]:
+    """A whole (small) object at once: hashed, and its blocks' stored pieces, per block."""
+    _update_all(hashers, data)
+    return [
+        encode_block(ctx, index, data[start : start + block_size])
+        for index, start in enumerate(range(0, len(data), block_size))
+    ]
+
+
 class PartWriter:
     """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure."""
 

@@ -133,6 +133,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
         req.bucket,
         req.key,
         req.body,
+        size=length,
         headers=headers,
         hashers=[checksum] if checksum else [],
         before_commit=before_commit,

@@ -75,9 +75,15 @@ class LocalShardWriter:
             await self._flush(close=False)
 
     async def commit(self) -> None:
-        await self._flush(close=True)
+        group = self._site.sync_group
+        group.begin()
         try:
-            await self._site.sync_group.sync([self._final, self._final.parent])
+            await self._flush(close=True)
+        except BaseException:
+            group.cancel()
+            raise
+        try:
+            await group.sync([self._final, self._final.parent])
         except OSError as exc:
             raise SiteError(f"site {self._site.name}: sync failed: {exc}") from exc
 
@@ -105,17 +111,19 @@ class LocalSite:
 
     @property
     def sync_group(self) -> SyncGroup:
-        if self._sync_group is None:
-            self._sync_group = _sync_group(self.root)
+        assert self._sync_group is not None, "site not prepared"
         return self._sync_group
 
-    def prepare(self) -> None:
-        """Create the directories and drop temp files left by a crash."""
+    def prepare(self, *, sweep: bool = True) -> None:
+        """Create the directories; with `sweep` (at start, before any writer runs), drop the
+        temp files a crash left behind."""
         self._shards.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(exist_ok=True)
         (self.root / MARKER).touch()
-        for leftover in self._tmp.iterdir():
-            leftover.unlink(missing_ok=True)
+        self._sync_group = _sync_group(self.root)
+        if sweep:
+            for leftover in self._tmp.iterdir():
+                leftover.unlink(missing_ok=True)
 
     def _path(self, shard: str) -> Path:
         return self._shards / shard[:2] / shard

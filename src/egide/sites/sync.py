@@ -1,14 +1,16 @@
 """Group sync: many shard commits share one flush of the filesystem.
 
-A flush of this disk costs about as much for one small file as for a hundred, so commits that
-arrive while a flush is under way wait for the next one together (group commit, as databases
-do with their logs). On Linux one `syncfs` makes every file and directory entry of the
-filesystem durable; elsewhere each file and directory is fsync'd.
+A flush of this disk costs about as much for one small file as for a hundred, so commits made
+together wait for one flush together (group commit, as databases do with their logs): a flush
+starts once every commit under way has reached its sync, or after a short linger. On Linux one
+`syncfs` makes every file and directory entry of the filesystem durable; elsewhere each file
+and directory is fsync'd.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -18,6 +20,8 @@ from pathlib import Path
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _syncfs: Callable[[int], int] | None = getattr(_libc, "syncfs", None)
+#: Longest wait for commits still on their way before flushing those that arrived.
+LINGER = 0.002
 
 
 def _fsync_path(path: Path) -> None:
@@ -29,13 +33,15 @@ def _fsync_path(path: Path) -> None:
 
 
 class SyncGroup:
-    """Makes written paths durable, batching the callers that wait at the same time."""
+    """Makes written paths durable, batching the commits that happen at the same time."""
 
     def __init__(self, root: Path, executor: Executor) -> None:
         self._root = root
         self._executor = executor
         self._pending: list[tuple[list[Path], asyncio.Future[None]]] = []
+        self._under_way = 0
         self._flushing = False
+        self._all_arrived = asyncio.Event()
         self._flusher: asyncio.Future[None] | None = None
 
     def _flush(self, paths: list[Path]) -> None:
@@ -51,10 +57,25 @@ class SyncGroup:
         for path in dict.fromkeys(paths):
             _fsync_path(path)
 
+    def begin(self) -> None:
+        """A commit has started writing its last bytes; its `sync` call will follow."""
+        self._under_way += 1
+        self._all_arrived.clear()
+
+    def cancel(self) -> None:
+        """A commit that called `begin` will not call `sync` (it failed)."""
+        self._arrived()
+
+    def _arrived(self) -> None:
+        self._under_way -= 1
+        if self._under_way == 0:
+            self._all_arrived.set()
+
     async def sync(self, paths: list[Path]) -> None:
         """Return once `paths` (files and the directories holding their names) are durable."""
         future = asyncio.get_running_loop().create_future()
         self._pending.append((paths, future))
+        self._arrived()
         if not self._flushing:
             self._flushing = True
             self._flusher = asyncio.ensure_future(self._run())
@@ -64,6 +85,9 @@ class SyncGroup:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                if self._under_way:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._all_arrived.wait(), LINGER)
                 batch, self._pending = self._pending, []
                 paths = [p for ps, _ in batch for p in ps]
                 try:

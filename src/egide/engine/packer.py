@@ -1,0 +1,119 @@
+"""Packs: small objects that arrive together share one file per site.
+
+Creating and syncing a file costs this disk about 0.2 ms whatever its size, and an object has
+k+m of them; so PUTs of small objects waiting at the same moment are written as one pack per
+site (group commit). A pack is a sequence of [8-byte length][shard segment], each segment in
+the shard file format; an object's segments have one length on every site, so one offset
+addresses it everywhere. The catalog records the pack with one reference per object before
+any of them is committed, so a pack is never reclaimed while a commit is still to come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Mapping
+
+from egide.catalog.base import Catalog
+from egide.domain import SitesUnavailable, new_id
+from egide.sites.base import ShardWriter, Site
+
+_LENGTH = struct.Struct(">Q")
+#: A pack is closed at this size; the next objects go to the next one.
+MAX_PACK_BYTES = 8 * 1024 * 1024
+#: Packs being written at once per group of sites: while one waits for the disk, the next
+#: batch is already on its way.
+CONCURRENT_PACKS = 1
+
+_Entry = tuple[Mapping[str, bytes], "asyncio.Future[tuple[str, int]]"]
+
+
+def pack_name() -> str:
+    return f"pack-{new_id().hex()}"
+
+
+async def write_everywhere(sites: Mapping[str, Site], name: str, data: Mapping[str, bytes]) -> None:
+    """Write and commit file `name` on every site of `data`, or on none (all aborted)."""
+    opened = await asyncio.gather(*(sites[s].writer(name) for s in data), return_exceptions=True)
+    writers: list[ShardWriter] = [w for w in opened if not isinstance(w, BaseException)]
+    failures: list[str] = [
+        f"{s}: {w}" for s, w in zip(data, opened, strict=True) if isinstance(w, BaseException)
+    ]
+    if not failures:
+        results = await asyncio.gather(
+            *(_write_commit(w, data[s]) for s, w in zip(data, writers, strict=True)),
+            return_exceptions=True,
+        )
+        failures = [
+            f"{s}: {r}" for s, r in zip(data, results, strict=True) if isinstance(r, BaseException)
+        ]
+    if failures:
+        for writer in writers:
+            await writer.abort()
+        raise SitesUnavailable("could not write a pack to " + "; ".join(failures))
+
+
+async def _write_commit(writer: ShardWriter, data: bytes) -> None:
+    await writer.write(data)
+    await writer.commit()
+
+
+class Packer:
+    """Collects the shard segments of small objects and writes them as packs."""
+
+    def __init__(self, sites: Mapping[str, Site], catalog: Catalog) -> None:
+        self._sites = sites
+        self._catalog = catalog
+        self._waiting: dict[frozenset[str], list[_Entry]] = {}
+        self._flushers: dict[frozenset[str], set[asyncio.Future[None]]] = {}
+
+    async def add(self, segments: Mapping[str, bytes]) -> tuple[str, int]:
+        """Store one object's segments (site name → segment); returns (pack, offset)."""
+        group = frozenset(segments)
+        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(group, []).append((segments, future))
+        flushers = self._flushers.setdefault(group, set())
+        if len(flushers) < CONCURRENT_PACKS:
+            flusher = asyncio.ensure_future(self._flush(group))
+            flushers.add(flusher)
+            flusher.add_done_callback(flushers.discard)
+        return await future
+
+    async def _flush(self, group: frozenset[str]) -> None:
+        while waiting := self._waiting.get(group):
+            batch: list[_Entry] = []
+            size = 0
+            while waiting and (not batch or size < MAX_PACK_BYTES):
+                entry = waiting.pop(0)
+                batch.append(entry)
+                size += len(next(iter(entry[0].values())))
+            if not waiting:
+                del self._waiting[group]
+            await self._write(sorted(group), batch)
+
+    async def _write(self, sites: list[str], batch: list[_Entry]) -> None:
+        name = pack_name()
+        offsets: list[int] = []
+        chunks: dict[str, list[bytes]] = {site: [] for site in sites}
+        position = 0
+        for segments, _ in batch:
+            length = len(next(iter(segments.values())))
+            prefix = _LENGTH.pack(length)
+            position += _LENGTH.size
+            offsets.append(position)
+            position += length
+            for site in sites:
+                chunks[site] += (prefix, segments[site])
+        try:
+            await write_everywhere(self._sites, name, {s: b"".join(c) for s, c in chunks.items()})
+            await self._catalog.add_pack(name, sites, len(batch))
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), offset in zip(batch, offsets, strict=True):
+            if future.done():  # its PUT was cancelled (client gone): it will never commit
+                await self._catalog.release_pack(name)
+            else:
+                future.set_result((name, offset))
