@@ -89,7 +89,7 @@ def prepare(settings: Settings) -> Started:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keyring, created_key = open_keyring(settings)
     for site_config in settings.resolved_sites():
-        LocalSite(site_config.name, site_config.path).prepare(sweep=True)
+        LocalSite(site_config.name, site_config.path).prepare()
 
     async def run() -> list[tuple[str, str]]:
         catalog = SQLiteCatalog(catalog_path(settings))
@@ -110,7 +110,7 @@ def open_app(settings: Settings) -> S3App:
     sites = []
     for site_config in settings.resolved_sites():
         site = LocalSite(site_config.name, site_config.path)
-        site.prepare(sweep=False)
+        site.attach()
         sites.append(site)
     code = settings.resolved_code()
     store = ObjectStore(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from egide.domain import Bucket, ObjectVersion
+from egide.domain import Bucket, DomainError, ObjectVersion
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,11 @@ class Catalog(Protocol):
 
     async def count_credentials(self) -> int: ...
 
-    async def add_pack(self, name: str, sites: list[str], objects: int) -> None: ...
-
-    async def release_pack(self, name: str) -> None: ...
+    async def commit_pack(
+        self, name: str, sites: list[str], versions: list[ObjectVersion]
+    ) -> list[DomainError | None]:
+        """Record a pack and commit the versions in it in one transaction; one result per
+        version (None, or the error that kept it from being committed)."""
 
     async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
 

@@ -259,25 +259,28 @@ class SQLiteCatalog:
             [(site, pack, since) for site in json.loads(row[1])],
         )
 
-    async def add_pack(self, name: str, sites: list[str], objects: int) -> None:
-        """Record a written pack holding `objects` objects, before any of them is committed:
-        each later commit uses one of these references, each failed commit releases one."""
-        await self._call(
-            lambda db: db.execute(
-                "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
-                (name, json.dumps(sorted(sites)), objects),
-            )
-        )
+    async def commit_pack(
+        self, name: str, sites: list[str], versions: list[ObjectVersion]
+    ) -> list[DomainError | None]:
+        """Record a written pack and commit the versions it holds, in one transaction; the
+        pack keeps one reference per committed version."""
 
-    async def release_pack(self, name: str) -> None:
-        """An object of the pack will never be committed (its commit failed)."""
-
-        def run(db: sqlite3.Connection) -> None:
+        def run(db: sqlite3.Connection) -> list[DomainError | None]:
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT INTO packs (name, sites, live) VALUES (?, ?, 0)",
+                    (name, json.dumps(sorted(sites))),
+                )
+                results = self._commit_each(db, versions)
+                committed = sum(1 for error in results if error is None)
+                # One reference per committed version; _unref_pack then takes away the extra
+                # one and trashes the pack at once if nothing in it was committed.
+                db.execute("UPDATE packs SET live = ? WHERE name = ?", (committed + 1, name))
                 self._unref_pack(db, name)
+            return results
 
-        await self._call(run)
+        return await self._call(run)
 
     @staticmethod
     def _commit_one(db: sqlite3.Connection, version: ObjectVersion) -> None:
@@ -310,19 +313,25 @@ class SQLiteCatalog:
         db: sqlite3.Connection, versions: list[ObjectVersion]
     ) -> list[DomainError | None]:
         """Commit in order, in one transaction; one version's error does not sink the rest."""
-        results: list[DomainError | None] = []
         with db:
             db.execute("BEGIN IMMEDIATE")
-            for version in versions:
-                db.execute("SAVEPOINT one")
-                try:
-                    SQLiteCatalog._commit_one(db, version)
-                except DomainError as exc:
-                    db.execute("ROLLBACK TO one")
-                    results.append(exc)
-                else:
-                    results.append(None)
-                db.execute("RELEASE one")
+            return SQLiteCatalog._commit_each(db, versions)
+
+    @staticmethod
+    def _commit_each(
+        db: sqlite3.Connection, versions: list[ObjectVersion]
+    ) -> list[DomainError | None]:
+        results: list[DomainError | None] = []
+        for version in versions:
+            db.execute("SAVEPOINT one")
+            try:
+                SQLiteCatalog._commit_one(db, version)
+            except DomainError as exc:
+                db.execute("ROLLBACK TO one")
+                results.append(exc)
+            else:
+                results.append(None)
+            db.execute("RELEASE one")
         return results
 
     async def commit_version(self, version: ObjectVersion) -> None:

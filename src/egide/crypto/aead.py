@@ -8,6 +8,7 @@ another object or position fails to open.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 
@@ -51,16 +52,22 @@ def open_block(
         raise DecryptionError(f"block {index} of part {part} failed authentication") from exc
 
 
+@functools.lru_cache(maxsize=256)
+def _key_cipher(kek: bytes) -> AESGCM:
+    """Key-encryption keys are few (master, one per bucket): keep their key schedules."""
+    return AESGCM(kek)
+
+
 def wrap(kek: bytes, secret: bytes, context: bytes) -> bytes:
     """Seal `secret` under `kek` with a random nonce; `context` names what it is for."""
     nonce = os.urandom(NONCE_SIZE)
-    return nonce + AESGCM(kek).encrypt(nonce, secret, context)
+    return nonce + _key_cipher(kek).encrypt(nonce, secret, context)
 
 
 def unwrap(kek: bytes, wrapped: bytes, context: bytes) -> bytes:
     if len(wrapped) < NONCE_SIZE + TAG_SIZE:
         raise DecryptionError(f"cannot unwrap {context.decode(errors='replace')}: too short")
     try:
-        return AESGCM(kek).decrypt(wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], context)
+        return _key_cipher(kek).decrypt(wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], context)
     except InvalidTag as exc:
         raise DecryptionError(f"cannot unwrap {context.decode(errors='replace')}") from exc

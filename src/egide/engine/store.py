@@ -37,6 +37,7 @@ from egide.pipeline import PartCipher
 from egide.sites.base import Site, SiteError
 
 log = logging.getLogger("egide.store")
+BUCKET_CACHE_SECONDS = 1.0
 
 
 def choose_sites(sites: Sequence[str], count: int, version_id: bytes) -> tuple[str, ...]:
@@ -71,6 +72,7 @@ class ObjectStore:
         self._codes: dict[tuple[int, int], ErasureCode] = {}
         self._bucket_keys: dict[bytes, bytes] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
+        self._bucket_cache: dict[str, tuple[Bucket, float]] = {}
 
     def _code(self, k: int, m: int) -> ErasureCode:
         if (k, m) not in self._codes:
@@ -94,18 +96,27 @@ class ObjectStore:
         await self.catalog.create_bucket(bucket)
         return bucket
 
-    async def bucket(self, name: str) -> Bucket:
-        # Not cached by name: another gateway process may delete and re-create it.
+    async def bucket(self, name: str, *, cached: bool = False) -> Bucket:
+        """The bucket named `name`. With `cached`, a lookup up to BUCKET_CACHE_SECONDS old
+        may serve: object operations use it, while bucket operations always ask the catalog
+        (another process may have deleted the bucket; a write still fails then, because its
+        commit checks the bucket in the same transaction)."""
+        now = time.monotonic()
+        if cached and (hit := self._bucket_cache.get(name)) and now - hit[1] < BUCKET_CACHE_SECONDS:
+            return hit[0]
         bucket = await self.catalog.get_bucket(name)
         if bucket is None:
+            self._bucket_cache.pop(name, None)
             raise BucketNotFound(name)
         self._buckets_by_id[bucket.id] = bucket  # ids are never reused
+        self._bucket_cache[name] = (bucket, now)
         return bucket
 
     async def list_buckets(self) -> list[Bucket]:
         return await self.catalog.list_buckets()
 
     async def delete_bucket(self, name: str) -> None:
+        self._bucket_cache.pop(name, None)
         await self.catalog.delete_bucket(name)
 
     # -- objects ----------------------------------------------------------------------------
@@ -127,7 +138,7 @@ class ObjectStore:
         body is complete and may raise to refuse the object (bad digest, checksum mismatch).
         Objects up to `pack_threshold` bytes are written in packs with others.
         """
-        bucket = await self.bucket(bucket_name)
+        bucket = await self.bucket(bucket_name, cached=True)
         bucket_key = self._bucket_key(bucket)
         version_id = new_id()
         data_key, wrapped_data_key = self.keyring.new_data_key(bucket_key, version_id)
@@ -140,14 +151,7 @@ class ObjectStore:
         )  # fmt: skip
         md5 = hashlib.md5()
         put = self._put_packed if size <= self.pack_threshold else self._put_streamed
-        version = await put(version, ctx, bucket, bucket_key, body, md5, hashers, before_commit)
-        try:
-            await self.catalog.commit_version(version)
-        except BaseException:
-            if version.pack is not None:
-                await self.catalog.release_pack(version.pack)
-            raise
-        return version
+        return await put(version, ctx, bucket, bucket_key, body, md5, hashers, before_commit)
 
     def _footer(
         self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
@@ -185,6 +189,7 @@ class ObjectStore:
         except BaseException:
             await writer.abort()
             raise
+        await self.catalog.commit_version(version)
         return version
 
     async def _put_packed(
@@ -221,11 +226,10 @@ class ObjectStore:
             )
             for i, site in enumerate(version.sites)
         }
-        pack, offset = await self.packer.add(segments)
-        return replace(version, pack=pack, pack_offset=offset)
+        return await self.packer.add(segments, version)
 
     async def head_object(self, bucket_name: str, key: str) -> ObjectVersion:
-        bucket = await self.bucket(bucket_name)
+        bucket = await self.bucket(bucket_name, cached=True)
         version = await self.catalog.get_object(bucket.id, key)
         if version is None:
             raise KeyNotFound(key)
@@ -245,7 +249,7 @@ class ObjectStore:
         return reader
 
     async def delete_object(self, bucket_name: str, key: str) -> None:
-        bucket = await self.bucket(bucket_name)
+        bucket = await self.bucket(bucket_name, cached=True)
         await self.catalog.delete_object(bucket.id, key)
 
     async def list_objects(
@@ -258,7 +262,7 @@ class ObjectStore:
         after_is_prefix: bool = False,
         max_keys: int = 1000,
     ) -> Listing:
-        bucket = await self.bucket(bucket_name)
+        bucket = await self.bucket(bucket_name, cached=True)
         return await list_objects(
             self.catalog, bucket.id, prefix=prefix, delimiter=delimiter, after=after,
             after_is_prefix=after_is_prefix, max_keys=max_keys,

@@ -114,16 +114,23 @@ class LocalSite:
         assert self._sync_group is not None, "site not prepared"
         return self._sync_group
 
-    def prepare(self, *, sweep: bool = True) -> None:
-        """Create the directories; with `sweep` (at start, before any writer runs), drop the
+    def prepare(self) -> None:
+        """At start, before any server process writes: create the directories and drop the
         temp files a crash left behind."""
         self._shards.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(exist_ok=True)
         (self.root / MARKER).touch()
-        self._sync_group = _sync_group(self.root)
-        if sweep:
-            for leftover in self._tmp.iterdir():
-                leftover.unlink(missing_ok=True)
+        for leftover in self._tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+        self.attach()
+
+    def attach(self) -> None:
+        """Make the site usable in this process without touching its directory: a lost site
+        stays lost (reads rebuild from the others) instead of being silently re-created."""
+        device_of = self.root
+        while not device_of.exists() and device_of != device_of.parent:
+            device_of = device_of.parent
+        self._sync_group = _sync_group(device_of)
 
     def _path(self, shard: str) -> Path:
         return self._shards / shard[:2] / shard
