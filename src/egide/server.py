@@ -21,6 +21,7 @@ from egide.catalog.sqlite import SQLiteCatalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file, load_master_key_file
 from egide.engine.store import ObjectStore
+from egide.engine.workers import tune_allocator
 from egide.s3.app import S3App
 from egide.sites.local import LocalSite
 
@@ -104,6 +105,7 @@ def prepare(settings: Settings) -> Started:
 
 def open_app(settings: Settings) -> S3App:
     """The S3 application of one server process, over a prepared data directory."""
+    tune_allocator()
     keyring = Keyring(load_master_key_file(master_key_path(settings)))
     catalog = SQLiteCatalog(catalog_path(settings))
     catalog.open()

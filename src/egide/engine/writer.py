@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.domain import SitesUnavailable, shard_name
@@ -100,26 +100,43 @@ class PartWriter:
         await self._each([w.write(h) for w, h in zip(self._writers, headers, strict=True)])
 
     async def write_stream(self, body: AsyncIterator[bytes], hashers: Sequence[Hasher]) -> None:
-        pending: asyncio.Future[None] | None = None
+        """Three stages overlap: block i+1 is received while block i is encoded (and hashed,
+        in order, on the other core) and block i-1 is written."""
+        hashing: asyncio.Future[None] | None = None
+        encoding: asyncio.Future[list[bytes]] | None = None
+        writing: asyncio.Future[None] | None = None
         try:
             async for block in rechunk(body, self.block_size):
-                encoding = on_cpu(encode_block, self.ctx, self.block_count, block)
+                if hashing is not None:
+                    await hashing  # hashers take the blocks in order
                 hashing = on_cpu(_update_all, hashers, block)
-                pieces = await encoding
-                await hashing
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(
-                    self._each([w.write(p) for w, p in zip(self._writers, pieces, strict=True)])
-                )
+                encoded = on_cpu(encode_block, self.ctx, self.block_count, block)
                 self.size += len(block)
                 self.block_count += 1
-            if pending is not None:
-                await pending
+                if encoding is not None:
+                    writing = await self._write_after(writing, await encoding)
+                encoding = encoded
+            if encoding is not None:
+                writing = await self._write_after(writing, await encoding)
+            for stage in (hashing, writing):
+                if stage is not None:
+                    await stage
         except BaseException:
-            if pending is not None:
-                pending.cancel()
+            stages: list[asyncio.Future[Any] | None] = [hashing, encoding, writing]
+            for stage in stages:
+                if stage is not None:
+                    stage.cancel()
             raise
+
+    async def _write_after(
+        self, previous: asyncio.Future[None] | None, pieces: list[bytes]
+    ) -> asyncio.Future[None]:
+        """Start writing `pieces` once the previous block's write is done (order per shard)."""
+        if previous is not None:
+            await previous
+        return asyncio.ensure_future(
+            self._each([w.write(p) for w, p in zip(self._writers, pieces, strict=True)])
+        )
 
     async def finish(self, footer: ShardFooter) -> None:
         data = footer.encode()
