@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-import os
 import secrets
 import signal
+import socket
 import string
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
@@ -24,8 +24,8 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.s3.app import S3App
 from egide.sites.local import LocalSite
+from egide.supervisor import Supervisor, check_port_free, reuseport_socket
 
-SETTINGS_ENV = "EGIDE_WORKER_SETTINGS"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PR_SET_PDEATHSIG = 1
 
@@ -128,11 +128,28 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def worker_app() -> S3App:
-    """Factory run in each worker process; settings come from the supervisor."""
+def _run_server(settings: Settings, sock: socket.socket) -> None:
+    """Serve on `sock` until SIGTERM/SIGINT, finishing the requests in flight."""
+    config = uvicorn.Config(
+        open_app(settings), lifespan="on", loop="uvloop", http="httptools",
+        log_level="warning", timeout_graceful_shutdown=30, server_header=False,
+        ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+    )  # fmt: skip
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever
+    # handler was there before: make that a no-op so that a clean stop exits with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def worker_main(payload: str, ready: Event) -> None:
+    """One server process of several, with its own socket on the shared port."""
     _die_with_parent()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    return open_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+    settings = Settings.model_validate_json(payload)
+    sock = reuseport_socket(settings.host, settings.port)
+    ready.set()
+    _run_server(settings, sock)
 
 
 def banner(started: Started) -> str:
@@ -172,22 +189,16 @@ def banner(started: Started) -> str:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Before anything binds with SO_REUSEPORT, which would let a second server on the same
+    # port silently share its traffic.
+    check_port_free(settings.host, settings.port)
     started = prepare(settings)
-    print(banner(started), flush=True)
-    options: dict[str, Any] = dict(
-        host=settings.host, port=settings.port, lifespan="on", loop="uvloop", http="httptools",
-        log_level="warning", timeout_graceful_shutdown=30, server_header=False,
-        ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-    )  # fmt: skip
     workers = settings.resolved_workers()
     if workers == 1:
-        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to
-        # whatever handler was there before: make that a no-op so a clean stop exits 0.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: None)
-        uvicorn.Server(uvicorn.Config(open_app(settings), **options)).run()
+        sock = reuseport_socket(settings.host, settings.port)
+        print(banner(started), flush=True)
+        _run_server(settings, sock)
     else:
-        # Workers share the listening socket; the supervisor stops them gracefully on SIGTERM.
-        os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        uvicorn.run("egide.server:worker_app", factory=True, workers=workers, **options)
+        supervisor = Supervisor(worker_main, settings.model_dump_json(), workers)
+        supervisor.run(on_ready=lambda: print(banner(started), flush=True))
     print("Égide stopped cleanly.", flush=True)

@@ -152,3 +152,44 @@ def test_missing_master_key_with_existing_catalog_is_refused(make_server: Server
     )
     assert result.returncode == 2
     assert "master key" in result.stderr and "missing" in result.stderr
+
+
+def test_a_second_server_on_the_same_port_is_refused(make_server: ServerFactory) -> None:
+    server = make_server()
+    config = server.config.parent / "second.toml"
+    config.write_text(
+        server.config.read_text().replace(str(server.data_dir), str(server.data_dir) + "-2")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "egide", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{server.port}" in " ".join(result.stderr.split())
+
+
+def test_connections_are_spread_over_the_workers(make_server: ServerFactory) -> None:
+    """Each worker has its own socket (SO_REUSEPORT): many clients reach both."""
+    server = make_server("workers = 2")
+    assert server.proc is not None
+    time.sleep(1)
+    import psutil
+
+    workers = [
+        child
+        for child in psutil.Process(server.proc.pid).children()
+        if "resource_tracker" not in " ".join(child.cmdline())  # multiprocessing's helper
+    ]
+    assert len(workers) == 2
+    clients = [server.client() for _ in range(24)]
+    for client in clients:
+        client.list_buckets()  # opens one kept-alive connection per client
+    serving = {
+        w.pid
+        for w in workers
+        for c in w.net_connections(kind="tcp")
+        if c.status == "ESTABLISHED" and c.laddr.port == server.port
+    }
+    assert len(serving) == 2

@@ -46,7 +46,7 @@ def serve(
     settings = _settings(config, data_dir, listen)
     try:
         run(settings)
-    except (ConfigError, KeyFileError) as exc:
+    except (ConfigError, KeyFileError, OSError, RuntimeError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
 
