@@ -246,9 +246,9 @@ class SQLiteCatalog:
         )
 
     @staticmethod
-    def _unref_pack(db: sqlite3.Connection, pack: str) -> None:
-        """One object of `pack` is gone; with the last one the pack's files go to the trash."""
-        db.execute("UPDATE packs SET live = live - 1 WHERE name = ?", (pack,))
+    def _unref_pack(db: sqlite3.Connection, pack: str, count: int = 1) -> None:
+        """`count` objects of `pack` are gone; with the last one its files go to the trash."""
+        db.execute("UPDATE packs SET live = live - ? WHERE name = ?", (count, pack))
         row = db.execute("SELECT live, sites FROM packs WHERE name = ?", (pack,)).fetchone()
         if row is None or row[0] > 0:
             return
@@ -263,21 +263,20 @@ class SQLiteCatalog:
         self, name: str, sites: list[str], versions: list[ObjectVersion]
     ) -> list[DomainError | None]:
         """Record a written pack and commit the versions it holds, in one transaction; the
-        pack keeps one reference per committed version."""
+        pack keeps one reference per live version."""
 
         def run(db: sqlite3.Connection) -> list[DomainError | None]:
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                # Count every version first: one of them may replace another of the same pack
+                # (two PUTs of one key in one batch), which takes its reference away at once.
                 db.execute(
-                    "INSERT INTO packs (name, sites, live) VALUES (?, ?, 0)",
-                    (name, json.dumps(sorted(sites))),
+                    "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
+                    (name, json.dumps(sorted(sites)), len(versions)),
                 )
                 results = self._commit_each(db, versions)
-                committed = sum(1 for error in results if error is None)
-                # One reference per committed version; _unref_pack then takes away the extra
-                # one and trashes the pack at once if nothing in it was committed.
-                db.execute("UPDATE packs SET live = ? WHERE name = ?", (committed + 1, name))
-                self._unref_pack(db, name)
+                if failed := sum(1 for error in results if error is not None):
+                    self._unref_pack(db, name, failed)
             return results
 
         return await self._call(run)

@@ -22,9 +22,6 @@ from egide.sites.base import ShardWriter, Site
 _LENGTH = struct.Struct(">Q")
 #: A pack is closed at this size; the next objects go to the next one.
 MAX_PACK_BYTES = 8 * 1024 * 1024
-#: Packs being written at once per group of sites: while one waits for the disk, the next
-#: batch is already on its way.
-CONCURRENT_PACKS = 1
 
 _Entry = tuple[Mapping[str, bytes], ObjectVersion, "asyncio.Future[ObjectVersion]"]
 
@@ -66,7 +63,9 @@ class Packer:
         self._sites = sites
         self._catalog = catalog
         self._waiting: dict[frozenset[str], list[_Entry]] = {}
-        self._flushers: dict[frozenset[str], set[asyncio.Future[None]]] = {}
+        #: The task writing packs for a group of sites, while there is one: one pack is in
+        #: flight at a time (two at once measured slower: their syncs flush each other's data).
+        self._flushers: dict[frozenset[str], asyncio.Future[None]] = {}
 
     async def add(self, segments: Mapping[str, bytes], version: ObjectVersion) -> ObjectVersion:
         """Store and commit one object: its segments (site name → segment) and the version
@@ -74,14 +73,19 @@ class Packer:
         group = frozenset(segments)
         future: asyncio.Future[ObjectVersion] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(group, []).append((segments, version, future))
-        flushers = self._flushers.setdefault(group, set())
-        if len(flushers) < CONCURRENT_PACKS:
-            flusher = asyncio.ensure_future(self._flush(group))
-            flushers.add(flusher)
-            flusher.add_done_callback(flushers.discard)
+        if group not in self._flushers:
+            self._flushers[group] = asyncio.ensure_future(self._flush(group))
         return await future
 
     async def _flush(self, group: frozenset[str]) -> None:
+        try:
+            await self._flush_waiting(group)
+        finally:
+            # Removed here, not by a done-callback: that would run a loop iteration late, and
+            # an `add` in between would count on a flusher no longer looking at the queue.
+            del self._flushers[group]
+
+    async def _flush_waiting(self, group: frozenset[str]) -> None:
         while waiting := self._waiting.get(group):
             batch: list[_Entry] = []
             size = 0

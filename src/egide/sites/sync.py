@@ -41,7 +41,8 @@ class SyncGroup:
         self._pending: list[tuple[list[Path], asyncio.Future[None]]] = []
         self._under_way = 0
         self._flushing = False
-        self._all_arrived = asyncio.Event()
+        #: While a flush lingers for the commits under way: resolved when the last arrives.
+        self._all_arrived: asyncio.Future[None] | None = None
         self._flusher: asyncio.Future[None] | None = None
 
     def _flush(self, paths: list[Path]) -> None:
@@ -60,7 +61,6 @@ class SyncGroup:
     def begin(self) -> None:
         """A commit has started writing its last bytes; its `sync` call will follow."""
         self._under_way += 1
-        self._all_arrived.clear()
 
     def cancel(self) -> None:
         """A commit that called `begin` will not call `sync` (it failed)."""
@@ -68,8 +68,9 @@ class SyncGroup:
 
     def _arrived(self) -> None:
         self._under_way -= 1
-        if self._under_way == 0:
-            self._all_arrived.set()
+        waiter = self._all_arrived
+        if self._under_way == 0 and waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def sync(self, paths: list[Path]) -> None:
         """Return once `paths` (files and the directories holding their names) are durable."""
@@ -86,8 +87,10 @@ class SyncGroup:
         try:
             while self._pending:
                 if self._under_way:
+                    self._all_arrived = loop.create_future()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._all_arrived.wait(), LINGER)
+                        await asyncio.wait_for(self._all_arrived, LINGER)
+                    self._all_arrived = None
                 batch, self._pending = self._pending, []
                 paths = [p for ps, _ in batch for p in ps]
                 try:
