@@ -8,7 +8,9 @@ Prints, measured in the same run (ratios are what to compare: the machines are s
   2. PUT and GET of one large object through the S3 API (one stream), as ratios to those;
   3. 4 KiB objects: PUT and GET operations per second with 16 concurrent connections, p50 and
      p99 latency, measured with wrk on presigned URLs, and wrk's own ceiling on this machine;
-  4. peak resident memory of all server processes during a large upload and download.
+  4. peak memory of all server processes during a large upload and download: PSS (each
+     shared page counted once across the processes) and, for reference, summed RSS.
+Throughputs are the median of --repeat runs: this machine is shared and noisy.
 Needs `wrk` (Debian package wrk) for part 3; parts 1, 2 and 4 run without it.
 """
 
@@ -22,11 +24,13 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -136,13 +140,16 @@ class Egide:
         )
         self.s3.create_bucket(Bucket=BUCKET)
 
-    def rss(self) -> int:
+    def memory(self) -> tuple[int, int]:
+        """(PSS, RSS) summed over the supervisor and its workers."""
         parent = psutil.Process(self.proc.pid)
-        total = 0
+        pss = rss = 0
         for proc in [parent, *parent.children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess):
-                total += proc.memory_info().rss
-        return total
+                info = proc.memory_full_info()
+                pss += info.pss
+                rss += info.rss
+        return pss, rss
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -295,24 +302,30 @@ def wrk_ceiling(seconds: int, workdir: Path) -> dict[str, float]:
 # -- 4. memory --------------------------------------------------------------------------------
 
 
-def peak_rss_during(server: Egide, action: object) -> tuple[int, float]:
-    peak = 0
+def peak_memory_during(server: Egide, action: Callable[[], float]) -> tuple[int, int, float]:
+    """Peak PSS and RSS of the server while `action` runs, and what `action` returned."""
+    peak_pss = peak_rss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak_pss, peak_rss
         while not done.is_set():
-            peak = max(peak, server.rss())
+            pss, rss = server.memory()
+            peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        rate = action()  # type: ignore[operator]
+        rate = action()
     finally:
         done.set()
         sampler.join()
-    return peak, rate
+    return peak_pss, peak_rss, rate
+
+
+def median_of(repeat: int, action: Callable[[], float]) -> float:
+    return statistics.median(action() for _ in range(repeat))
 
 
 def main() -> None:
@@ -321,23 +334,24 @@ def main() -> None:
     parser.add_argument("--memory-mib", type=int, default=4096)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None, help="server processes")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure")
     args = parser.parse_args()
     large = args.large_mib * MiB
     root = Path(tempfile.mkdtemp(prefix="egide-bench-", dir=Path.cwd()))
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB")
     tune_allocator()  # the same allocator settings as the server, for a fair baseline
     try:
-        enc1 = baseline_encode(large, 1)
-        enc2 = baseline_encode(large, 2)
-        disk = baseline_disk(large, root)
+        enc1 = median_of(args.repeat, lambda: baseline_encode(large, 1))
+        enc2 = median_of(args.repeat, lambda: baseline_encode(large, 2))
+        disk = median_of(args.repeat, lambda: baseline_disk(large, root))
         print(f"baseline AES-256-GCM + zfec 4+2, 1 thread    {enc1 / 1e6:8.0f} MB/s")
         print(f"baseline AES-256-GCM + zfec 4+2, 2 threads   {enc2 / 1e6:8.0f} MB/s")
         print(f"baseline fsync'd write of the 4+2 shards     {disk / 1e6:8.0f} MB/s (object bytes)")
 
         server = Egide(root, args.workers)
         chunk = memoryview(os.urandom(64 * MiB))
-        put = put_large(server, "large", large, chunk)
-        get = get_large(server, "large", large)
+        put = median_of(args.repeat, lambda: put_large(server, "large", large, chunk))
+        get = median_of(args.repeat, lambda: get_large(server, "large", large))
         for name, rate in (("PUT", put), ("GET", get)):
             print(
                 f"{name} {args.large_mib} MiB, 1 stream                 {rate / 1e6:8.0f} MB/s"
@@ -371,18 +385,20 @@ def main() -> None:
             print("4 KiB objects: skipped (install wrk: apt-get install wrk)")
 
         big = args.memory_mib * MiB
-        idle = server.rss()
-        peak_put, rate_put = peak_rss_during(server, lambda: put_large(server, "huge", big, chunk))
-        peak_get, rate_get = peak_rss_during(server, lambda: get_large(server, "huge", big))
-        print(f"server memory idle (all processes)           {idle / MiB:8.0f} MiB")
+        idle_pss, idle_rss = server.memory()
         print(
-            f"server memory peak, {args.memory_mib} MiB PUT             {peak_put / MiB:8.0f} MiB"
-            f"   ({rate_put / 1e6:.0f} MB/s)"
+            f"server memory idle, all processes    PSS {idle_pss / MiB:5.0f} MiB"
+            f"   (summed RSS {idle_rss / MiB:.0f} MiB)"
         )
-        print(
-            f"server memory peak, {args.memory_mib} MiB GET             {peak_get / MiB:8.0f} MiB"
-            f"   ({rate_get / 1e6:.0f} MB/s)"
-        )
+        for name, action in (
+            ("PUT", lambda: put_large(server, "huge", big, chunk)),
+            ("GET", lambda: get_large(server, "huge", big)),
+        ):
+            pss, rss, rate = peak_memory_during(server, action)
+            print(
+                f"server memory peak, {args.memory_mib} MiB {name}   PSS {pss / MiB:5.0f} MiB"
+                f"   (summed RSS {rss / MiB:.0f} MiB; {rate / 1e6:.0f} MB/s)"
+            )
         server.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)

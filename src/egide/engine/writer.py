@@ -24,18 +24,26 @@ class Hasher(Protocol):
 
 
 async def rechunk(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
-    """Re-cut a stream of arbitrary pieces into blocks of exactly `size` (the last shorter)."""
-    buf = bytearray()
+    """Re-cut a stream of arbitrary pieces into blocks of exactly `size` (the last shorter).
+
+    Pieces are gathered in a list and joined once per block: one copy of each byte, where a
+    growing bytearray sliced into bytes costs three.
+    """
+    parts: list[bytes | memoryview] = []
+    held = 0
     async for chunk in body:
-        if not buf and len(chunk) == size:
-            yield bytes(chunk)
-            continue
-        buf += chunk
-        while len(buf) >= size:
-            yield bytes(buf[:size])
-            del buf[:size]
-    if buf:
-        yield bytes(buf)
+        parts.append(chunk)
+        held += len(chunk)
+        while held >= size:
+            excess = held - size
+            rest = None
+            if excess:  # the block ends inside the last piece: split it without copying
+                last = memoryview(parts[-1])
+                parts[-1], rest = last[: len(last) - excess], last[len(last) - excess :]
+            yield b"".join(parts)
+            parts, held = ([rest] if rest is not None else []), excess
+    if held:
+        yield b"".join(parts)
 
 
 def _update_all(hashers: Sequence[Hasher], data: bytes) -> None:

@@ -31,7 +31,7 @@ from egide.s3 import bucket, delete, errors, get, list, put
 from egide.s3.auth.checksums import requested_checksum
 from egide.s3.auth.sigv4 import PayloadMode, authenticate
 from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
-from egide.s3.http import ClientDisconnected, Receive, Request, Response, receive_body
+from egide.s3.http import Receive, Request, RequestBody, Response
 from egide.s3.request import RequestHead
 from egide.s3.router import Endpoint, route
 from egide.s3.xml import DECLARATION, element
@@ -81,22 +81,6 @@ def error_body(exc: errors.S3Error, resource: str, request_id: str) -> bytes:
     ).encode()
 
 
-async def _length_checked(body: AsyncIterator[bytes], expected: int | None) -> AsyncIterator[bytes]:
-    """Refuse a body shorter than announced (the connection closed early)."""
-    received = 0
-    try:
-        async for chunk in body:
-            received += len(chunk)
-            yield chunk
-    except ClientDisconnected as exc:
-        raise errors.IncompleteBody() from exc
-    if expected is not None and received < expected:
-        raise errors.IncompleteBody(
-            f"You did not provide the number of bytes specified by the Content-Length "
-            f"HTTP header: {received} of {expected} bytes received."
-        )
-
-
 def _has_body(head: RequestHead) -> bool:
     length = head.header("content-length")
     return bool(head.header("transfer-encoding")) or (length is not None and length != "0")
@@ -143,12 +127,11 @@ class S3App:
             if sealed is not None:
                 self._secrets[access_key] = self.keyring.open_secret(access_key, sealed).decode()
 
-    def _body(self, req: Request, head: RequestHead, receive: Receive, mode: PayloadMode,
-              auth: Any) -> AsyncIterator[bytes]:  # fmt: skip
-        raw = receive_body(receive)
-        length = head.header("content-length")
-        expected = int(length) if length and length.isdigit() else None
-        body: AsyncIterator[bytes] = _length_checked(raw, expected)
+    def _body(self, req: Request, raw: RequestBody, auth: Any) -> AsyncIterator[bytes]:
+        """The payload, decoded and verified as the signature's payload mode says."""
+        head = req.head
+        mode = auth.payload_mode
+        body: AsyncIterator[bytes] = raw.chunks()
         if mode.streaming:
             trailer = head.header("x-amz-trailer")
             decoded = head.header("x-amz-decoded-content-length")
@@ -163,29 +146,23 @@ class S3App:
             body = SignedPayloadVerifier(auth.payload_sha256).wrap(body)
         return body
 
-    async def _http(self, scope: dict[str, Any], asgi_receive: Receive, send: Send) -> None:
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         request_id = os.urandom(8).hex().upper()
         head = RequestHead.from_asgi(scope)
-        body_done = not _has_body(head)
-
-        async def tracking_receive() -> dict[str, Any]:
-            nonlocal body_done
-            message = await asgi_receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_done = True
-            return message
-
-        receive: Receive = tracking_receive
+        length = head.header("content-length")
+        raw = RequestBody(
+            receive, int(length) if length and length.isdigit() else None, _has_body(head)
+        )
         req: Request | None = None
         try:
             target = route(head)
-            req = Request(head, target.bucket, target.key, receive_body(receive), request_id)
+            req = Request(head, target.bucket, target.key, raw.chunks(), request_id)
             await self._secret(head)
             auth = authenticate(head, self._secrets.get, now=datetime.now(UTC))
             if auth is None:
                 raise errors.AccessDenied("Anonymous access is not allowed: sign your requests.")
             req.access_key = auth.access_key
-            req.body = self._body(req, head, receive, auth.payload_mode, auth)
+            req.body = self._body(req, raw, auth)
             if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
                 requested_checksum(head)  # validate early, before reading the body
             response = await HANDLERS[target.endpoint](req, self.store)
@@ -196,7 +173,7 @@ class S3App:
         except Exception:
             log.exception("internal error on %s %s", head.method, head.raw_path)
             response = self._error(errors.S3Error(), head, request_id)
-        if not body_done:
+        if not raw.done:
             # The body was not read (an error came first): the rest of it would be taken for
             # the next request on this connection, so close it instead.
             response.headers["connection"] = "close"
