@@ -135,11 +135,16 @@ def _run_server(settings: Settings, sock: socket.socket) -> None:
         log_level="warning", timeout_graceful_shutdown=30, server_header=False,
         ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
     )  # fmt: skip
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever
-    # handler was there before: make that a no-op so that a clean stop exits with status 0.
+    server = uvicorn.Server(config)
+
+    def stop(*_: object) -> None:
+        server.should_exit = True
+
+    # A signal before uvicorn installs its handlers still stops the server; and uvicorn, after
+    # its graceful shutdown, re-raises the signal to this handler, so a clean stop exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    uvicorn.Server(config).run(sockets=[sock])
+        signal.signal(sig, stop)
+    server.run(sockets=[sock])
 
 
 def worker_main(payload: str, ready: Event) -> None:

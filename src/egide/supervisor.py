@@ -69,12 +69,13 @@ class Supervisor:
         started = [self._start() for _ in range(self._count)]
         self._workers = [process for process, _ in started]
         for process, ready in started:
-            while not ready.wait(0.1):
+            while not ready.wait(0.1) and not self._stopping.is_set():
                 if not process.is_alive():
                     self._stopping.set()
                     self._stop_all()
                     raise RuntimeError("a server process failed to start; see the log above")
-        on_ready()
+        if not self._stopping.is_set():
+            on_ready()
         while not self._stopping.wait(0.5):
             for i, process in enumerate(self._workers):
                 if not process.is_alive() and not self._stopping.is_set():

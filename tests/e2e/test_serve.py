@@ -193,3 +193,15 @@ def test_connections_are_spread_over_the_workers(make_server: ServerFactory) -> 
         if c.status == "ESTABLISHED" and c.laddr.port == server.port
     }
     assert len(serving) == 2
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
+def test_sigterm_during_start_up_stops_the_server(tmp_path: Path, delay: float) -> None:
+    """A stop request that lands while workers are still starting is not lost."""
+    port = free_port()
+    proc = start_default(tmp_path, port)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=20)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -22,6 +22,12 @@ from egide.sites.base import ShardWriter, Site
 _LENGTH = struct.Struct(">Q")
 #: A pack is closed at this size; the next objects go to the next one.
 MAX_PACK_BYTES = 8 * 1024 * 1024
+#: Before each pack, wait this long for more objects. A pack costs k+m files and a sync
+#: whatever it holds, and within a millisecond the clients answered by the previous pack send
+#: their next objects. Measured with 16 clients of 4 KiB PUTs: no wait 580 op/s, 1 ms
+#: 860-930 op/s at a lower p50 (17 ms instead of 27 ms); 0.5 ms behaved as no wait (timer
+#: resolution), 2 ms and more were worse.
+GATHER = 0.001
 
 _Entry = tuple[Mapping[str, bytes], ObjectVersion, "asyncio.Future[ObjectVersion]"]
 
@@ -86,7 +92,9 @@ class Packer:
             del self._flushers[group]
 
     async def _flush_waiting(self, group: frozenset[str]) -> None:
-        while waiting := self._waiting.get(group):
+        while self._waiting.get(group):
+            await asyncio.sleep(GATHER)
+            waiting = self._waiting[group]
             batch: list[_Entry] = []
             size = 0
             while waiting and (not batch or size < MAX_PACK_BYTES):
