@@ -235,6 +235,11 @@ def run_wrk(
     url_file.write_text("\n".join(urls))
     script = workdir / f"{method}.lua"
     script.write_text(WRK_SCRIPT % {"urls": url_file, "method": method})
+    return wrk(script, port, seconds)
+
+
+def wrk(script: Path, port: int, seconds: int) -> dict[str, float]:
+    """wrk with 2 threads and 16 connections: rate, p50, p99 and errors."""
     out = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
          f"http://127.0.0.1:{port}"],
@@ -291,12 +296,7 @@ def wrk_ceiling(seconds: int, workdir: Path) -> dict[str, float]:
     ready.wait()
     script = workdir / "ceiling.lua"
     script.write_text('request = function() return wrk.format("GET", "/") end\n')
-    out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return parse_wrk(out)
+    return wrk(script, port, seconds)
 
 
 # -- 4. memory --------------------------------------------------------------------------------

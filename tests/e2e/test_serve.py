@@ -29,6 +29,16 @@ def start_default(cwd: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
+def serve_until_refused(config: Path) -> subprocess.CompletedProcess[str]:
+    """`egide serve --config` for a start that must be refused (it returns)."""
+    return subprocess.run(
+        [sys.executable, "-m", "egide", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def wait_for_port(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -106,12 +116,7 @@ def test_invalid_configuration_is_refused_naming_the_field(
 ) -> None:
     config = tmp_path / "egide.toml"
     config.write_text(toml)
-    result = subprocess.run(
-        [sys.executable, "-m", "egide", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve_until_refused(config)
     assert result.returncode == 2
     assert field in " ".join(result.stderr.split())
 
@@ -144,12 +149,7 @@ def test_missing_master_key_with_existing_catalog_is_refused(make_server: Server
     server = make_server()
     server.stop()
     (server.data_dir / "master.key").unlink()
-    result = subprocess.run(
-        [sys.executable, "-m", "egide", "serve", "--config", str(server.config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve_until_refused(server.config)
     assert result.returncode == 2
     assert "master key" in result.stderr and "missing" in result.stderr
 
@@ -160,12 +160,7 @@ def test_a_second_server_on_the_same_port_is_refused(make_server: ServerFactory)
     config.write_text(
         server.config.read_text().replace(str(server.data_dir), str(server.data_dir) + "-2")
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "egide", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve_until_refused(config)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{server.port}" in " ".join(result.stderr.split())
 

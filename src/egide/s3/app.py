@@ -29,11 +29,11 @@ from egide.domain import (
 from egide.engine.store import ObjectStore
 from egide.s3 import bucket, delete, errors, get, list, put
 from egide.s3.auth.checksums import requested_checksum
-from egide.s3.auth.sigv4 import PayloadMode, authenticate
+from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
 from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
 from egide.s3.http import Receive, Request, RequestBody, Response
 from egide.s3.request import RequestHead
-from egide.s3.router import Endpoint, route
+from egide.s3.router import Endpoint, Route, route
 from egide.s3.xml import DECLARATION, element
 
 log = logging.getLogger("egide.s3")
@@ -57,9 +57,9 @@ HANDLERS: dict[Endpoint, Handler] = {
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
-def to_s3_error(exc: DomainError, req: Request | None) -> errors.S3Error:
+def to_s3_error(exc: DomainError, target: Route | None) -> errors.S3Error:
     """The one place where engine errors become S3 errors."""
-    bucket_name = req.bucket if req and req.bucket else ""
+    bucket_name = target.bucket if target and target.bucket else ""
     if isinstance(exc, BucketNotFound):
         return errors.NoSuchBucket(BucketName=bucket_name)
     if isinstance(exc, BucketNotEmpty):
@@ -67,7 +67,7 @@ def to_s3_error(exc: DomainError, req: Request | None) -> errors.S3Error:
     if isinstance(exc, BucketExists):
         return errors.BucketAlreadyOwnedByYou(BucketName=bucket_name)
     if isinstance(exc, KeyNotFound):
-        return errors.NoSuchKey(Key=req.key if req and req.key else "")
+        return errors.NoSuchKey(Key=target.key if target and target.key else "")
     if isinstance(exc, ShardsUnavailable | SitesUnavailable):
         return errors.ServiceUnavailable(str(exc))
     return errors.S3Error()
@@ -127,10 +127,14 @@ class S3App:
             if sealed is not None:
                 self._secrets[access_key] = self.keyring.open_secret(access_key, sealed).decode()
 
-    def _body(self, req: Request, raw: RequestBody, auth: Any) -> AsyncIterator[bytes]:
-        """The payload, decoded and verified as the signature's payload mode says."""
-        head = req.head
+    @staticmethod
+    def _body(
+        head: RequestHead, raw: RequestBody, auth: AuthResult
+    ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
+        """The payload, decoded and verified as the signature's payload mode says, and the
+        trailers an aws-chunked body will fill in once read."""
         mode = auth.payload_mode
+        trailers: dict[str, str] = {}
         body: AsyncIterator[bytes] = raw.chunks()
         if mode.streaming:
             trailer = head.header("x-amz-trailer")
@@ -140,11 +144,11 @@ class S3App:
                 trailer,
                 decoded_length=int(decoded) if decoded and decoded.isdigit() else None,
             )
-            req.trailers = decoder.trailers
+            trailers = decoder.trailers
             body = decoder.decode(body)  # type: ignore[assignment]
         elif mode is PayloadMode.SIGNED and auth.payload_sha256 is not None:
             body = SignedPayloadVerifier(auth.payload_sha256).wrap(body)
-        return body
+        return body, trailers
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         request_id = os.urandom(8).hex().upper()
@@ -153,23 +157,24 @@ class S3App:
         raw = RequestBody(
             receive, int(length) if length and length.isdigit() else None, _has_body(head)
         )
-        req: Request | None = None
+        target: Route | None = None
         try:
             target = route(head)
-            req = Request(head, target.bucket, target.key, raw.chunks(), request_id)
             await self._secret(head)
             auth = authenticate(head, self._secrets.get, now=datetime.now(UTC))
             if auth is None:
                 raise errors.AccessDenied("Anonymous access is not allowed: sign your requests.")
-            req.access_key = auth.access_key
-            req.body = self._body(req, raw, auth)
             if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
                 requested_checksum(head)  # validate early, before reading the body
+            body, trailers = self._body(head, raw, auth)
+            req = Request(
+                head, target.bucket, target.key, body, request_id, auth.access_key, trailers
+            )
             response = await HANDLERS[target.endpoint](req, self.store)
         except errors.S3Error as exc:
             response = self._error(exc, head, request_id)
         except DomainError as exc:
-            response = self._error(to_s3_error(exc, req), head, request_id)
+            response = self._error(to_s3_error(exc, target), head, request_id)
         except Exception:
             log.exception("internal error on %s %s", head.method, head.raw_path)
             response = self._error(errors.S3Error(), head, request_id)
