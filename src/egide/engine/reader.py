@@ -50,6 +50,7 @@ class ObjectReader:
         }
         self._blocks = iter(self.layout.blocks_covering(first, last) if last >= first else ())
         self._queue: list[asyncio.Task[tuple[int, bytes]]] = []
+        self._rebuilt = False
 
     def _describe(self, index: int) -> str:
         version = self.version
@@ -98,8 +99,9 @@ class ObjectReader:
                 f"cannot read {self._describe(index)}: its shards fail authentication "
                 "(moved or tampered with)"
             ) from exc
-        if any(i >= k for i in pieces):
-            log.info("rebuilt %s from parity", self._describe(index))
+        if not self._rebuilt and any(i >= k for i in pieces):
+            self._rebuilt = True  # once per read, not once per block of a degraded object
+            log.info("rebuilding %s and following blocks from parity", self._describe(index))
         return index, plain
 
     def _fill(self) -> None:
