@@ -36,7 +36,7 @@ def _sync_group(root: Path) -> SyncGroup:
     """One group per filesystem: a single flush covers every site on the same device."""
     device = root.stat().st_dev
     if device not in _sync_groups:
-        _sync_groups[device] = SyncGroup(root, _IO_POOL)
+        _sync_groups[device] = SyncGroup(_IO_POOL)
     return _sync_groups[device]
 
 

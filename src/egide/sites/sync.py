@@ -32,31 +32,44 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _open_any(paths: list[Path]) -> int:
+    """A descriptor on the first of `paths` that still exists."""
+    error: OSError | None = None
+    for path in paths:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            error = exc
+    raise error or OSError("nothing to sync")
+
+
 class SyncGroup:
     """Makes written paths durable, batching the commits that happen at the same time."""
 
-    def __init__(self, root: Path, executor: Executor) -> None:
-        self._root = root
+    def __init__(self, executor: Executor) -> None:
         self._executor = executor
         self._pending: list[tuple[list[Path], asyncio.Future[None]]] = []
         self._under_way = 0
-        self._flushing = False
         #: While a flush lingers for the commits under way: resolved when the last arrives.
         self._all_arrived: asyncio.Future[None] | None = None
+        #: The task flushing, while there is one.
         self._flusher: asyncio.Future[None] | None = None
 
-    def _flush(self, paths: list[Path]) -> None:
-        if _syncfs is not None:
-            fd = os.open(self._root, os.O_RDONLY)
-            try:
-                if _syncfs(fd) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"syncfs failed: {os.strerror(err)}")
-            finally:
-                os.close(fd)
+    @staticmethod
+    def _flush(paths: list[Path]) -> None:
+        if _syncfs is None:
+            for path in dict.fromkeys(paths):
+                _fsync_path(path)
             return
-        for path in dict.fromkeys(paths):
-            _fsync_path(path)
+        # syncfs needs any descriptor on the filesystem: one of the paths being synced, not a
+        # stored directory that could have been deleted since (a lost site on the same disk).
+        fd = _open_any(paths)
+        try:
+            if _syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs failed: {os.strerror(err)}")
+        finally:
+            os.close(fd)
 
     def begin(self) -> None:
         """A commit has started writing its last bytes; its `sync` call will follow."""
@@ -77,8 +90,7 @@ class SyncGroup:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((paths, future))
         self._arrived()
-        if not self._flushing:
-            self._flushing = True
+        if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._run())
         await future
 
@@ -102,4 +114,4 @@ class SyncGroup:
                     for _, future in batch:
                         future.set_result(None)
         finally:
-            self._flushing = False
+            self._flusher = None
