@@ -122,7 +122,7 @@ class SQLiteCatalog:
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._commits: list[tuple[ObjectVersion, asyncio.Future[None]]] = []
-        self._committing = False
+        #: The task committing waiting versions, while there is one.
         self._committer: asyncio.Future[None] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -336,8 +336,7 @@ class SQLiteCatalog:
     async def commit_version(self, version: ObjectVersion) -> None:
         future = asyncio.get_running_loop().create_future()
         self._commits.append((version, future))
-        if not self._committing:
-            self._committing = True
+        if self._committer is None:
             self._committer = asyncio.ensure_future(self._commit_waiting())
         await future
 
@@ -358,7 +357,7 @@ class SQLiteCatalog:
                     else:
                         future.set_exception(error)
         finally:
-            self._committing = False
+            self._committer = None
 
     async def delete_object(self, bucket_id: bytes, key: str) -> bool:
         def run(db: sqlite3.Connection) -> bool:
