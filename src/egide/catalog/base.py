@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from egide.domain import Bucket, DomainError, ObjectVersion
+from egide.domain import Bucket, DomainError, ObjectVersion, Part, Upload
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,37 @@ class Catalog(Protocol):
     ) -> list[DomainError | None]:
         """Record a pack and commit the versions in it in one transaction; one result per
         version (None, or the error that kept it from being committed)."""
+
+    async def create_upload(self, upload: Upload) -> None: ...
+
+    async def get_upload(self, upload_id: bytes) -> Upload | None: ...
+
+    async def next_part_seq(self, upload_id: bytes) -> int:
+        """A part attempt number never handed out before in this upload; raises NoSuchUpload."""
+
+    async def commit_part(self, upload_id: bytes, part: Part, sites: tuple[str, ...]) -> None:
+        """Record a part (replacing one of the same number); raises NoSuchUpload."""
+
+    async def list_parts(
+        self, upload_id: bytes, after: int = 0, limit: int = 10_000
+    ) -> list[Part]: ...
+
+    async def list_uploads(
+        self, bucket_id: bytes, prefix: str, after: tuple[str, bytes] | None, limit: int
+    ) -> list[Upload]: ...
+
+    async def abort_upload(self, upload_id: bytes) -> None:
+        """Raises NoSuchUpload."""
+
+    async def complete_upload(self, version: ObjectVersion) -> None:
+        """Commit the upload as `version` (its parts as given); NoSuchUpload, InvalidPart."""
+
+    async def uploads_before(self, created: float, limit: int) -> list[Upload]: ...
+
+    async def get_bucket_setting(self, bucket_id: bytes, name: str) -> str | None: ...
+
+    async def put_bucket_setting(self, bucket_id: bytes, name: str, value: str | None) -> None:
+        """Set a per-bucket setting (a document such as CORS rules), or remove it with None."""
 
     async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
 

@@ -23,7 +23,11 @@ from egide.domain import (
     BucketNotEmpty,
     BucketNotFound,
     DomainError,
+    InvalidPart,
+    NoSuchUpload,
     ObjectVersion,
+    Part,
+    Upload,
     shard_name,
 )
 
@@ -82,12 +86,61 @@ MIGRATIONS: tuple[str, ...] = (
         live INTEGER NOT NULL
     );
     """,
+    # 3: multipart uploads, and per-bucket settings (CORS, tagging, versioning …).
+    """
+    ALTER TABLE versions ADD COLUMN parts TEXT;
+    CREATE TABLE uploads (
+        upload_id BLOB PRIMARY KEY,
+        bucket_id BLOB NOT NULL REFERENCES buckets(id),
+        key TEXT NOT NULL,
+        created REAL NOT NULL,
+        wrapped_data_key BLOB NOT NULL,
+        k INTEGER NOT NULL,
+        m INTEGER NOT NULL,
+        block_size INTEGER NOT NULL,
+        sites TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        next_seq INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX uploads_by_key ON uploads(bucket_id, key, created);
+    CREATE TABLE parts (
+        upload_id BLOB NOT NULL REFERENCES uploads(upload_id),
+        number INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified REAL NOT NULL,
+        checksums TEXT NOT NULL,
+        PRIMARY KEY (upload_id, number)
+    ) WITHOUT ROWID;
+    CREATE TABLE bucket_settings (
+        bucket_id BLOB NOT NULL REFERENCES buckets(id),
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (bucket_id, name)
+    ) WITHOUT ROWID;
+    """,
 )
 
 _VERSION_COLUMNS = (
     "v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.wrapped_data_key, "
-    "v.k, v.m, v.block_size, v.sites, v.headers, v.pack, v.pack_offset"
+    "v.k, v.m, v.block_size, v.sites, v.headers, v.pack, v.pack_offset, v.parts"
 )
+_UPLOAD_COLUMNS = (
+    "upload_id, bucket_id, key, created, wrapped_data_key, k, m, block_size, sites, headers"
+)
+
+
+def _parts_json(parts: tuple[Part, ...]) -> str | None:
+    if not parts:
+        return None
+    return json.dumps(
+        [[p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums] for p in parts]
+    )
+
+
+def _parts(text: str | None) -> tuple[Part, ...]:
+    return tuple(Part(*fields) for fields in json.loads(text)) if text else ()
 
 
 def _version(row: sqlite3.Row) -> ObjectVersion:
@@ -95,8 +148,24 @@ def _version(row: sqlite3.Row) -> ObjectVersion:
         bucket_id=row[0], key=row[1], version_id=row[2], size=row[3], etag=row[4],
         last_modified=row[5], wrapped_data_key=row[6], k=row[7], m=row[8], block_size=row[9],
         sites=tuple(json.loads(row[10])), headers=json.loads(row[11]), pack=row[12],
-        pack_offset=row[13],
+        pack_offset=row[13], parts=_parts(row[14]),
     )  # fmt: skip
+
+
+def _upload(row: sqlite3.Row) -> Upload:
+    return Upload(
+        upload_id=row[0], bucket_id=row[1], key=row[2], created=row[3],
+        wrapped_data_key=row[4], k=row[5], m=row[6], block_size=row[7],
+        sites=tuple(json.loads(row[8])), headers=json.loads(row[9]),
+    )  # fmt: skip
+
+
+def _trash(db: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
+    since = time.time()
+    db.executemany(
+        "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
+        [(site, shard, since) for site, shard in files],
+    )
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -208,6 +277,12 @@ class SQLiteCatalog:
                     raise BucketNotFound(name)
                 if db.execute("SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1", row).fetchone():
                     raise BucketNotEmpty(name)
+                # Uploads in progress die with the bucket, as in S3; their parts go to the trash.
+                for (upload_id,) in db.execute(
+                    "SELECT upload_id FROM uploads WHERE bucket_id = ?", row
+                ).fetchall():
+                    self._drop_upload(db, upload_id, keep=())
+                db.execute("DELETE FROM bucket_settings WHERE bucket_id = ?", row)
                 db.execute("DELETE FROM buckets WHERE id = ?", row)
 
         await self._call(run)
@@ -229,21 +304,15 @@ class SQLiteCatalog:
     def _trash_version(db: sqlite3.Connection, version_id: bytes) -> None:
         """Forget a version; its shard files go to the trash (a pack's once none of its
         objects is left)."""
-        sites_json, pack = db.execute(
-            "SELECT sites, pack FROM versions WHERE version_id = ?", (version_id,)
+        row = db.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE version_id = ?", (version_id,)
         ).fetchone()
+        version = _version(row)
         db.execute("DELETE FROM versions WHERE version_id = ?", (version_id,))
-        if pack is not None:
-            SQLiteCatalog._unref_pack(db, pack)
+        if version.pack is not None:
+            SQLiteCatalog._unref_pack(db, version.pack)
             return
-        since = time.time()
-        db.executemany(
-            "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
-            [
-                (site, shard_name(version_id, 0, i), since)
-                for i, site in enumerate(json.loads(sites_json))
-            ],
-        )
+        _trash(db, version.shard_files())
 
     @staticmethod
     def _unref_pack(db: sqlite3.Connection, pack: str, count: int = 1) -> None:
@@ -253,11 +322,7 @@ class SQLiteCatalog:
         if row is None or row[0] > 0:
             return
         db.execute("DELETE FROM packs WHERE name = ?", (pack,))
-        since = time.time()
-        db.executemany(
-            "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
-            [(site, pack, since) for site in json.loads(row[1])],
-        )
+        _trash(db, [(site, pack) for site in json.loads(row[1])])
 
     async def commit_pack(
         self, name: str, sites: list[str], versions: list[ObjectVersion]
@@ -287,13 +352,14 @@ class SQLiteCatalog:
             raise BucketNotFound(version.bucket_id.hex())
         db.execute(
             "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
-            "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 version.version_id, version.bucket_id, version.key, version.size,
                 version.etag, version.last_modified, version.wrapped_data_key, version.k,
                 version.m, version.block_size, json.dumps(version.sites),
                 json.dumps(version.headers), version.pack, version.pack_offset,
+                _parts_json(version.parts),
             ),
         )  # fmt: skip
         old = db.execute(
@@ -401,6 +467,216 @@ class SQLiteCatalog:
             return [_version(row) for row in db.execute(sql, args)]
 
         return await self._call(run)
+
+    # -- multipart uploads ------------------------------------------------------------------
+
+    async def create_upload(self, upload: Upload) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    upload.upload_id, upload.bucket_id, upload.key, upload.created,
+                    upload.wrapped_data_key, upload.k, upload.m, upload.block_size,
+                    json.dumps(upload.sites), json.dumps(upload.headers),
+                ),
+            )  # fmt: skip
+
+        await self._call(run)
+
+    async def get_upload(self, upload_id: bytes) -> Upload | None:
+        def run(db: sqlite3.Connection) -> Upload | None:
+            row = db.execute(
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?", (upload_id,)
+            ).fetchone()
+            return _upload(row) if row else None
+
+        return self._read(run)
+
+    async def next_part_seq(self, upload_id: bytes) -> int:
+        """A part attempt number never handed out before in this upload."""
+
+        def run(db: sqlite3.Connection) -> int:
+            with db:
+                row = db.execute(
+                    "UPDATE uploads SET next_seq = next_seq + 1 WHERE upload_id = ? "
+                    "RETURNING next_seq - 1",
+                    (upload_id,),
+                ).fetchone()
+            if row is None:
+                raise NoSuchUpload(upload_id.hex())
+            return int(row[0])
+
+        return await self._call(run)
+
+    async def commit_part(self, upload_id: bytes, part: Part, sites: tuple[str, ...]) -> None:
+        """Record an uploaded part, replacing (and trashing) an earlier one of that number.
+        If the upload is gone meanwhile, the part's shards go to the trash and NoSuchUpload
+        is raised."""
+
+        def run(db: sqlite3.Connection) -> None:
+            files = [(site, shard_name(upload_id, part.seq, i)) for i, site in enumerate(sites)]
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if not db.execute(
+                    "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
+                ).fetchone():
+                    _trash(db, files)
+                    raise NoSuchUpload(upload_id.hex())
+                old = db.execute(
+                    "SELECT seq FROM parts WHERE upload_id = ? AND number = ?",
+                    (upload_id, part.number),
+                ).fetchone()
+                if old is not None:
+                    _trash(
+                        db,
+                        [(site, shard_name(upload_id, old[0], i)) for i, site in enumerate(sites)],
+                    )
+                db.execute(
+                    "INSERT OR REPLACE INTO parts (upload_id, number, seq, size, etag, "
+                    "last_modified, checksums) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        upload_id, part.number, part.seq, part.size, part.etag,
+                        part.last_modified, json.dumps(part.checksums),
+                    ),
+                )  # fmt: skip
+
+        await self._call(run)
+
+    async def list_parts(self, upload_id: bytes, after: int = 0, limit: int = 10_000) -> list[Part]:
+        def run(db: sqlite3.Connection) -> list[Part]:
+            rows = db.execute(
+                "SELECT number, seq, size, etag, last_modified, checksums FROM parts "
+                "WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?",
+                (upload_id, after, limit),
+            )
+            return [
+                Part(row[0], row[1], row[2], row[3], row[4], json.loads(row[5])) for row in rows
+            ]
+
+        return await self._call(run)
+
+    async def list_uploads(
+        self, bucket_id: bytes, prefix: str, after: tuple[str, bytes] | None, limit: int
+    ) -> list[Upload]:
+        """Uploads whose key starts with `prefix`, in (key, creation) order, after the
+        (key, upload id) marker."""
+
+        def run(db: sqlite3.Connection) -> list[Upload]:
+            sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket_id = ? AND key >= ?"
+            args: list[object] = [bucket_id, prefix]
+            if (end := prefix_end(prefix)) is not None:
+                sql += " AND key < ?"
+                args.append(end)
+            if after is not None:
+                key, upload_id = after
+                sql += (
+                    " AND (key > ? OR (key = ? AND (created, upload_id) > "
+                    "(SELECT created, upload_id FROM uploads WHERE upload_id = ?)))"
+                )
+                args += [key, key, upload_id]
+            sql += " ORDER BY key, created, upload_id LIMIT ?"
+            args.append(limit)
+            return [_upload(row) for row in db.execute(sql, args)]
+
+        return await self._call(run)
+
+    @staticmethod
+    def _drop_upload(db: sqlite3.Connection, upload_id: bytes, keep: tuple[int, ...]) -> None:
+        """Forget an upload; the shards of its parts not in `keep` (seqs) go to the trash."""
+        sites = json.loads(
+            db.execute("SELECT sites FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()[0]
+        )
+        seqs = [
+            seq
+            for (seq,) in db.execute("SELECT seq FROM parts WHERE upload_id = ?", (upload_id,))
+            if seq not in keep
+        ]
+        _trash(
+            db,
+            [(site, shard_name(upload_id, seq, i)) for seq in seqs for i, site in enumerate(sites)],
+        )
+        db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+        db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+
+    async def abort_upload(self, upload_id: bytes) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if not db.execute(
+                    "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
+                ).fetchone():
+                    raise NoSuchUpload(upload_id.hex())
+                self._drop_upload(db, upload_id, keep=())
+
+        await self._call(run)
+
+    async def complete_upload(self, version: ObjectVersion) -> None:
+        """Make the upload `version.version_id` the current version of its key, from exactly
+        `version.parts`, in one transaction. Raises NoSuchUpload if it is gone, InvalidPart if
+        a part was replaced since the caller read it."""
+
+        def run(db: sqlite3.Connection) -> None:
+            upload_id = version.version_id
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if not db.execute(
+                    "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
+                ).fetchone():
+                    raise NoSuchUpload(upload_id.hex())
+                stored = dict(
+                    db.execute("SELECT number, seq FROM parts WHERE upload_id = ?", (upload_id,))
+                )
+                for part in version.parts:
+                    if stored.get(part.number) != part.seq:
+                        raise InvalidPart(f"part {part.number} changed during completion")
+                self._drop_upload(db, upload_id, keep=tuple(p.seq for p in version.parts))
+                self._commit_one(db, version)
+
+        await self._call(run)
+
+    async def uploads_before(self, created: float, limit: int) -> list[Upload]:
+        """Uploads started before `created` (to abort abandoned ones)."""
+
+        def run(db: sqlite3.Connection) -> list[Upload]:
+            rows = db.execute(
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE created < ? ORDER BY created "
+                "LIMIT ?",
+                (created, limit),
+            )
+            return [_upload(row) for row in rows]
+
+        return await self._call(run)
+
+    # -- bucket settings --------------------------------------------------------------------
+
+    async def get_bucket_setting(self, bucket_id: bytes, name: str) -> str | None:
+        def run(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT value FROM bucket_settings WHERE bucket_id = ? AND name = ?",
+                (bucket_id, name),
+            ).fetchone()
+            return str(row[0]) if row else None
+
+        return self._read(run)
+
+    async def put_bucket_setting(self, bucket_id: bytes, name: str, value: str | None) -> None:
+        """Set a setting, or remove it with None."""
+
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                if value is None:
+                    db.execute(
+                        "DELETE FROM bucket_settings WHERE bucket_id = ? AND name = ?",
+                        (bucket_id, name),
+                    )
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO bucket_settings (bucket_id, name, value) "
+                        "VALUES (?, ?, ?)",
+                        (bucket_id, name, value),
+                    )
+
+        await self._call(run)
 
     # -- credentials ------------------------------------------------------------------------
 
