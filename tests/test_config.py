@@ -117,7 +117,7 @@ def test_overrides_win_over_the_file_and_none_is_ignored(tmp_path: Path) -> None
         ("code = { k = 2, m = 1, x = 3 }\n", "code.x"),
         ('[[sites]]\nname = "bad name!"\npath = "p"\n', "sites.0.name"),
         ('[[sites]]\nname = "s"\n', "sites.0.path"),
-        ('[[sites]]\nname = "s"\npath = "p"\nkind = "s3"\n', "sites.0.kind"),
+        ('[[sites]]\nname = "s"\npath = "p"\nkind = "ftp"\n', "sites.0.kind"),
         ('[[credentials]]\naccess_key = "AK1"\nsecret_key = "short"\n', "credentials.0.secret_key"),
     ],
 )

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MiB = 1024 * 1024
 DEFAULT_SITE_COUNT = 6
@@ -21,10 +32,110 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SiteConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class LocalSiteConfig(_Strict):
+    name: str = Field(pattern=SITE_NAME)
     kind: Literal["local"] = "local"
     path: Path
+
+
+class S3SiteConfig(_Strict):
+    """A bucket (and prefix) of any S3-compatible provider; shards go to `{prefix}{shard}`."""
+
+    name: str = Field(pattern=SITE_NAME)
+    kind: Literal["s3"]
+    endpoint: str
+    region: str = Field("us-east-1", min_length=1)
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    #: Slash-separated path segments, e.g. "egide/" (no leading slash, no empty segment).
+    prefix: str = Field("", pattern=r"^(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]*$")
+    #: Absent: EGIDE_SITE_<NAME>_ACCESS_KEY/_SECRET_KEY, then AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY.
+    access_key: str | None = Field(None, min_length=1, repr=False)
+    secret_key: str | None = Field(None, min_length=1, repr=False)
+    #: Whole request, connection to last byte; each part of a large shard is one request.
+    timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    connect_timeout_seconds: float = Field(5.0, gt=0, le=600)
+    #: Retries (with exponential backoff) on 5xx, throttling, dropped connections.
+    max_retries: int = Field(3, ge=0, le=20)
+    #: Create the bucket at start if it does not exist; by default a missing bucket is an error.
+    create_bucket: bool = False
+    #: `bucket.host` URLs instead of `host/bucket` (path style works with every provider).
+    virtual_hosted_style: bool = False
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if any(part in (".", "..") for part in value.split("/")):
+            raise ValueError("'.' and '..' are not allowed as prefix segments")
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> S3SiteConfig:
+        self.resolved_credentials()
+        return self
+
+    @property
+    def allow_http(self) -> bool:
+        return self.endpoint.startswith("http://")
+
+    def env_prefix(self) -> str:
+        return "EGIDE_SITE_" + re.sub(r"[^A-Za-z0-9]", "_", self.name).upper()
+
+    def resolved_credentials(self) -> tuple[str, str]:
+        """The key pair: from the file, else the site's variables, else the AWS ones."""
+        env = self.env_prefix()
+        sources = [
+            ("access_key/secret_key", self.access_key, self.secret_key),
+            (f"{env}_ACCESS_KEY/{env}_SECRET_KEY",
+             os.environ.get(f"{env}_ACCESS_KEY"), os.environ.get(f"{env}_SECRET_KEY")),
+            ("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+             os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")),
+        ]  # fmt: skip
+        for where, access, secret in sources:
+            if access and secret:
+                return access, secret
+            if access or secret:
+                raise ValueError(f"site {self.name}: {where}: set both, or neither")
+        raise ValueError(
+            f"site {self.name}: no credentials; set access_key and secret_key, or the "
+            f"environment variables {env}_ACCESS_KEY and {env}_SECRET_KEY"
+        )
+
+
+def _site_kind(value: object) -> str:
+    """`kind` may be left out of a local site, as before S3 sites existed."""
+    kind = value.get("kind", "local") if isinstance(value, dict) else getattr(value, "kind", None)
+    return str(kind)
+
+
+SiteConfig = Annotated[
+    Annotated[LocalSiteConfig, Tag("local")] | Annotated[S3SiteConfig, Tag("s3")],
+    Discriminator(
+        _site_kind,
+        custom_error_type="site_kind",
+        custom_error_message="kind must be 'local' or 's3'",
+    ),
+]
+
+
+def _site_error_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A site error names the field as written (sites.0.bucket), not pydantic's union tag
+    (sites.0.s3.bucket); a bad kind is reported on `kind`."""
+    if loc[:1] != ("sites",) or len(loc) < 2:
+        return loc
+    if len(loc) == 2:
+        return (*loc, "kind")
+    return loc[:2] + loc[3:] if loc[2] in ("local", "s3") else loc
 
 
 class CodeConfig(_Strict):
@@ -62,6 +173,11 @@ class Settings(_Strict):
     tls_key: Path | None = None
     #: Seconds a replaced version's shards are kept, so that reads already under way finish.
     trash_grace_seconds: float = Field(60.0, ge=0)
+    #: Days after which a multipart upload never completed nor aborted is aborted and its
+    #: parts deleted (lifecycle rules may abort sooner); 0 keeps them until aborted.
+    incomplete_upload_days: float = Field(7.0, ge=0)
+    #: Domains for virtual-hosted-style requests: Host `<bucket>.<domain>` names the bucket.
+    domains: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -95,10 +211,13 @@ class Settings(_Strict):
     def resolved_sites(self) -> list[SiteConfig]:
         if self.sites:
             return [
-                site.model_copy(update={"path": self.data_dir / site.path}) for site in self.sites
+                site.model_copy(update={"path": self.data_dir / site.path})
+                if isinstance(site, LocalSiteConfig)
+                else site
+                for site in self.sites
             ]
         return [
-            SiteConfig(name=f"local-{i}", path=self.data_dir / "sites" / f"local-{i}")
+            LocalSiteConfig(name=f"local-{i}", path=self.data_dir / "sites" / f"local-{i}")
             for i in range(1, DEFAULT_SITE_COUNT + 1)
         ]
 
@@ -127,7 +246,7 @@ def load_settings(path: Path | None, **overrides: object) -> Settings:
         return Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            f"{'.'.join(map(str, _site_error_loc(err['loc']))) or '(top level)'}: {err['msg']}"
             for err in exc.errors()
         )
         raise ConfigError(f"{path or 'settings'}: {problems}") from None

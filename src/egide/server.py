@@ -23,7 +23,7 @@ from egide.crypto.keyring import Keyring, create_master_key_file, load_master_ke
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.s3.app import S3App
-from egide.sites.local import LocalSite
+from egide.sites.factory import build_site, describe_site
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -90,7 +90,7 @@ def prepare(settings: Settings) -> Started:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keyring, created_key = open_keyring(settings)
     for site_config in settings.resolved_sites():
-        LocalSite(site_config.name, site_config.path).prepare()
+        build_site(site_config).prepare()
 
     async def run() -> list[tuple[str, str]]:
         catalog = SQLiteCatalog(catalog_path(settings))
@@ -111,15 +111,16 @@ def open_app(settings: Settings) -> S3App:
     catalog.open()
     sites = []
     for site_config in settings.resolved_sites():
-        site = LocalSite(site_config.name, site_config.path)
+        site = build_site(site_config)
         site.attach()
         sites.append(site)
     code = settings.resolved_code()
     store = ObjectStore(
         catalog, keyring, sites, k=code.k, m=code.m, block_size=settings.block_size,
         trash_grace=settings.trash_grace_seconds, pack_threshold=settings.pack_threshold,
+        upload_expiry=settings.incomplete_upload_days * 86400,
     )  # fmt: skip
-    return S3App(store, catalog, keyring)
+    return S3App(store, catalog, keyring, domains=settings.domains, spool_dir=settings.data_dir)
 
 
 def _die_with_parent() -> None:
@@ -171,7 +172,7 @@ def banner(started: Started) -> str:
             else ""
         ),
         f"  catalog         SQLite {catalog_path(s).resolve()}",
-        f"  sites           {len(sites)}: " + ", ".join(site.name for site in sites),
+        f"  sites           {len(sites)}: " + ", ".join(describe_site(site) for site in sites),
         f"  erasure code    {code.k}+{code.m}: any {code.m} of the {code.k + code.m} shards of "
         "each block can be lost",
     ]

@@ -26,6 +26,8 @@ class Catalog(Protocol):
 
     async def get_bucket(self, name: str) -> Bucket | None: ...
 
+    async def get_bucket_by_id(self, bucket_id: bytes) -> Bucket | None: ...
+
     async def list_buckets(self) -> list[Bucket]: ...
 
     async def delete_bucket(self, name: str) -> None:
@@ -92,6 +94,10 @@ class Catalog(Protocol):
 
     async def put_bucket_setting(self, bucket_id: bytes, name: str, value: str | None) -> None:
         """Set a per-bucket setting (a document such as CORS rules), or remove it with None."""
+
+    async def update_version_headers(self, version_id: bytes, headers: dict[str, str]) -> bool:
+        """Replace the stored headers of a committed version (its tags change in place);
+        False if the version is gone (replaced or deleted)."""
 
     async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
 

@@ -261,6 +261,15 @@ class SQLiteCatalog:
 
         return self._read(run)
 
+    async def get_bucket_by_id(self, bucket_id: bytes) -> Bucket | None:
+        def run(db: sqlite3.Connection) -> Bucket | None:
+            row = db.execute(
+                "SELECT id, name, created, wrapped_key FROM buckets WHERE id = ?", (bucket_id,)
+            ).fetchone()
+            return Bucket(*row) if row else None
+
+        return self._read(run)
+
     async def list_buckets(self) -> list[Bucket]:
         def run(db: sqlite3.Connection) -> list[Bucket]:
             rows = db.execute("SELECT id, name, created, wrapped_key FROM buckets ORDER BY name")
@@ -513,15 +522,15 @@ class SQLiteCatalog:
         If the upload is gone meanwhile, the part's shards go to the trash and NoSuchUpload
         is raised."""
 
-        def run(db: sqlite3.Connection) -> None:
+        def run(db: sqlite3.Connection) -> bool:
             files = [(site, shard_name(upload_id, part.seq, i)) for i, site in enumerate(sites)]
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 if not db.execute(
                     "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
                 ).fetchone():
-                    _trash(db, files)
-                    raise NoSuchUpload(upload_id.hex())
+                    _trash(db, files)  # committed, then NoSuchUpload is raised
+                    return False
                 old = db.execute(
                     "SELECT seq FROM parts WHERE upload_id = ? AND number = ?",
                     (upload_id, part.number),
@@ -539,8 +548,10 @@ class SQLiteCatalog:
                         part.last_modified, json.dumps(part.checksums),
                     ),
                 )  # fmt: skip
+            return True
 
-        await self._call(run)
+        if not await self._call(run):
+            raise NoSuchUpload(upload_id.hex())
 
     async def list_parts(self, upload_id: bytes, after: int = 0, limit: int = 10_000) -> list[Part]:
         def run(db: sqlite3.Connection) -> list[Part]:
@@ -639,8 +650,7 @@ class SQLiteCatalog:
 
         def run(db: sqlite3.Connection) -> list[Upload]:
             rows = db.execute(
-                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE created < ? ORDER BY created "
-                "LIMIT ?",
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE created < ? ORDER BY created LIMIT ?",
                 (created, limit),
             )
             return [_upload(row) for row in rows]
@@ -677,6 +687,20 @@ class SQLiteCatalog:
                     )
 
         await self._call(run)
+
+    # -- tagging ----------------------------------------------------------------------------
+
+    async def update_version_headers(self, version_id: bytes, headers: dict[str, str]) -> bool:
+        """Replace a version's headers; False if the version is gone."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE versions SET headers = ? WHERE version_id = ?",
+                (json.dumps(headers), version_id),
+            )
+            return cursor.rowcount > 0
+
+        return await self._call(run)
 
     # -- credentials ------------------------------------------------------------------------
 

@@ -42,11 +42,12 @@ def serve(
 ) -> None:
     """Start the S3 endpoint (127.0.0.1:9000 and ./egide-data by default)."""
     from egide.server import serve as run
+    from egide.sites.base import SiteError
 
     settings = _settings(config, data_dir, listen)
     try:
         run(settings)
-    except (ConfigError, KeyFileError, OSError, RuntimeError) as exc:
+    except (ConfigError, KeyFileError, SiteError, OSError, RuntimeError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
 

@@ -26,11 +26,13 @@ from egide.domain import (
     BucketNotFound,
     KeyNotFound,
     ObjectVersion,
+    Part,
     new_id,
 )
 from egide.engine.listing import Listing, list_objects
+from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
-from egide.engine.reader import ObjectReader
+from egide.engine.reader import MultipartReader, ObjectReader
 from egide.engine.workers import on_cpu
 from egide.engine.writer import Hasher, PartWriter, encode_object
 from egide.pipeline import PartCipher
@@ -58,6 +60,7 @@ class ObjectStore:
         m: int,
         block_size: int,
         trash_grace: float = 60.0,
+        upload_expiry: float = 0.0,
         pack_threshold: int = 256 * 1024,
     ) -> None:
         if len(sites) < k + m:
@@ -67,19 +70,25 @@ class ObjectStore:
         self.sites = {site.name: site for site in sites}
         self.k, self.m, self.block_size = k, m, block_size
         self.trash_grace = trash_grace
+        self.upload_expiry = upload_expiry
         self.pack_threshold = pack_threshold
         self.packer = Packer(self.sites, catalog)
+        self.multipart = Multipart(self)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
         self._bucket_keys: dict[bytes, bytes] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
         self._bucket_cache: dict[str, tuple[Bucket, float]] = {}
 
-    def _code(self, k: int, m: int) -> ErasureCode:
+    def place(self, version_id: bytes) -> tuple[str, ...]:
+        """The sites of a new version's k+m shards."""
+        return choose_sites(list(self.sites), self.k + self.m, version_id)
+
+    def code(self, k: int, m: int) -> ErasureCode:
         if (k, m) not in self._codes:
             self._codes[k, m] = ErasureCode(k, m)
         return self._codes[k, m]
 
-    def _bucket_key(self, bucket: Bucket) -> bytes:
+    def bucket_key(self, bucket: Bucket) -> bytes:
         key = self._bucket_keys.get(bucket.id)
         if key is None:
             key = self._bucket_keys[bucket.id] = self.keyring.bucket_key(
@@ -139,11 +148,11 @@ class ObjectStore:
         Objects up to `pack_threshold` bytes are written in packs with others.
         """
         bucket = await self.bucket(bucket_name, cached=True)
-        bucket_key = self._bucket_key(bucket)
+        bucket_key = self.bucket_key(bucket)
         version_id = new_id()
         data_key, wrapped_data_key = self.keyring.new_data_key(bucket_key, version_id)
-        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, self._code(self.k, self.m))
-        names = choose_sites(list(self.sites), self.k + self.m, version_id)
+        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, self.code(self.k, self.m))
+        names = self.place(version_id)
         version = ObjectVersion(
             bucket_id=bucket.id, key=key, version_id=version_id, size=size, etag="",
             last_modified=0.0, wrapped_data_key=wrapped_data_key, k=self.k, m=self.m,
@@ -156,20 +165,30 @@ class ObjectStore:
     def _footer(
         self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
     ) -> ShardFooter:
-        manifest = json.dumps(
-            {
-                "bucket": bucket.name,
-                "key": version.key,
-                "etag": version.etag,
-                "headers": version.headers,
-                "size": version.size,
-                "created": version.last_modified,
-                "sites": version.sites,
-                "data_key": version.wrapped_data_key.hex(),
-            }
-        ).encode()
-        sealed = aead.wrap(bucket_key, manifest, b"egide/manifest/" + version.version_id)
-        return ShardFooter(blocks, version.size, bucket.wrapped_key, sealed)
+        manifest = {
+            "bucket": bucket.name,
+            "key": version.key,
+            "etag": version.etag,
+            "headers": version.headers,
+            "size": version.size,
+            "created": version.last_modified,
+            "sites": version.sites,
+            "data_key": version.wrapped_data_key.hex(),
+        }
+        return self.seal_footer(bucket, bucket_key, version.version_id, manifest, blocks,
+                                version.size)  # fmt: skip
+
+    @staticmethod
+    def seal_footer(
+        bucket: Bucket, bucket_key: bytes, version_id: bytes, manifest: dict[str, object],
+        blocks: int, size: int,
+    ) -> ShardFooter:  # fmt: skip
+        """The shard footer: what rebuilding the catalog from the shards needs, sealed under
+        the bucket key."""
+        sealed = aead.wrap(
+            bucket_key, json.dumps(manifest).encode(), b"egide/manifest/" + version_id
+        )
+        return ShardFooter(blocks, size, bucket.wrapped_key, sealed)
 
     async def _put_streamed(
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
@@ -235,18 +254,39 @@ class ObjectStore:
             raise KeyNotFound(key)
         return version
 
-    async def reader(self, version: ObjectVersion, first: int, last: int) -> ObjectReader:
+    async def reader(
+        self, version: ObjectVersion, first: int, last: int
+    ) -> ObjectReader | MultipartReader:
         """A reader of plaintext bytes first..last of `version` (from `head_object`), its first
         block already fetched so that an unreadable object fails before a byte is sent."""
-        bucket_key = self._bucket_key(self._buckets_by_id[version.bucket_id])
-        data_key = self.keyring.data_key(bucket_key, version.version_id, version.wrapped_data_key)
-        ctx = PartCipher(
-            AESGCM(data_key), version.bucket_id, version.version_id, 0,
-            self._code(version.k, version.m),
-        )  # fmt: skip
-        reader = ObjectReader(version, ctx, [self.sites.get(n) for n in version.sites], first, last)
+        bucket_key = self.bucket_key(await self._bucket_by_id(version.bucket_id))
+        cipher = AESGCM(
+            self.keyring.data_key(bucket_key, version.version_id, version.wrapped_data_key)
+        )
+        code = self.code(version.k, version.m)
+        sites = [self.sites.get(n) for n in version.sites]
+
+        def open_part(part: Part | None, lo: int, hi: int) -> ObjectReader:
+            seq = part.seq if part is not None else 0
+            ctx = PartCipher(cipher, version.bucket_id, version.version_id, seq, code)
+            return ObjectReader(version, ctx, sites, lo, hi, part=part)
+
+        reader: ObjectReader | MultipartReader = (
+            MultipartReader(version.parts, first, last, open_part)
+            if version.parts
+            else open_part(None, first, last)
+        )
         await reader.start()
         return reader
+
+    async def _bucket_by_id(self, bucket_id: bytes) -> Bucket:
+        bucket = self._buckets_by_id.get(bucket_id)
+        if bucket is None:
+            bucket = await self.catalog.get_bucket_by_id(bucket_id)
+            if bucket is None:
+                raise BucketNotFound(bucket_id.hex())
+            self._buckets_by_id[bucket_id] = bucket
+        return bucket
 
     async def delete_object(self, bucket_name: str, key: str) -> None:
         bucket = await self.bucket(bucket_name, cached=True)
@@ -293,6 +333,8 @@ class ObjectStore:
         while True:
             await asyncio.sleep(every)
             try:
+                if self.upload_expiry:
+                    await self.multipart.abort_abandoned(self.upload_expiry)
                 await self.empty_trash()
             except Exception:
                 log.exception("housekeeping failed")

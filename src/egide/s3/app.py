@@ -11,8 +11,9 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from egide.catalog.base import Catalog
@@ -22,12 +23,15 @@ from egide.domain import (
     BucketNotEmpty,
     BucketNotFound,
     DomainError,
+    InvalidPart,
     KeyNotFound,
+    NoSuchUpload,
     ShardsUnavailable,
     SitesUnavailable,
 )
+from egide.engine.multipart import MIN_PART_SIZE, InvalidPartOrder, PartTooSmall
 from egide.engine.store import ObjectStore
-from egide.s3 import bucket, delete, errors, get, list, put
+from egide.s3 import bucket, copy, cors, delete, errors, get, list, multipart, post, put, tagging
 from egide.s3.auth.checksums import requested_checksum
 from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
 from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
@@ -52,6 +56,24 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GET_OBJECT: get.handle_get_object,
     Endpoint.HEAD_OBJECT: get.handle_head_object,
     Endpoint.DELETE_OBJECT: delete.handle_delete_object,
+    Endpoint.CREATE_MULTIPART_UPLOAD: multipart.handle_create,
+    Endpoint.UPLOAD_PART: multipart.handle_upload_part,
+    Endpoint.COMPLETE_MULTIPART_UPLOAD: multipart.handle_complete,
+    Endpoint.ABORT_MULTIPART_UPLOAD: multipart.handle_abort,
+    Endpoint.LIST_PARTS: multipart.handle_list_parts,
+    Endpoint.LIST_MULTIPART_UPLOADS: multipart.handle_list_uploads,
+    Endpoint.COPY_OBJECT: copy.handle_copy_object,
+    Endpoint.UPLOAD_PART_COPY: copy.handle_upload_part_copy,
+    Endpoint.DELETE_OBJECTS: delete.handle_delete_objects,
+    Endpoint.PUT_BUCKET_CORS: cors.handle_put_bucket_cors,
+    Endpoint.GET_BUCKET_CORS: cors.handle_get_bucket_cors,
+    Endpoint.DELETE_BUCKET_CORS: cors.handle_delete_bucket_cors,
+    Endpoint.PUT_BUCKET_TAGGING: tagging.handle_put_bucket_tagging,
+    Endpoint.GET_BUCKET_TAGGING: tagging.handle_get_bucket_tagging,
+    Endpoint.DELETE_BUCKET_TAGGING: tagging.handle_delete_bucket_tagging,
+    Endpoint.PUT_OBJECT_TAGGING: tagging.handle_put_object_tagging,
+    Endpoint.GET_OBJECT_TAGGING: tagging.handle_get_object_tagging,
+    Endpoint.DELETE_OBJECT_TAGGING: tagging.handle_delete_object_tagging,
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
@@ -68,6 +90,18 @@ def to_s3_error(exc: DomainError, target: Route | None) -> errors.S3Error:
         return errors.BucketAlreadyOwnedByYou(BucketName=bucket_name)
     if isinstance(exc, KeyNotFound):
         return errors.NoSuchKey(Key=target.key if target and target.key else "")
+    if isinstance(exc, NoSuchUpload):
+        return errors.NoSuchUpload()
+    if isinstance(exc, InvalidPart):
+        return errors.InvalidPart(str(exc) + ".")
+    if isinstance(exc, InvalidPartOrder):
+        return errors.InvalidPartOrder()
+    if isinstance(exc, PartTooSmall):
+        return errors.EntityTooSmall(
+            "Your proposed upload is smaller than the minimum allowed object size: "
+            f"{exc}.", ProposedSize=str(exc.size), MinSizeAllowed=str(MIN_PART_SIZE),
+            PartNumber=str(exc.number),
+        )  # fmt: skip
     if isinstance(exc, ShardsUnavailable | SitesUnavailable):
         return errors.ServiceUnavailable(str(exc))
     return errors.S3Error()
@@ -87,10 +121,21 @@ def _has_body(head: RequestHead) -> bool:
 
 
 class S3App:
-    def __init__(self, store: ObjectStore, catalog: Catalog, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        catalog: Catalog,
+        keyring: Keyring,
+        domains: Sequence[str] = (),
+        spool_dir: Path | None = None,
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.keyring = keyring
+        #: Domains under which `<bucket>.<domain>` addresses a bucket (virtual-hosted style).
+        self.domains = tuple(domains)
+        #: Where browser form uploads are spooled while they arrive (None: the system's).
+        self.spool_dir = spool_dir
         self._secrets: dict[str, str] = {}
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -159,18 +204,38 @@ class S3App:
         )
         target: Route | None = None
         try:
-            target = route(head)
-            await self._secret(head)
-            auth = authenticate(head, self._secrets.get, now=datetime.now(UTC))
-            if auth is None:
-                raise errors.AccessDenied("Anonymous access is not allowed: sign your requests.")
-            if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
-                requested_checksum(head)  # validate early, before reading the body
-            body, trailers = self._body(head, raw, auth)
-            req = Request(
-                head, target.bucket, target.key, body, request_id, auth.access_key, trailers
-            )
-            response = await HANDLERS[target.endpoint](req, self.store)
+            target = route(head, self.domains)
+            if target.endpoint is Endpoint.PREFLIGHT:
+                # Browsers send preflights without credentials (Fetch standard): they are
+                # answered from the bucket's CORS rules alone, with no signature to check.
+                response = await cors.handle_preflight(head, target, self.store)
+            elif target.endpoint is Endpoint.POST_OBJECT:
+                # A form upload carries its authorization in the body: post.py verifies the
+                # signed policy as the form streams in.
+                req = Request(head, target.bucket, target.key, raw.chunks(), request_id)
+                scheme = str(scope.get("scheme", "http"))
+                response = await post.handle_post_object(
+                    req, self.store, spool_dir=self.spool_dir, scheme=scheme
+                )
+            else:
+                await self._secret(head)
+                auth = authenticate(head, self._secrets.get, now=datetime.now(UTC))
+                if auth is None:
+                    raise errors.AccessDenied(
+                        "Anonymous access is not allowed: sign your requests."
+                    )
+                if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
+                    requested_checksum(head)  # validate early, before reading the body
+                handler = HANDLERS.get(target.endpoint)
+                if handler is None:
+                    raise errors.NotImplementedOperation(
+                        f"Égide does not implement {target.endpoint.value} yet."
+                    )
+                body, trailers = self._body(head, raw, auth)
+                req = Request(
+                    head, target.bucket, target.key, body, request_id, auth.access_key, trailers
+                )
+                response = await handler(req, self.store)
         except errors.S3Error as exc:
             response = self._error(exc, head, request_id)
         except DomainError as exc:
@@ -182,6 +247,7 @@ class S3App:
             # The body was not read (an error came first): the rest of it would be taken for
             # the next request on this connection, so close it instead.
             response.headers["connection"] = "close"
+        await cors.add_cors_headers(response, head, target, self.store)
         await self._send(response, head, request_id, send)
 
     def _error(self, exc: errors.S3Error, head: RequestHead, request_id: str) -> Response:

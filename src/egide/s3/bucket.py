@@ -8,11 +8,11 @@ import re
 from egide.domain import BucketExists
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
+from egide.s3.body import read_small_body
 from egide.s3.http import Request, Response
 from egide.s3.xml import document, element, iso8601, parse
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-MAX_XML_BODY = 64 * 1024
 OWNER = element("ID", "egide") + element("DisplayName", "egide")
 
 
@@ -41,15 +41,6 @@ def check_bucket_name(name: str) -> None:
         raise errors.InvalidBucketName(
             f"The specified bucket is not valid: the name {problem}.", BucketName=name
         )
-
-
-async def read_small_body(req: Request, limit: int = MAX_XML_BODY) -> bytes:
-    data = bytearray()
-    async for chunk in req.body:
-        data += chunk
-        if len(data) > limit:
-            raise errors.MalformedXML(f"The XML document is larger than {limit} bytes.")
-    return bytes(data)
 
 
 async def handle_list_buckets(req: Request, store: ObjectStore) -> Response:

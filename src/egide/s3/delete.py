@@ -1,12 +1,105 @@
-"""DeleteObject: deleting a key that does not exist succeeds, as in S3."""
+"""DeleteObject and DeleteObjects: deleting a key that does not exist succeeds, as in S3.
+
+DeleteObjects: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
+from egide.domain import BucketNotFound, DomainError
 from egide.engine.store import ObjectStore
+from egide.s3 import errors
+from egide.s3.body import read_checked_body
 from egide.s3.http import Request, Response
+from egide.s3.put import check_key
+from egide.s3.xml import document, element, parse
+
+log = logging.getLogger("egide.s3")
+MAX_DELETE_KEYS = 1000
+#: 1000 keys of up to 1024 bytes each, with their markup, fit well within this.
+MAX_DELETE_BODY = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Target:
+    key: str
+    version_id: str | None
 
 
 async def handle_delete_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     await store.delete_object(req.bucket, req.key)
     return Response(204)
+
+
+def _parse_request(body: bytes) -> tuple[list[_Target], bool]:
+    """The objects to delete and whether the answer is quiet; S3 answers MalformedXML to
+    anything outside its schema, including an empty list or more than 1000 keys."""
+    root = parse(body)
+    if root.tag != "Delete":
+        raise errors.MalformedXML()
+    quiet = False
+    targets: list[_Target] = []
+    for child in root:
+        if child.tag == "Quiet":
+            text = (child.text or "").strip().lower()
+            if text not in ("true", "false"):
+                raise errors.MalformedXML()
+            quiet = text == "true"
+        elif child.tag == "Object":
+            key = child.find("Key")
+            if key is None or not key.text:
+                raise errors.MalformedXML()
+            version = child.find("VersionId")
+            version_id = (version.text or "") if version is not None else None
+            targets.append(_Target(key.text, version_id))
+        else:
+            raise errors.MalformedXML()
+    if not targets or len(targets) > MAX_DELETE_KEYS:
+        raise errors.MalformedXML()
+    return targets, quiet
+
+
+async def _delete_one(store: ObjectStore, bucket: str, target: _Target) -> None:
+    """Delete one key. Without versioning the only version a client can name is "null"; the
+    day versions exist, a VersionId is passed to the store here."""
+    if target.version_id is not None and target.version_id != "null":
+        raise errors.NoSuchVersion(Key=target.key, VersionId=target.version_id)
+    check_key(target.key)
+    await store.delete_object(bucket, target.key)
+
+
+async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
+    assert req.bucket is not None
+    body = await read_checked_body(req, MAX_DELETE_BODY)
+    targets, quiet = _parse_request(body)
+    await store.bucket(req.bucket)  # a missing bucket fails the whole request
+    results: list[str] = []
+    for target in targets:
+        version = "" if target.version_id is None else element("VersionId", target.version_id)
+        try:
+            await _delete_one(store, req.bucket, target)
+        except BucketNotFound:
+            raise
+        except errors.S3Error as exc:
+            results.append(_error(target, version, exc.code, exc.message))
+            continue
+        except DomainError:
+            log.exception("DeleteObjects: deleting %r in %s failed", target.key, req.bucket)
+            internal = errors.InternalError()
+            results.append(_error(target, version, internal.code, internal.message))
+            continue
+        if not quiet:
+            results.append(f"<Deleted>{element('Key', target.key)}{version}</Deleted>")
+    return Response(
+        200, {"content-type": "application/xml"}, document("DeleteResult", "".join(results))
+    )
+
+
+def _error(target: _Target, version: str, code: str, message: str) -> str:
+    return (
+        f"<Error>{element('Key', target.key)}{version}{element('Code', code)}"
+        f"{element('Message', message)}</Error>"
+    )

@@ -30,9 +30,12 @@ def _error(code: str, status: int, message: str) -> type[S3Error]:
 
 # Listed here, not generated from a table at import time, so that linters and readers see names.
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
+#: A CORS preflight the bucket's rules refuse (the code S3 answers, not in its error table).
+AccessForbidden = _error("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed.")
 AuthorizationHeaderMalformed = _error(
     "AuthorizationHeaderMalformed", 400, "The authorization header is malformed."
 )
+BadRequest = _error("BadRequest", 400, "Bad Request")
 BadDigest = _error(
     "BadDigest", 400, "The Content-MD5 you specified did not match what we received."
 )
@@ -48,6 +51,9 @@ BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete i
 EntityTooLarge = _error(
     "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."
 )
+EntityTooSmall = _error(
+    "EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size."
+)
 IncompleteBody = _error(
     "IncompleteBody",
     400,
@@ -62,13 +68,41 @@ InvalidAccessKeyId = _error(
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
+InvalidPart = _error(
+    "InvalidPart",
+    400,
+    "One or more of the specified parts could not be found. The part might not have been "
+    "uploaded, or the specified entity tag might not have matched the part's entity tag.",
+)
+InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
+InvalidPartOrder = _error(
+    "InvalidPartOrder",
+    400,
+    "The list of parts was not in ascending order. Parts must be ordered by part number.",
+)
+InvalidPolicyDocument = _error(
+    "InvalidPolicyDocument",
+    400,
+    "The content of the form does not meet the conditions specified in the policy document.",
+)
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
+MalformedPOSTRequest = _error(
+    "MalformedPOSTRequest",
+    400,
+    "The body of your POST request is not well-formed multipart/form-data.",
+)
 MalformedXML = _error(
     "MalformedXML",
     400,
     "The XML you provided was not well-formed or did not validate against our published schema",
+)
+MaxPostPreDataLengthExceededError = _error(
+    "MaxPostPreDataLengthExceededError",
+    400,
+    "Your POST request fields preceding the upload file were too large.",
 )
 MetadataTooLarge = _error(
     "MetadataTooLarge",
@@ -85,7 +119,22 @@ MissingSecurityHeader = _error(
     "MissingSecurityHeader", 400, "Your request is missing a required header."
 )
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
+NoSuchCORSConfiguration = _error(
+    "NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"
+)
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
+NoSuchUpload = _error(
+    "NoSuchUpload",
+    404,
+    "The specified multipart upload does not exist. The upload ID might not be valid, or the "
+    "multipart upload might have been aborted or completed.",
+)
+NoSuchVersion = _error(
+    "NoSuchVersion",
+    404,
+    "The version ID specified in the request does not match an existing version.",
+)
 NotImplementedOperation = _error(
     "NotImplemented",
     501,

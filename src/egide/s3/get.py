@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 
 from egide.domain import ObjectVersion
 from egide.engine.store import ObjectStore
-from egide.s3 import errors
+from egide.s3 import errors, tagging
 from egide.s3.http import Request, Response, http_date
 from egide.s3.request import RequestHead
 
@@ -83,6 +83,29 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
+def part_range(head: RequestHead, version: ObjectVersion) -> tuple[int, int] | None:
+    """The bytes of part `partNumber` of a multipart version (None: the whole object, which
+    is part 1 of an object uploaded in one piece)."""
+    if head.header("range") is not None:
+        raise errors.InvalidRequest(
+            "Cannot specify both Range header and partNumber query parameter."
+        )
+    value = head.query_value("partNumber") or ""
+    number = int(value) if value.isdigit() else 0
+    if not 1 <= number <= 10_000:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber", ArgumentValue=value,
+        )  # fmt: skip
+    count = len(version.parts) or 1
+    if number > count:
+        raise errors.InvalidPartNumber(PartNumberRequested=str(number), ActualPartCount=str(count))
+    if not version.parts:
+        return None
+    first = sum(p.size for p in version.parts[: number - 1])
+    return first, first + version.parts[number - 1].size - 1
+
+
 def _invalid_range(value: str, size: int) -> errors.S3Error:
     return errors.InvalidRange(RangeRequested=value, ActualObjectSize=str(size))
 
@@ -91,8 +114,10 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
     headers = {
         name: value
         for name, value in version.headers.items()
-        if not name.startswith("x-amz-checksum-")
+        if not name.startswith("x-amz-checksum-") and name != tagging.HEADER
     }
+    if count := tagging.tag_count(version.headers):
+        headers[tagging.COUNT_HEADER] = str(count)
     headers["etag"] = f'"{version.etag}"'
     headers["last-modified"] = http_date(version.last_modified)
     headers["accept-ranges"] = "bytes"
@@ -114,8 +139,19 @@ async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> 
         value = head.query_value(param)
         if value is not None:
             headers[header] = value
-    selected = parse_range(head.header("range"), version.size)
+    if head.has_query("partNumber"):
+        selected = part_range(head, version)
+        if version.parts:
+            headers["x-amz-mp-parts-count"] = str(len(version.parts))
+    else:
+        selected = parse_range(head.header("range"), version.size)
     first, last = selected if selected is not None else (0, version.size - 1)
+    if selected is None and (head.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
+        # Only a whole-object response carries the object's checksum (a client checks it
+        # against the body it receives).
+        headers.update(
+            {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
+        )
     headers["content-length"] = str(last - first + 1)
     status = 200
     if selected is not None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from egide.engine.store import ObjectStore
+from egide.engine.writer import Hasher
 from egide.s3 import errors
 from egide.s3.auth.checksums import Checksum, requested_checksum, verify
+from egide.s3.body import content_md5
 from egide.s3.http import Request, Response
 from egide.s3.request import RequestHead
+from egide.s3.tagging import stored_tagging
 
 MAX_OBJECT_SIZE = 5 * 1024**3  # a single PUT; larger objects need multipart upload
 MAX_KEY_BYTES = 1024
@@ -78,56 +78,65 @@ def object_headers(head: RequestHead) -> dict[str, str]:
             MaxSizeAllowed=str(MAX_METADATA_BYTES),
         )
     stored.update(meta)
+    stored.update(stored_tagging(head))
     return stored
 
 
-def content_md5(head: RequestHead) -> bytes | None:
-    value = head.header("content-md5")
-    if value is None:
-        return None
-    try:
-        digest = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise errors.InvalidDigest() from exc
-    if len(digest) != 16:
-        raise errors.InvalidDigest()
-    return digest
+class BodyChecks:
+    """Content-MD5 and x-amz-checksum-* of a request body: the hashers to feed with it, and
+    the comparison to run once it is complete, before anything is committed."""
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+        self.expected_md5 = content_md5(req.head)
+        self.requested = requested_checksum(req.head)
+        self.checksum = Checksum(self.requested[0]) if self.requested else None
+        self.hashers: list[Hasher] = [self.checksum] if self.checksum else []
+
+    async def verify(self, etag: str) -> dict[str, str]:
+        """Raise BadDigest (or InvalidRequest) on a mismatch; else the checksum header to keep
+        with the data, if the client sent one."""
+        if self.expected_md5 is not None and self.expected_md5.hex() != etag:
+            raise errors.BadDigest(
+                "The Content-MD5 you specified did not match what we received.",
+                ExpectedDigest=self.expected_md5.hex(),
+                CalculatedDigest=etag,
+            )
+        if self.requested is None or self.checksum is None:
+            return {}
+        algorithm, value = self.requested
+        name = f"x-amz-checksum-{algorithm.value}"
+        expected = value if value is not None else self.req.trailers.get(name)
+        if expected is None:
+            raise errors.InvalidRequest(f"The trailer {name} announced was not sent.")
+        verify(expected, self.checksum)
+        return {name: expected}
+
+
+def check_length(head: RequestHead, limit: int = MAX_OBJECT_SIZE) -> int:
+    """The announced body length, required and at most `limit`."""
+    length = payload_length(head)
+    if length is None:
+        raise errors.MissingContentLength()
+    if length > limit:
+        raise errors.EntityTooLarge(
+            f"Your proposed upload of {length} bytes exceeds the maximum of {limit} "
+            "bytes for a single PUT; use multipart upload.",
+            ProposedSize=str(length),
+            MaxSizeAllowed=str(limit),
+        )
+    return length
 
 
 async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
-    head = req.head
     check_key(req.key)
-    length = payload_length(head)
-    if length is None:
-        raise errors.MissingContentLength()
-    if length > MAX_OBJECT_SIZE:
-        raise errors.EntityTooLarge(
-            f"Your proposed upload of {length} bytes exceeds the maximum of {MAX_OBJECT_SIZE} "
-            "bytes for a single PUT; use multipart upload.",
-            ProposedSize=str(length),
-            MaxSizeAllowed=str(MAX_OBJECT_SIZE),
-        )
-    headers = object_headers(head)
-    expected_md5 = content_md5(head)
-    requested = requested_checksum(head)
-    checksum = Checksum(requested[0]) if requested else None
+    length = check_length(req.head)
+    headers = object_headers(req.head)
+    checks = BodyChecks(req)
 
     async def before_commit(etag: str) -> None:
-        if expected_md5 is not None and expected_md5.hex() != etag:
-            raise errors.BadDigest(
-                "The Content-MD5 you specified did not match what we received.",
-                ExpectedDigest=expected_md5.hex(),
-                CalculatedDigest=etag,
-            )
-        if requested is not None and checksum is not None:
-            algorithm, value = requested
-            name = f"x-amz-checksum-{algorithm.value}"
-            expected = value if value is not None else req.trailers.get(name)
-            if expected is None:
-                raise errors.InvalidRequest(f"The trailer {name} announced was not sent.")
-            verify(expected, checksum)
-            headers[name] = expected
+        headers.update(await checks.verify(etag))
 
     version = await store.put_object(
         req.bucket,
@@ -135,7 +144,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
         req.body,
         size=length,
         headers=headers,
-        hashers=[checksum] if checksum else [],
+        hashers=checks.hashers,
         before_commit=before_commit,
     )
     response = {"etag": f'"{version.etag}"'}

@@ -6,9 +6,11 @@ falling through to a wrong success.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from egide.s3.addressing import virtual_host_target
 from egide.s3.errors import MethodNotAllowed, NotImplementedOperation
 from egide.s3.request import RequestHead
 
@@ -19,12 +21,45 @@ class Endpoint(Enum):
     HEAD_BUCKET = "HeadBucket"
     DELETE_BUCKET = "DeleteBucket"
     GET_BUCKET_LOCATION = "GetBucketLocation"
+    GET_BUCKET_VERSIONING = "GetBucketVersioning"
+    PUT_BUCKET_VERSIONING = "PutBucketVersioning"
+    GET_BUCKET_CORS = "GetBucketCors"
+    PUT_BUCKET_CORS = "PutBucketCors"
+    DELETE_BUCKET_CORS = "DeleteBucketCors"
+    GET_BUCKET_TAGGING = "GetBucketTagging"
+    PUT_BUCKET_TAGGING = "PutBucketTagging"
+    DELETE_BUCKET_TAGGING = "DeleteBucketTagging"
+    GET_BUCKET_LIFECYCLE = "GetBucketLifecycleConfiguration"
+    PUT_BUCKET_LIFECYCLE = "PutBucketLifecycleConfiguration"
+    DELETE_BUCKET_LIFECYCLE = "DeleteBucketLifecycle"
+    GET_OBJECT_LOCK_CONFIGURATION = "GetObjectLockConfiguration"
+    PUT_OBJECT_LOCK_CONFIGURATION = "PutObjectLockConfiguration"
     LIST_OBJECTS = "ListObjects"
     LIST_OBJECTS_V2 = "ListObjectsV2"
+    LIST_OBJECT_VERSIONS = "ListObjectVersions"
+    LIST_MULTIPART_UPLOADS = "ListMultipartUploads"
+    DELETE_OBJECTS = "DeleteObjects"
+    POST_OBJECT = "PostObject"
     PUT_OBJECT = "PutObject"
+    COPY_OBJECT = "CopyObject"
     GET_OBJECT = "GetObject"
     HEAD_OBJECT = "HeadObject"
     DELETE_OBJECT = "DeleteObject"
+    GET_OBJECT_TAGGING = "GetObjectTagging"
+    PUT_OBJECT_TAGGING = "PutObjectTagging"
+    DELETE_OBJECT_TAGGING = "DeleteObjectTagging"
+    GET_OBJECT_RETENTION = "GetObjectRetention"
+    PUT_OBJECT_RETENTION = "PutObjectRetention"
+    GET_OBJECT_LEGAL_HOLD = "GetObjectLegalHold"
+    PUT_OBJECT_LEGAL_HOLD = "PutObjectLegalHold"
+    CREATE_MULTIPART_UPLOAD = "CreateMultipartUpload"
+    UPLOAD_PART = "UploadPart"
+    UPLOAD_PART_COPY = "UploadPartCopy"
+    COMPLETE_MULTIPART_UPLOAD = "CompleteMultipartUpload"
+    ABORT_MULTIPART_UPLOAD = "AbortMultipartUpload"
+    LIST_PARTS = "ListParts"
+    #: A CORS preflight (OPTIONS): answered from the bucket's rules, without a signature.
+    PREFLIGHT = "Preflight"
 
 
 @dataclass(frozen=True)
@@ -35,17 +70,65 @@ class Route:
 
 
 # Query parameters that select another operation (a "subresource"); any of them that is not
-# routed below is an operation Égide does not implement.
+# routed below is an operation Égide does not implement. versionId and partNumber only modify
+# GET/HEAD/DELETE/PUT of an object, so they are not in this set.
 _SUBRESOURCES = frozenset(
     {
         "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
         "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
-        "metrics", "notification", "object-lock", "ownershipControls", "partNumber", "policy",
+        "metrics", "notification", "object-lock", "ownershipControls", "policy",
         "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
         "retention", "select", "session", "tagging", "torrent", "uploadId", "uploads",
-        "versionId", "versioning", "versions", "website",
+        "versioning", "versions", "website",
     }
 )  # fmt: skip
+
+#: (bucket, key, method, subresources) → endpoint; "copy" marks a PUT with x-amz-copy-source.
+_BUCKET, _OBJECT = "bucket", "object"
+_TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
+    (_BUCKET, "PUT", ()): Endpoint.CREATE_BUCKET,
+    (_BUCKET, "HEAD", ()): Endpoint.HEAD_BUCKET,
+    (_BUCKET, "DELETE", ()): Endpoint.DELETE_BUCKET,
+    (_BUCKET, "GET", ()): Endpoint.LIST_OBJECTS,
+    (_BUCKET, "POST", ()): Endpoint.POST_OBJECT,
+    (_BUCKET, "OPTIONS", ()): Endpoint.PREFLIGHT,
+    (_BUCKET, "GET", ("location",)): Endpoint.GET_BUCKET_LOCATION,
+    (_BUCKET, "GET", ("versioning",)): Endpoint.GET_BUCKET_VERSIONING,
+    (_BUCKET, "PUT", ("versioning",)): Endpoint.PUT_BUCKET_VERSIONING,
+    (_BUCKET, "GET", ("cors",)): Endpoint.GET_BUCKET_CORS,
+    (_BUCKET, "PUT", ("cors",)): Endpoint.PUT_BUCKET_CORS,
+    (_BUCKET, "DELETE", ("cors",)): Endpoint.DELETE_BUCKET_CORS,
+    (_BUCKET, "GET", ("tagging",)): Endpoint.GET_BUCKET_TAGGING,
+    (_BUCKET, "PUT", ("tagging",)): Endpoint.PUT_BUCKET_TAGGING,
+    (_BUCKET, "DELETE", ("tagging",)): Endpoint.DELETE_BUCKET_TAGGING,
+    (_BUCKET, "GET", ("lifecycle",)): Endpoint.GET_BUCKET_LIFECYCLE,
+    (_BUCKET, "PUT", ("lifecycle",)): Endpoint.PUT_BUCKET_LIFECYCLE,
+    (_BUCKET, "DELETE", ("lifecycle",)): Endpoint.DELETE_BUCKET_LIFECYCLE,
+    (_BUCKET, "GET", ("object-lock",)): Endpoint.GET_OBJECT_LOCK_CONFIGURATION,
+    (_BUCKET, "PUT", ("object-lock",)): Endpoint.PUT_OBJECT_LOCK_CONFIGURATION,
+    (_BUCKET, "GET", ("versions",)): Endpoint.LIST_OBJECT_VERSIONS,
+    (_BUCKET, "GET", ("uploads",)): Endpoint.LIST_MULTIPART_UPLOADS,
+    (_BUCKET, "POST", ("delete",)): Endpoint.DELETE_OBJECTS,
+    (_OBJECT, "PUT", ()): Endpoint.PUT_OBJECT,
+    (_OBJECT, "PUT", ("copy",)): Endpoint.COPY_OBJECT,
+    (_OBJECT, "GET", ()): Endpoint.GET_OBJECT,
+    (_OBJECT, "HEAD", ()): Endpoint.HEAD_OBJECT,
+    (_OBJECT, "DELETE", ()): Endpoint.DELETE_OBJECT,
+    (_OBJECT, "OPTIONS", ()): Endpoint.PREFLIGHT,
+    (_OBJECT, "GET", ("tagging",)): Endpoint.GET_OBJECT_TAGGING,
+    (_OBJECT, "PUT", ("tagging",)): Endpoint.PUT_OBJECT_TAGGING,
+    (_OBJECT, "DELETE", ("tagging",)): Endpoint.DELETE_OBJECT_TAGGING,
+    (_OBJECT, "GET", ("retention",)): Endpoint.GET_OBJECT_RETENTION,
+    (_OBJECT, "PUT", ("retention",)): Endpoint.PUT_OBJECT_RETENTION,
+    (_OBJECT, "GET", ("legal-hold",)): Endpoint.GET_OBJECT_LEGAL_HOLD,
+    (_OBJECT, "PUT", ("legal-hold",)): Endpoint.PUT_OBJECT_LEGAL_HOLD,
+    (_OBJECT, "POST", ("uploads",)): Endpoint.CREATE_MULTIPART_UPLOAD,
+    (_OBJECT, "PUT", ("uploadId",)): Endpoint.UPLOAD_PART,
+    (_OBJECT, "PUT", ("copy", "uploadId")): Endpoint.UPLOAD_PART_COPY,
+    (_OBJECT, "POST", ("uploadId",)): Endpoint.COMPLETE_MULTIPART_UPLOAD,
+    (_OBJECT, "DELETE", ("uploadId",)): Endpoint.ABORT_MULTIPART_UPLOAD,
+    (_OBJECT, "GET", ("uploadId",)): Endpoint.LIST_PARTS,
+}
 
 
 def split_path(path: str) -> tuple[str | None, str | None]:
@@ -57,37 +140,25 @@ def split_path(path: str) -> tuple[str | None, str | None]:
     return bucket, key or None
 
 
-def route(head: RequestHead) -> Route:
-    bucket, key = split_path(head.path)
+def route(head: RequestHead, domains: Sequence[str] = ()) -> Route:
+    """`domains` enable virtual-hosted-style addressing (see addressing.py)."""
+    bucket, key = virtual_host_target(head, domains) or split_path(head.path)
     method = head.method
     sub = sorted({name for name, _ in head.query} & _SUBRESOURCES)
     endpoint: Endpoint | None = None
     if bucket is None:
         if method == "GET" and not sub:
             endpoint = Endpoint.LIST_BUCKETS
-    elif key is None:
-        if sub == ["location"] and method == "GET":
-            endpoint = Endpoint.GET_BUCKET_LOCATION
-        elif not sub:
-            endpoint = {
-                "PUT": Endpoint.CREATE_BUCKET,
-                "HEAD": Endpoint.HEAD_BUCKET,
-                "DELETE": Endpoint.DELETE_BUCKET,
-                "GET": (
-                    Endpoint.LIST_OBJECTS_V2
-                    if head.query_value("list-type") == "2"
-                    else Endpoint.LIST_OBJECTS
-                ),
-            }.get(method)
-    elif not sub:
-        endpoint = {
-            "PUT": Endpoint.PUT_OBJECT,
-            "GET": Endpoint.GET_OBJECT,
-            "HEAD": Endpoint.HEAD_OBJECT,
-            "DELETE": Endpoint.DELETE_OBJECT,
-        }.get(method)
+    else:
+        level = _BUCKET if key is None else _OBJECT
+        selector = sub
+        if level == _OBJECT and method == "PUT" and head.header("x-amz-copy-source"):
+            selector = sorted([*sub, "copy"])
+        endpoint = _TABLE.get((level, method, tuple(selector)))
+        if endpoint is Endpoint.LIST_OBJECTS and head.query_value("list-type") == "2":
+            endpoint = Endpoint.LIST_OBJECTS_V2
     if endpoint is None:
-        if method not in {"GET", "PUT", "POST", "DELETE", "HEAD"}:
+        if method not in {"GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS"}:
             raise MethodNotAllowed(f"The method {method} is not allowed against this resource.")
         what = f"{method} with ?{'&'.join(sub)}" if sub else method
         raise NotImplementedOperation(f"Égide does not implement {what} on this resource yet.")

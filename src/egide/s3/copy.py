@@ -1,0 +1,163 @@
+"""CopyObject and UploadPartCopy: the source is streamed through the reader into a new
+version (or part), re-sealed under the target's own data key; it is never held in memory."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from egide.domain import ObjectVersion
+from egide.engine.store import ObjectStore
+from egide.s3 import errors
+from egide.s3.get import check_conditions
+from egide.s3.http import Request, Response
+from egide.s3.multipart import checksum_elements, part_number, upload_of
+from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
+from egide.s3.request import RequestHead
+from egide.s3.tagging import HEADER as TAGGING
+from egide.s3.tagging import stored_tagging
+from egide.s3.xml import document, element, iso8601
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+_XML = {"content-type": "application/xml"}
+#: Precondition headers of the copy source, and the name each has on a GET.
+_SOURCE_CONDITIONS = {
+    "x-amz-copy-source-if-match": "if-match",
+    "x-amz-copy-source-if-none-match": "if-none-match",
+    "x-amz-copy-source-if-modified-since": "if-modified-since",
+    "x-amz-copy-source-if-unmodified-since": "if-unmodified-since",
+}
+
+
+def copy_source(head: RequestHead) -> tuple[str, str]:
+    """(bucket, key) of x-amz-copy-source: `bucket/key` or `/bucket/key`, URL-encoded, with
+    an optional `?versionId=`."""
+    value = head.header("x-amz-copy-source") or ""
+    path, _, query = value.partition("?")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+            ArgumentValue=value,
+        )
+    if query:
+        name, _, version = query.partition("=")
+        if name != "versionId" or version != "null":
+            # Until versioning: every object is the "null" version.
+            raise errors.NoSuchVersion(Key=key, VersionId=version)
+    return bucket, key
+
+
+async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
+    """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails)."""
+    bucket, key = copy_source(req.head)
+    version = await store.head_object(bucket, key)
+    conditions = {
+        plain: req.head.headers[name]
+        for name, plain in _SOURCE_CONDITIONS.items()
+        if name in req.head.headers
+    }
+    if conditions and check_conditions(RequestHead("GET", "/", headers=conditions), version):
+        # A copy has no 304: any failed source condition is 412.
+        raise errors.PreconditionFailed(Condition=", ".join(sorted(conditions)))
+    return version
+
+
+def _directive(head: RequestHead, name: str) -> str:
+    value = (head.header(name) or "COPY").upper()
+    if value not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument(
+            f"Unknown {name} value.", ArgumentName=name, ArgumentValue=value
+        )
+    return value
+
+
+def _metadata(req: Request, source: ObjectVersion, same_object: bool) -> dict[str, str]:
+    """The target's headers under x-amz-metadata-directive and x-amz-tagging-directive."""
+    head = req.head
+    metadata = _directive(head, "x-amz-metadata-directive")
+    tagging = _directive(head, "x-amz-tagging-directive")
+    if same_object and metadata == "COPY" and tagging == "COPY":
+        raise errors.InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes."
+        )
+    if metadata == "REPLACE":
+        headers = object_headers(head)
+    else:
+        headers = {n: v for n, v in source.headers.items() if not n.startswith("x-amz-")}
+        headers.update((n, v) for n, v in source.headers.items() if n.startswith("x-amz-meta-"))
+    headers.pop(TAGGING, None)
+    tags = stored_tagging(head) if tagging == "REPLACE" else {}
+    if tagging == "COPY" and TAGGING in source.headers:
+        tags = {TAGGING: source.headers[TAGGING]}
+    headers.update(tags)
+    if not source.parts:
+        # The same bytes: a full-object checksum still holds (a multipart source's composite
+        # checksum names its parts, and does not).
+        headers.update((n, v) for n, v in source.headers.items() if n.startswith("x-amz-checksum-"))
+    return headers
+
+
+async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
+    assert req.bucket is not None and req.key is not None
+    check_key(req.key)
+    source = await source_version(req, store)
+    if source.size > MAX_OBJECT_SIZE:
+        raise errors.InvalidRequest(
+            "The specified copy source is larger than the maximum allowable size for a copy "
+            f"source: {MAX_OBJECT_SIZE}; copy it with UploadPartCopy."
+        )
+    target = await store.bucket(req.bucket, cached=True)
+    same = target.id == source.bucket_id and req.key == source.key
+    headers = _metadata(req, source, same)
+    reader = await store.reader(source, 0, source.size - 1)
+    version = await store.put_object(
+        req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers
+    )
+    checksums = {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
+    body = document(
+        "CopyObjectResult",
+        element("LastModified", iso8601(version.last_modified))
+        + element("ETag", f'"{version.etag}"')
+        + checksum_elements(checksums),
+    )
+    return Response(200, dict(_XML), body)
+
+
+def _source_range(head: RequestHead, size: int) -> tuple[int, int]:
+    value = head.header("x-amz-copy-source-range")
+    if value is None:
+        return 0, size - 1
+    match = _RANGE.match(value.strip())
+    if match is None:
+        raise errors.InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+            "first and last are the zero-based offsets of the first and last bytes to copy",
+            ArgumentName="x-amz-copy-source-range",
+            ArgumentValue=value,
+        )
+    first, last = int(match.group(1)), int(match.group(2))
+    if first > last or last >= size:
+        raise errors.InvalidRange(
+            f"Range specified is not valid for source object of size: {size}",
+            RangeRequested=value,
+            ActualObjectSize=str(size),
+        )
+    return first, last
+
+
+async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
+    number = part_number(req.head)
+    upload = await upload_of(req, store)
+    source = await source_version(req, store)
+    first, last = _source_range(req.head, source.size)
+    reader = await store.reader(source, first, last)
+    part = await store.multipart.upload_part(upload, number, reader.__aiter__())
+    result = document(
+        "CopyPartResult",
+        element("LastModified", iso8601(part.last_modified)) + element("ETag", f'"{part.etag}"'),
+    )
+    return Response(200, dict(_XML), result)
