@@ -298,3 +298,37 @@ def test_last_modified_is_now(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="t", Body=b"x")
     modified = s3.head_object(Bucket=bucket, Key="t")["LastModified"]
     assert abs((datetime.now(UTC) - modified).total_seconds()) < 60
+
+
+def test_unknown_version_id_never_reaches_the_current_version(s3: Any, bucket: str) -> None:
+    """Without versioning only "null" names a version; any other id must not act on the
+    current one (a DELETE with it used to delete the object)."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"keep")
+    for call in (s3.get_object, s3.head_object, s3.delete_object):
+        with pytest.raises(ClientError) as exc:
+            call(Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ")
+        assert error_of(exc)[1] == 400
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"keep"
+
+
+@pytest.mark.parametrize(
+    ("method", "query"),
+    [("DELETE", "metadataTable"), ("PUT", "renameObject"), ("DELETE", "annotation")],
+)
+def test_unknown_query_parameters_are_not_implemented(
+    shared_server: Server, s3: Any, bucket: str, method: str, query: str
+) -> None:
+    """A parameter that may name a newer S3 operation is 501, never the plain operation."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"keep")
+    request = AWSRequest(
+        method=method,
+        url=f"{shared_server.endpoint}/{bucket}/k?{query}",
+        headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+    )
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    conn = http.client.HTTPConnection("127.0.0.1", shared_server.port)
+    conn.request(method, f"/{bucket}/k?{query}", headers=dict(request.headers.items()))
+    response = conn.getresponse()
+    assert response.status == 501
+    assert b"<Code>NotImplemented</Code>" in response.read()
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"keep"

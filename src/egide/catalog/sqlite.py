@@ -253,18 +253,15 @@ class SQLiteCatalog:
         await self._call(run)
 
     async def get_bucket(self, name: str) -> Bucket | None:
-        def run(db: sqlite3.Connection) -> Bucket | None:
-            row = db.execute(
-                "SELECT id, name, created, wrapped_key FROM buckets WHERE name = ?", (name,)
-            ).fetchone()
-            return Bucket(*row) if row else None
-
-        return self._read(run)
+        return self._bucket_where("name", name)
 
     async def get_bucket_by_id(self, bucket_id: bytes) -> Bucket | None:
+        return self._bucket_where("id", bucket_id)
+
+    def _bucket_where(self, column: str, value: object) -> Bucket | None:
         def run(db: sqlite3.Connection) -> Bucket | None:
             row = db.execute(
-                "SELECT id, name, created, wrapped_key FROM buckets WHERE id = ?", (bucket_id,)
+                f"SELECT id, name, created, wrapped_key FROM buckets WHERE {column} = ?", (value,)
             ).fetchone()
             return Bucket(*row) if row else None
 

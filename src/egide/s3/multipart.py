@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from egide.domain import Upload
+from egide.domain import KeyNotFound, NoSuchUpload, Upload
 from egide.engine.multipart import (
     MAX_PART_SIZE,
     MAX_PARTS,
@@ -130,9 +130,23 @@ def _completed_parts(body: bytes) -> list[CompletedPart]:
 
 async def handle_complete(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
-    upload = await upload_of(req, store)
+    wanted = upload_id(req.head)
     parts = _completed_parts(await read_small_body(req, MAX_COMPLETE_BODY))
-    version = await store.multipart.complete(upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES)
+    try:
+        upload = await store.multipart.upload(req.bucket, req.key, wanted)
+        version = await store.multipart.complete(
+            upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES
+        )
+    except NoSuchUpload:
+        # A retry after a lost answer: if the upload is now the key's current version,
+        # completing it again answers the same, as S3 does.
+        try:
+            current = await store.head_object(req.bucket, req.key)
+        except KeyNotFound:
+            raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
+        if current.version_id != wanted:
+            raise
+        version = current
     checksums = {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
     body = document(
         "CompleteMultipartUploadResult",

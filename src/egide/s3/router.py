@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from egide.s3.addressing import virtual_host_target
-from egide.s3.errors import MethodNotAllowed, NotImplementedOperation
+from egide.s3.errors import InvalidArgument, MethodNotAllowed, NotImplementedOperation
 from egide.s3.request import RequestHead
 
 
@@ -83,6 +83,31 @@ _SUBRESOURCES = frozenset(
     }
 )  # fmt: skip
 
+#: Query parameters that only modify an operation. Any other parameter may name an operation
+#: S3 added later (?renameObject, ?metadataTable …): answered 501, never taken for the plain
+#: operation on the same path, which could delete or overwrite data.
+_MODIFIERS = frozenset(
+    {
+        "bucket-region", "continuation-token", "delimiter", "encoding-type", "fetch-owner",
+        "key-marker", "list-type", "marker", "max-buckets", "max-keys", "max-parts",
+        "max-uploads", "part-number-marker", "partNumber", "prefix", "start-after",
+        "upload-id-marker", "version-id-marker", "versionId", "x-id",
+    }
+)  # fmt: skip
+
+
+def _unknown_parameters(head: RequestHead) -> list[str]:
+    return sorted(
+        {
+            name
+            for name, _ in head.query
+            if name not in _SUBRESOURCES
+            and name not in _MODIFIERS
+            and not name.lower().startswith(("x-amz-", "response-"))
+        }
+    )
+
+
 #: (bucket, key, method, subresources) → endpoint; "copy" marks a PUT with x-amz-copy-source.
 _BUCKET, _OBJECT = "bucket", "object"
 _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
@@ -146,6 +171,17 @@ def route(head: RequestHead, domains: Sequence[str] = ()) -> Route:
     method = head.method
     sub = sorted({name for name, _ in head.query} & _SUBRESOURCES)
     endpoint: Endpoint | None = None
+    if unknown := _unknown_parameters(head):
+        raise NotImplementedOperation(
+            f"Égide does not implement the query parameter {', '.join(unknown)} on {method}."
+        )
+    version_id = head.query_value("versionId")
+    if version_id is not None and version_id != "null":
+        # Until versioning: every object is its "null" version and no other id exists. Refused
+        # here, once, so that no operation can act on the current version instead.
+        raise InvalidArgument(
+            "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
+        )
     if bucket is None:
         if method == "GET" and not sub:
             endpoint = Endpoint.LIST_BUCKETS
