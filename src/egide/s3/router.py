@@ -92,6 +92,8 @@ _MODIFIERS = frozenset(
         "key-marker", "list-type", "marker", "max-buckets", "max-keys", "max-parts",
         "max-uploads", "part-number-marker", "partNumber", "prefix", "start-after",
         "upload-id-marker", "version-id-marker", "versionId", "x-id",
+        # Signature V2 query authentication: refused by the signature check, with its reason.
+        "AWSAccessKeyId", "Expires", "Signature",
     }
 )  # fmt: skip
 
