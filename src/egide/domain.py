@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 
@@ -77,6 +78,33 @@ class ObjectVersion:
     pack_offset: int = 0
     #: For an object completed from a multipart upload: its parts, in order (else empty).
     parts: tuple[Part, ...] = ()
+    #: The S3 "null" version: written while versioning was never enabled or is suspended. A
+    #: key has at most one; a new null version replaces it.
+    is_null: bool = True
+    #: A delete marker: a version without data that makes its key look deleted.
+    delete_marker: bool = False
+    #: Object Lock: GOVERNANCE or COMPLIANCE until `retain_until` (epoch seconds), legal hold.
+    retention_mode: str | None = None
+    retain_until: float | None = None
+    legal_hold: bool = False
+    #: Order among the versions of its key (higher is newer); set by the catalog, so not
+    #: part of a version's identity.
+    seq: int = field(default=0, compare=False)
+
+    @property
+    def s3_version_id(self) -> str:
+        """The id S3 clients see: "null" for the null version, else the hex of the id."""
+        return NULL_VERSION if self.is_null else self.version_id.hex()
+
+    def locked(self, now: float, *, bypass_governance: bool = False) -> str | None:
+        """Why the version may not be deleted now (legal hold, retention), or None."""
+        if self.legal_hold:
+            return "it is under legal hold"
+        retained = self.retain_until is not None and self.retain_until > now
+        if retained and (self.retention_mode == "COMPLIANCE" or not bypass_governance):
+            until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.retain_until))
+            return f"it is retained in {self.retention_mode} mode until {until}"
+        return None
 
     def shard(self, index: int, seq: int = 0) -> str:
         """The name of the file holding shard `index` (of part attempt `seq`) on its site."""
@@ -90,6 +118,53 @@ class ObjectVersion:
             for seq in seqs
             for i, site in enumerate(self.sites)
         ]
+
+
+NULL_VERSION = "null"
+
+
+def parse_version_id(text: str) -> bytes | None:
+    """The version id bytes of an S3 version id; None for "null". Raises InvalidVersionId."""
+    if text == NULL_VERSION:
+        return None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 16 or text != raw.hex():
+        raise InvalidVersionId(text)
+    return raw
+
+
+@dataclass(frozen=True)
+class WriteCondition:
+    """A conditional write, decided in the committing transaction so racing writers cannot
+    both win: If-None-Match: * (only if the key has no current object) or an ETag (only if the
+    current object does not have it), If-Match (only if the current object has this ETag)."""
+
+    if_none_match: str | None = None
+    if_match: str | None = None
+    #: Only if the key's newest version is still this one (by id, not ETag: a lifecycle rule
+    #: decided on that version, and a newer write of the same bytes must not be hidden).
+    if_version: bytes | None = None
+
+    def check(self, key: str, current: ObjectVersion | None) -> None:
+        """Raise PreconditionFailed (or KeyNotFound for If-Match on no object) unless the
+        condition holds against the key's newest version (a delete marker counts as none)."""
+        live = current is not None and not current.delete_marker
+        if self.if_none_match is not None and live:
+            assert current is not None
+            if self.if_none_match in ("*", current.etag):
+                raise PreconditionFailed(f"If-None-Match {self.if_none_match!r} and the key exists")
+        if self.if_match is not None:
+            if current is None or not live:
+                raise KeyNotFound(key)
+            if self.if_match not in ("*", current.etag):
+                raise PreconditionFailed(f"If-Match {self.if_match!r}: the ETag differs")
+        if self.if_version is not None and (
+            current is None or current.version_id != self.if_version
+        ):
+            raise PreconditionFailed("the key's newest version changed")
 
 
 def shard_name(version_id: bytes, part: int, index: int) -> str:
@@ -130,4 +205,45 @@ class InvalidPart(DomainError):
 
 
 class SitesUnavailable(DomainError):
-    """A write could not place all its shards; nothing was committed."""
+    """A write could not place all its shards; nothing was committed. `sites` names the sites
+    that failed, so that placement can leave them out of the next attempt."""
+
+    def __init__(self, message: str, sites: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.sites = sites
+
+
+class NoSuchVersion(DomainError):
+    """No version of the key has this id."""
+
+
+class InvalidVersionId(DomainError):
+    """The text is not a version id Égide could have issued."""
+
+
+class DeleteMarkerHit(DomainError):
+    """GET/HEAD named a delete marker by its version id (S3 answers 405)."""
+
+    def __init__(self, marker: ObjectVersion) -> None:
+        super().__init__(marker.key)
+        self.marker = marker
+
+
+class CurrentIsDeleteMarker(KeyNotFound):
+    """The key's current version is a delete marker: NoSuchKey, with the marker's headers."""
+
+    def __init__(self, marker: ObjectVersion) -> None:
+        super().__init__(marker.key)
+        self.marker = marker
+
+
+class ObjectLocked(DomainError):
+    """Object Lock forbids deleting or overwriting this version now."""
+
+
+class ObjectLockNotEnabled(DomainError):
+    """A write asked for a retention or legal hold in a bucket without Object Lock."""
+
+
+class PreconditionFailed(DomainError):
+    """A conditional write's condition did not hold at commit."""

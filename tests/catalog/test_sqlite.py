@@ -159,7 +159,7 @@ def test_delete_bucket_after_its_objects_were_deleted(
 ) -> None:
     run(catalog.commit_version(_version(bucket, "a.txt")))
     run(catalog.commit_version(_version(bucket, "a.txt")))
-    assert run(catalog.delete_object(bucket.id, "a.txt"))
+    assert run(catalog.delete_version(bucket.id, "a.txt", None))
     run(catalog.delete_bucket("photos"))
     assert run(catalog.get_bucket("photos")) is None
 
@@ -210,26 +210,26 @@ def test_second_version_replaces_the_first_and_trashes_its_shards(
 def test_delete_object_trashes_its_shards(catalog: SQLiteCatalog, bucket: Bucket) -> None:
     version = _version(bucket, "a.txt")
     run(catalog.commit_version(version))
-    assert run(catalog.delete_object(bucket.id, "a.txt")) is True
+    assert run(catalog.delete_version(bucket.id, "a.txt", None)) == version
     assert run(catalog.get_object(bucket.id, "a.txt")) is None
     assert _trash(catalog) == [(SITES[i], shard_name(version.version_id, 0, i)) for i in range(6)]
 
 
-def test_delete_missing_object_returns_false(catalog: SQLiteCatalog, bucket: Bucket) -> None:
-    assert run(catalog.delete_object(bucket.id, "nope")) is False
+def test_delete_missing_object_returns_none(catalog: SQLiteCatalog, bucket: Bucket) -> None:
+    assert run(catalog.delete_version(bucket.id, "nope", None)) is None
     assert _trash(catalog) == []
 
 
 def test_trash_due_honours_before_and_limit(catalog: SQLiteCatalog, bucket: Bucket) -> None:
     run(catalog.commit_version(_version(bucket, "a.txt")))
-    run(catalog.delete_object(bucket.id, "a.txt"))
+    run(catalog.delete_version(bucket.id, "a.txt", None))
     assert run(catalog.trash_due(time.time() - 3600, 100)) == []
     assert len(run(catalog.trash_due(time.time() + 60, 4))) == 4
 
 
 def test_forget_trash(catalog: SQLiteCatalog, bucket: Bucket) -> None:
     run(catalog.commit_version(_version(bucket, "a.txt")))
-    run(catalog.delete_object(bucket.id, "a.txt"))
+    run(catalog.delete_version(bucket.id, "a.txt", None))
     due = run(catalog.trash_due(time.time() + 60, 100))
     run(catalog.forget_trash([t.id for t in due[:2]]))
     assert run(catalog.trash_due(time.time() + 60, 100)) == due[2:]

@@ -240,3 +240,42 @@ def test_s3api_multipart_commands(aws: Aws, tmp_path: Path) -> None:
     out = tmp_path / "out"
     aws.run("s3api", "get-object", "--bucket", bucket, "--key", "k", str(out))
     assert out.read_bytes() == b"".join(parts)
+
+
+def test_s3api_versioning_and_object_lock(aws: Aws, tmp_path: Path) -> None:
+    bucket = f"ver-{os.urandom(4).hex()}"
+    aws.run("s3api", "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket")
+    status = aws.json("s3api", "get-bucket-versioning", "--bucket", bucket)
+    assert status["Status"] == "Enabled"
+    ids = []
+    for content in (b"one", b"two"):
+        body = tmp_path / "body"
+        body.write_bytes(content)
+        ids.append(
+            aws.json("s3api", "put-object", "--bucket", bucket, "--key", "k", "--body", str(body))[
+                "VersionId"
+            ]
+        )
+    listed = aws.json("s3api", "list-object-versions", "--bucket", bucket)
+    assert [v["VersionId"] for v in listed["Versions"]] == ids[::-1]
+    out = tmp_path / "out"
+    aws.run(
+        "s3api", "get-object", "--bucket", bucket, "--key", "k", "--version-id", ids[0], str(out)
+    )
+    assert out.read_bytes() == b"one"
+    aws.run(
+        "s3api", "put-object-legal-hold", "--bucket", bucket, "--key", "k",
+        "--version-id", ids[0], "--legal-hold", "Status=ON",
+    )  # fmt: skip
+    refused = aws.run(
+        "s3api", "delete-object", "--bucket", bucket, "--key", "k", "--version-id", ids[0],
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    aws.run(
+        "s3api", "put-object-legal-hold", "--bucket", bucket, "--key", "k",
+        "--version-id", ids[0], "--legal-hold", "Status=OFF",
+    )  # fmt: skip
+    aws.run("s3api", "delete-object", "--bucket", bucket, "--key", "k", "--version-id", ids[0])
+    listed = aws.json("s3api", "list-object-versions", "--bucket", bucket)
+    assert [v["VersionId"] for v in listed["Versions"]] == [ids[1]]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,6 +96,10 @@ def test_copy_errors(s3: Any, bucket: str) -> None:
         s3.copy_object(
             Bucket=bucket, Key="d", CopySource={"Bucket": bucket, "Key": "k", "VersionId": "v1"}
         )
+    assert error_of(exc) == ("InvalidArgument", 400)  # not an id Égide could have issued
+    missing = {"Bucket": bucket, "Key": "k", "VersionId": "0" * 32}
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="d", CopySource=missing)
     assert error_of(exc) == ("NoSuchVersion", 404)
     copied = s3.copy_object(
         Bucket=bucket, Key="d", CopySource={"Bucket": bucket, "Key": "k", "VersionId": "null"}
@@ -152,3 +158,17 @@ def test_boto3_managed_copy_uses_part_copies(s3: Any, bucket: str) -> None:
     head = s3.head_object(Bucket=bucket, Key="managed")
     assert head["ETag"].endswith('-3"')
     assert s3.get_object(Bucket=bucket, Key="managed")["Body"].read() == data
+
+
+def test_upload_part_copy_computes_the_part_checksum(s3: Any, bucket: str) -> None:
+    data = os.urandom(6 * 1024 * 1024)
+    s3.put_object(Bucket=bucket, Key="src", Body=data)
+    upload = s3.create_multipart_upload(
+        Bucket=bucket, Key="dst", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    copied = s3.upload_part_copy(
+        Bucket=bucket, Key="dst", UploadId=upload, PartNumber=1,
+        CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange="bytes=0-5242879",
+    )["CopyPartResult"]  # fmt: skip
+    expected = base64.b64encode(zlib.crc32(data[: 5 * 1024 * 1024]).to_bytes(4, "big")).decode()
+    assert copied["ChecksumCRC32"] == expected

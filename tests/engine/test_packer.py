@@ -143,9 +143,9 @@ def test_pack_goes_to_trash_with_its_last_object(env: Env) -> None:
         pack = results[0].pack  # type: ignore[union-attr]
         assert pack is not None
         for _, version in items[:-1]:
-            assert await env.catalog.delete_object(bucket.id, version.key)
+            assert await env.catalog.delete_version(bucket.id, version.key, None)
         assert await env.catalog.trash_due(time.time() + 1, 100) == []
-        assert await env.catalog.delete_object(bucket.id, items[-1][1].key)
+        assert await env.catalog.delete_version(bucket.id, items[-1][1].key, None)
         trashed = await env.catalog.trash_due(time.time() + 1, 100)
         assert sorted((t.site, t.shard) for t in trashed) == [(s.name, pack) for s in env.sites]
         return pack

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from egide.domain import Bucket, DomainError, ObjectVersion, Part, Upload
+from egide.domain import Bucket, DomainError, ObjectVersion, Part, Upload, WriteCondition
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,19 @@ class TrashedShard:
     id: int
     site: str
     shard: str
+
+
+@dataclass(frozen=True)
+class RecordedReport:
+    """A report recorded by `egide policy check --report`: its file's SHA-256, and that of its
+    content without timestamps, which says whether a later check found anything different."""
+
+    kind: str
+    scope: str
+    created: float
+    sha256: str
+    content_sha256: str
+    summary: str
 
 
 class Catalog(Protocol):
@@ -33,12 +46,47 @@ class Catalog(Protocol):
     async def delete_bucket(self, name: str) -> None:
         """Raises BucketNotFound or BucketNotEmpty."""
 
-    async def get_object(self, bucket_id: bytes, key: str) -> ObjectVersion | None: ...
+    async def get_object(self, bucket_id: bytes, key: str) -> ObjectVersion | None:
+        """The key's newest version, which may be a delete marker."""
 
-    async def commit_version(self, version: ObjectVersion) -> None: ...
+    async def get_version(
+        self, bucket_id: bytes, key: str, version_id: bytes | None
+    ) -> ObjectVersion | None:
+        """One version of a key (None: its null version)."""
 
-    async def delete_object(self, bucket_id: bytes, key: str) -> bool:
-        """Remove the current version; False if there was none."""
+    async def commit_version(
+        self, version: ObjectVersion, condition: WriteCondition | None = None
+    ) -> None:
+        """Make `version` the key's newest; a null version replaces the previous null one.
+        Raises PreconditionFailed or KeyNotFound if `condition` does not hold, ObjectLocked."""
+
+    async def delete_version(
+        self,
+        bucket_id: bytes,
+        key: str,
+        version_id: bytes | None,
+        *,
+        bypass_governance: bool = False,
+        expected: bytes | None = None,
+    ) -> ObjectVersion | None:
+        """Remove one version for good; None if absent. Raises ObjectLocked."""
+
+    async def list_versions(
+        self, bucket_id: bytes, prefix: str, after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[ObjectVersion, bool]]:
+        """(version, is latest), by key then newest first, after the (key, seq) position."""
+
+    async def set_lock(
+        self,
+        bucket_id: bytes,
+        key: str,
+        version_id: bytes | None,
+        *,
+        retention: tuple[str | None, float | None] | None = None,
+        legal_hold: bool | None = None,
+        bypass_governance: bool = False,
+    ) -> ObjectVersion:
+        """Change a version's Object Lock retention or legal hold; raises ObjectLocked."""
 
     async def list_objects(
         self,
@@ -49,8 +97,8 @@ class Catalog(Protocol):
         *,
         inclusive: bool = False,
     ) -> list[ObjectVersion]:
-        """Current versions whose key starts with `prefix` and sorts after `after` (or at it,
-        with `inclusive`), in key order."""
+        """Current versions (not delete markers) whose key starts with `prefix` and sorts
+        after `after` (or at it, with `inclusive`), in key order."""
 
     async def add_credential(self, access_key: str, sealed_secret: bytes) -> None: ...
 
@@ -59,7 +107,11 @@ class Catalog(Protocol):
     async def count_credentials(self) -> int: ...
 
     async def commit_pack(
-        self, name: str, sites: list[str], versions: list[ObjectVersion]
+        self,
+        name: str,
+        sites: list[str],
+        versions: list[ObjectVersion],
+        conditions: list[WriteCondition | None] | None = None,
     ) -> list[DomainError | None]:
         """Record a pack and commit the versions in it in one transaction; one result per
         version (None, or the error that kept it from being committed)."""
@@ -85,7 +137,9 @@ class Catalog(Protocol):
     async def abort_upload(self, upload_id: bytes) -> None:
         """Raises NoSuchUpload."""
 
-    async def complete_upload(self, version: ObjectVersion) -> None:
+    async def complete_upload(
+        self, version: ObjectVersion, condition: WriteCondition | None = None
+    ) -> None:
         """Commit the upload as `version` (its parts as given); NoSuchUpload, InvalidPart."""
 
     async def uploads_before(self, created: float, limit: int) -> list[Upload]: ...
@@ -98,6 +152,11 @@ class Catalog(Protocol):
     async def update_version_headers(self, version_id: bytes, headers: dict[str, str]) -> bool:
         """Replace the stored headers of a committed version (its tags change in place);
         False if the version is gone (replaced or deleted)."""
+
+    async def record_report(self, report: RecordedReport) -> None: ...
+
+    async def last_report(self, kind: str, scope: str) -> RecordedReport | None:
+        """The newest report recorded of this kind and scope."""
 
     async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
 

@@ -7,6 +7,7 @@ blocks on SQLite and transactions never interleave.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import time
@@ -16,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from egide.catalog.base import TrashedShard
+from egide.catalog.base import RecordedReport, TrashedShard
 from egide.domain import (
     Bucket,
     BucketExists,
@@ -24,14 +25,19 @@ from egide.domain import (
     BucketNotFound,
     DomainError,
     InvalidPart,
+    KeyNotFound,
     NoSuchUpload,
+    ObjectLocked,
     ObjectVersion,
     Part,
     Upload,
+    WriteCondition,
     shard_name,
 )
 
 T = TypeVar("T")
+#: A version to commit and the condition its writer set (conditional writes).
+_Commit = tuple[ObjectVersion, WriteCondition | None]
 
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -120,11 +126,36 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (bucket_id, name)
     ) WITHOUT ROWID;
     """,
+    # 4: versioning (every version of a key, null versions, delete markers) and Object Lock.
+    # `objects` keeps pointing at each key's newest version, which may be a delete marker.
+    """
+    ALTER TABLE versions ADD COLUMN seq INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE versions ADD COLUMN is_null INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE versions ADD COLUMN delete_marker INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE versions ADD COLUMN retention_mode TEXT;
+    ALTER TABLE versions ADD COLUMN retain_until REAL;
+    ALTER TABLE versions ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX versions_by_key ON versions(bucket_id, key, seq);
+    """,
+    # 5: proofs written by `egide policy check --report`: each report's digests and time.
+    """
+    CREATE TABLE reports (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created REAL NOT NULL,
+        sha256 TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE INDEX reports_by_scope ON reports(kind, scope, id);
+    """,
 )
 
 _VERSION_COLUMNS = (
     "v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.wrapped_data_key, "
-    "v.k, v.m, v.block_size, v.sites, v.headers, v.pack, v.pack_offset, v.parts"
+    "v.k, v.m, v.block_size, v.sites, v.headers, v.pack, v.pack_offset, v.parts, v.is_null, "
+    "v.delete_marker, v.retention_mode, v.retain_until, v.legal_hold, v.seq"
 )
 _UPLOAD_COLUMNS = (
     "upload_id, bucket_id, key, created, wrapped_data_key, k, m, block_size, sites, headers"
@@ -148,7 +179,9 @@ def _version(row: sqlite3.Row) -> ObjectVersion:
         bucket_id=row[0], key=row[1], version_id=row[2], size=row[3], etag=row[4],
         last_modified=row[5], wrapped_data_key=row[6], k=row[7], m=row[8], block_size=row[9],
         sites=tuple(json.loads(row[10])), headers=json.loads(row[11]), pack=row[12],
-        pack_offset=row[13], parts=_parts(row[14]),
+        pack_offset=row[13], parts=_parts(row[14]), is_null=bool(row[15]),
+        delete_marker=bool(row[16]), retention_mode=row[17], retain_until=row[18],
+        legal_hold=bool(row[19]), seq=row[20],
     )  # fmt: skip
 
 
@@ -158,6 +191,40 @@ def _upload(row: sqlite3.Row) -> Upload:
         wrapped_data_key=row[4], k=row[5], m=row[6], block_size=row[7],
         sites=tuple(json.loads(row[8])), headers=json.loads(row[9]),
     )  # fmt: skip
+
+
+def _select_version(
+    bucket_id: bytes, key: str, version_id: bytes | None
+) -> tuple[str, tuple[object, ...]]:
+    """The query for one version of a key (None: its null version)."""
+    sql = f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE bucket_id = ? AND key = ? AND "
+    if version_id is None:
+        return sql + "is_null = 1", (bucket_id, key)
+    return sql + "version_id = ?", (bucket_id, key, version_id)
+
+
+def _check_retention_change(
+    version: ObjectVersion, new: tuple[str | None, float | None], bypass_governance: bool
+) -> None:
+    """Object Lock's rule: what a retention in force lets one change."""
+    mode, until = version.retention_mode, version.retain_until
+    if until is None or until <= time.time():
+        return  # none in force
+    new_mode, new_until = new
+    # Any change of mode needs the bypass too (GOVERNANCE to COMPLIANCE included, as S3).
+    weaker = new_until is None or new_until < until or new_mode != mode
+    if not weaker:
+        return
+    if mode == "COMPLIANCE":
+        raise ObjectLocked(
+            f"version {version.s3_version_id} of {version.key!r} is retained in COMPLIANCE "
+            "mode: its retention can only be extended"
+        )
+    if not bypass_governance:
+        raise ObjectLocked(
+            f"version {version.s3_version_id} of {version.key!r} is retained in GOVERNANCE "
+            "mode: shortening or removing it needs x-amz-bypass-governance-retention"
+        )
 
 
 def _trash(db: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
@@ -190,7 +257,7 @@ class SQLiteCatalog:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egide-catalog")
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._commits: list[tuple[ObjectVersion, asyncio.Future[None]]] = []
+        self._commits: list[tuple[_Commit, asyncio.Future[None]]] = []
         #: The task committing waiting versions, while there is one.
         self._committer: asyncio.Future[None] | None = None
 
@@ -281,7 +348,8 @@ class SQLiteCatalog:
                 row = db.execute("SELECT id FROM buckets WHERE name = ?", (name,)).fetchone()
                 if row is None:
                     raise BucketNotFound(name)
-                if db.execute("SELECT 1 FROM objects WHERE bucket_id = ? LIMIT 1", row).fetchone():
+                # Any version counts, noncurrent ones and delete markers included, as in S3.
+                if db.execute("SELECT 1 FROM versions WHERE bucket_id = ? LIMIT 1", row).fetchone():
                     raise BucketNotEmpty(name)
                 # Uploads in progress die with the bucket, as in S3; their parts go to the trash.
                 for (upload_id,) in db.execute(
@@ -331,10 +399,15 @@ class SQLiteCatalog:
         _trash(db, [(site, pack) for site in json.loads(row[1])])
 
     async def commit_pack(
-        self, name: str, sites: list[str], versions: list[ObjectVersion]
+        self,
+        name: str,
+        sites: list[str],
+        versions: list[ObjectVersion],
+        conditions: list[WriteCondition | None] | None = None,
     ) -> list[DomainError | None]:
         """Record a written pack and commit the versions it holds, in one transaction; the
         pack keeps one reference per live version."""
+        items = list(zip(versions, conditions or [None] * len(versions), strict=True))
 
         def run(db: sqlite3.Connection) -> list[DomainError | None]:
             with db:
@@ -345,7 +418,7 @@ class SQLiteCatalog:
                     "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
                     (name, json.dumps(sorted(sites)), len(versions)),
                 )
-                results = self._commit_each(db, versions)
+                results = self._commit_each(db, items)
                 if failed := sum(1 for error in results if error is not None):
                     self._unref_pack(db, name, failed)
             return results
@@ -353,61 +426,86 @@ class SQLiteCatalog:
         return await self._call(run)
 
     @staticmethod
-    def _commit_one(db: sqlite3.Connection, version: ObjectVersion) -> None:
+    def _commit_one(
+        db: sqlite3.Connection, version: ObjectVersion, condition: WriteCondition | None = None
+    ) -> None:
+        """Make `version` the newest version of its key. A null version replaces the key's
+        previous null version (whose shards go to the trash); any other version is added."""
         if not db.execute("SELECT 1 FROM buckets WHERE id = ?", (version.bucket_id,)).fetchone():
             raise BucketNotFound(version.bucket_id.hex())
+        if condition is not None:
+            row = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
+                "WHERE o.bucket_id = ? AND o.key = ?",
+                (version.bucket_id, version.key),
+            ).fetchone()
+            condition.check(version.key, _version(row) if row else None)
+        replaced = None
+        if version.is_null:
+            row = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions v "
+                "WHERE bucket_id = ? AND key = ? AND is_null = 1",
+                (version.bucket_id, version.key),
+            ).fetchone()
+            if row is not None:
+                replaced = _version(row)
+                if reason := replaced.locked(time.time()):
+                    raise ObjectLocked(f"the null version of {version.key!r} is locked: {reason}")
+        seq = db.execute(
+            "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE bucket_id = ? AND key = ?",
+            (version.bucket_id, version.key),
+        ).fetchone()[0]
         db.execute(
             "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
-            "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, "
+            "seq, is_null, delete_marker, retention_mode, retain_until, legal_hold) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 version.version_id, version.bucket_id, version.key, version.size,
                 version.etag, version.last_modified, version.wrapped_data_key, version.k,
                 version.m, version.block_size, json.dumps(version.sites),
                 json.dumps(version.headers), version.pack, version.pack_offset,
-                _parts_json(version.parts),
+                _parts_json(version.parts), seq, version.is_null, version.delete_marker,
+                version.retention_mode, version.retain_until, version.legal_hold,
             ),
         )  # fmt: skip
-        old = db.execute(
-            "SELECT version_id FROM objects WHERE bucket_id = ? AND key = ?",
-            (version.bucket_id, version.key),
-        ).fetchone()
         db.execute(
             "INSERT OR REPLACE INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
             (version.bucket_id, version.key, version.version_id),
         )
-        if old:
-            SQLiteCatalog._trash_version(db, old[0])
+        if replaced is not None:
+            SQLiteCatalog._trash_version(db, replaced.version_id)
 
     @staticmethod
-    def _commit_batch(
-        db: sqlite3.Connection, versions: list[ObjectVersion]
-    ) -> list[DomainError | None]:
+    def _commit_batch(db: sqlite3.Connection, items: list[_Commit]) -> list[DomainError | None]:
         """Commit in order, in one transaction; one version's error does not sink the rest."""
         with db:
             db.execute("BEGIN IMMEDIATE")
-            return SQLiteCatalog._commit_each(db, versions)
+            return SQLiteCatalog._commit_each(db, items)
 
     @staticmethod
-    def _commit_each(
-        db: sqlite3.Connection, versions: list[ObjectVersion]
-    ) -> list[DomainError | None]:
+    def _commit_each(db: sqlite3.Connection, items: list[_Commit]) -> list[DomainError | None]:
         results: list[DomainError | None] = []
-        for version in versions:
+        for version, condition in items:
             db.execute("SAVEPOINT one")
             try:
-                SQLiteCatalog._commit_one(db, version)
+                SQLiteCatalog._commit_one(db, version, condition)
             except DomainError as exc:
                 db.execute("ROLLBACK TO one")
                 results.append(exc)
+                if version.pack is None:
+                    # Its shards are written and will never be referenced: collect them.
+                    _trash(db, version.shard_files())
             else:
                 results.append(None)
             db.execute("RELEASE one")
         return results
 
-    async def commit_version(self, version: ObjectVersion) -> None:
+    async def commit_version(
+        self, version: ObjectVersion, condition: WriteCondition | None = None
+    ) -> None:
         future = asyncio.get_running_loop().create_future()
-        self._commits.append((version, future))
+        self._commits.append(((version, condition), future))
         if self._committer is None:
             self._committer = asyncio.ensure_future(self._commit_waiting())
         await future
@@ -416,9 +514,9 @@ class SQLiteCatalog:
         try:
             while self._commits:
                 batch, self._commits = self._commits, []
-                versions = [version for version, _ in batch]
+                items = [item for item, _ in batch]
                 try:
-                    results = await self._call(partial(self._commit_batch, versions=versions))
+                    results = await self._call(partial(self._commit_batch, items=items))
                 except Exception as exc:
                     for _, future in batch:
                         future.set_exception(exc)
@@ -431,19 +529,88 @@ class SQLiteCatalog:
         finally:
             self._committer = None
 
-    async def delete_object(self, bucket_id: bytes, key: str) -> bool:
-        def run(db: sqlite3.Connection) -> bool:
+    async def get_version(
+        self, bucket_id: bytes, key: str, version_id: bytes | None
+    ) -> ObjectVersion | None:
+        def run(db: sqlite3.Connection) -> ObjectVersion | None:
+            row = db.execute(*_select_version(bucket_id, key, version_id)).fetchone()
+            return _version(row) if row else None
+
+        return self._read(run)
+
+    async def delete_version(
+        self,
+        bucket_id: bytes,
+        key: str,
+        version_id: bytes | None,
+        *,
+        bypass_governance: bool = False,
+        expected: bytes | None = None,
+    ) -> ObjectVersion | None:
+        """Remove one version for good (None: the null version); the next newest becomes
+        current. Returns it, or None if there was no such version (or, with `expected`, if
+        the key's current version is no longer `expected`: a lifecycle rule decided on it).
+        Raises ObjectLocked while Object Lock protects it."""
+
+        def run(db: sqlite3.Connection) -> ObjectVersion | None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                old = db.execute(
+                row = db.execute(*_select_version(bucket_id, key, version_id)).fetchone()
+                if row is None:
+                    return None
+                version = _version(row)
+                current = db.execute(
                     "SELECT version_id FROM objects WHERE bucket_id = ? AND key = ?",
                     (bucket_id, key),
                 ).fetchone()
-                if old is None:
-                    return False
-                db.execute("DELETE FROM objects WHERE bucket_id = ? AND key = ?", (bucket_id, key))
-                self._trash_version(db, old[0])
-                return True
+                if expected is not None and (current is None or current[0] != expected):
+                    return None
+                if reason := version.locked(time.time(), bypass_governance=bypass_governance):
+                    raise ObjectLocked(f"version {version.s3_version_id} of {key!r}: {reason}")
+                if current is not None and current[0] == version.version_id:
+                    # The pointer moves first: it references the row about to go.
+                    newest = db.execute(
+                        "SELECT version_id FROM versions WHERE bucket_id = ? AND key = ? "
+                        "AND version_id != ? ORDER BY seq DESC LIMIT 1",
+                        (bucket_id, key, version.version_id),
+                    ).fetchone()
+                    if newest is None:
+                        db.execute(
+                            "DELETE FROM objects WHERE bucket_id = ? AND key = ?", (bucket_id, key)
+                        )
+                    else:
+                        db.execute(
+                            "UPDATE objects SET version_id = ? WHERE bucket_id = ? AND key = ?",
+                            (newest[0], bucket_id, key),
+                        )
+                self._trash_version(db, version.version_id)
+                return version
+
+        return await self._call(run)
+
+    async def list_versions(
+        self, bucket_id: bytes, prefix: str, after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[ObjectVersion, bool]]:
+        """(version, is it the key's newest) for keys starting with `prefix`, by key and then
+        newest first, after the (key, seq) position `after` (seq 0: after every version of
+        the key; a seq above every real one: from the key's newest)."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[ObjectVersion, bool]]:
+            sql = (
+                f"SELECT {_VERSION_COLUMNS}, o.version_id IS NOT NULL FROM versions v "
+                "LEFT JOIN objects o ON o.bucket_id = v.bucket_id AND o.key = v.key "
+                "AND o.version_id = v.version_id WHERE v.bucket_id = ? AND v.key >= ?"
+            )
+            args: list[object] = [bucket_id, prefix]
+            if (end := prefix_end(prefix)) is not None:
+                sql += " AND v.key < ?"
+                args.append(end)
+            if after is not None:
+                sql += " AND (v.key > ? OR (v.key = ? AND v.seq < ?))"
+                args += [after[0], after[0], after[1]]
+            sql += " ORDER BY v.key, v.seq DESC LIMIT ?"
+            args.append(limit)
+            return [(_version(row), bool(row[-1])) for row in db.execute(sql, args)]
 
         return await self._call(run)
 
@@ -459,7 +626,7 @@ class SQLiteCatalog:
         def run(db: sqlite3.Connection) -> list[ObjectVersion]:
             sql = (
                 f"SELECT {_VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
-                "WHERE o.bucket_id = ? AND o.key >= ?"
+                "WHERE o.bucket_id = ? AND o.key >= ? AND v.delete_marker = 0"
             )
             args: list[object] = [bucket_id, prefix]
             if (end := prefix_end(prefix)) is not None:
@@ -618,7 +785,9 @@ class SQLiteCatalog:
 
         await self._call(run)
 
-    async def complete_upload(self, version: ObjectVersion) -> None:
+    async def complete_upload(
+        self, version: ObjectVersion, condition: WriteCondition | None = None
+    ) -> None:
         """Make the upload `version.version_id` the current version of its key, from exactly
         `version.parts`, in one transaction. Raises NoSuchUpload if it is gone, InvalidPart if
         a part was replaced since the caller read it."""
@@ -638,7 +807,7 @@ class SQLiteCatalog:
                     if stored.get(part.number) != part.seq:
                         raise InvalidPart(f"part {part.number} changed during completion")
                 self._drop_upload(db, upload_id, keep=tuple(p.seq for p in version.parts))
-                self._commit_one(db, version)
+                self._commit_one(db, version, condition)
 
         await self._call(run)
 
@@ -699,6 +868,45 @@ class SQLiteCatalog:
 
         return await self._call(run)
 
+    async def set_lock(
+        self,
+        bucket_id: bytes,
+        key: str,
+        version_id: bytes | None,
+        *,
+        retention: tuple[str | None, float | None] | None = None,
+        legal_hold: bool | None = None,
+        bypass_governance: bool = False,
+    ) -> ObjectVersion:
+        """Change a version's retention (mode, until; (None, None) removes it) or legal hold.
+        An active COMPLIANCE retention can only be extended; an active GOVERNANCE one can be
+        shortened, weakened or removed only with `bypass_governance`. Raises NoSuchVersion
+        via KeyNotFound, ObjectLocked."""
+
+        def run(db: sqlite3.Connection) -> ObjectVersion:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute(*_select_version(bucket_id, key, version_id)).fetchone()
+                if row is None:
+                    raise KeyNotFound(key)
+                version = _version(row)
+                if retention is not None:
+                    _check_retention_change(version, retention, bypass_governance)
+                    mode, until = retention
+                    db.execute(
+                        "UPDATE versions SET retention_mode = ?, retain_until = ? "
+                        "WHERE version_id = ?",
+                        (mode, until, version.version_id),
+                    )
+                if legal_hold is not None:
+                    db.execute(
+                        "UPDATE versions SET legal_hold = ? WHERE version_id = ?",
+                        (legal_hold, version.version_id),
+                    )
+                return _version(db.execute(*_select_version(bucket_id, key, version_id)).fetchone())
+
+        return await self._call(run)
+
     # -- credentials ------------------------------------------------------------------------
 
     async def add_credential(self, access_key: str, sealed_secret: bytes) -> None:
@@ -722,6 +930,29 @@ class SQLiteCatalog:
         return await self._call(
             lambda db: int(db.execute("SELECT count(*) FROM credentials").fetchone()[0])
         )
+
+    # -- reports ----------------------------------------------------------------------------
+
+    async def record_report(self, report: RecordedReport) -> None:
+        row = dataclasses.astuple(report)
+        await self._call(
+            lambda db: db.execute(
+                "INSERT INTO reports (kind, scope, created, sha256, content_sha256, summary) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    async def last_report(self, kind: str, scope: str) -> RecordedReport | None:
+        def run(db: sqlite3.Connection) -> RecordedReport | None:
+            row = db.execute(
+                "SELECT kind, scope, created, sha256, content_sha256, summary FROM reports "
+                "WHERE kind = ? AND scope = ? ORDER BY id DESC LIMIT 1",
+                (kind, scope),
+            ).fetchone()
+            return RecordedReport(*row) if row else None
+
+        return await self._call(run)
 
     # -- trash ------------------------------------------------------------------------------
 

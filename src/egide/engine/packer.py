@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from egide.catalog.base import Catalog
-from egide.domain import ObjectVersion, SitesUnavailable, new_id
+from egide.domain import ObjectVersion, SitesUnavailable, WriteCondition, new_id
 from egide.sites.base import ShardWriter, Site
 
 _LENGTH = struct.Struct(">Q")
@@ -29,7 +29,9 @@ MAX_PACK_BYTES = 8 * 1024 * 1024
 #: resolution), 2 ms and more were worse.
 GATHER = 0.001
 
-_Entry = tuple[Mapping[str, bytes], ObjectVersion, "asyncio.Future[ObjectVersion]"]
+_Entry = tuple[
+    Mapping[str, bytes], ObjectVersion, WriteCondition | None, "asyncio.Future[ObjectVersion]"
+]
 
 
 def pack_name() -> str:
@@ -40,21 +42,22 @@ async def write_everywhere(sites: Mapping[str, Site], name: str, data: Mapping[s
     """Write and commit file `name` on every site of `data`, or on none (all aborted)."""
     opened = await asyncio.gather(*(sites[s].writer(name) for s in data), return_exceptions=True)
     writers: list[ShardWriter] = [w for w in opened if not isinstance(w, BaseException)]
-    failures: list[str] = [
-        f"{s}: {w}" for s, w in zip(data, opened, strict=True) if isinstance(w, BaseException)
-    ]
+    failures = [(s, w) for s, w in zip(data, opened, strict=True) if isinstance(w, BaseException)]
     if not failures:
         results = await asyncio.gather(
             *(_write_commit(w, data[s]) for s, w in zip(data, writers, strict=True)),
             return_exceptions=True,
         )
         failures = [
-            f"{s}: {r}" for s, r in zip(data, results, strict=True) if isinstance(r, BaseException)
+            (s, r) for s, r in zip(data, results, strict=True) if isinstance(r, BaseException)
         ]
     if failures:
         for writer in writers:
             await writer.abort()
-        raise SitesUnavailable("could not write a pack to " + "; ".join(failures))
+        raise SitesUnavailable(
+            "could not write a pack to " + "; ".join(f"{s}: {e}" for s, e in failures),
+            tuple(s for s, _ in failures),
+        )
 
 
 async def _write_commit(writer: ShardWriter, data: bytes) -> None:
@@ -73,12 +76,18 @@ class Packer:
         #: flight at a time (two at once measured slower: their syncs flush each other's data).
         self._flushers: dict[frozenset[str], asyncio.Future[None]] = {}
 
-    async def add(self, segments: Mapping[str, bytes], version: ObjectVersion) -> ObjectVersion:
+    async def add(
+        self,
+        segments: Mapping[str, bytes],
+        version: ObjectVersion,
+        condition: WriteCondition | None = None,
+    ) -> ObjectVersion:
         """Store and commit one object: its segments (site name → segment) and the version
-        to commit. Returns the committed version, with its pack and offset."""
+        to commit (if `condition` holds then). Returns the committed version, with its pack
+        and offset."""
         group = frozenset(segments)
         future: asyncio.Future[ObjectVersion] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(group, []).append((segments, version, future))
+        self._waiting.setdefault(group, []).append((segments, version, condition, future))
         if group not in self._flushers:
             self._flushers[group] = asyncio.ensure_future(self._flush(group))
         return await future
@@ -110,7 +119,7 @@ class Packer:
         versions: list[ObjectVersion] = []
         chunks: dict[str, list[bytes]] = {site: [] for site in sites}
         position = 0
-        for segments, version, _ in batch:
+        for segments, version, _, _ in batch:
             length = len(next(iter(segments.values())))
             prefix = _LENGTH.pack(length)
             position += _LENGTH.size
@@ -120,13 +129,14 @@ class Packer:
                 chunks[site] += (prefix, segments[site])
         try:
             await write_everywhere(self._sites, name, {s: b"".join(c) for s, c in chunks.items()})
-            results = await self._catalog.commit_pack(name, sites, versions)
+            conditions = [condition for _, _, condition, _ in batch]
+            results = await self._catalog.commit_pack(name, sites, versions, conditions)
         except Exception as exc:
-            for _, _, future in batch:
+            for _, _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, _, future), version, error in zip(batch, versions, results, strict=True):
+        for (_, _, _, future), version, error in zip(batch, versions, results, strict=True):
             if future.done():  # the PUT was cancelled (client gone); the object stands
                 continue
             if error is None:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from egide.domain import ObjectVersion
+from egide.domain import DeleteMarkerHit, ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response
-from egide.s3.multipart import checksum_elements, part_number, upload_of
-from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
+from egide.s3.multipart import checksum_elements, part_number, server_checksum, upload_of
+from egide.s3.put import (
+    MAX_OBJECT_SIZE,
+    check_key,
+    object_headers,
+    write_condition,
+    written_headers,
+)
 from egide.s3.request import RequestHead
 from egide.s3.tagging import HEADER as TAGGING
 from egide.s3.tagging import stored_tagging
@@ -29,9 +35,9 @@ _SOURCE_CONDITIONS = {
 }
 
 
-def copy_source(head: RequestHead) -> tuple[str, str]:
-    """(bucket, key) of x-amz-copy-source: `bucket/key` or `/bucket/key`, URL-encoded, with
-    an optional `?versionId=`."""
+def copy_source(head: RequestHead) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of x-amz-copy-source: `bucket/key` or `/bucket/key`,
+    URL-encoded, with an optional `?versionId=`."""
     value = head.header("x-amz-copy-source") or ""
     path, _, query = value.partition("?")
     bucket, _, key = unquote(path).lstrip("/").partition("/")
@@ -41,18 +47,28 @@ def copy_source(head: RequestHead) -> tuple[str, str]:
             ArgumentName="x-amz-copy-source",
             ArgumentValue=value,
         )
+    version: str | None = None
     if query:
         name, _, version = query.partition("=")
-        if name != "versionId" or version != "null":
-            # Until versioning: every object is the "null" version.
-            raise errors.NoSuchVersion(Key=key, VersionId=version)
-    return bucket, key
+        if name != "versionId":
+            raise errors.InvalidArgument(
+                "The copy source may only name a versionId after '?'.",
+                ArgumentName="x-amz-copy-source", ArgumentValue=value,
+            )  # fmt: skip
+    return bucket, key, version
 
 
 async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
     """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails)."""
-    bucket, key = copy_source(req.head)
-    version = await store.head_object(bucket, key)
+    bucket, key, version_id = copy_source(req.head)
+    try:
+        version = await store.head_object(bucket, key, version_id)
+    except DeleteMarkerHit as exc:
+        # A delete marker cannot be copied: S3 answers 400 here, not GET's 405.
+        raise errors.InvalidRequest(
+            "The source of a copy request may not specifically refer to a delete marker by "
+            "version id."
+        ) from exc
     conditions = {
         plain: req.head.headers[name]
         for name, plain in _SOURCE_CONDITIONS.items()
@@ -115,8 +131,9 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     headers = _metadata(req, source, same)
     reader = await store.reader(source, 0, source.size - 1)
     version = await store.put_object(
-        req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers
-    )
+        req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers,
+        condition=write_condition(req.head),
+    )  # fmt: skip
     checksums = {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
     body = document(
         "CopyObjectResult",
@@ -124,7 +141,11 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
         + element("ETag", f'"{version.etag}"')
         + checksum_elements(checksums),
     )
-    return Response(200, dict(_XML), body)
+    response = {**_XML, **written_headers(version)}
+    del response["etag"]
+    if not source.is_null:
+        response["x-amz-copy-source-version-id"] = source.s3_version_id
+    return Response(200, response, body)
 
 
 def _source_range(head: RequestHead, size: int) -> tuple[int, int]:
@@ -155,9 +176,21 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
     source = await source_version(req, store)
     first, last = _source_range(req.head, source.size)
     reader = await store.reader(source, first, last)
-    part = await store.multipart.upload_part(upload, number, reader.__aiter__())
+    # The server computes the part's checksum in the upload's algorithm, so that the object
+    # completed from copied parts has its checksum too.
+    own = server_checksum(upload)
+
+    async def before_commit(etag: str) -> dict[str, str]:
+        return {own.algorithm.header: own.b64()} if own is not None else {}
+
+    part = await store.multipart.upload_part(
+        upload, number, reader.__aiter__(), hashers=[own] if own is not None else [],
+        before_commit=before_commit,
+    )  # fmt: skip
     result = document(
         "CopyPartResult",
-        element("LastModified", iso8601(part.last_modified)) + element("ETag", f'"{part.etag}"'),
+        element("LastModified", iso8601(part.last_modified))
+        + element("ETag", f'"{part.etag}"')
+        + checksum_elements(part.checksums),
     )
     return Response(200, dict(_XML), result)

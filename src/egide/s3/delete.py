@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from egide.domain import BucketNotFound, DomainError
+from egide.domain import BucketNotFound, DomainError, InvalidVersionId, ObjectLocked, ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
 from egide.s3.http import Request, Response
+from egide.s3.object_lock import bypass_governance
 from egide.s3.put import check_key
+from egide.s3.translate import to_s3_error
 from egide.s3.xml import document, element, parse
 
 log = logging.getLogger("egide.s3")
@@ -28,10 +30,25 @@ class _Target:
     version_id: str | None
 
 
+def _deleted_headers(version_id: str | None, removed: ObjectVersion | None) -> dict[str, str]:
+    """What S3 says of a deletion: the version removed (or the delete marker added)."""
+    headers: dict[str, str] = {}
+    if removed is None:
+        return headers
+    if removed.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    if version_id is not None or removed.delete_marker:
+        headers["x-amz-version-id"] = removed.s3_version_id
+    return headers
+
+
 async def handle_delete_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
-    await store.delete_object(req.bucket, req.key)
-    return Response(204)
+    version_id = req.head.query_value("versionId")
+    removed = await store.delete_object(
+        req.bucket, req.key, version_id, bypass_governance=bypass_governance(req)
+    )
+    return Response(204, _deleted_headers(version_id, removed))
 
 
 def _parse_request(body: bytes) -> tuple[list[_Target], bool]:
@@ -62,13 +79,13 @@ def _parse_request(body: bytes) -> tuple[list[_Target], bool]:
     return targets, quiet
 
 
-async def _delete_one(store: ObjectStore, bucket: str, target: _Target) -> None:
-    """Delete one key. Without versioning the only version a client can name is "null"; the
-    day versions exist, a VersionId is passed to the store here."""
-    if target.version_id is not None and target.version_id != "null":
-        raise errors.NoSuchVersion(Key=target.key, VersionId=target.version_id)
+async def _delete_one(
+    store: ObjectStore, bucket: str, target: _Target, bypass: bool
+) -> ObjectVersion | None:
     check_key(target.key)
-    await store.delete_object(bucket, target.key)
+    return await store.delete_object(
+        bucket, target.key, target.version_id, bypass_governance=bypass
+    )
 
 
 async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
@@ -77,14 +94,19 @@ async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
     targets, quiet = _parse_request(body)
     await store.bucket(req.bucket)  # a missing bucket fails the whole request
     results: list[str] = []
+    bypass = bypass_governance(req)
     for target in targets:
         version = "" if target.version_id is None else element("VersionId", target.version_id)
         try:
-            await _delete_one(store, req.bucket, target)
+            removed = await _delete_one(store, req.bucket, target, bypass)
         except BucketNotFound:
             raise
         except errors.S3Error as exc:
             results.append(_error(target, version, exc.code, exc.message))
+            continue
+        except (ObjectLocked, InvalidVersionId) as exc:
+            error = to_s3_error(exc, None)
+            results.append(_error(target, version, error.code, error.message))
             continue
         except DomainError:
             log.exception("DeleteObjects: deleting %r in %s failed", target.key, req.bucket)
@@ -92,7 +114,12 @@ async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
             results.append(_error(target, version, internal.code, internal.message))
             continue
         if not quiet:
-            results.append(f"<Deleted>{element('Key', target.key)}{version}</Deleted>")
+            marker = ""
+            if removed is not None and removed.delete_marker:
+                marker = element("DeleteMarker", True)
+                if target.version_id is None:
+                    marker += element("DeleteMarkerVersionId", removed.s3_version_id)
+            results.append(f"<Deleted>{element('Key', target.key)}{version}{marker}</Deleted>")
     return Response(
         200, {"content-type": "application/xml"}, document("DeleteResult", "".join(results))
     )

@@ -21,6 +21,8 @@ class S3Error(Exception):
         self.message = message or self.default_message
         #: Extra elements of the XML body, e.g. BucketName, Key, StringToSign.
         self.fields = fields
+        #: Extra response headers (x-amz-delete-marker, x-amz-version-id …).
+        self.headers: dict[str, str] = {}
         super().__init__(f"{self.code}: {self.message}")
 
 
@@ -66,6 +68,22 @@ InvalidAccessKeyId = _error(
     "The AWS Access Key Id you provided does not exist in our records.",
 )
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
+InvalidRetentionPeriod = _error(
+    "InvalidRetentionPeriod", 400, "The retention period must be a positive integer."
+)
+ObjectLockConfigurationNotFoundError = _error(
+    "ObjectLockConfigurationNotFoundError",
+    404,
+    "Object Lock configuration does not exist for this bucket",
+)
+NoSuchObjectLockConfiguration = _error(
+    "NoSuchObjectLockConfiguration",
+    404,
+    "The specified object does not have a ObjectLock configuration",
+)
+InvalidBucketState = _error(
+    "InvalidBucketState", 409, "The request is not valid with the current state of the bucket."
+)
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
 InvalidPart = _error(
@@ -123,6 +141,9 @@ NoSuchCORSConfiguration = _error(
     "NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"
 )
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NoSuchLifecycleConfiguration = _error(
+    "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"
+)
 NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
 NoSuchUpload = _error(
     "NoSuchUpload",

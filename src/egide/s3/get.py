@@ -10,6 +10,7 @@ from egide.engine.store import ObjectStore
 from egide.s3 import errors, tagging
 from egide.s3.http import Request, Response, http_date
 from egide.s3.request import RequestHead
+from egide.s3.xml import iso8601
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # Query parameters that override response headers (GetObject, "Overriding response header values").
@@ -121,13 +122,20 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
     headers["etag"] = f'"{version.etag}"'
     headers["last-modified"] = http_date(version.last_modified)
     headers["accept-ranges"] = "bytes"
+    if not version.is_null:
+        headers["x-amz-version-id"] = version.s3_version_id
+    if version.retention_mode is not None and version.retain_until is not None:
+        headers["x-amz-object-lock-mode"] = version.retention_mode
+        headers["x-amz-object-lock-retain-until-date"] = iso8601(version.retain_until)
+    if version.legal_hold:
+        headers["x-amz-object-lock-legal-hold"] = "ON"
     return headers
 
 
 async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> Response:
     assert req.bucket is not None and req.key is not None
     head = req.head
-    version = await store.head_object(req.bucket, req.key)
+    version = await store.head_object(req.bucket, req.key, head.query_value("versionId"))
     status = check_conditions(head, version)
     headers = object_response_headers(version)
     if status == 412:
@@ -146,12 +154,18 @@ async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> 
     else:
         selected = parse_range(head.header("range"), version.size)
     first, last = selected if selected is not None else (0, version.size - 1)
-    if selected is None and (head.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
-        # Only a whole-object response carries the object's checksum (a client checks it
-        # against the body it receives).
-        headers.update(
-            {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
-        )
+    if (head.header("x-amz-checksum-mode") or "").upper() == "ENABLED":
+        # Only a response of whole data carries a checksum (a client checks it against the
+        # body it receives): the object's, or with partNumber the part's.
+        if selected is None:
+            headers.update(
+                {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
+            )
+        elif head.has_query("partNumber") and version.parts:
+            part = version.parts[int(head.query_value("partNumber") or "1") - 1]
+            headers.update(part.checksums)
+            if "x-amz-checksum-type" in version.headers:
+                headers["x-amz-checksum-type"] = version.headers["x-amz-checksum-type"]
     headers["content-length"] = str(last - first + 1)
     status = 200
     if selected is not None:

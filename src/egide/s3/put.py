@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from egide.domain import ObjectVersion, WriteCondition
 from egide.engine.store import ObjectStore
 from egide.engine.writer import Hasher
 from egide.s3 import errors
 from egide.s3.auth.checksums import Checksum, requested_checksum, verify
 from egide.s3.body import content_md5
 from egide.s3.http import Request, Response
+from egide.s3.object_lock import lock_request
 from egide.s3.request import RequestHead
 from egide.s3.tagging import stored_tagging
 
+CHECKSUM_TYPE = "x-amz-checksum-type"
 MAX_OBJECT_SIZE = 5 * 1024**3  # a single PUT; larger objects need multipart upload
 MAX_KEY_BYTES = 1024
 MAX_METADATA_BYTES = 2 * 1024
@@ -65,10 +68,11 @@ def object_headers(head: RequestHead) -> dict[str, str]:
         # aws-chunked is the transfer framing of the request, not an encoding of the object.
         codings = [c.strip() for c in stored["content-encoding"].split(",")]
         kept = [c for c in codings if c and c != "aws-chunked"]
-        if kept:
-            stored["content-encoding"] = ",".join(kept)
-        else:
+        if not kept:
             del stored["content-encoding"]
+        elif len(kept) < len(codings):
+            stored["content-encoding"] = ", ".join(kept)
+        # else: kept exactly as the client sent it
     meta = {name: value for name, value in head.headers.items() if name.startswith("x-amz-meta-")}
     size = sum(len(name) - len("x-amz-meta-") + len(value.encode()) for name, value in meta.items())
     if size > MAX_METADATA_BYTES:
@@ -79,6 +83,7 @@ def object_headers(head: RequestHead) -> dict[str, str]:
         )
     stored.update(meta)
     stored.update(stored_tagging(head))
+    stored.update(lock_request(head))
     return stored
 
 
@@ -128,15 +133,42 @@ def check_length(head: RequestHead, limit: int = MAX_OBJECT_SIZE) -> int:
     return length
 
 
+def write_condition(head: RequestHead) -> WriteCondition | None:
+    """If-None-Match: * / If-Match: "etag" on PutObject and CompleteMultipartUpload."""
+    if_none_match = head.header("if-none-match")
+    if_match = head.header("if-match")
+    if if_none_match is None and if_match is None:
+        return None
+
+    def etag(value: str | None) -> str | None:
+        return value.strip().strip('"') if value is not None else None
+
+    return WriteCondition(if_none_match=etag(if_none_match), if_match=etag(if_match))
+
+
+def written_headers(version: ObjectVersion) -> dict[str, str]:
+    """Response headers of a write: ETag, the checksum kept, the version id."""
+    headers = {"etag": f'"{version.etag}"'}
+    headers.update({n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")})
+    if not version.is_null:
+        headers["x-amz-version-id"] = version.s3_version_id
+    return headers
+
+
 async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
     length = check_length(req.head)
+    condition = write_condition(req.head)
     headers = object_headers(req.head)
     checks = BodyChecks(req)
 
     async def before_commit(etag: str) -> None:
-        headers.update(await checks.verify(etag))
+        kept = await checks.verify(etag)
+        if kept:
+            # A checksum of the whole body, as S3 reports for a single PUT.
+            kept[CHECKSUM_TYPE] = "FULL_OBJECT"
+        headers.update(kept)
 
     version = await store.put_object(
         req.bucket,
@@ -146,7 +178,6 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
         headers=headers,
         hashers=checks.hashers,
         before_commit=before_commit,
+        condition=condition,
     )
-    response = {"etag": f'"{version.etag}"'}
-    response.update({n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")})
-    return Response(200, response)
+    return Response(200, written_headers(version))

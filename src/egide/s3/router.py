@@ -158,6 +158,17 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
 }
 
 
+#: The operations that act on the version a `versionId` query parameter names.
+_TAKES_VERSION_ID = frozenset(
+    {
+        Endpoint.GET_OBJECT, Endpoint.HEAD_OBJECT, Endpoint.DELETE_OBJECT,
+        Endpoint.GET_OBJECT_TAGGING, Endpoint.PUT_OBJECT_TAGGING, Endpoint.DELETE_OBJECT_TAGGING,
+        Endpoint.GET_OBJECT_RETENTION, Endpoint.PUT_OBJECT_RETENTION,
+        Endpoint.GET_OBJECT_LEGAL_HOLD, Endpoint.PUT_OBJECT_LEGAL_HOLD, Endpoint.PREFLIGHT,
+    }
+)  # fmt: skip
+
+
 def split_path(path: str) -> tuple[str | None, str | None]:
     """Path-style addressing: /bucket/key → (bucket, key)."""
     stripped = path.lstrip("/")
@@ -177,13 +188,6 @@ def route(head: RequestHead, domains: Sequence[str] = ()) -> Route:
         raise NotImplementedOperation(
             f"Égide does not implement the query parameter {', '.join(unknown)} on {method}."
         )
-    version_id = head.query_value("versionId")
-    if version_id is not None and version_id != "null":
-        # Until versioning: every object is its "null" version and no other id exists. Refused
-        # here, once, so that no operation can act on the current version instead.
-        raise InvalidArgument(
-            "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
-        )
     if bucket is None:
         if method == "GET" and not sub:
             endpoint = Endpoint.LIST_BUCKETS
@@ -195,6 +199,17 @@ def route(head: RequestHead, domains: Sequence[str] = ()) -> Route:
         endpoint = _TABLE.get((level, method, tuple(selector)))
         if endpoint is Endpoint.LIST_OBJECTS and head.query_value("list-type") == "2":
             endpoint = Endpoint.LIST_OBJECTS_V2
+    if (
+        endpoint is not None
+        and endpoint not in _TAKES_VERSION_ID
+        and head.query_value("versionId") is not None
+    ):
+        # Refused rather than ignored: acting on the current version instead of the one named
+        # could overwrite or delete the wrong data.
+        raise InvalidArgument(
+            f"{endpoint.value} does not take a version id.",
+            ArgumentName="versionId", ArgumentValue=head.query_value("versionId") or "",
+        )  # fmt: skip
     if endpoint is None:
         if method not in {"GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS"}:
             raise MethodNotAllowed(f"The method {method} is not allowed against this resource.")

@@ -182,15 +182,9 @@ async def handle_delete_bucket_tagging(req: Request, store: ObjectStore) -> Resp
 
 
 async def _target_version(req: Request, store: ObjectStore) -> ObjectVersion:
-    """The version a tagging call names: the current one. Without versioning the only id a
-    client can name is "null"; once versions exist, the store is asked for that version here."""
+    """The version a tagging call names: `versionId`, else the current one."""
     assert req.bucket is not None and req.key is not None
-    version_id = req.head.query_value("versionId")
-    if version_id is not None and version_id != "null":
-        raise errors.InvalidArgument(
-            "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
-        )
-    return await store.head_object(req.bucket, req.key)
+    return await store.head_object(req.bucket, req.key, req.head.query_value("versionId"))
 
 
 async def _set_tags(req: Request, store: ObjectStore, tags: Tags) -> None:
