@@ -36,10 +36,14 @@ def test_invalid_bucket_names(s3: Any, name: str) -> None:
     assert error_of(exc) == ("InvalidBucketName", 400)
 
 
-def test_already_owned(s3: Any, bucket: str) -> None:
-    with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket=bucket)
-    assert error_of(exc) == ("BucketAlreadyOwnedByYou", 409)
+def test_creating_an_owned_bucket_again_succeeds_and_keeps_it(s3: Any, bucket: str) -> None:
+    """us-east-1's legacy answer (Égide's one region): 200, and nothing in the bucket changes."""
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"still here")
+    again = s3.create_bucket(Bucket=bucket)
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert again["Location"] == f"/{bucket}"
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"still here"
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]].count(bucket) == 1
 
 
 def test_delete_non_empty_and_missing(s3: Any, bucket: str) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from awscrt import checksums as crt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from egide.domain import (
@@ -22,9 +24,12 @@ from egide.domain import (
     NoSuchUpload,
     ObjectVersion,
     Part,
+    SitesUnavailable,
     Upload,
+    WriteCondition,
     new_id,
 )
+from egide.engine.versioning import new_version_fields
 from egide.engine.writer import Hasher, PartWriter
 from egide.pipeline import PartCipher
 
@@ -35,6 +40,20 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000
 
+#: Kept in an upload's headers: the checksum algorithm chosen at creation (CRC32, SHA256 …)
+#: and whether the object's checksum covers the whole object or the parts' checksums.
+ALGORITHM_HEADER = "x-amz-checksum-algorithm"
+TYPE_HEADER = "x-amz-checksum-type"
+COMPOSITE = "COMPOSITE"
+FULL_OBJECT = "FULL_OBJECT"
+#: CRCs combine: crc(A‖B) follows from crc(A), crc(B) and len(B) (zlib's crc32_combine, over
+#: GF(2)), so a full-object CRC comes from the parts' CRCs without reading the object again.
+_CRC_COMBINE: dict[str, tuple[Callable[[int, int, int], int], int]] = {
+    "x-amz-checksum-crc32": (crt.combine_crc32, 4),
+    "x-amz-checksum-crc32c": (crt.combine_crc32c, 4),
+    "x-amz-checksum-crc64nvme": (crt.combine_crc64nvme, 8),
+}
+
 
 class Digest(Protocol):
     def update(self, data: bytes, /) -> None: ...
@@ -44,6 +63,26 @@ class Digest(Protocol):
 
 class InvalidPartOrder(DomainError):
     """The parts of a completion are not in ascending order."""
+
+
+class ChecksumMismatch(DomainError):
+    """The whole-object checksum a completion carries is not the object's.
+
+    `computed` is None when the object has no checksum of that algorithm to compare with."""
+
+    def __init__(self, header: str, computed: str | None) -> None:
+        super().__init__(f"{header} does not match the object's ({computed})")
+        self.header = header
+        self.computed = computed
+
+
+class PartChecksumMissing(DomainError):
+    """A COMPOSITE upload's completion must name every part's checksum (S3 refuses it too)."""
+
+    def __init__(self, number: int, algorithm: str) -> None:
+        super().__init__(f"part {number} is listed without its {algorithm} checksum")
+        self.number = number
+        self.algorithm = algorithm
 
 
 class PartTooSmall(DomainError):
@@ -86,6 +125,54 @@ def composite_checksums(
     return result
 
 
+def full_object_checksum(header: str, parts: Sequence[Part]) -> str | None:
+    """x-amz-checksum-<crc> of the whole object, FULL_OBJECT type, combined from the parts'
+    CRCs; None when a part has none."""
+    combine, size = _CRC_COMBINE[header]
+    crc = 0  # the CRC of no bytes, for each of the three
+    for part in parts:
+        value = part.checksums.get(header)
+        if value is None:
+            return None
+        crc = combine(crc, int.from_bytes(base64.b64decode(value), "big"), part.size)
+    return base64.b64encode(crc.to_bytes(size, "big")).decode()
+
+
+def checksum_type(headers: dict[str, str]) -> str | None:
+    """The checksum type of an upload: as created, else S3's default for its algorithm
+    (FULL_OBJECT for CRC64NVME, COMPOSITE for the others); None without an algorithm."""
+    algorithm = headers.get(ALGORITHM_HEADER)
+    if algorithm is None:
+        return None
+    return headers.get(TYPE_HEADER) or (FULL_OBJECT if algorithm == "CRC64NVME" else COMPOSITE)
+
+
+def object_checksums(
+    upload_headers: dict[str, str],
+    parts: Sequence[Part],
+    algorithms: dict[str, Callable[[], Digest]],
+) -> dict[str, str]:
+    """The checksum headers of the completed object, with its x-amz-checksum-type."""
+    algorithm = upload_headers.get(ALGORITHM_HEADER)
+    if checksum_type(upload_headers) == FULL_OBJECT and algorithm is not None:
+        header = "x-amz-checksum-" + algorithm.lower()
+        value = full_object_checksum(header, parts)
+        return {header: value, TYPE_HEADER: FULL_OBJECT} if value is not None else {}
+    composite = composite_checksums(parts, algorithms)
+    return {**composite, TYPE_HEADER: COMPOSITE} if composite else {}
+
+
+def check_object_checksum(headers: dict[str, str], header: str, value: str, parts: int) -> None:
+    """Compare the whole-object checksum a client sends at completion with the object's;
+    a COMPOSITE value may leave out its `-<part count>` suffix."""
+    computed = headers.get(header)
+    given = value.strip()
+    if headers.get(TYPE_HEADER) == COMPOSITE and "-" not in given:
+        given = f"{given}-{parts}"
+    if computed is None or not hmac.compare_digest(given.encode(), computed.encode()):
+        raise ChecksumMismatch(header, computed)
+
+
 class Multipart:
     """The multipart operations of one store."""
 
@@ -98,10 +185,11 @@ class Multipart:
         bucket = await store.bucket(bucket_name, cached=True)
         upload_id = new_id()
         _, wrapped = store.keyring.new_data_key(store.bucket_key(bucket), upload_id)
+        placement = await store.place(bucket, upload_id)  # every part goes to these sites
         upload = Upload(
             upload_id=upload_id, bucket_id=bucket.id, key=key, created=time.time(),
-            wrapped_data_key=wrapped, k=store.k, m=store.m, block_size=store.block_size,
-            sites=store.place(upload_id), headers=headers,
+            wrapped_data_key=wrapped, k=placement.k, m=placement.m, block_size=store.block_size,
+            sites=placement.sites, headers=headers,
         )  # fmt: skip
         await self.catalog.create_upload(upload)
         return upload
@@ -135,8 +223,8 @@ class Multipart:
         )
         writer = PartWriter(ctx, [store.sites[n] for n in upload.sites], upload.block_size)
         md5 = hashlib.md5()
-        await writer.open()
         try:
+            await writer.open()  # the upload's sites are fixed: a part cannot go elsewhere
             await writer.write_stream(body, [md5, *hashers])
             etag = md5.hexdigest()
             checksums = await before_commit(etag) if before_commit is not None else {}
@@ -151,8 +239,10 @@ class Multipart:
             )
             await writer.finish(footer)
             await writer.commit()
-        except BaseException:
+        except BaseException as exc:
             await writer.abort()
+            if isinstance(exc, SitesUnavailable):  # new uploads avoid the site
+                store.placer.failed(exc)
             raise
         part = Part(number, seq, writer.size, etag, time.time(), checksums)
         await self.catalog.commit_part(upload.upload_id, part, upload.sites)
@@ -164,9 +254,13 @@ class Multipart:
         requested: Sequence[CompletedPart],
         *,
         checksum_algorithms: dict[str, Callable[[], Digest]] | None = None,
+        condition: WriteCondition | None = None,
+        expected_checksum: tuple[str, str] | None = None,
     ) -> ObjectVersion:
-        """Commit the object from the `requested` parts; InvalidPartOrder, InvalidPart,
-        PartTooSmall, NoSuchUpload."""
+        """Commit the object from the `requested` parts, if `condition` holds at commit;
+        InvalidPartOrder, InvalidPart, PartTooSmall, NoSuchUpload, PreconditionFailed, and
+        ChecksumMismatch when `expected_checksum` (header, value: the client's checksum of the
+        whole object) is not the object's, PartChecksumMissing."""
         numbers = [p.number for p in requested]
         if numbers != sorted(set(numbers)):
             raise InvalidPartOrder("the parts must be listed in ascending order, each once")
@@ -185,16 +279,28 @@ class Multipart:
         for part in parts[:-1]:
             if part.size < MIN_PART_SIZE:
                 raise PartTooSmall(part.number, part.size)
-        headers = dict(upload.headers)
-        headers.update(composite_checksums(parts, checksum_algorithms or {}))
+        # The algorithm and type are the upload's; the object keeps its checksum and type.
+        headers = {
+            n: v for n, v in upload.headers.items() if n not in (ALGORITHM_HEADER, TYPE_HEADER)
+        }
+        headers.update(object_checksums(upload.headers, parts, checksum_algorithms or {}))
+        if expected_checksum is not None:
+            check_object_checksum(headers, *expected_checksum, len(parts))
+        algorithm = upload.headers.get(ALGORITHM_HEADER)
+        if algorithm is not None and checksum_type(upload.headers) == COMPOSITE:
+            header = "x-amz-checksum-" + algorithm.lower()
+            for want in requested:
+                if header not in want.checksums:
+                    raise PartChecksumMissing(want.number, algorithm.lower())
+        fields = await new_version_fields(self.catalog, upload.bucket_id, headers)
         version = ObjectVersion(
             bucket_id=upload.bucket_id, key=upload.key, version_id=upload.upload_id,
             size=sum(p.size for p in parts), etag=multipart_etag(parts),
             last_modified=time.time(), wrapped_data_key=upload.wrapped_data_key, k=upload.k,
             m=upload.m, block_size=upload.block_size, sites=upload.sites, headers=headers,
-            parts=tuple(parts),
+            parts=tuple(parts), **fields,
         )  # fmt: skip
-        await self.catalog.complete_upload(version)
+        await self.catalog.complete_upload(version, condition)
         return version
 
     async def abort(self, upload: Upload) -> None:

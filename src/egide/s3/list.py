@@ -17,7 +17,7 @@ from egide.s3.xml import document, element, iso8601
 MAX_KEYS = 1000
 
 
-def _max_keys(head: RequestHead) -> int:
+def max_keys_of(head: RequestHead) -> int:
     value = head.query_value("max-keys")
     if value is None:
         return MAX_KEYS
@@ -36,7 +36,7 @@ def _max_keys(head: RequestHead) -> int:
     return min(parsed, MAX_KEYS)
 
 
-def _encoder(head: RequestHead) -> tuple[str, str]:
+def url_encoding(head: RequestHead) -> tuple[str, str]:
     """(encoding-type element, 'url' or '') for encoding-type=url."""
     encoding = head.query_value("encoding-type")
     if encoding is None:
@@ -49,7 +49,7 @@ def _encoder(head: RequestHead) -> tuple[str, str]:
     return element("EncodingType", "url"), "url"
 
 
-def _text(value: str, encoding: str) -> str:
+def encoded(value: str, encoding: str) -> str:
     return quote(value, safe="/") if encoding else value
 
 
@@ -57,7 +57,7 @@ def _entries(listing: Listing, encoding: str, fetch_owner: bool) -> str:
     owner = f"<Owner>{OWNER}</Owner>" if fetch_owner else ""
     parts = [
         "<Contents>"
-        + element("Key", _text(v.key, encoding))
+        + element("Key", encoded(v.key, encoding))
         + element("LastModified", iso8601(v.last_modified))
         + element("ETag", f'"{v.etag}"')
         + element("Size", v.size)
@@ -67,7 +67,7 @@ def _entries(listing: Listing, encoding: str, fetch_owner: bool) -> str:
         for v in listing.objects
     ]
     parts.extend(
-        f"<CommonPrefixes>{element('Prefix', _text(p, encoding))}</CommonPrefixes>"
+        f"<CommonPrefixes>{element('Prefix', encoded(p, encoding))}</CommonPrefixes>"
         for p in listing.prefixes
     )
     return "".join(parts)
@@ -100,26 +100,29 @@ async def handle_list_objects_v2(req: Request, store: ObjectStore) -> Response:
     head = req.head
     prefix = head.query_value("prefix") or ""
     delimiter = head.query_value("delimiter") or ""
-    max_keys = _max_keys(head)
-    encoding_element, encoding = _encoder(head)
+    max_keys = max_keys_of(head)
+    encoding_element, encoding = url_encoding(head)
     token = head.query_value("continuation-token")
     start_after = head.query_value("start-after")
-    after, after_is_prefix = _untoken(token) if token is not None else (start_after, False)
+    # An empty token (`continuation-token=`) is no token: the listing starts over and the
+    # empty value is echoed back (what ceph/s3-tests' test_bucket_listv2_continuationtoken_empty
+    # checks, RGW and Ozone answer; MinIO and moto refuse it with InvalidArgument instead).
+    after, after_is_prefix = _untoken(token) if token else (start_after, False)
     listing = await store.list_objects(
         req.bucket, prefix=prefix, delimiter=delimiter, after=after or None,
         after_is_prefix=after_is_prefix, max_keys=max_keys,
     )  # fmt: skip
     inner = (
         element("Name", req.bucket)
-        + element("Prefix", _text(prefix, encoding))
-        + (element("Delimiter", _text(delimiter, encoding)) if delimiter else "")
+        + element("Prefix", encoded(prefix, encoding))
+        + (element("Delimiter", encoded(delimiter, encoding)) if delimiter else "")
         + element("MaxKeys", max_keys)
         + encoding_element
         + element("KeyCount", len(listing.objects) + len(listing.prefixes))
         + element("IsTruncated", listing.truncated)
         + (element("ContinuationToken", token) if token is not None else "")
         + (element("NextContinuationToken", _token(listing)) if listing.truncated else "")
-        + (element("StartAfter", _text(start_after, encoding)) if start_after else "")
+        + (element("StartAfter", encoded(start_after, encoding)) if start_after else "")
         + _entries(listing, encoding, head.query_value("fetch-owner") == "true")
     )
     return Response(200, {"content-type": "application/xml"}, document("ListBucketResult", inner))
@@ -131,24 +134,24 @@ async def handle_list_objects(req: Request, store: ObjectStore) -> Response:
     prefix = head.query_value("prefix") or ""
     delimiter = head.query_value("delimiter") or ""
     marker = head.query_value("marker") or ""
-    max_keys = _max_keys(head)
-    encoding_element, encoding = _encoder(head)
+    max_keys = max_keys_of(head)
+    encoding_element, encoding = url_encoding(head)
     listing = await store.list_objects(
         req.bucket, prefix=prefix, delimiter=delimiter, after=marker or None, max_keys=max_keys
     )
     # NextMarker is returned only with a delimiter; without one the client uses the last key.
     next_marker = (
-        element("NextMarker", _text(listing.last or "", encoding))
+        element("NextMarker", encoded(listing.last or "", encoding))
         if listing.truncated and delimiter
         else ""
     )
     inner = (
         element("Name", req.bucket)
-        + element("Prefix", _text(prefix, encoding))
-        + element("Marker", _text(marker, encoding))
+        + element("Prefix", encoded(prefix, encoding))
+        + element("Marker", encoded(marker, encoding))
         + next_marker
         + element("MaxKeys", max_keys)
-        + (element("Delimiter", _text(delimiter, encoding)) if delimiter else "")
+        + (element("Delimiter", encoded(delimiter, encoding)) if delimiter else "")
         + encoding_element
         + element("IsTruncated", listing.truncated)
         + _entries(listing, encoding, True)

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from egide.domain import KeyNotFound, NoSuchUpload, Upload
+from egide.domain import DeleteMarkerHit, NoSuchUpload, NoSuchVersion, Upload
 from egide.engine.multipart import (
+    ALGORITHM_HEADER,
+    COMPOSITE,
+    FULL_OBJECT,
     MAX_PART_SIZE,
     MAX_PARTS,
+    TYPE_HEADER,
+    ChecksumMismatch,
     CompletedPart,
     Digest,
+    PartChecksumMissing,
+    check_object_checksum,
+    checksum_type,
 )
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
@@ -18,7 +26,7 @@ from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm
 from egide.s3.body import read_small_body
 from egide.s3.bucket import OWNER
 from egide.s3.http import Request, Response
-from egide.s3.put import BodyChecks, check_key, check_length, object_headers
+from egide.s3.put import BodyChecks, check_key, check_length, object_headers, write_condition
 from egide.s3.request import RequestHead
 from egide.s3.xml import document, element, iso8601, parse
 
@@ -68,29 +76,64 @@ async def upload_of(req: Request, store: ObjectStore) -> Upload:
     return await store.multipart.upload(req.bucket, req.key, upload_id(req.head))
 
 
+#: Which checksum types each algorithm allows, S3's default first: a full-object checksum is
+#: computed from the parts' only for CRCs (they combine), and CRC64NVME has no composite form.
+_ALLOWED_TYPES = {
+    ChecksumAlgorithm.CRC32: (COMPOSITE, FULL_OBJECT),
+    ChecksumAlgorithm.CRC32C: (COMPOSITE, FULL_OBJECT),
+    ChecksumAlgorithm.CRC64NVME: (FULL_OBJECT,),
+    ChecksumAlgorithm.SHA1: (COMPOSITE,),
+    ChecksumAlgorithm.SHA256: (COMPOSITE,),
+}
+
+
+def _checksum_mode(value: str | None) -> str | None:
+    if value is not None and value.upper() not in (COMPOSITE, FULL_OBJECT):
+        raise errors.InvalidRequest(f"Value for {TYPE_HEADER} header is invalid.")
+    return value.upper() if value is not None else None
+
+
+def upload_checksum_headers(head: RequestHead) -> dict[str, str]:
+    """x-amz-checksum-algorithm and x-amz-checksum-type of a CreateMultipartUpload, checked and
+    completed with S3's default type (FULL_OBJECT for CRC64NVME, COMPOSITE otherwise):
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html"""
+    algorithm = head.header(ALGORITHM_HEADER)
+    kind = _checksum_mode(head.header(TYPE_HEADER))
+    if algorithm is None:
+        if kind is not None:
+            raise errors.InvalidRequest(
+                f"The {TYPE_HEADER} header can only be used with the {ALGORITHM_HEADER} header."
+            )
+        return {}
+    try:
+        chosen = ChecksumAlgorithm(algorithm.lower())
+    except ValueError as exc:
+        raise errors.InvalidRequest(
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
+        ) from exc
+    allowed = _ALLOWED_TYPES[chosen]
+    kind = kind or allowed[0]
+    if kind not in allowed:
+        raise errors.InvalidRequest(
+            f"The {kind} checksum type cannot be used with the {chosen.value} checksum algorithm."
+        )
+    return {ALGORITHM_HEADER: chosen.name, TYPE_HEADER: kind}
+
+
 async def handle_create(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
     headers = object_headers(req.head)
-    algorithm = req.head.header("x-amz-checksum-algorithm")
-    if algorithm is not None:
-        try:
-            headers["x-amz-checksum-algorithm"] = ChecksumAlgorithm(algorithm.lower()).name
-        except ValueError as exc:
-            raise errors.InvalidRequest(
-                "Checksum algorithm provided is unsupported. Please try again with any of the "
-                "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
-            ) from exc
+    checksum = upload_checksum_headers(req.head)
+    headers.update(checksum)
     upload = await store.multipart.create(req.bucket, req.key, headers)
     body = document(
         "InitiateMultipartUploadResult",
         element("Bucket", req.bucket) + element("Key", req.key)
         + element("UploadId", upload.upload_id.hex()),
     )  # fmt: skip
-    response = dict(_XML)
-    if algorithm is not None:
-        response["x-amz-checksum-algorithm"] = headers["x-amz-checksum-algorithm"]
-    return Response(200, response, body)
+    return Response(200, {**_XML, **checksum}, body)
 
 
 async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
@@ -98,10 +141,42 @@ async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
     check_length(req.head, MAX_PART_SIZE)
     upload = await upload_of(req, store)
     checks = BodyChecks(req)
+    own = _part_checksum(upload, checks.requested[0] if checks.requested else None)
+    if own is not None:
+        checks.hashers.append(own)
+
+    async def before_commit(etag: str) -> dict[str, str]:
+        kept = await checks.verify(etag)
+        if own is not None:
+            kept[own.algorithm.header] = own.b64()
+        return kept
+
     part = await store.multipart.upload_part(
-        upload, number, req.body, hashers=checks.hashers, before_commit=checks.verify
+        upload, number, req.body, hashers=checks.hashers, before_commit=before_commit
     )
     return Response(200, {"etag": f'"{part.etag}"', **part.checksums})
+
+
+def server_checksum(upload: Upload) -> Checksum | None:
+    """A hasher of the upload's checksum algorithm, for a part whose checksum the server
+    computes (UploadPartCopy, or a part sent without one into a FULL_OBJECT upload)."""
+    name = upload.headers.get(ALGORITHM_HEADER)
+    return Checksum(ChecksumAlgorithm[name]) if name is not None else None
+
+
+def _part_checksum(upload: Upload, sent: ChecksumAlgorithm | None) -> Checksum | None:
+    """Hold a part to its upload's algorithm, as S3 does: another algorithm is refused, and so
+    is none in a COMPOSITE upload (its checksum is made of the client's part checksums); in a
+    FULL_OBJECT upload the server computes the missing one (the returned hasher)."""
+    own = server_checksum(upload)
+    if own is None or sent is own.algorithm:
+        return None
+    if sent is not None or checksum_type(upload.headers) == COMPOSITE:
+        raise errors.InvalidRequest(
+            "Checksum Type mismatch occurred, expected checksum Type: "
+            f"{own.algorithm.value}, actual checksum Type: {sent.value if sent else 'null'}"
+        )
+    return own
 
 
 def _completed_parts(body: bytes) -> list[CompletedPart]:
@@ -128,33 +203,84 @@ def _completed_parts(body: bytes) -> list[CompletedPart]:
     return parts
 
 
+def _object_checksum(head: RequestHead) -> tuple[str, str] | None:
+    """The client's checksum of the whole object on CompleteMultipartUpload, if it sent one."""
+    given = [
+        (a.header, head.headers[a.header]) for a in ChecksumAlgorithm if a.header in head.headers
+    ]
+    if len(given) > 1:
+        raise errors.InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        )
+    return given[0] if given else None
+
+
+def _checksum_error(exc: ChecksumMismatch) -> errors.S3Error:
+    algorithm = ChecksumAlgorithm(exc.header.removeprefix("x-amz-checksum-"))
+    if exc.computed is None:
+        return errors.InvalidRequest(
+            f"The object has no {algorithm.name} checksum to compare {exc.header} with: the "
+            "upload was created with another algorithm, or some parts carry none."
+        )
+    # BadDigest for any value, even one that is not base64 (test_multipart_checksum_sha256).
+    return errors.BadDigest(
+        f"The {algorithm.name} you specified did not match the calculated checksum."
+    )
+
+
+def _check_same_mode(upload: Upload, mode: str | None) -> None:
+    created = checksum_type(upload.headers)
+    if mode is not None and mode != created:
+        raise errors.InvalidRequest(
+            f"The upload was created using the {created or 'null'} checksum mode. The complete "
+            "request must use the same checksum mode."
+        )
+
+
 async def handle_complete(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     wanted = upload_id(req.head)
+    expected = _object_checksum(req.head)
+    mode = _checksum_mode(req.head.header(TYPE_HEADER))
     parts = _completed_parts(await read_small_body(req, MAX_COMPLETE_BODY))
+    condition = write_condition(req.head)
     try:
         upload = await store.multipart.upload(req.bucket, req.key, wanted)
+        _check_same_mode(upload, mode)
         version = await store.multipart.complete(
-            upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES
-        )
+            upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES, condition=condition,
+            expected_checksum=expected,
+        )  # fmt: skip
+    except ChecksumMismatch as exc:
+        raise _checksum_error(exc) from None
+    except PartChecksumMissing as exc:
+        raise errors.InvalidRequest(
+            f"The upload was created using a {exc.algorithm} checksum. The complete request "
+            f"must include the checksum for each part. It was missing for part {exc.number} "
+            "in the request."
+        ) from None
     except NoSuchUpload:
-        # A retry after a lost answer: if the upload is now the key's current version,
-        # completing it again answers the same, as S3 does.
+        # A retry after a lost answer: if the upload became a version of the key, completing
+        # it again answers the same, as S3 does.
         try:
-            current = await store.head_object(req.bucket, req.key)
-        except KeyNotFound:
+            version = await store.head_object(req.bucket, req.key, wanted.hex())
+        except (NoSuchVersion, DeleteMarkerHit):
             raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
-        if current.version_id != wanted:
-            raise
-        version = current
+        if expected is not None:
+            try:
+                check_object_checksum(version.headers, *expected, len(version.parts))
+            except ChecksumMismatch as exc:
+                raise _checksum_error(exc) from None
     checksums = {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
+    kind = version.headers.get(TYPE_HEADER)
     body = document(
         "CompleteMultipartUploadResult",
         element("Location", f"/{req.bucket}/{req.key}") + element("Bucket", req.bucket)
         + element("Key", req.key) + element("ETag", f'"{version.etag}"')
-        + checksum_elements(checksums),
+        + checksum_elements(checksums) + (element("ChecksumType", kind) if kind else ""),
     )  # fmt: skip
-    return Response(200, dict(_XML), body)
+    version_header = {} if version.is_null else {"x-amz-version-id": version.s3_version_id}
+    return Response(200, {**_XML, **version_header}, body)
 
 
 async def handle_abort(req: Request, store: ObjectStore) -> Response:
@@ -176,6 +302,15 @@ def _bounded_int(head: RequestHead, name: str, default: int, limit: int) -> int:
     return min(int(value), limit)
 
 
+def _upload_checksum_elements(upload: Upload) -> str:
+    algorithm = upload.headers.get(ALGORITHM_HEADER)
+    if algorithm is None:
+        return ""
+    return element("ChecksumAlgorithm", algorithm) + element(
+        "ChecksumType", checksum_type(upload.headers)
+    )
+
+
 async def handle_list_parts(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     head = req.head
@@ -192,7 +327,6 @@ async def handle_list_parts(req: Request, store: ObjectStore) -> Response:
         + checksum_elements(p.checksums) + "</Part>"
         for p in parts
     )  # fmt: skip
-    algorithm = upload.headers.get("x-amz-checksum-algorithm")
     body = document(
         "ListPartsResult",
         element("Bucket", req.bucket) + element("Key", req.key)
@@ -201,7 +335,7 @@ async def handle_list_parts(req: Request, store: ObjectStore) -> Response:
         + element("StorageClass", "STANDARD") + element("PartNumberMarker", marker)
         + element("NextPartNumberMarker", parts[-1].number if parts else marker)
         + element("MaxParts", max_parts) + element("IsTruncated", truncated)
-        + (element("ChecksumAlgorithm", algorithm) if algorithm else "") + entries,
+        + _upload_checksum_elements(upload) + entries,
     )  # fmt: skip
     return Response(200, dict(_XML), body)
 
@@ -253,7 +387,7 @@ async def handle_list_uploads(req: Request, store: ObjectStore) -> Response:
         "<Upload>" + element("Key", u.key) + element("UploadId", u.upload_id.hex())
         + f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"
         + element("StorageClass", "STANDARD") + element("Initiated", iso8601(u.created))
-        + "</Upload>"
+        + _upload_checksum_elements(u) + "</Upload>"
         for u in uploads
     )  # fmt: skip
     entries += "".join(f"<CommonPrefixes>{element('Prefix', p)}</CommonPrefixes>" for p in prefixes)
