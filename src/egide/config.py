@@ -19,6 +19,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from egide.placement import Policy, SiteProfile
+from egide.placement.settings import (
+    BucketPolicies,
+    PolicyConfig,
+    SiteProfileFields,
+    bucket_policies,
+    placement_problems,
+)
 
 MiB = 1024 * 1024
 DEFAULT_SITE_COUNT = 6
@@ -35,13 +45,15 @@ class _Strict(BaseModel):
 SITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
-class LocalSiteConfig(_Strict):
+class LocalSiteConfig(SiteProfileFields, _Strict):
+    """A directory; the profile fields (provider, country …) are egide.placement.settings'."""
+
     name: str = Field(pattern=SITE_NAME)
     kind: Literal["local"] = "local"
     path: Path
 
 
-class S3SiteConfig(_Strict):
+class S3SiteConfig(SiteProfileFields, _Strict):
     """A bucket (and prefix) of any S3-compatible provider; shards go to `{prefix}{shard}`."""
 
     name: str = Field(pattern=SITE_NAME)
@@ -83,6 +95,10 @@ class S3SiteConfig(_Strict):
     def _check_credentials(self) -> S3SiteConfig:
         self.resolved_credentials()
         return self
+
+    def default_provider(self) -> str:
+        """Without `provider`, buckets behind one endpoint count as one provider."""
+        return urlsplit(self.endpoint).netloc
 
     @property
     def allow_http(self) -> bool:
@@ -154,6 +170,37 @@ def default_code(site_count: int) -> CodeConfig:
     return CodeConfig(k=min(4, site_count - m), m=m)
 
 
+class HealthConfig(_Strict):
+    """How reads judge sites (`[health]`): latency window, hedging, circuit breaker."""
+
+    #: Ask one more shard when a read is slower than its site usually is (a hedged request).
+    hedge: bool = True
+    #: A read is hedged after hedge_factor × this quantile of its site's recent latencies,
+    #: kept between hedge_min_ms and hedge_max_ms; hedge_initial_ms for a site not measured yet.
+    hedge_quantile: float = Field(default=0.9, ge=0.5, le=0.999)
+    hedge_factor: float = Field(default=2.0, ge=1.0, le=20.0)
+    hedge_min_ms: float = Field(default=10.0, ge=0.0, le=60_000.0)
+    hedge_max_ms: float = Field(default=1000.0, ge=0.0, le=600_000.0)
+    hedge_initial_ms: float = Field(default=100.0, ge=0.0, le=600_000.0)
+    #: Latencies kept per site: the last this many reads, none older than the age below (a
+    #: site left alone that long is measured again).
+    latency_window: int = Field(default=64, ge=1, le=4096)
+    latency_max_age_seconds: float = Field(default=60.0, gt=0.0)
+    #: Consecutive failures that open a site's breaker (it is then asked only if no other shard
+    #: is left), and the cool-down before a probe read, doubled after each failed probe.
+    failures_to_open: int = Field(default=3, ge=1, le=1000)
+    cooldown_seconds: float = Field(default=1.0, gt=0.0, le=3600.0)
+    cooldown_max_seconds: float = Field(default=60.0, gt=0.0, le=86_400.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthConfig:
+        if self.hedge_min_ms > self.hedge_max_ms:
+            raise ValueError("hedge_min_ms is above hedge_max_ms")
+        if self.cooldown_seconds > self.cooldown_max_seconds:
+            raise ValueError("cooldown_seconds is above cooldown_max_seconds")
+        return self
+
+
 class Settings(_Strict):
     data_dir: Path = Path("egide-data")
     listen: str = Field("127.0.0.1:9000", pattern=r"^[^:\s]+:\d{1,5}$")
@@ -176,8 +223,21 @@ class Settings(_Strict):
     #: Days after which a multipart upload never completed nor aborted is aborted and its
     #: parts deleted (lifecycle rules may abort sooner); 0 keeps them until aborted.
     incomplete_upload_days: float = Field(7.0, ge=0)
+    #: Seconds between two passes applying the buckets' lifecycle rules.
+    lifecycle_interval_seconds: float = Field(3600.0, gt=0)
+    #: The length of a lifecycle day in seconds. For testing only: shorten it to see rules act
+    #: in seconds; anything but 86400 expires objects early.
+    lifecycle_day_seconds: float = Field(86_400.0, gt=0)
     #: Domains for virtual-hosted-style requests: Host `<bucket>.<domain>` names the bucket.
     domains: list[str] = Field(default_factory=list)
+    #: Site latency, hedged reads and circuit breakers (docs/guide.md, "Slow and failing sites").
+    health: HealthConfig = HealthConfig()
+    #: Placement policies (`[[policies]]`): one without `buckets` is the default; without any,
+    #: every bucket uses `code` over all sites (docs/placement.md).
+    policies: list[PolicyConfig] = Field(default_factory=list)
+    #: The organisation's own jurisdictions: every other law a site is under (`unknown`
+    #: included) is foreign to `egide policy check`'s exposure proof (docs/placement.md).
+    home_laws: list[str] = Field(default_factory=lambda: ["eu"], min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -194,6 +254,9 @@ class Settings(_Strict):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key: set both to serve HTTPS, or neither")
+        problems = placement_problems(self.policies, self.resolved_sites())
+        if problems:  # each names its policy: no pydantic "Value error, " prefix
+            raise PydanticCustomError("placement", "{message}", {"message": "; ".join(problems)})
         return self
 
     @property
@@ -226,6 +289,19 @@ class Settings(_Strict):
 
     def resolved_code(self) -> CodeConfig:
         return self.code or default_code(len(self.resolved_sites()))
+
+    def site_profiles(self) -> list[SiteProfile]:
+        """The inventory placement solves over: every site's profile, defaults filled in."""
+        return [site.profile() for site in self.resolved_sites()]
+
+    def bucket_policies(self) -> BucketPolicies:
+        """The configured policies; the catalog's per-bucket setting overrides them."""
+        return bucket_policies(self.policies)
+
+    def fallback_policy(self) -> Policy:
+        """What a bucket without any policy gets: the global code over every site."""
+        code = self.resolved_code()
+        return Policy(k=code.k, m=code.m)
 
 
 def load_settings(path: Path | None, **overrides: object) -> Settings:

@@ -24,6 +24,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.s3.app import S3App
 from egide.sites.factory import build_site, describe_site
+from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -119,6 +120,10 @@ def open_app(settings: Settings) -> S3App:
         catalog, keyring, sites, k=code.k, m=code.m, block_size=settings.block_size,
         trash_grace=settings.trash_grace_seconds, pack_threshold=settings.pack_threshold,
         upload_expiry=settings.incomplete_upload_days * 86400,
+        lifecycle_interval=settings.lifecycle_interval_seconds,
+        lifecycle_day=settings.lifecycle_day_seconds,
+        health=SiteHealth([site.name for site in sites], settings.health),
+        profiles=settings.site_profiles(), policies=settings.bucket_policies(),
     )  # fmt: skip
     return S3App(store, catalog, keyring, domains=settings.domains, spool_dir=settings.data_dir)
 
@@ -178,6 +183,8 @@ def banner(started: Started) -> str:
     ]
     if len(sites) < 6 and s.code is None:
         lines.append(f"                  ({len(sites)} sites configured; 4+2 needs six)")
+    for entry in s.policies:
+        lines.append(f"  policy          {entry.label()}: {entry.k}+{entry.m}, {entry.objective}")
     if not s.sites:
         lines.append(
             "  NOTE            these six site directories are on one disk: they guard against "

@@ -24,29 +24,40 @@ from egide.crypto.keyring import Keyring
 from egide.domain import (
     Bucket,
     BucketNotFound,
+    CurrentIsDeleteMarker,
+    DeleteMarkerHit,
     KeyNotFound,
+    NoSuchVersion,
     ObjectVersion,
     Part,
+    SitesUnavailable,
+    WriteCondition,
     new_id,
+    parse_version_id,
 )
+from egide.engine.lifecycle import apply_lifecycle
 from egide.engine.listing import Listing, list_objects
 from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
+from egide.engine.placing import NoPlacement, Placer
 from egide.engine.reader import MultipartReader, ObjectReader
+from egide.engine.versioning import (
+    FROM_NEWEST,
+    VersionListing,
+    list_versions,
+    new_version_fields,
+    versioning_status,
+)
 from egide.engine.workers import on_cpu
 from egide.engine.writer import Hasher, PartWriter, encode_object
 from egide.pipeline import PartCipher
+from egide.placement import Placement, Policy, SiteProfile
+from egide.placement.settings import BucketPolicies
 from egide.sites.base import Site, SiteError
+from egide.sites.health import SiteHealth
 
 log = logging.getLogger("egide.store")
 BUCKET_CACHE_SECONDS = 1.0
-
-
-def choose_sites(sites: Sequence[str], count: int, version_id: bytes) -> tuple[str, ...]:
-    """Spread versions over the sites: a rotation picked by the version id."""
-    start = int.from_bytes(version_id[:4], "big") % len(sites)
-    rotated = [*sites[start:], *sites[:start]]
-    return tuple(rotated[:count])
 
 
 class ObjectStore:
@@ -62,26 +73,58 @@ class ObjectStore:
         trash_grace: float = 60.0,
         upload_expiry: float = 0.0,
         pack_threshold: int = 256 * 1024,
+        health: SiteHealth | None = None,
+        profiles: Sequence[SiteProfile] = (),
+        policies: BucketPolicies | None = None,
+        lifecycle_interval: float = 3600.0,
+        lifecycle_day: float = 86_400.0,
     ) -> None:
         if len(sites) < k + m:
             raise ValueError(f"code {k}+{m} needs {k + m} sites, {len(sites)} configured")
         self.catalog = catalog
         self.keyring = keyring
         self.sites = {site.name: site for site in sites}
+        #: What reads learnt about each site: latency, errors, circuit breakers.
+        self.health = health or SiteHealth(self.sites)
         self.k, self.m, self.block_size = k, m, block_size
         self.trash_grace = trash_grace
         self.upload_expiry = upload_expiry
+        #: Seconds between lifecycle passes, and the length of a lifecycle day (tests only).
+        self.lifecycle_interval, self.lifecycle_day = lifecycle_interval, lifecycle_day
         self.pack_threshold = pack_threshold
         self.packer = Packer(self.sites, catalog)
+        #: Chooses each new version's sites by its bucket's policy; without any, k+m over all.
+        self.placer = Placer(
+            catalog, list(self.sites), profiles, policies or BucketPolicies(),
+            Policy(k=k, m=m), self.health,
+        )  # fmt: skip
         self.multipart = Multipart(self)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
         self._bucket_keys: dict[bytes, bytes] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
         self._bucket_cache: dict[str, tuple[Bucket, float]] = {}
 
-    def place(self, version_id: bytes) -> tuple[str, ...]:
-        """The sites of a new version's k+m shards."""
-        return choose_sites(list(self.sites), self.k + self.m, version_id)
+    async def place(
+        self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()
+    ) -> Placement:
+        """The sites and code of a new version of `bucket`, by its policy (NoPlacement)."""
+        return await self.placer.place(bucket, version_id, exclude)
+
+    async def _place_around(
+        self, bucket: Bucket, version: ObjectVersion, exc: SitesUnavailable, failed: set[str]
+    ) -> ObjectVersion:
+        """`version` placed again without the sites that failed to take its shards, before
+        any of its bytes were stored; re-raises `exc` when placement cannot help."""
+        self.placer.failed(exc)
+        if not exc.sites or failed.issuperset(exc.sites):
+            raise exc
+        failed.update(exc.sites)
+        placement = await self.place(bucket, version.version_id, frozenset(failed))
+        if (placement.k, placement.m) != (version.k, version.m):  # the policy changed meanwhile
+            raise NoPlacement(f"bucket {bucket.name}: its policy changed during the write") from exc
+        log.info("sites %s failed; writing %s to %s", ", ".join(exc.sites), version.key,
+                 ", ".join(placement.sites))  # fmt: skip
+        return replace(version, sites=placement.sites)
 
     def code(self, k: int, m: int) -> ErasureCode:
         if (k, m) not in self._codes:
@@ -140,27 +183,38 @@ class ObjectStore:
         headers: dict[str, str],
         hashers: Sequence[Hasher] = (),
         before_commit: Callable[[str], Awaitable[None]] | None = None,
+        condition: WriteCondition | None = None,
     ) -> ObjectVersion:
         """Store a new current version of `key`, `size` bytes streamed from `body`.
 
         `hashers` see every byte of the body; `before_commit` receives the MD5 ETag once the
         body is complete and may raise to refuse the object (bad digest, checksum mismatch).
+        `condition` is checked by the committing transaction (conditional writes).
         Objects up to `pack_threshold` bytes are written in packs with others.
         """
         bucket = await self.bucket(bucket_name, cached=True)
+        if condition is not None:
+            # Checked again by the commit; checked here so a refused write sends no shard.
+            condition.check(key, await self.catalog.get_object(bucket.id, key))
+        # `headers` stays the caller's dict: `before_commit` may add the checksum it verified.
+        fields = await new_version_fields(self.catalog, bucket.id, headers)
         bucket_key = self.bucket_key(bucket)
         version_id = new_id()
         data_key, wrapped_data_key = self.keyring.new_data_key(bucket_key, version_id)
-        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, self.code(self.k, self.m))
-        names = self.place(version_id)
+        placement = await self.place(bucket, version_id)
+        code = self.code(placement.k, placement.m)
+        ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, code)
+        names = placement.sites
         version = ObjectVersion(
             bucket_id=bucket.id, key=key, version_id=version_id, size=size, etag="",
-            last_modified=0.0, wrapped_data_key=wrapped_data_key, k=self.k, m=self.m,
-            block_size=self.block_size, sites=names, headers=headers,
+            last_modified=0.0, wrapped_data_key=wrapped_data_key, k=code.k, m=code.m,
+            block_size=self.block_size, sites=names, headers=headers, **fields,
         )  # fmt: skip
         md5 = hashlib.md5()
         put = self._put_packed if size <= self.pack_threshold else self._put_streamed
-        return await put(version, ctx, bucket, bucket_key, body, md5, hashers, before_commit)
+        return await put(
+            version, ctx, bucket, bucket_key, body, md5, hashers, before_commit, condition
+        )
 
     def _footer(
         self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
@@ -194,9 +248,16 @@ class ObjectStore:
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
         body: AsyncIterator[bytes], md5: hashlib._Hash, hashers: Sequence[Hasher],
         before_commit: Callable[[str], Awaitable[None]] | None,
+        condition: WriteCondition | None,
     ) -> ObjectVersion:  # fmt: skip
-        writer = PartWriter(ctx, [self.sites[n] for n in version.sites], self.block_size)
-        await writer.open()
+        failed: set[str] = set()
+        while True:
+            writer = PartWriter(ctx, [self.sites[n] for n in version.sites], self.block_size)
+            try:
+                await writer.open()  # nothing of the body is consumed yet: trying again is free
+                break
+            except SitesUnavailable as exc:
+                version = await self._place_around(bucket, version, exc, failed)
         try:
             await writer.write_stream(body, [md5, *hashers])
             etag = md5.hexdigest()
@@ -205,16 +266,19 @@ class ObjectStore:
             version = replace(version, etag=etag, size=writer.size, last_modified=time.time())
             await writer.finish(self._footer(version, bucket, bucket_key, writer.block_count))
             await writer.commit()
-        except BaseException:
+        except BaseException as exc:
             await writer.abort()
+            if isinstance(exc, SitesUnavailable):  # the body is gone: fail, avoid it next time
+                self.placer.failed(exc)
             raise
-        await self.catalog.commit_version(version)
+        await self.catalog.commit_version(version, condition)
         return version
 
     async def _put_packed(
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
         body: AsyncIterator[bytes], md5: hashlib._Hash, hashers: Sequence[Hasher],
         before_commit: Callable[[str], Awaitable[None]] | None,
+        condition: WriteCondition | None,
     ) -> ObjectVersion:  # fmt: skip
         data = bytearray()
         async for chunk in body:
@@ -226,32 +290,50 @@ class ObjectStore:
         if before_commit is not None:
             await before_commit(etag)
         version = replace(version, etag=etag, size=len(data), last_modified=time.time())
-        footer = self._footer(version, bucket, bucket_key, len(blocks)).encode()
-        segments = {
-            site: b"".join(
-                [
-                    ShardHeader(
-                        ctx.code.k,
-                        ctx.code.m,
-                        i,
-                        0,
-                        self.block_size,
-                        ctx.bucket_id,
-                        ctx.version_id,
-                    ).encode(),
-                    *(pieces[i] for pieces in blocks),
-                    footer,
-                ]
-            )
-            for i, site in enumerate(version.sites)
-        }
-        return await self.packer.add(segments, version)
+        return await self._pack(version, ctx, bucket, bucket_key, blocks, condition)
 
-    async def head_object(self, bucket_name: str, key: str) -> ObjectVersion:
+    async def _pack(
+        self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
+        blocks: list[list[bytes]], condition: WriteCondition | None,
+    ) -> ObjectVersion:  # fmt: skip
+        """Write a small version's segments in a pack. The object is still in memory, so a
+        site failing the pack is replaced by a new placement without it (nothing committed)."""
+        headers = [
+            ShardHeader(ctx.code.k, ctx.code.m, i, 0, self.block_size, ctx.bucket_id,
+                        ctx.version_id).encode()
+            for i in range(len(version.sites))
+        ]  # fmt: skip
+        failed: set[str] = set()
+        while True:
+            footer = self._footer(version, bucket, bucket_key, len(blocks)).encode()
+            segments = {
+                site: b"".join([headers[i], *(pieces[i] for pieces in blocks), footer])
+                for i, site in enumerate(version.sites)
+            }
+            try:
+                return await self.packer.add(segments, version, condition)
+            except SitesUnavailable as exc:
+                version = await self._place_around(bucket, version, exc, failed)
+
+    async def head_object(
+        self, bucket_name: str, key: str, version_id: str | None = None
+    ) -> ObjectVersion:
+        """The current version of `key`, or the one S3 calls `version_id` ("null" included).
+        KeyNotFound (CurrentIsDeleteMarker when a delete marker hides the key), NoSuchVersion,
+        DeleteMarkerHit when `version_id` names a delete marker, InvalidVersionId."""
         bucket = await self.bucket(bucket_name, cached=True)
-        version = await self.catalog.get_object(bucket.id, key)
+        if version_id is None:
+            version = await self.catalog.get_object(bucket.id, key)
+            if version is None:
+                raise KeyNotFound(key)
+            if version.delete_marker:
+                raise CurrentIsDeleteMarker(version)
+            return version
+        version = await self.catalog.get_version(bucket.id, key, parse_version_id(version_id))
         if version is None:
-            raise KeyNotFound(key)
+            raise NoSuchVersion(f"{key} {version_id}")
+        if version.delete_marker:
+            raise DeleteMarkerHit(version)
         return version
 
     async def reader(
@@ -269,7 +351,7 @@ class ObjectStore:
         def open_part(part: Part | None, lo: int, hi: int) -> ObjectReader:
             seq = part.seq if part is not None else 0
             ctx = PartCipher(cipher, version.bucket_id, version.version_id, seq, code)
-            return ObjectReader(version, ctx, sites, lo, hi, part=part)
+            return ObjectReader(version, ctx, sites, lo, hi, part=part, health=self.health)
 
         reader: ObjectReader | MultipartReader = (
             MultipartReader(version.parts, first, last, open_part)
@@ -288,9 +370,65 @@ class ObjectStore:
             self._buckets_by_id[bucket_id] = bucket
         return bucket
 
-    async def delete_object(self, bucket_name: str, key: str) -> None:
+    async def delete_object(
+        self,
+        bucket_name: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        bypass_governance: bool = False,
+    ) -> ObjectVersion | None:
+        """DeleteObject. With `version_id`, remove that version for good (the one removed, or
+        None if there was none). Without: in a bucket never versioned, remove the object;
+        else add a delete marker (returned), which replaces the null version when versioning
+        is suspended. Raises ObjectLocked."""
         bucket = await self.bucket(bucket_name, cached=True)
-        await self.catalog.delete_object(bucket.id, key)
+        if version_id is not None:
+            return await self.catalog.delete_version(
+                bucket.id, key, parse_version_id(version_id), bypass_governance=bypass_governance
+            )
+        status = await versioning_status(self.catalog, bucket.id)
+        if status is None:
+            return await self.catalog.delete_version(bucket.id, key, None)
+        marker = ObjectVersion(
+            bucket_id=bucket.id, key=key, version_id=new_id(), size=0, etag="",
+            last_modified=time.time(), wrapped_data_key=b"", k=0, m=0, block_size=0, sites=(),
+            delete_marker=True, is_null=status == "Suspended",
+        )  # fmt: skip
+        await self.catalog.commit_version(marker)
+        return marker
+
+    async def versioning(self, bucket_name: str) -> str | None:
+        """ "Enabled", "Suspended", or None for a bucket whose versioning was never enabled."""
+        bucket = await self.bucket(bucket_name)
+        return await versioning_status(self.catalog, bucket.id)
+
+    async def list_versions(
+        self,
+        bucket_name: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str | None = None,
+        version_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionListing:
+        """ListObjectVersions; `version_marker` (an S3 version id of `key_marker`) resumes
+        after that version."""
+        bucket = await self.bucket(bucket_name, cached=True)
+        after_seq = 0
+        if key_marker is not None and version_marker:
+            marked = await self.catalog.get_version(
+                bucket.id, key_marker, parse_version_id(version_marker)
+            )
+            # The marker version may have been deleted since the previous page (a client
+            # emptying a bucket page by page does that): resume from the key's newest version
+            # left, so nothing is skipped.
+            after_seq = marked.seq if marked is not None else FROM_NEWEST
+        return await list_versions(
+            self.catalog, bucket.id, prefix=prefix, delimiter=delimiter, key_marker=key_marker,
+            after_seq=after_seq, max_keys=max_keys,
+        )  # fmt: skip
 
     async def list_objects(
         self,
@@ -330,11 +468,15 @@ class ObjectStore:
         return removed
 
     async def run_housekeeping(self, every: float = 10.0) -> None:
+        next_lifecycle = time.monotonic()  # the first pass on the first round
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(min(every, self.lifecycle_interval))
             try:
                 if self.upload_expiry:
                     await self.multipart.abort_abandoned(self.upload_expiry)
                 await self.empty_trash()
+                if time.monotonic() >= next_lifecycle:
+                    next_lifecycle = time.monotonic() + self.lifecycle_interval
+                    await apply_lifecycle(self, time.time(), self.lifecycle_day)
             except Exception:
                 log.exception("housekeeping failed")

@@ -76,12 +76,15 @@ class PartWriter:
     async def _each(self, calls: Sequence[object]) -> None:
         results = await asyncio.gather(*calls, return_exceptions=True)  # type: ignore[call-overload]
         failed = [
-            f"{site.name} ({result})"
+            (site.name, result)
             for site, result in zip(self.sites, results, strict=True)
             if isinstance(result, BaseException)
         ]
         if failed:
-            raise SitesUnavailable("could not write shards to " + ", ".join(failed))
+            raise SitesUnavailable(
+                "could not write shards to " + ", ".join(f"{n} ({e})" for n, e in failed),
+                tuple(name for name, _ in failed),
+            )
 
     async def open(self) -> None:
         ctx = self.ctx
@@ -96,8 +99,13 @@ class PartWriter:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             await self.abort()
+            failed = tuple(
+                site.name
+                for site, r in zip(self.sites, results, strict=True)
+                if isinstance(r, BaseException)
+            )
             raise SitesUnavailable(
-                "could not open shards: " + "; ".join(str(e) for e in errors)
+                "could not open shards: " + "; ".join(str(e) for e in errors), failed
             ) from errors[0]
         headers = [
             ShardHeader(
