@@ -1,0 +1,424 @@
+"""Lifecycle rules of a bucket, and the background pass that applies them.
+
+The rules are the bucket setting SETTING (JSON), written by PutBucketLifecycleConfiguration.
+A pass walks each bucket that has rules, key by key in pages of the catalog's version listing,
+and acts on what is due. Every action is one catalog transaction made conditional on what it
+was decided on (the version still current, the upload still there), so a pass can stop anywhere
+— crash, shutdown — and the next one continues; two passes at once (several server processes)
+never act twice, and a version written after evaluation is never removed nor hidden.
+
+Days are counted as S3 counts them
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-expire-general-considerations.html):
+from the object's creation (for a noncurrent version, from the creation of the version that
+replaced it), plus the rule's days, rounded up to the next midnight UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from egide.catalog.base import Catalog
+from egide.domain import (
+    Bucket,
+    BucketNotFound,
+    KeyNotFound,
+    NoSuchUpload,
+    ObjectLocked,
+    ObjectVersion,
+    PreconditionFailed,
+    WriteCondition,
+    new_id,
+)
+from egide.engine.versioning import versioning_status
+
+if TYPE_CHECKING:
+    from egide.engine.store import ObjectStore
+
+log = logging.getLogger("egide.lifecycle")
+SETTING = "lifecycle"
+DAY = 86_400.0
+#: Where s3/tagging.py keeps an object's tags in its version's headers (query-encoded).
+TAGGING = "x-amz-tagging"
+#: Versions (or uploads) read from the catalog at a time: a bucket is never loaded whole.
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class LifecycleFilter:
+    """Which objects a rule applies to; every condition set must hold (an empty filter: all)."""
+
+    prefix: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    size_greater_than: int | None = None
+    size_less_than: int | None = None
+    #: Written as `<And>`, so that GET gives the document back in the form it was sent.
+    conjunction: bool = False
+
+    def matches(self, key: str, size: int, tags: dict[str, str]) -> bool:
+        return (
+            key.startswith(self.prefix or "")
+            and all(tags.get(name) == value for name, value in self.tags)
+            and (self.size_greater_than is None or size > self.size_greater_than)
+            and (self.size_less_than is None or size < self.size_less_than)
+        )
+
+    def matches_version(self, version: ObjectVersion) -> bool:
+        return self.matches(version.key, version.size, version_tags(version))
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    id: str
+    enabled: bool
+    filter: LifecycleFilter = field(default_factory=LifecycleFilter)
+    #: The filter came as the rule's own `<Prefix>` (the older form of the API).
+    legacy_prefix: bool = False
+    expiration_days: int | None = None
+    #: Epoch seconds of a midnight UTC.
+    expiration_date: float | None = None
+    #: None: not in the document (kept apart from false so that GET gives it back as sent).
+    expired_object_delete_marker: bool | None = None
+    noncurrent_days: int | None = None
+    newer_noncurrent_versions: int | None = None
+    abort_upload_days: int | None = None
+
+    @property
+    def acts_on_versions(self) -> bool:
+        return (
+            self.expiration_days is not None
+            or self.expiration_date is not None
+            or bool(self.expired_object_delete_marker)
+            or self.noncurrent_days is not None
+        )
+
+    def expires(self, start: float, now: float, day: float) -> bool:
+        """Whether Expiration (Days or Date) is due for a version created at `start`."""
+        if self.expiration_days is not None:
+            return due(start, self.expiration_days, day) <= now
+        return self.expiration_date is not None and self.expiration_date <= now
+
+
+def due(start: float, days: int, day: float = DAY) -> float:
+    """When `days` counted from `start` are over: rounded up to the next midnight UTC, which,
+    with `day` as the length of a day, is the next multiple of `day` since the epoch."""
+    return math.ceil((start + days * day) / day) * day
+
+
+def version_tags(version: ObjectVersion) -> dict[str, str]:
+    """The version's tags, decoded from the form s3/tagging.py stores."""
+    tags: dict[str, str] = {}
+    for pair in filter(None, version.headers.get(TAGGING, "").split("&")):
+        name, _, value = pair.partition("=")
+        tags[unquote(name)] = unquote(value)
+    return tags
+
+
+def dumps_rules(rules: tuple[LifecycleRule, ...]) -> str:
+    return json.dumps([asdict(rule) for rule in rules])
+
+
+def loads_rules(text: str) -> tuple[LifecycleRule, ...]:
+    rules = []
+    for data in json.loads(text):
+        shape: dict[str, Any] = data.pop("filter")
+        shape["tags"] = tuple((name, value) for name, value in shape["tags"])
+        rules.append(LifecycleRule(filter=LifecycleFilter(**shape), **data))
+    return tuple(rules)
+
+
+async def bucket_rules(catalog: Catalog, bucket_id: bytes) -> tuple[LifecycleRule, ...]:
+    text = await catalog.get_bucket_setting(bucket_id, SETTING)
+    return loads_rules(text) if text else ()
+
+
+async def save_rules(catalog: Catalog, bucket_id: bytes, rules: tuple[LifecycleRule, ...]) -> None:
+    """Replace the bucket's rules (none: remove the configuration)."""
+    await catalog.put_bucket_setting(bucket_id, SETTING, dumps_rules(rules) if rules else None)
+
+
+# -- the pass ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LifecycleReport:
+    """What one pass did, per action, and what it left alone."""
+
+    #: Current versions removed for good (a bucket whose versioning was never enabled).
+    expired: int = 0
+    #: Delete markers added over expired current versions (a versioned bucket).
+    delete_markers_added: int = 0
+    #: Delete markers removed because no other version of their key was left.
+    delete_markers_removed: int = 0
+    noncurrent_removed: int = 0
+    uploads_aborted: int = 0
+    #: Due, but Object Lock protects the version: kept.
+    locked: int = 0
+    #: Due, but written, removed or completed since evaluated: left to the next pass.
+    changed: int = 0
+
+    @property
+    def actions(self) -> int:
+        return (
+            self.expired + self.delete_markers_added + self.delete_markers_removed
+            + self.noncurrent_removed + self.uploads_aborted
+        )  # fmt: skip
+
+
+async def apply_lifecycle(store: ObjectStore, now: float, day: float = DAY) -> LifecycleReport:
+    """One pass over every bucket with enabled rules, as if the time were `now`; `day` is the
+    length of a lifecycle day (shorter only in tests)."""
+    report = LifecycleReport()
+    for bucket in await store.catalog.list_buckets():
+        rules = tuple(rule for rule in await bucket_rules(store.catalog, bucket.id) if rule.enabled)
+        if not rules:
+            continue
+        status = await versioning_status(store.catalog, bucket.id)
+        scan = _BucketPass(store.catalog, bucket, rules, status, now, day, report)
+        try:
+            await scan.versions()
+            await scan.uploads()
+        except BucketNotFound:
+            continue  # deleted during the pass
+    return report
+
+
+@dataclass
+class _KeyState:
+    """What the pass knows of the key it is walking, newest version first."""
+
+    key: str
+    #: The key's newest version when the pass reached it (None: not seen, or removed).
+    current: ObjectVersion | None = None
+    #: Id of the key's newest version now: the condition of every removal in this key.
+    current_id: bytes | None = None
+    #: last_modified of the version just newer than the next one: when that one became
+    #: noncurrent.
+    successor_time: float | None = None
+    #: Noncurrent versions kept so far (all newer than the next one).
+    newer_noncurrent: int = 0
+    #: Versions of the key left, as far as the pass knows.
+    remaining: int = 0
+
+
+class _BucketPass:
+    def __init__(
+        self, catalog: Catalog, bucket: Bucket, rules: tuple[LifecycleRule, ...],
+        status: str | None, now: float, day: float, report: LifecycleReport,
+    ) -> None:  # fmt: skip
+        self.catalog = catalog
+        self.bucket = bucket
+        self.rules = rules
+        self.status = status
+        self.now, self.day = now, day
+        self.report = report
+
+    def _log(self, rule: LifecycleRule, what: str, version: ObjectVersion) -> None:
+        log.info("lifecycle rule %r of bucket %s: %s %r (version %s)", rule.id,
+                 self.bucket.name, what, version.key, version.s3_version_id)  # fmt: skip
+
+    # -- versions --------------------------------------------------------------------------
+
+    async def versions(self) -> None:
+        rules = [rule for rule in self.rules if rule.acts_on_versions]
+        if not rules:
+            return
+        # Key prefixes, not paths: character by character is what is meant.
+        prefix = os.path.commonprefix([rule.filter.prefix or "" for rule in rules])  # noqa: RUF071
+        after: tuple[str, int] | None = None
+        state: _KeyState | None = None
+        while True:
+            rows = await self.catalog.list_versions(self.bucket.id, prefix, after, PAGE)
+            for version, latest in rows:
+                if state is None or version.key != state.key:
+                    if state is not None:
+                        await self._end_of_key(state)
+                    state = _KeyState(version.key)
+                await self._version(state, version, latest)
+                state.successor_time = version.last_modified
+                after = (version.key, version.seq)
+            if len(rows) < PAGE:
+                break
+        if state is not None:
+            await self._end_of_key(state)
+
+    async def _version(self, state: _KeyState, version: ObjectVersion, latest: bool) -> None:
+        if latest and state.successor_time is None:
+            state.current, state.current_id = version, version.version_id
+            state.remaining += 1
+            if not version.delete_marker:
+                await self._expire_current(state, version)
+        elif state.successor_time is not None:
+            await self._expire_noncurrent(state, version, state.successor_time)
+        # Else the key changed between two pages: the next pass sees it whole.
+
+    async def _expire_current(self, state: _KeyState, version: ObjectVersion) -> None:
+        rule = next(
+            (
+                rule
+                for rule in self.rules
+                if rule.expires(version.last_modified, self.now, self.day)
+                and rule.filter.matches_version(version)
+            ),
+            None,
+        )
+        if rule is None:
+            return
+        if self.status is None:
+            await self._remove_current(state, version, rule)
+        else:
+            await self._add_marker(state, version, rule)
+
+    async def _remove_current(
+        self, state: _KeyState, version: ObjectVersion, rule: LifecycleRule
+    ) -> None:
+        """Versioning never enabled: the object goes, unless a newer one was written since."""
+        try:
+            removed = await self.catalog.delete_version(
+                self.bucket.id, version.key, _catalog_id(version), expected=version.version_id
+            )
+        except ObjectLocked:
+            self.report.locked += 1
+            return
+        if removed is None:
+            self.report.changed += 1
+            return
+        self.report.expired += 1
+        self._log(rule, "expired", version)
+        state.current = state.current_id = None
+        state.remaining -= 1
+
+    async def _add_marker(
+        self, state: _KeyState, version: ObjectVersion, rule: LifecycleRule
+    ) -> None:
+        """A versioned bucket keeps the version (noncurrent now) under a delete marker, null
+        while versioning is suspended (replacing the null version), as DeleteObject does."""
+        marker = ObjectVersion(
+            bucket_id=self.bucket.id, key=version.key, version_id=new_id(), size=0, etag="",
+            last_modified=self.now, wrapped_data_key=b"", k=0, m=0, block_size=0, sites=(),
+            delete_marker=True, is_null=self.status == "Suspended",
+        )  # fmt: skip
+        try:
+            await self.catalog.commit_version(marker, WriteCondition(if_version=version.version_id))
+        except ObjectLocked:  # the null version a null marker would replace is locked
+            self.report.locked += 1
+            return
+        except (PreconditionFailed, KeyNotFound):
+            self.report.changed += 1
+            return
+        self.report.delete_markers_added += 1
+        self._log(rule, "added a delete marker over", version)
+        state.current_id = marker.version_id
+        if not (marker.is_null and version.is_null):
+            state.remaining += 1  # else the marker replaced the version
+            state.newer_noncurrent += 1
+
+    async def _expire_noncurrent(
+        self, state: _KeyState, version: ObjectVersion, noncurrent_since: float
+    ) -> None:
+        state.remaining += 1
+        rule = next(
+            (
+                rule
+                for rule in self.rules
+                if rule.noncurrent_days is not None
+                and due(noncurrent_since, rule.noncurrent_days, self.day) <= self.now
+                and state.newer_noncurrent >= (rule.newer_noncurrent_versions or 0)
+                and rule.filter.matches_version(version)
+            ),
+            None,
+        )
+        if rule is None or state.current_id is None:
+            state.newer_noncurrent += 1
+            return
+        try:
+            # Conditional on the key's newest version: if that changed, this one may have
+            # become current again (a client removed the newer ones) and must stay.
+            removed = await self.catalog.delete_version(
+                self.bucket.id, version.key, _catalog_id(version), expected=state.current_id
+            )
+        except ObjectLocked:
+            self.report.locked += 1
+            state.newer_noncurrent += 1
+            return
+        if removed is None:
+            self.report.changed += 1
+            state.newer_noncurrent += 1
+            return
+        self.report.noncurrent_removed += 1
+        self._log(rule, "removed noncurrent", version)
+        state.remaining -= 1
+
+    async def _end_of_key(self, state: _KeyState) -> None:
+        """A delete marker left alone (an "expired object delete marker") goes, by a rule with
+        ExpiredObjectDeleteMarker, or one whose Days or Date it has reached (S3 does both)."""
+        marker = state.current
+        if marker is None or not marker.delete_marker or state.remaining != 1:
+            return
+        rule = next(
+            (
+                rule
+                for rule in self.rules
+                if (
+                    rule.expired_object_delete_marker
+                    or rule.expires(marker.last_modified, self.now, self.day)
+                )
+                and rule.filter.matches_version(marker)
+            ),
+            None,
+        )
+        if rule is None:
+            return
+        try:
+            removed = await self.catalog.delete_version(
+                self.bucket.id, marker.key, _catalog_id(marker), expected=marker.version_id
+            )
+        except ObjectLocked:
+            self.report.locked += 1
+            return
+        if removed is None:
+            self.report.changed += 1
+            return
+        self.report.delete_markers_removed += 1
+        self._log(rule, "removed the expired delete marker of", marker)
+
+    # -- multipart uploads -----------------------------------------------------------------
+
+    async def uploads(self) -> None:
+        """AbortIncompleteMultipartUpload: uploads started DaysAfterInitiation days ago. The
+        rule's prefix is its only condition (S3 refuses tag filters with this action)."""
+        for rule in self.rules:
+            if rule.abort_upload_days is None:
+                continue
+            after: tuple[str, bytes] | None = None
+            while True:
+                batch = await self.catalog.list_uploads(
+                    self.bucket.id, rule.filter.prefix or "", after, PAGE
+                )
+                kept = after  # the listing resumes after an upload still there
+                for upload in batch:
+                    if due(upload.created, rule.abort_upload_days, self.day) > self.now:
+                        kept = (upload.key, upload.upload_id)
+                        continue
+                    try:
+                        await self.catalog.abort_upload(upload.upload_id)
+                    except NoSuchUpload:
+                        self.report.changed += 1  # completed or aborted meanwhile
+                        continue
+                    self.report.uploads_aborted += 1
+                    log.info("lifecycle rule %r of bucket %s: aborted upload %s of %r",
+                             rule.id, self.bucket.name, upload.upload_id.hex(),
+                             upload.key)  # fmt: skip
+                if len(batch) < PAGE:
+                    break
+                after = kept  # unchanged if the whole page was aborted: list it again
+
+
+def _catalog_id(version: ObjectVersion) -> bytes | None:
+    """How the catalog names a version: None for the key's null version."""
+    return None if version.is_null else version.version_id
