@@ -1,37 +1,28 @@
-"""The `egide` command."""
+"""The `egide` command: serve, credentials, and the administrator's tools (sites, policies,
+proofs, costs), each family in its own module of this package."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from egide.catalog.sqlite import SQLiteCatalog
-from egide.config import ConfigError, Settings, load_settings
+from egide.cli.common import ConfigOption, DataDirOption, err, load
+from egide.cli.cost import cost
+from egide.cli.policy import policy_app
+from egide.cli.site import site_app
+from egide.config import ConfigError
 from egide.crypto.keyring import KeyFileError
 
 app = typer.Typer(help="Égide: a sovereign, S3-compatible data cloud.", no_args_is_help=True)
 credentials_app = typer.Typer(help="Manage S3 access keys.", no_args_is_help=True)
 app.add_typer(credentials_app, name="credentials")
-err = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="egide.toml; defaults apply without one.")
-]
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (overrides the file).")
-]
-
-
-def _settings(config: Path | None, data_dir: Path | None, listen: str | None = None) -> Settings:
-    try:
-        return load_settings(config, data_dir=data_dir, listen=listen)
-    except ConfigError as exc:
-        err.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
+app.add_typer(site_app, name="site")
+app.add_typer(policy_app, name="policy")
+app.command("cost")(cost)
 
 
 @app.command()
@@ -44,7 +35,7 @@ def serve(
     from egide.server import serve as run
     from egide.sites.base import SiteError
 
-    settings = _settings(config, data_dir, listen)
+    settings = load(config, data_dir, listen)
     try:
         run(settings)
     except (ConfigError, KeyFileError, SiteError, OSError, RuntimeError) as exc:
@@ -57,7 +48,7 @@ def credentials_create(config: ConfigOption = None, data_dir: DataDirOption = No
     """Create a new access key pair; the secret is shown once."""
     from egide.server import add_credential, catalog_path, new_credential, open_keyring
 
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     if not catalog_path(settings).exists():
         err.print(f"[red]no Égide data in {settings.data_dir}[/red]: run `egide serve` first")
         raise typer.Exit(2)

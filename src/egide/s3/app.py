@@ -16,28 +16,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from egide.admin.http import handle_admin, is_admin_request
 from egide.catalog.base import Catalog
 from egide.crypto.keyring import Keyring
 from egide.domain import (
-    BucketExists,
-    BucketNotEmpty,
-    BucketNotFound,
     DomainError,
-    InvalidPart,
-    KeyNotFound,
-    NoSuchUpload,
-    ShardsUnavailable,
-    SitesUnavailable,
 )
-from egide.engine.multipart import MIN_PART_SIZE, InvalidPartOrder, PartTooSmall
 from egide.engine.store import ObjectStore
-from egide.s3 import bucket, copy, cors, delete, errors, get, list, multipart, post, put, tagging
+from egide.s3 import (
+    bucket,
+    copy,
+    cors,
+    delete,
+    errors,
+    get,
+    lifecycle,
+    list,
+    multipart,
+    object_lock,
+    post,
+    put,
+    tagging,
+    versioning,
+)
 from egide.s3.auth.checksums import requested_checksum
 from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
 from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
 from egide.s3.http import Receive, Request, RequestBody, Response
 from egide.s3.request import RequestHead
 from egide.s3.router import Endpoint, Route, route
+from egide.s3.translate import to_s3_error
 from egide.s3.xml import DECLARATION, element
 
 log = logging.getLogger("egide.s3")
@@ -71,40 +79,24 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.PUT_BUCKET_TAGGING: tagging.handle_put_bucket_tagging,
     Endpoint.GET_BUCKET_TAGGING: tagging.handle_get_bucket_tagging,
     Endpoint.DELETE_BUCKET_TAGGING: tagging.handle_delete_bucket_tagging,
+    Endpoint.PUT_BUCKET_LIFECYCLE: lifecycle.handle_put_bucket_lifecycle,
+    Endpoint.GET_BUCKET_LIFECYCLE: lifecycle.handle_get_bucket_lifecycle,
+    Endpoint.DELETE_BUCKET_LIFECYCLE: lifecycle.handle_delete_bucket_lifecycle,
     Endpoint.PUT_OBJECT_TAGGING: tagging.handle_put_object_tagging,
     Endpoint.GET_OBJECT_TAGGING: tagging.handle_get_object_tagging,
     Endpoint.DELETE_OBJECT_TAGGING: tagging.handle_delete_object_tagging,
+    Endpoint.GET_BUCKET_VERSIONING: versioning.handle_get_bucket_versioning,
+    Endpoint.PUT_BUCKET_VERSIONING: versioning.handle_put_bucket_versioning,
+    Endpoint.LIST_OBJECT_VERSIONS: versioning.handle_list_object_versions,
+    Endpoint.PUT_OBJECT_LOCK_CONFIGURATION: object_lock.handle_put_configuration,
+    Endpoint.GET_OBJECT_LOCK_CONFIGURATION: object_lock.handle_get_configuration,
+    Endpoint.PUT_OBJECT_RETENTION: object_lock.handle_put_retention,
+    Endpoint.GET_OBJECT_RETENTION: object_lock.handle_get_retention,
+    Endpoint.PUT_OBJECT_LEGAL_HOLD: object_lock.handle_put_legal_hold,
+    Endpoint.GET_OBJECT_LEGAL_HOLD: object_lock.handle_get_legal_hold,
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-
-
-def to_s3_error(exc: DomainError, target: Route | None) -> errors.S3Error:
-    """The one place where engine errors become S3 errors."""
-    bucket_name = target.bucket if target and target.bucket else ""
-    if isinstance(exc, BucketNotFound):
-        return errors.NoSuchBucket(BucketName=bucket_name)
-    if isinstance(exc, BucketNotEmpty):
-        return errors.BucketNotEmpty(BucketName=bucket_name)
-    if isinstance(exc, BucketExists):
-        return errors.BucketAlreadyOwnedByYou(BucketName=bucket_name)
-    if isinstance(exc, KeyNotFound):
-        return errors.NoSuchKey(Key=target.key if target and target.key else "")
-    if isinstance(exc, NoSuchUpload):
-        return errors.NoSuchUpload()
-    if isinstance(exc, InvalidPart):
-        return errors.InvalidPart(str(exc) + ".")
-    if isinstance(exc, InvalidPartOrder):
-        return errors.InvalidPartOrder()
-    if isinstance(exc, PartTooSmall):
-        return errors.EntityTooSmall(
-            "Your proposed upload is smaller than the minimum allowed object size: "
-            f"{exc}.", ProposedSize=str(exc.size), MinSizeAllowed=str(MIN_PART_SIZE),
-            PartNumber=str(exc.number),
-        )  # fmt: skip
-    if isinstance(exc, ShardsUnavailable | SitesUnavailable):
-        return errors.ServiceUnavailable(str(exc))
-    return errors.S3Error()
 
 
 def error_body(exc: errors.S3Error, resource: str, request_id: str) -> bytes:
@@ -203,6 +195,13 @@ class S3App:
             receive, int(length) if length and length.isdigit() else None, _has_body(head)
         )
         target: Route | None = None
+        if is_admin_request(head, self.domains):
+            # Égide's JSON admin API (egide.admin.http): no bucket name can start with "_".
+            response = await handle_admin(head, raw, self.store, self._secret, self._secrets.get)
+            if not raw.done:
+                response.headers["connection"] = "close"
+            await self._send(response, head, request_id, send)
+            return
         try:
             target = route(head, self.domains)
             if target.endpoint is Endpoint.PREFLIGHT:
@@ -254,7 +253,7 @@ class S3App:
         if exc.status >= 500:
             log.warning("%s %s → %s: %s", head.method, head.raw_path, exc.code, exc.message)
         body = b"" if head.method == "HEAD" else error_body(exc, head.path, request_id)
-        return Response(exc.status, {"content-type": "application/xml"}, body)
+        return Response(exc.status, {"content-type": "application/xml", **exc.headers}, body)
 
     async def _send(self, response: Response, head: RequestHead, request_id: str,
                     send: Send) -> None:  # fmt: skip

@@ -1,0 +1,86 @@
+"""`egide site add`: a new `[[sites]]` entry appended to egide.toml, comments and layout kept.
+
+The file is edited with tomlkit (a round-trip parser), and the result is loaded exactly as
+`egide serve` would load it before it replaces the file: a profile the placement library
+refuses, a name used twice or a policy the new inventory breaks are refused with the same
+message the start would give, and the file is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT
+
+from egide.config import ConfigError, LocalSiteConfig, Settings, load_settings
+
+
+class SiteAddError(Exception):
+    """The entry was refused; the file is unchanged."""
+
+
+@dataclass(frozen=True)
+class SiteAdded:
+    before: Settings
+    after: Settings
+    #: The six default sites were written out first (the file listed none, and one explicit
+    #: site would otherwise replace them all).
+    wrote_defaults: bool
+
+
+def _default_entries(settings: Settings) -> list[dict[str, Any]]:
+    """The implicit sites of a file without `[[sites]]`, as entries (paths under data_dir)."""
+    entries = []
+    for site in settings.resolved_sites():
+        assert isinstance(site, LocalSiteConfig)
+        entries.append({"name": site.name, "path": str(site.path.relative_to(settings.data_dir))})
+    return entries
+
+
+def _table(entry: dict[str, Any]) -> Any:
+    table = tomlkit.table()
+    for name, value in entry.items():
+        table.add(name, value)
+    table.add(tomlkit.nl())
+    return table
+
+
+def add_site(path: Path, entry: dict[str, Any]) -> SiteAdded:
+    """Append `entry` (the fields of a `[[sites]]` table) to the configuration at `path`."""
+    try:
+        text = path.read_text()
+        before = load_settings(path)
+        document = tomlkit.parse(text)
+    except OSError as exc:
+        raise SiteAddError(f"cannot read {path}: {exc.strerror}") from None
+    except (ConfigError, TOMLKitError) as exc:
+        raise SiteAddError(f"{path} is invalid already, fix it first: {exc}") from None
+    if any(site.name == entry.get("name") for site in before.sites):
+        raise SiteAddError(f"a site named {entry.get('name')} is already configured")
+    sites = document.get("sites")
+    wrote_defaults = sites is None
+    if sites is None:
+        sites = tomlkit.aot()
+        for default in _default_entries(before):
+            sites.append(_table(default))
+        document.append("sites", sites)
+    elif not isinstance(sites, AoT):
+        raise SiteAddError(f"{path}: `sites` is not written as [[sites]] tables; add it by hand")
+    sites.append(_table(entry))
+    new_text = tomlkit.dumps(document)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        tmp.write_text(new_text)
+        try:
+            after = load_settings(tmp)
+        except ConfigError as exc:
+            raise SiteAddError(str(exc).replace(str(tmp), str(path))) from None
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return SiteAdded(before, after, wrote_defaults)
