@@ -274,19 +274,26 @@ class _BucketPass:
         else:
             await self._add_marker(state, version, rule)
 
-    async def _remove_current(
-        self, state: _KeyState, version: ObjectVersion, rule: LifecycleRule
-    ) -> None:
-        """Versioning never enabled: the object goes, unless a newer one was written since."""
+    async def _remove_newest(self, version: ObjectVersion) -> bool:
+        """Remove `version` if it is still its key's newest and no lock protects it; else
+        count why not and answer False."""
         try:
             removed = await self.catalog.delete_version(
                 self.bucket.id, version.key, _catalog_id(version), expected=version.version_id
             )
         except ObjectLocked:
             self.report.locked += 1
-            return
+            return False
         if removed is None:
             self.report.changed += 1
+            return False
+        return True
+
+    async def _remove_current(
+        self, state: _KeyState, version: ObjectVersion, rule: LifecycleRule
+    ) -> None:
+        """Versioning never enabled: the object goes, unless a newer one was written since."""
+        if not await self._remove_newest(version):
             return
         self.report.expired += 1
         self._log(rule, "expired", version)
@@ -372,17 +379,7 @@ class _BucketPass:
             ),
             None,
         )
-        if rule is None:
-            return
-        try:
-            removed = await self.catalog.delete_version(
-                self.bucket.id, marker.key, _catalog_id(marker), expected=marker.version_id
-            )
-        except ObjectLocked:
-            self.report.locked += 1
-            return
-        if removed is None:
-            self.report.changed += 1
+        if rule is None or not await self._remove_newest(marker):
             return
         self.report.delete_markers_removed += 1
         self._log(rule, "removed the expired delete marker of", marker)

@@ -53,7 +53,7 @@ async def list_objects(
         rows = await catalog.list_objects(bucket_id, prefix, cursor, _PAGE, inclusive=inclusive)
         inclusive = False
         for version in rows:
-            common = _common_prefix(version.key, prefix, delimiter)
+            common = common_prefix(version.key, prefix, delimiter)
             if common is not None and after is not None and common <= after:
                 # Resuming (start-after) inside this common prefix: it was already returned.
                 cursor, inclusive = prefix_end(common), True
@@ -77,7 +77,7 @@ async def list_objects(
             return result
 
 
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
     if not delimiter:
         return None
     pos = key.find(delimiter, len(prefix))

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from egide.catalog.base import Catalog
 from egide.catalog.sqlite import prefix_end
 from egide.domain import ObjectLockNotEnabled, ObjectVersion
+from egide.engine.listing import common_prefix
 
 VERSIONING = "versioning"
 OBJECT_LOCK = "object-lock"
@@ -123,7 +124,7 @@ async def list_versions(
     while True:
         rows = await catalog.list_versions(bucket_id, prefix, after, _PAGE)
         for version, latest in rows:
-            common = _common_prefix(version.key, prefix, delimiter)
+            common = common_prefix(version.key, prefix, delimiter)
             if common is not None and key_marker is not None and common <= key_marker:
                 after = _past(common)  # resuming inside a prefix already returned
                 break
@@ -150,10 +151,3 @@ def _past(common: str) -> tuple[str, int] | None:
     """The position after every key under the common prefix (None: nothing sorts after)."""
     end = prefix_end(common)
     return None if end is None else (end, FROM_NEWEST)
-
-
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
-    if not delimiter:
-        return None
-    pos = key.find(delimiter, len(prefix))
-    return key[: pos + len(delimiter)] if pos >= 0 else None

@@ -19,9 +19,7 @@ from typing import Any
 from egide.admin.http import handle_admin, is_admin_request
 from egide.catalog.base import Catalog
 from egide.crypto.keyring import Keyring
-from egide.domain import (
-    DomainError,
-)
+from egide.domain import DomainError
 from egide.engine.store import ObjectStore
 from egide.s3 import (
     bucket,
