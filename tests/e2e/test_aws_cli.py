@@ -279,3 +279,36 @@ def test_s3api_versioning_and_object_lock(aws: Aws, tmp_path: Path) -> None:
     aws.run("s3api", "delete-object", "--bucket", bucket, "--key", "k", "--version-id", ids[0])
     listed = aws.json("s3api", "list-object-versions", "--bucket", bucket)
     assert [v["VersionId"] for v in listed["Versions"]] == [ids[1]]
+
+
+def test_s3api_bucket_configurations(aws: Aws, tmp_path: Path) -> None:
+    """Lifecycle, CORS and tags set and read back through the cli's own request builders."""
+    bucket = f"cfg-{os.urandom(4).hex()}"
+    aws.run("s3", "mb", f"s3://{bucket}")
+    lifecycle = {
+        "Rules": [
+            {"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
+             "Expiration": {"Days": 30}},
+        ]
+    }  # fmt: skip
+    aws.run(
+        "s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket,
+        "--lifecycle-configuration", json.dumps(lifecycle),
+    )  # fmt: skip
+    stored = aws.json("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket)
+    assert stored["Rules"] == lifecycle["Rules"]
+    cors = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://app.example"]}]}
+    aws.run(
+        "s3api", "put-bucket-cors", "--bucket", bucket, "--cors-configuration", json.dumps(cors)
+    )
+    assert (
+        aws.json("s3api", "get-bucket-cors", "--bucket", bucket)["CORSRules"] == cors["CORSRules"]
+    )
+    body = tmp_path / "body"
+    body.write_bytes(b"tagged")
+    aws.run(
+        "s3api", "put-object", "--bucket", bucket, "--key", "k", "--body", str(body),
+        "--tagging", "team=data",
+    )  # fmt: skip
+    tags = aws.json("s3api", "get-object-tagging", "--bucket", bucket, "--key", "k")["TagSet"]
+    assert tags == [{"Key": "team", "Value": "data"}]
