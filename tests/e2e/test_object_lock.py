@@ -206,3 +206,15 @@ def test_governance_mode_change_needs_the_bypass(s3: Any, locked: str) -> None:
         Bucket=locked, Key="k", Retention=stronger, BypassGovernanceRetention=True
     )
     assert s3.get_object_retention(Bucket=locked, Key="k")["Retention"]["Mode"] == "COMPLIANCE"
+
+
+def test_copy_takes_the_requested_lock(s3: Any, locked: str) -> None:
+    s3.put_object(Bucket=locked, Key="src", Body=b"x")
+    until = _in(3600).replace(microsecond=0)
+    copied = s3.copy_object(
+        Bucket=locked, Key="dst", CopySource={"Bucket": locked, "Key": "src"},
+        ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
+    )  # fmt: skip
+    head = s3.head_object(Bucket=locked, Key="dst", VersionId=copied["VersionId"])
+    assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", until)
+    assert "ObjectLockMode" not in s3.head_object(Bucket=locked, Key="src")

@@ -12,6 +12,7 @@ from egide.s3 import errors
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response
 from egide.s3.multipart import checksum_elements, part_number, server_checksum, upload_of
+from egide.s3.object_lock import lock_request
 from egide.s3.put import (
     MAX_OBJECT_SIZE,
     check_key,
@@ -110,6 +111,8 @@ def _metadata(req: Request, source: ObjectVersion, same_object: bool) -> dict[st
     if tagging == "COPY" and TAGGING in source.headers:
         tags = {TAGGING: source.headers[TAGGING]}
     headers.update(tags)
+    # The copy's own Object Lock request applies whatever the directives (never the source's).
+    headers.update(lock_request(head))
     if not source.parts:
         # The same bytes: a full-object checksum still holds (a multipart source's composite
         # checksum names its parts, and does not).
