@@ -21,6 +21,7 @@ from egide.engine.versioning import (
     VERSIONING,
     LockConfiguration,
     lock_configuration,
+    versioning_status,
 )
 from egide.s3 import errors
 from egide.s3.body import read_checked_body, read_small_body
@@ -117,7 +118,7 @@ async def handle_put_configuration(req: Request, store: ObjectStore) -> Response
     assert req.bucket is not None
     config = _parse_configuration(await read_small_body(req))
     bucket = await store.bucket(req.bucket)
-    if await store.versioning(req.bucket) != "Enabled":
+    if await versioning_status(store.catalog, bucket.id) != "Enabled":
         raise errors.InvalidBucketState(
             "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
         )
