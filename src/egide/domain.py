@@ -123,6 +123,33 @@ class ObjectVersion:
 NULL_VERSION = "null"
 
 
+#: A job's states. queued → running → done | failed; paused and cancelled by request.
+JOB_STATES = ("queued", "running", "paused", "cancelled", "done", "failed")
+JOB_FINAL = ("cancelled", "done", "failed")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A maintenance job (repair, scrub, evacuate …) as the catalog keeps it: where it stands
+    (`cursor`, JSON the job's own code reads back) survives a crash, so it resumes there."""
+
+    id: int
+    kind: str
+    params: dict[str, object]
+    state: str
+    cursor: dict[str, object] | None
+    progress: dict[str, int]
+    created: float
+    updated: float
+    owner: str | None = None
+    lease_until: float | None = None
+    error: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in JOB_FINAL
+
+
 def parse_version_id(text: str) -> bytes | None:
     """The version id bytes of an S3 version id; None for "null". Raises InvalidVersionId."""
     if text == NULL_VERSION:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from egide.domain import Bucket, DomainError, ObjectVersion, Part, Upload, WriteCondition
+from egide.domain import Bucket, DomainError, Job, ObjectVersion, Part, Upload, WriteCondition
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,69 @@ class Catalog(Protocol):
         """The newest report recorded of this kind and scope."""
 
     async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
+
+    # -- maintenance (egide.maintenance) ---------------------------------------------------
+
+    async def get_version_by_id(self, version_id: bytes) -> ObjectVersion | None: ...
+
+    async def versions_after(self, after: bytes | None, limit: int) -> list[ObjectVersion]:
+        """Versions holding data, in version id order after `after` (a stable cursor)."""
+
+    async def count_versions(self) -> int: ...
+
+    async def move_shards(
+        self,
+        version: ObjectVersion,
+        sites: tuple[str, ...],
+        replaced: list[tuple[str, str]],
+        written: list[tuple[str, str]],
+    ) -> bool:
+        """Point `version` at standalone shard files on `sites`, if it is unchanged; the
+        `replaced` (else the `written`) files go to the trash."""
+
+    async def mark_damaged(self, version_id: bytes, reason: str) -> None: ...
+
+    async def damaged(self, limit: int) -> list[tuple[bytes, str]]: ...
+
+    async def forget_damaged(self, version_ids: list[bytes]) -> None: ...
+
+    async def unreferenced(self, site: str, names: list[str]) -> list[str]: ...
+
+    async def record_sightings(self, site: str, names: list[str]) -> None: ...
+
+    async def sightings(self, site: str) -> dict[str, float]: ...
+
+    async def forget_sightings(self, site: str, names: list[str]) -> None: ...
+
+    async def create_job(self, kind: str, params: dict[str, object]) -> Job: ...
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def list_jobs(self, states: tuple[str, ...] = (), limit: int = 100) -> list[Job]: ...
+
+    async def claim_job(
+        self, job_id: int | None, kinds: tuple[str, ...], owner: str, lease: float
+    ) -> Job | None: ...
+
+    async def save_job(
+        self,
+        job_id: int,
+        owner: str,
+        *,
+        cursor: dict[str, object] | None,
+        progress: dict[str, int],
+        lease: float,
+    ) -> str: ...
+
+    async def set_job_state(
+        self,
+        job_id: int,
+        state: str,
+        *,
+        only_from: tuple[str, ...],
+        owner: str | None = None,
+        error: str | None = None,
+    ) -> Job | None: ...
 
     async def forget_trash(self, ids: list[int]) -> None: ...
 

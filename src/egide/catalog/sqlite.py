@@ -25,6 +25,7 @@ from egide.domain import (
     BucketNotFound,
     DomainError,
     InvalidPart,
+    Job,
     KeyNotFound,
     NoSuchUpload,
     ObjectLocked,
@@ -150,6 +151,35 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX reports_by_scope ON reports(kind, scope, id);
     """,
+    # 6: maintenance: jobs that resume after a crash, versions found short of shards (the
+    # repair queue), and files seen on sites that nothing references (garbage collection).
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL,
+        state TEXT NOT NULL,
+        cursor TEXT,
+        progress TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        owner TEXT,
+        lease_until REAL,
+        error TEXT
+    );
+    CREATE INDEX jobs_by_state ON jobs(state, id);
+    CREATE TABLE damaged (
+        version_id BLOB PRIMARY KEY,
+        reason TEXT NOT NULL,
+        since REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE sightings (
+        site TEXT NOT NULL,
+        shard TEXT NOT NULL,
+        seen REAL NOT NULL,
+        PRIMARY KEY (site, shard)
+    ) WITHOUT ROWID;
+    """,
 )
 
 _VERSION_COLUMNS = (
@@ -183,6 +213,47 @@ def _version(row: sqlite3.Row) -> ObjectVersion:
         delete_marker=bool(row[16]), retention_mode=row[17], retain_until=row[18],
         legal_hold=bool(row[19]), seq=row[20],
     )  # fmt: skip
+
+
+_JOB_COLUMNS = (
+    "id, kind, params, state, cursor, progress, created, updated, owner, lease_until, error"
+)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row[0], kind=row[1], params=json.loads(row[2]), state=row[3],
+        cursor=json.loads(row[4]) if row[4] else None, progress=json.loads(row[5]),
+        created=row[6], updated=row[7], owner=row[8], lease_until=row[9], error=row[10],
+    )  # fmt: skip
+
+
+def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
+    """Whether the catalog still needs file `name` on `site` (see `unreferenced`)."""
+    if db.execute(
+        "SELECT 1 FROM trash WHERE site = ? AND shard = ? LIMIT 1", (site, name)
+    ).fetchone():
+        return True
+    if name.startswith("pack-"):
+        row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
+        return row is not None and site in json.loads(row[0])
+    fields = name.split("-")
+    if len(fields) != 3 or not all(fields):
+        return False  # not an Égide shard name (the GC job only looks at Égide's files)
+    try:
+        version_id, seq, index = bytes.fromhex(fields[0]), int(fields[1]), int(fields[2])
+    except ValueError:
+        return False
+    if db.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (version_id,)).fetchone():
+        return True  # a part of an upload in progress (its parts row may not exist yet)
+    row = db.execute(
+        "SELECT sites, parts, pack FROM versions WHERE version_id = ?", (version_id,)
+    ).fetchone()
+    if row is None or row[2] is not None:
+        return False
+    sites = json.loads(row[0])
+    seqs = {part.seq for part in _parts(row[1])} or {0}
+    return seq in seqs and 0 <= index < len(sites) and sites[index] == site
 
 
 def _upload(row: sqlite3.Row) -> Upload:
@@ -953,6 +1024,264 @@ class SQLiteCatalog:
             return RecordedReport(*row) if row else None
 
         return await self._call(run)
+
+    # -- maintenance: versions by id, shard moves --------------------------------------------
+
+    async def get_version_by_id(self, version_id: bytes) -> ObjectVersion | None:
+        def run(db: sqlite3.Connection) -> ObjectVersion | None:
+            row = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE version_id = ?", (version_id,)
+            ).fetchone()
+            return _version(row) if row else None
+
+        return self._read(run)
+
+    async def versions_after(self, after: bytes | None, limit: int) -> list[ObjectVersion]:
+        """Versions holding data (delete markers hold none), in version id order after `after`:
+        a cursor that writes and deletes elsewhere in the catalog never shift."""
+
+        def run(db: sqlite3.Connection) -> list[ObjectVersion]:
+            rows = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE version_id > ? "
+                "AND delete_marker = 0 ORDER BY version_id LIMIT ?",
+                (after or b"", limit),
+            ).fetchall()
+            return [_version(row) for row in rows]
+
+        return self._read(run)
+
+    async def count_versions(self) -> int:
+        return int(
+            self._read(
+                lambda db: db.execute(
+                    "SELECT count(*) FROM versions WHERE delete_marker = 0"
+                ).fetchone()[0]
+            )
+        )
+
+    async def move_shards(
+        self,
+        version: ObjectVersion,
+        sites: tuple[str, ...],
+        replaced: list[tuple[str, str]],
+        written: list[tuple[str, str]],
+    ) -> bool:
+        """Point `version` at shards rewritten on `sites` (as standalone files: a packed version
+        leaves its pack), if it is still stored as `version` says. Then the `replaced` files
+        go to the trash; else the `written` ones do, and False is returned."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            changed = db.execute(
+                "UPDATE versions SET sites = ?, pack = NULL, pack_offset = 0 "
+                "WHERE version_id = ? AND sites = ? AND pack IS ?",
+                (json.dumps(sites), version.version_id, json.dumps(version.sites), version.pack),
+            ).rowcount
+            if not changed:
+                _trash(db, written)
+                return False
+            if version.pack is not None:
+                self._unref_pack(db, version.pack)
+            _trash(db, replaced)
+            return True
+
+        return await self._call(partial(self._in_transaction, run))
+
+    @staticmethod
+    def _in_transaction(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    # -- maintenance: the repair queue ---------------------------------------------------------
+
+    async def mark_damaged(self, version_id: bytes, reason: str) -> None:
+        """Queue a version for repair (a read or a scrub found a shard missing or corrupt)."""
+        await self._call(
+            lambda db: db.execute(
+                "INSERT OR IGNORE INTO damaged (version_id, reason, since) VALUES (?, ?, ?)",
+                (version_id, reason, time.time()),
+            )
+        )
+
+    async def damaged(self, limit: int) -> list[tuple[bytes, str]]:
+        return self._read(
+            lambda db: [
+                (row[0], row[1])
+                for row in db.execute(
+                    "SELECT version_id, reason FROM damaged ORDER BY since LIMIT ?", (limit,)
+                )
+            ]
+        )
+
+    async def forget_damaged(self, version_ids: list[bytes]) -> None:
+        await self._call(
+            lambda db: db.executemany(
+                "DELETE FROM damaged WHERE version_id = ?", [(v,) for v in version_ids]
+            )
+        )
+
+    # -- maintenance: garbage collection ---------------------------------------------------------
+
+    async def unreferenced(self, site: str, names: list[str]) -> list[str]:
+        """Which of these files on `site` the catalog does not reference: no committed version
+        keeps that shard there, no upload in progress owns it, no pack lives there, and it is
+        not already in the trash."""
+
+        def run(db: sqlite3.Connection) -> list[str]:
+            return [name for name in names if not _referenced(db, site, name)]
+
+        return self._read(run)
+
+    async def record_sightings(self, site: str, names: list[str]) -> None:
+        """Note files first seen unreferenced now (a later pass removes those still so)."""
+        now = time.time()
+        await self._call(
+            lambda db: db.executemany(
+                "INSERT OR IGNORE INTO sightings (site, shard, seen) VALUES (?, ?, ?)",
+                [(site, name, now) for name in names],
+            )
+        )
+
+    async def sightings(self, site: str) -> dict[str, float]:
+        return self._read(
+            lambda db: {
+                row[0]: row[1]
+                for row in db.execute("SELECT shard, seen FROM sightings WHERE site = ?", (site,))
+            }
+        )
+
+    async def forget_sightings(self, site: str, names: list[str]) -> None:
+        await self._call(
+            lambda db: db.executemany(
+                "DELETE FROM sightings WHERE site = ? AND shard = ?", [(site, n) for n in names]
+            )
+        )
+
+    # -- maintenance: jobs ---------------------------------------------------------------------
+
+    async def create_job(self, kind: str, params: dict[str, object]) -> Job:
+        def run(db: sqlite3.Connection) -> int:
+            now = time.time()
+            cursor = db.execute(
+                "INSERT INTO jobs (kind, params, state, progress, created, updated) "
+                "VALUES (?, ?, 'queued', '{}', ?, ?)",
+                (kind, json.dumps(params), now, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+        job = await self.get_job(await self._call(run))
+        assert job is not None
+        return job
+
+    async def get_job(self, job_id: int) -> Job | None:
+        def run(db: sqlite3.Connection) -> Job | None:
+            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return _job(row) if row else None
+
+        return self._read(run)
+
+    async def list_jobs(self, states: tuple[str, ...] = (), limit: int = 100) -> list[Job]:
+        """The newest jobs first, of these states (all without)."""
+
+        def run(db: sqlite3.Connection) -> list[Job]:
+            where = f"WHERE state IN ({','.join('?' * len(states))})" if states else ""
+            rows = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?",
+                (*states, limit),
+            ).fetchall()
+            return [_job(row) for row in rows]
+
+        return self._read(run)
+
+    async def claim_job(
+        self, job_id: int | None, kinds: tuple[str, ...], owner: str, lease: float
+    ) -> Job | None:
+        """Take a job to run: this one (or the oldest of `kinds`) if it is queued, or running
+        under a lease that expired (its runner died). None if there is none to take."""
+
+        def run(db: sqlite3.Connection) -> int | None:
+            now = time.time()
+            where = "(state = 'queued' OR (state = 'running' AND lease_until < ?))"
+            args: list[object] = [now]
+            if job_id is not None:
+                where += " AND id = ?"
+                args.append(job_id)
+            if kinds:
+                where += f" AND kind IN ({','.join('?' * len(kinds))})"
+                args += kinds
+            row = db.execute(f"SELECT id FROM jobs WHERE {where} ORDER BY id LIMIT 1", args)
+            found = row.fetchone()
+            if found is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET state = 'running', owner = ?, lease_until = ?, updated = ? "
+                "WHERE id = ?",
+                (owner, now + lease, now, found[0]),
+            )
+            return int(found[0])
+
+        claimed = await self._call(partial(self._in_transaction, run))
+        return await self.get_job(claimed) if claimed is not None else None
+
+    async def save_job(
+        self,
+        job_id: int,
+        owner: str,
+        *,
+        cursor: dict[str, object] | None,
+        progress: dict[str, int],
+        lease: float,
+    ) -> str:
+        """Record a running job's position and renew its lease; the job's state now (a runner
+        that sees anything but "running" stops: paused, cancelled, or taken by another)."""
+
+        def run(db: sqlite3.Connection) -> str:
+            now = time.time()
+            db.execute(
+                "UPDATE jobs SET cursor = ?, progress = ?, lease_until = ?, updated = ? "
+                "WHERE id = ? AND state = 'running' AND owner = ?",
+                (json.dumps(cursor), json.dumps(progress), now + lease, now, job_id, owner),
+            )
+            row = db.execute("SELECT state, owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return "cancelled"
+            return str(row[0]) if row[1] == owner or row[0] != "running" else "taken"
+
+        return await self._call(run)
+
+    async def set_job_state(
+        self,
+        job_id: int,
+        state: str,
+        *,
+        only_from: tuple[str, ...],
+        owner: str | None = None,
+        error: str | None = None,
+    ) -> Job | None:
+        """Move a job to `state` if it is in one of `only_from` (and held by `owner`, if
+        given); the job as it is afterwards, None if there is no such job."""
+
+        def run(db: sqlite3.Connection) -> None:
+            where = f"id = ? AND state IN ({','.join('?' * len(only_from))})"
+            args: list[object] = [job_id, *only_from]
+            if owner is not None:
+                where += " AND owner = ?"
+                args.append(owner)
+            release = state != "running"
+            db.execute(
+                "UPDATE jobs SET state = ?, error = coalesce(?, error), updated = ?"
+                + (", owner = NULL, lease_until = NULL" if release else "")
+                + f" WHERE {where}",
+                (state, error, time.time(), *args),
+            )
+
+        await self._call(run)
+        return await self.get_job(job_id)
 
     # -- trash ------------------------------------------------------------------------------
 

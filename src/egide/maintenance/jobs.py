@@ -1,0 +1,259 @@
+"""Jobs: resumable background work whose state lives in the catalog.
+
+A job is a kind (repair, scrub …), parameters, and a cursor. Its code is an async generator of
+`Step`s; after each step the runner saves the cursor and the counters in the catalog, renews its
+lease, logs what the step did, and spends the step's bytes against the job's rate limit. A
+runner that dies (crash, SIGKILL) leaves its job "running" under a lease: once the lease runs
+out, or at once if the runner's process is known dead on this host, any runner takes it over
+and the job's code starts again from the last saved cursor. Steps must be safe to repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from egide.catalog.base import Catalog
+from egide.domain import Job
+from egide.sites.base import Site
+
+if TYPE_CHECKING:
+    from egide.engine.store import ObjectStore
+
+log = logging.getLogger("egide.jobs")
+
+#: Seconds a runner holds a job without renewing; a runner renews every third of it.
+DEFAULT_LEASE = 60.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step of a job did, and where the job stands after it."""
+
+    cursor: dict[str, object] | None
+    #: Counters to add to the job's progress: "items" (versions looked at), "bytes" (of object
+    #: data moved or read) and any the job names ("rebuilt", "corrupt" …).
+    counts: Mapping[str, int] = field(default_factory=dict)
+    #: The job's total of items, when known (for progress bars).
+    total: int | None = None
+    #: A log line for this step's action, if it acted.
+    note: str | None = None
+
+
+@dataclass
+class JobContext:
+    """What jobs act on. `store` opens the object service (keys included) for the jobs that
+    need plaintext, export and import; the others work on shards without the keys."""
+
+    catalog: Catalog
+    sites: Mapping[str, Site]
+    store: Callable[[], Awaitable[ObjectStore]] | None = None
+    #: Default rate limit in bytes per second (0: none), when a job's params set none.
+    rate: int = 0
+    lease: float = DEFAULT_LEASE
+    #: Extra knobs some jobs read (garbage collection's grace period …).
+    options: dict[str, object] = field(default_factory=dict)
+
+
+JobCode = Callable[[JobContext, Job], AsyncGenerator[Step, None]]
+KINDS: dict[str, JobCode] = {}
+
+
+def job_kind(name: str) -> Callable[[JobCode], JobCode]:
+    """Register the code of a kind of job."""
+
+    def register(code: JobCode) -> JobCode:
+        KINDS[name] = code
+        return code
+
+    return register
+
+
+class JobError(Exception):
+    """A job request that cannot be done (unknown job, wrong state); the message says why."""
+
+
+class Throttle:
+    """A rate limit in bytes per second over a job's steps (a token bucket one second deep)."""
+
+    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._start = clock()
+        self._spent = 0.0
+
+    async def spend(self, count: int) -> None:
+        if self.rate <= 0 or count <= 0:
+            return
+        now = self._clock()
+        # Idle time earns at most one second of credit: a burst after a pause stays short.
+        self._spent = max(self._spent, (now - self._start - 1.0) * self.rate)
+        self._spent += count
+        ahead = self._spent / self.rate - (now - self._start)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
+def owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def _dead_here(owner: str | None) -> bool:
+    """Whether `owner` was a process of this host that no longer exists."""
+    if owner is None:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+async def submit(catalog: Catalog, kind: str, params: dict[str, object]) -> Job:
+    if kind not in KINDS:
+        raise JobError(f"no kind of job named {kind!r}; kinds: {', '.join(sorted(KINDS))}")
+    return await catalog.create_job(kind, params)
+
+
+async def pause(catalog: Catalog, job_id: int) -> Job:
+    return await _change(catalog, job_id, "paused", ("queued", "running"))
+
+
+async def resume(catalog: Catalog, job_id: int) -> Job:
+    return await _change(catalog, job_id, "queued", ("paused", "failed"))
+
+
+async def cancel(catalog: Catalog, job_id: int) -> Job:
+    return await _change(catalog, job_id, "cancelled", ("queued", "running", "paused", "failed"))
+
+
+async def _change(catalog: Catalog, job_id: int, state: str, only_from: tuple[str, ...]) -> Job:
+    before = await catalog.get_job(job_id)
+    if before is None:
+        raise JobError(f"no job {job_id}")
+    after = await catalog.set_job_state(job_id, state, only_from=only_from)
+    assert after is not None
+    if after.state != state:
+        raise JobError(f"job {job_id} is {after.state}: it cannot become {state}")
+    log.info("job %d (%s): %s → %s", job_id, after.kind, before.state, state)
+    return after
+
+
+class JobRunner:
+    """Claims jobs from the catalog and runs them, one at a time, in this process."""
+
+    def __init__(self, context: JobContext, owner: str | None = None) -> None:
+        self.context = context
+        self.owner = owner or owner_name()
+
+    async def claim(self, job_id: int | None = None, kinds: tuple[str, ...] = ()) -> Job | None:
+        """Take a job that is queued, or whose runner died; None when there is none."""
+        catalog = self.context.catalog
+        if job_id is not None:
+            job = await catalog.get_job(job_id)
+            if job is not None and job.state == "running" and _dead_here(job.owner):
+                await catalog.set_job_state(
+                    job_id, "queued", only_from=("running",), owner=job.owner
+                )
+        else:
+            for job in await catalog.list_jobs(("running",)):
+                if _dead_here(job.owner) and (not kinds or job.kind in kinds):
+                    await catalog.set_job_state(
+                        job.id, "queued", only_from=("running",), owner=job.owner
+                    )
+        return await catalog.claim_job(job_id, kinds or tuple(KINDS), self.owner,
+                                       self.context.lease)  # fmt: skip
+
+    async def run(self, job: Job, on_step: Callable[[Job], None] | None = None) -> Job:
+        """Run a claimed job until it ends, is paused or cancelled; the job as it is then."""
+        catalog, context = self.context.catalog, self.context
+        code = KINDS.get(job.kind)
+        if code is None:
+            return await self._end(job, "failed", f"no code for jobs of kind {job.kind!r}")
+        rate = job.params.get("rate")
+        throttle = Throttle(int(rate) if isinstance(rate, int | float) else context.rate)
+        progress = dict(job.progress)
+        cursor = job.cursor
+        state = "running"
+        log.info("job %d (%s) %s", job.id, job.kind,
+                 "resumes" if cursor is not None else "starts")  # fmt: skip
+
+        async def heartbeat() -> None:
+            nonlocal state
+            while state == "running":
+                await asyncio.sleep(context.lease / 3)
+                state = await catalog.save_job(
+                    job.id, self.owner, cursor=cursor, progress=progress, lease=context.lease
+                )
+
+        beat = asyncio.ensure_future(heartbeat())
+        steps = code(context, job)
+        try:
+            async for step in steps:
+                cursor = step.cursor
+                for name, count in step.counts.items():
+                    progress[name] = progress.get(name, 0) + count
+                if step.total is not None:
+                    progress["total"] = step.total
+                if step.note:
+                    log.info("job %d (%s): %s", job.id, job.kind, step.note)
+                saved = await catalog.save_job(
+                    job.id, self.owner, cursor=cursor, progress=progress, lease=context.lease
+                )
+                state = saved if state == "running" else state
+                if on_step is not None:
+                    on_step(_with(job, state, cursor, progress))
+                if state != "running":
+                    break
+                await throttle.spend(step.counts.get("bytes", 0))
+        except Exception as exc:
+            log.exception("job %d (%s) failed", job.id, job.kind)
+            return await self._end(job, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            state = state if state != "running" else "ending"
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await steps.aclose()
+        if state != "ending":
+            log.info("job %d (%s) stops: %s", job.id, job.kind, state)
+            return await catalog.get_job(job.id) or job
+        return await self._end(job, "done", None)
+
+    async def _end(self, job: Job, state: str, error: str | None) -> Job:
+        ended = await self.context.catalog.set_job_state(
+            job.id, state, only_from=("running",), owner=self.owner, error=error
+        )
+        assert ended is not None
+        log.info("job %d (%s) %s%s", job.id, job.kind, ended.state,
+                 f": {error}" if error else "")  # fmt: skip
+        return ended
+
+    async def run_forever(self, idle: float = 5.0) -> None:
+        """The server's loop: run whatever job is runnable, one after another."""
+        while True:
+            try:
+                job = await self.claim()
+                if job is not None:
+                    await self.run(job)
+                    continue
+            except Exception:
+                log.exception("job runner failed; trying again")
+            await asyncio.sleep(idle)
+
+
+def _with(job: Job, state: str, cursor: dict[str, object] | None, progress: dict[str, int]) -> Job:
+    return replace(job, state=state, cursor=cursor, progress=dict(progress))
