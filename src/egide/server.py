@@ -104,9 +104,9 @@ def prepare(settings: Settings) -> Started:
     return Started(settings, asyncio.run(run()), created_key)
 
 
-def open_app(settings: Settings) -> S3App:
-    """The S3 application of one server process, over a prepared data directory."""
-    tune_allocator()
+def open_store(settings: Settings) -> ObjectStore:
+    """The object service over a prepared data directory: the server's, and the one commands
+    such as `egide export` use in their own process."""
     keyring = Keyring(load_master_key_file(master_key_path(settings)))
     catalog = SQLiteCatalog(catalog_path(settings))
     catalog.open()
@@ -125,7 +125,17 @@ def open_app(settings: Settings) -> S3App:
         health=SiteHealth([site.name for site in sites], settings.health),
         profiles=settings.site_profiles(), policies=settings.bucket_policies(),
     )  # fmt: skip
-    return S3App(store, catalog, keyring, domains=settings.domains, spool_dir=settings.data_dir)
+    return store
+
+
+def open_app(settings: Settings) -> S3App:
+    """The S3 application of one server process, over a prepared data directory."""
+    tune_allocator()
+    store = open_store(settings)
+    return S3App(
+        store, store.catalog, store.keyring, domains=settings.domains,
+        spool_dir=settings.data_dir,
+    )  # fmt: skip
 
 
 def _die_with_parent() -> None:

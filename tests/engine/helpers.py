@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, shard_name
+from egide.engine.keyrecords import PREFIX as RECORD_PREFIX
 from egide.engine.store import ObjectStore
 from egide.sites.local import LocalSite
 
@@ -44,7 +45,13 @@ def payload(size: int, seed: int = 0) -> bytes:
 
 
 def files_under(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+    """Object data files under `directory`; bucket key records (one per bucket and site,
+    egide.engine.keyrecords) are not object data and are left out."""
+    if not directory.exists():
+        return []
+    return sorted(
+        p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(RECORD_PREFIX)
+    )
 
 
 @dataclass

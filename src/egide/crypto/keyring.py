@@ -83,6 +83,16 @@ class Keyring:
     def data_key(bucket_key: bytes, version_id: bytes, wrapped: bytes) -> bytes:
         return aead.unwrap(bucket_key, wrapped, b"egide/data-key/" + version_id)
 
+    def seal_record(self, kind: str, record_id: bytes, data: bytes) -> bytes:
+        """Seal a record kept on the sites (bucket keys, catalog snapshots) under the master
+        key: providers see its size only."""
+        return aead.wrap(self._master, data, b"egide/record/" + kind.encode() + b"/" + record_id)
+
+    def open_record(self, kind: str, record_id: bytes, sealed: bytes) -> bytes:
+        return aead.unwrap(
+            self._master, sealed, b"egide/record/" + kind.encode() + b"/" + record_id
+        )
+
     def seal_secret(self, name: str, secret: bytes) -> bytes:
         """Seal a credential secret so the catalog never holds it in clear."""
         return aead.wrap(self._master, secret, b"egide/secret/" + name.encode())

@@ -35,6 +35,12 @@ from egide.domain import (
     new_id,
     parse_version_id,
 )
+from egide.engine.keyrecords import (
+    KeyRecord,
+    KeyRecordError,
+    delete_key_record,
+    write_key_record,
+)
 from egide.engine.lifecycle import apply_lifecycle
 from egide.engine.listing import Listing, list_objects
 from egide.engine.multipart import Multipart
@@ -142,10 +148,21 @@ class ObjectStore:
     # -- buckets ----------------------------------------------------------------------------
 
     async def create_bucket(self, name: str) -> Bucket:
+        """A new bucket, its key recorded on the sites first (egide.engine.keyrecords)
+        so that the catalog can always be rebuilt from the sites with the master key."""
         bucket_id = new_id()
         _, wrapped = self.keyring.new_bucket_key(bucket_id)
         bucket = Bucket(bucket_id, name, time.time(), wrapped)
-        await self.catalog.create_bucket(bucket)
+        record = KeyRecord(bucket_id, name, bucket.created, (wrapped,))
+        try:
+            await write_key_record(self.sites, self.keyring, record)
+        except KeyRecordError as exc:
+            raise SitesUnavailable(str(exc), tuple(self.sites)) from exc
+        try:
+            await self.catalog.create_bucket(bucket)
+        except BaseException:
+            await delete_key_record(self.sites, bucket_id)
+            raise
         return bucket
 
     async def bucket(self, name: str, *, cached: bool = False) -> Bucket:
