@@ -109,11 +109,11 @@ class Env:
             return db.execute(query, args).fetchall()
 
 
-def make_env(tmp: Path, **store_options: Any) -> Env:
+def make_env(tmp: Path, site_count: int = K + M, **store_options: Any) -> Env:
     catalog = SQLiteCatalog(tmp / "catalog.sqlite3")
     catalog.open()
     sites = []
-    for i in range(K + M):
+    for i in range(site_count):
         site = LocalSite(f"site-{i}", tmp / f"site-{i}")
         site.prepare()
         sites.append(site)

@@ -1108,12 +1108,15 @@ class SQLiteCatalog:
             )
         )
 
-    async def damaged(self, limit: int) -> list[tuple[bytes, str]]:
+    async def damaged(self, after: bytes | None, limit: int) -> list[tuple[bytes, str]]:
+        """Queued versions in version id order after `after`, with why they were queued."""
         return self._read(
             lambda db: [
                 (row[0], row[1])
                 for row in db.execute(
-                    "SELECT version_id, reason FROM damaged ORDER BY since LIMIT ?", (limit,)
+                    "SELECT version_id, reason FROM damaged WHERE version_id > ? "
+                    "ORDER BY version_id LIMIT ?",
+                    (after or b"", limit),
                 )
             ]
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from egide.domain import Job
 from egide.sites.base import Site
 
 if TYPE_CHECKING:
+    from egide.engine.placing import Placer
     from egide.engine.store import ObjectStore
 
 log = logging.getLogger("egide.jobs")
@@ -54,6 +56,8 @@ class JobContext:
 
     catalog: Catalog
     sites: Mapping[str, Site]
+    #: Bucket policies and site profiles, for the jobs that choose where shards go.
+    placer: Placer | None = None
     store: Callable[[], Awaitable[ObjectStore]] | None = None
     #: Default rate limit in bytes per second (0: none), when a job's params set none.
     rate: int = 0
@@ -63,14 +67,29 @@ class JobContext:
 
 
 JobCode = Callable[[JobContext, Job], AsyncGenerator[Step, None]]
-KINDS: dict[str, JobCode] = {}
+_KINDS: dict[str, JobCode] = {}
+#: The modules that define kinds of jobs (imported on first use, so that a runner in any
+#: process knows every kind).
+KIND_MODULES = (
+    "egide.maintenance.repair",
+    "egide.maintenance.scrub",
+    "egide.maintenance.evacuate",
+    "egide.maintenance.gc",
+)
+
+
+def kinds() -> dict[str, JobCode]:
+    """Every kind of job, by name."""
+    for module in KIND_MODULES:
+        importlib.import_module(module)
+    return _KINDS
 
 
 def job_kind(name: str) -> Callable[[JobCode], JobCode]:
     """Register the code of a kind of job."""
 
     def register(code: JobCode) -> JobCode:
-        KINDS[name] = code
+        _KINDS[name] = code
         return code
 
     return register
@@ -123,8 +142,9 @@ def _dead_here(owner: str | None) -> bool:
 
 
 async def submit(catalog: Catalog, kind: str, params: dict[str, object]) -> Job:
-    if kind not in KINDS:
-        raise JobError(f"no kind of job named {kind!r}; kinds: {', '.join(sorted(KINDS))}")
+    known = kinds()
+    if kind not in known:
+        raise JobError(f"no kind of job named {kind!r}; kinds: {', '.join(sorted(known))}")
     return await catalog.create_job(kind, params)
 
 
@@ -159,7 +179,7 @@ class JobRunner:
         self.context = context
         self.owner = owner or owner_name()
 
-    async def claim(self, job_id: int | None = None, kinds: tuple[str, ...] = ()) -> Job | None:
+    async def claim(self, job_id: int | None = None, only: tuple[str, ...] = ()) -> Job | None:
         """Take a job that is queued, or whose runner died; None when there is none."""
         catalog = self.context.catalog
         if job_id is not None:
@@ -170,17 +190,17 @@ class JobRunner:
                 )
         else:
             for job in await catalog.list_jobs(("running",)):
-                if _dead_here(job.owner) and (not kinds or job.kind in kinds):
+                if _dead_here(job.owner) and (not only or job.kind in only):
                     await catalog.set_job_state(
                         job.id, "queued", only_from=("running",), owner=job.owner
                     )
-        return await catalog.claim_job(job_id, kinds or tuple(KINDS), self.owner,
+        return await catalog.claim_job(job_id, only or tuple(kinds()), self.owner,
                                        self.context.lease)  # fmt: skip
 
     async def run(self, job: Job, on_step: Callable[[Job], None] | None = None) -> Job:
         """Run a claimed job until it ends, is paused or cancelled; the job as it is then."""
         catalog, context = self.context.catalog, self.context
-        code = KINDS.get(job.kind)
+        code = kinds().get(job.kind)
         if code is None:
             return await self._end(job, "failed", f"no code for jobs of kind {job.kind!r}")
         rate = job.params.get("rate")

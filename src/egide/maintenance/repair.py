@@ -1,0 +1,299 @@
+"""Repair: bring every version back to k+m healthy shards, on sites its policy allows.
+
+One version at a time: find which pieces are missing, truncated, rotten or on a site that is
+gone; rebuild them from k good ones (egide.maintenance.shards, no key needed) — in place when
+their site is healthy, else on sites chosen by egide.maintenance.relocate; read each new file
+back; then one conditional catalog change points the version at them. A version deleted or
+changed meanwhile keeps its state and the new files go to the trash; a repair run twice finds
+nothing left to do. The same path moves shards for evacuation and rebalancing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+
+from egide.admin.scan import ShardFile, shard_files
+from egide.admin.verify import verify_shard
+from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE
+from egide.domain import Job, ObjectVersion
+from egide.engine.placing import unprofiled
+from egide.maintenance.jobs import JobContext, Step, job_kind
+from egide.maintenance.relocate import NoRelocation, align, relocate
+from egide.maintenance.shards import RewriteError, Written, rewrite_part
+from egide.placement import Placement
+from egide.placement.compliance import check
+from egide.placement.solver import Infeasible, solve
+from egide.sites.base import ShardMissing, Site, SiteError
+
+log = logging.getLogger("egide.repair")
+
+#: Versions looked at together in one step (their checks and rebuilds overlap).
+BATCH = 16
+
+
+@dataclass
+class Outcome:
+    """What happened to one version."""
+
+    state: str  # healthy, repaired, unrecoverable, stuck (no placement), changed
+    note: str = ""
+    bytes: int = 0
+    bad: dict[int, str] = field(default_factory=dict)
+
+
+async def inspect(
+    version: ObjectVersion, sites: Mapping[str, Site], *, deep: bool
+) -> tuple[dict[int, str], set[str]]:
+    """The pieces of `version` that are not whole (index → why), over all its parts, and the
+    sites that could not be reached. `deep` reads every byte and checks every CRC (scrub);
+    otherwise each file's presence and size are checked (a stat or HEAD per file)."""
+    bad: dict[int, str] = {}
+    unreachable: set[str] = set()
+
+    async def one(shard: ShardFile) -> None:
+        site = sites.get(shard.site)
+        if site is None:
+            bad.setdefault(shard.index, f"site {shard.site} is not configured")
+            return
+        try:
+            problem = (
+                await verify_shard(site, shard, version)
+                if deep
+                else await _size_problem(site, shard)
+            )
+        except SiteError as exc:
+            unreachable.add(shard.site)
+            problem = f"unreadable: {exc}"
+        if problem is not None:
+            if problem.startswith("unreadable"):
+                unreachable.add(shard.site)
+            bad.setdefault(shard.index, f"{shard.site}: {problem}")
+
+    await asyncio.gather(*(one(shard) for shard in shard_files(version)))
+    return bad, unreachable
+
+
+async def _size_problem(site: Site, shard: ShardFile) -> str | None:
+    need = shard.offset + HEADER_SIZE + shard.layout.shard_data_size() + FOOTER_TAIL_SIZE
+    try:
+        size = await site.size(shard.file)
+    except ShardMissing:
+        size = None
+    if size is None:
+        return f"missing: no file {shard.file}"
+    if size < need:
+        return f"truncated: {size} bytes, at least {need} expected"
+    return None
+
+
+async def mend(
+    ctx: JobContext,
+    version: ObjectVersion,
+    *,
+    deep: bool = False,
+    leaving: Collection[str] = (),
+    rebalance: bool = False,
+) -> Outcome:
+    """Repair one version; with `leaving`, also move its pieces off those sites (evacuation);
+    with `rebalance`, also move pieces so the placement obeys the bucket's current policy."""
+    bad, unreachable = await inspect(version, ctx.sites, deep=deep)
+    good = {i for i in range(len(version.sites)) if i not in bad}
+    if len(good) < version.k:
+        reason = f"{len(good)} of {version.k} needed pieces left: " + "; ".join(bad.values())
+        await ctx.catalog.mark_damaged(version.version_id, reason)
+        return Outcome("unrecoverable", reason, bad=bad)
+    down = _unavailable(ctx) | unreachable | set(leaving)
+    down |= {name for name in version.sites if name not in ctx.sites}
+    for _ in range(len(ctx.sites)):  # each round rules out a site that refused new files
+        outcome = await _mend_with(ctx, version, bad, good, down, set(leaving), rebalance)
+        if isinstance(outcome, Outcome):
+            return outcome
+        down.add(outcome)
+    return Outcome("stuck", "every site refused new files", bad=bad)
+
+
+async def _mend_with(
+    ctx: JobContext,
+    version: ObjectVersion,
+    bad: dict[int, str],
+    good: set[int],
+    down: set[str],
+    leaving: set[str],
+    rebalance: bool,
+) -> Outcome | str:
+    """One attempt of `mend` with these sites ruled out; the name of a site that refused a
+    new file, to try again without it."""
+    moving = {
+        i for i, site in enumerate(version.sites) if site in down and (i in bad or site in leaving)
+    }
+    targets = {i: version.sites[i] for i in bad if i not in moving}
+    note = ""
+    try:
+        moves = await _moves(ctx, version, moving, down, rebalance)
+    except NoRelocation as exc:
+        moves = {}
+        note = f"no site allowed by the policy can take pieces {sorted(moving)}: {exc}"
+    targets.update(moves)
+    if version.pack is not None and targets:
+        # A packed version leaves its pack: every piece becomes a file of its own.
+        targets = {i: targets.get(i, site) for i, site in enumerate(version.sites)}
+    if not targets:
+        return Outcome("stuck", note, bad=bad) if note else Outcome("healthy", bad=bad)
+    try:
+        written = await _rewrite(ctx, version, good, targets)
+    except RewriteError as exc:
+        if exc.target is not None and exc.target not in down:
+            log.warning("%s: %s; choosing another site", _name(version), exc)
+            return exc.target
+        await ctx.catalog.mark_damaged(version.version_id, str(exc))
+        return Outcome("stuck", f"rewrite failed: {exc}", bad=bad)
+    sites = tuple(targets.get(i, site) for i, site in enumerate(version.sites))
+    if sites != version.sites or version.pack is not None:
+        packed = version.pack is not None
+        fresh = [(w.site, w.file) for w in written if packed or w.index in moves]
+        replaced = [(f.site, f.file) for f in shard_files(version) if f.index in moves]
+        if not await ctx.catalog.move_shards(version, sites, [] if packed else replaced, fresh):
+            return Outcome("changed", "the version changed meanwhile; nothing moved", bad=bad)
+    await ctx.catalog.forget_damaged([version.version_id])
+    done = ", ".join(f"piece {i} → {site}" for i, site in sorted(targets.items()))
+    total = sum(w.bytes for w in written)
+    state = "stuck" if note else "repaired" if bad else "moved"
+    return Outcome(state, (note + "; " if note else "") + done, total, bad)
+
+
+def _name(version: ObjectVersion) -> str:
+    return f"{version.key!r} (version {version.version_id.hex()})"
+
+
+def _unavailable(ctx: JobContext) -> set[str]:
+    down = set(ctx.placer.health.unavailable()) if ctx.placer is not None else set()
+    retired = ctx.options.get("retired")
+    return down | (set(retired) if isinstance(retired, set | frozenset) else set())
+
+
+async def _moves(
+    ctx: JobContext, version: ObjectVersion, moving: set[int], down: set[str], rebalance: bool
+) -> dict[int, str]:
+    placer = ctx.placer
+    if placer is None:
+        if moving:
+            raise NoRelocation("no placement policy known to this job")
+        return {}
+    bucket = await ctx.catalog.get_bucket_by_id(version.bucket_id)
+    if bucket is None:
+        return {}
+    policy = await placer.policy(bucket)
+    profiles = list(placer.profiles)
+    known = {p.name for p in profiles}
+    profiles += [unprofiled(name) for name in version.sites if name not in known]
+    code = (version.k, version.m)
+    if rebalance:
+        if (policy.k, policy.m) != code:
+            policy = policy.model_copy(update={"k": code[0], "m": code[1]})
+        if moving or check(policy, profiles, Placement(version.sites, *code)):
+            try:
+                target = solve(policy, profiles, unavailable=down, seed=version.version_id)
+            except Infeasible as exc:
+                raise NoRelocation(str(exc)) from None
+            return align(version.sites, target.sites)
+        return {}
+    return relocate(policy, profiles, version.sites, moving, down, version.version_id, code)
+
+
+async def _rewrite(
+    ctx: JobContext, version: ObjectVersion, good: set[int], targets: dict[int, str]
+) -> list[Written]:
+    """Write the target pieces of every part, then read each new file back whole."""
+    files = shard_files(version)
+    parts = sorted({f.part for f in files})
+    written: list[Written] = []
+    for seq in parts:
+        shards = [f for f in files if f.part == seq]
+        written += await rewrite_part(version, shards, good, targets, ctx.sites)
+    by_place = {(f.index, f.part): f for f in files}
+    for w in written:
+        copy = replace(by_place[w.index, w.part], site=w.site, file=w.file, offset=0, packed=False)
+        problem = await verify_shard(ctx.sites[w.site], copy, version)
+        if problem is not None:
+            raise RewriteError(f"the new copy on {w.site} does not verify: {problem}")
+    return written
+
+
+Act = Callable[[ObjectVersion], Awaitable[Outcome]]
+
+
+async def scan(
+    ctx: JobContext,
+    job: Job,
+    act: Act,
+    *,
+    pick: Callable[[ObjectVersion], bool] | None = None,
+    period: float = 0.0,
+) -> AsyncGenerator[Step, None]:
+    """Apply `act` to every stored version (those `pick` accepts), BATCH at a time, from the
+    job's cursor on. With `period`, the pass is spread evenly over that many seconds."""
+    cursor = job.cursor or {}
+    after = bytes.fromhex(str(cursor.get("after", "")))
+    total = await ctx.catalog.count_versions()
+    seen = job.progress.get("items", 0)
+    started = time.monotonic() - (period * seen / total if period and total else 0.0)
+    while batch := await ctx.catalog.versions_after(after or None, BATCH):
+        after = batch[-1].version_id
+        chosen = [v for v in batch if pick is None or pick(v)]
+        outcomes = await asyncio.gather(*(act(v) for v in chosen))
+        counts = _tally(outcomes, items=len(batch))
+        for version, outcome in zip(chosen, outcomes, strict=True):
+            _log(job, version, outcome)
+        yield Step({"after": after.hex()}, counts, total=total)
+        seen += len(batch)
+        if period and total:
+            ahead = started + period * seen / total - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+
+
+def _tally(outcomes: list[Outcome], items: int) -> dict[str, int]:
+    counts = {"items": items, "bytes": sum(o.bytes for o in outcomes)}
+    for outcome in outcomes:
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        counts["bad_pieces"] = counts.get("bad_pieces", 0) + len(outcome.bad)
+    return counts
+
+
+def _log(job: Job, version: ObjectVersion, outcome: Outcome) -> None:
+    """A log line per action: each version repaired, moved, or left damaged, and why."""
+    if outcome.state == "healthy":
+        return
+    level = logging.INFO if outcome.state in ("repaired", "moved") else logging.WARNING
+    log.log(level, "job %d (%s): %s %s: %s", job.id, job.kind, _name(version), outcome.state,
+            outcome.note or "; ".join(outcome.bad.values()))  # fmt: skip
+
+
+@job_kind("repair")
+async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
+    """First the versions queued by reads and scrubs, then (unless `queue_only`) every version.
+    Params: deep (check every CRC instead of file sizes), queue_only."""
+    deep = bool(job.params.get("deep"))
+    cursor = job.cursor or {"phase": "queue"}
+    if cursor.get("phase") == "queue":
+        after = bytes.fromhex(str(cursor.get("after", "")))
+        while queued := await ctx.catalog.damaged(after or None, BATCH):
+            after = queued[-1][0]
+            versions = [await ctx.catalog.get_version_by_id(vid) for vid, _ in queued]
+            gone = [vid for (vid, _), v in zip(queued, versions, strict=True) if v is None]
+            await ctx.catalog.forget_damaged(gone)
+            live = [v for v in versions if v is not None]
+            outcomes = await asyncio.gather(*(mend(ctx, v, deep=True) for v in live))
+            for version, outcome in zip(live, outcomes, strict=True):
+                _log(job, version, outcome)
+            yield Step({"phase": "queue", "after": after.hex()}, _tally(outcomes, 0))
+        if job.params.get("queue_only"):
+            return
+        job = replace(job, cursor=None)
+        yield Step({"phase": "scan"})
+    async for step in scan(ctx, job, lambda v: mend(ctx, v, deep=deep)):
+        yield replace(step, cursor={"phase": "scan", **(step.cursor or {})})

@@ -1,0 +1,116 @@
+"""Repair with real damage: shard files deleted, a whole site directory removed, rot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.engine.helpers import BLOCK, PACK, make_env, payload
+from tests.maintenance.helpers import run_job, wipe_site
+
+from egide.domain import shard_name
+
+
+def _flip(path: Path, at: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    big, small = payload(5 * BLOCK + 123), payload(PACK // 2)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        v_big = await env.put("b", "big", big)
+        v_small = await env.put("b", "small", small)
+        lost = env.shard_path(v_big.sites[1], shard_name(v_big.version_id, 0, 1))
+        lost.unlink()
+        env.shard_paths(v_small)[3].unlink()  # the pack file on that site
+        job = await run_job(env, "repair")
+        assert job.state == "done", job.error
+        assert job.progress["repaired"] == 2
+        assert lost.exists()
+        after_small = await env.catalog.get_version_by_id(v_small.version_id)
+        assert after_small is not None and after_small.pack is None  # left its broken pack
+        # Full redundancy again: any two sites may go now.
+        for site in env.sites[:2]:
+            for path in site.root.joinpath("shards").rglob("*"):
+                if path.is_file() and not path.name.startswith("keys-"):
+                    path.unlink()
+        assert await env.get("b", "big") == big
+        assert await env.get("b", "small") == small
+        again = await run_job(env, "repair")
+        assert again.progress.get("repaired") == 2
+
+    env.run(scenario)
+
+
+def test_a_lost_site_is_replaced_by_a_site_the_policy_allows(tmp_path: Path) -> None:
+    env = make_env(tmp_path, site_count=8)
+    data = [payload(3 * BLOCK + i) for i in range(5)]
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        versions = [await env.put("b", f"k{i}", d) for i, d in enumerate(data)]
+        victim = versions[0].sites[0]
+        wipe_site(env, victim)
+        job = await run_job(env, "repair")
+        assert job.state == "done", job.error
+        touched = [v for v in versions if victim in v.sites]
+        assert job.progress["repaired"] == len(touched)
+        for version in touched:
+            now = await env.catalog.get_version_by_id(version.version_id)
+            assert now is not None and victim not in now.sites
+            assert len(set(now.sites)) == 6
+        # A further loss of two more sites still loses nothing.
+        for name in {s for v in versions for s in v.sites} - {victim}:
+            if name in ("site-1", "site-2"):
+                wipe_site(env, name)
+        for i, d in enumerate(data):
+            assert await env.get("b", f"k{i}") == d
+
+    env.run(scenario)
+
+
+def test_rot_found_only_by_a_deep_check(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    data = payload(4 * BLOCK)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", data)
+        paths = env.shard_paths(version)
+        _flip(paths[0], 200)
+        _flip(paths[5], os.path.getsize(paths[5]) // 2)
+        shallow = await run_job(env, "repair")
+        assert shallow.progress.get("repaired", 0) == 0  # sizes are right: not seen
+        deep = await run_job(env, "repair", {"deep": True})
+        assert deep.progress["repaired"] == 1
+        assert deep.progress["bad_pieces"] == 2
+        clean = await run_job(env, "repair", {"deep": True})
+        assert clean.progress.get("bad_pieces", 0) == 0
+        assert await env.get("b", "k") == data
+
+    env.run(scenario)
+
+
+def test_too_few_pieces_is_reported_and_queued(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", payload(2 * BLOCK))
+        for path in env.shard_paths(version)[:3]:
+            path.unlink()
+        job = await run_job(env, "repair")
+        assert job.state == "done"
+        assert job.progress["unrecoverable"] == 1
+        queued = await env.catalog.damaged(None, 10)
+        assert [vid for vid, _ in queued] == [version.version_id]
+        assert queued[0][1].startswith("3 of 4 needed pieces left")
+
+    env.run(scenario)
