@@ -170,6 +170,27 @@ def default_code(site_count: int) -> CodeConfig:
     return CodeConfig(k=min(4, site_count - m), m=m)
 
 
+class MaintenanceConfig(_Strict):
+    """Background jobs (`[maintenance]`): repair, scrub, garbage collection, their pace."""
+
+    #: Default rate limit of a job, in bytes of shard data per second (0: none); a job's own
+    #: `--rate` overrides it. Live traffic keeps its latency when jobs leave it room.
+    rate_bytes_per_second: int = Field(default=0, ge=0)
+    #: A scrub reads the whole store once per this many days, at an even pace (0: never).
+    scrub_period_days: float = Field(default=30.0, ge=0.0)
+    #: Garbage collection runs this often (0: never); a file unreferenced for the grace
+    #: period is deleted.
+    gc_interval_hours: float = Field(default=24.0, ge=0.0)
+    gc_grace_hours: float = Field(default=24.0, ge=0.0)
+    #: How often the servers look for versions that reads found damaged, and repair them.
+    repair_queue_seconds: float = Field(default=60.0, gt=0.0)
+    #: A job's runner renews its hold this often × 3; a runner silent that long is presumed
+    #: dead and its job taken over.
+    lease_seconds: float = Field(default=60.0, gt=0.0)
+    #: Run jobs in the server processes (else only `egide` commands run them).
+    run_in_server: bool = True
+
+
 class HealthConfig(_Strict):
     """How reads judge sites (`[health]`): latency window, hedging, circuit breaker."""
 
@@ -228,16 +249,24 @@ class Settings(_Strict):
     #: The length of a lifecycle day in seconds. For testing only: shorten it to see rules act
     #: in seconds; anything but 86400 expires objects early.
     lifecycle_day_seconds: float = Field(86_400.0, gt=0)
+    #: Seconds between two encrypted catalog snapshots written to the sites (0: none); the
+    #: newest `snapshot_keep` are kept (docs/catalog-recovery.md).
+    snapshot_interval_seconds: float = Field(3600.0, ge=0)
+    snapshot_keep: int = Field(3, ge=1, le=1000)
     #: Domains for virtual-hosted-style requests: Host `<bucket>.<domain>` names the bucket.
     domains: list[str] = Field(default_factory=list)
     #: Site latency, hedged reads and circuit breakers (docs/guide.md, "Slow and failing sites").
     health: HealthConfig = HealthConfig()
+    maintenance: MaintenanceConfig = MaintenanceConfig()
     #: Placement policies (`[[policies]]`): one without `buckets` is the default; without any,
     #: every bucket uses `code` over all sites (docs/placement.md).
     policies: list[PolicyConfig] = Field(default_factory=list)
     #: The organisation's own jurisdictions: every other law a site is under (`unknown`
     #: included) is foreign to `egide policy check`'s exposure proof (docs/placement.md).
     home_laws: list[str] = Field(default_factory=lambda: ["eu"], min_length=1)
+    #: A file holding the passphrase of a protected master key (docs/keys.md), for servers
+    #: started without a terminal; EGIDE_PASSPHRASE does the same.
+    passphrase_file: Path | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -314,7 +343,7 @@ def load_settings(path: Path | None, **overrides: object) -> Settings:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-        for name in ("data_dir", "tls_cert", "tls_key"):
+        for name in ("data_dir", "tls_cert", "tls_key", "passphrase_file"):
             if isinstance(data.get(name), str):
                 data[name] = path.parent / str(data[name])
     data.update({k: v for k, v in overrides.items() if v is not None})

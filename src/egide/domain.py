@@ -112,7 +112,8 @@ class ObjectVersion:
 
     def shard_files(self) -> list[tuple[str, str]]:
         """(site, file) of every shard file the version owns (a pack's files are shared)."""
-        seqs = [part.seq for part in self.parts] or [0]
+        # A multipart object also owns its completion record, part attempt 0 (engine.manifest).
+        seqs = [0, *(part.seq for part in self.parts)]
         return [
             (site, shard_name(self.version_id, seq, i))
             for seq in seqs

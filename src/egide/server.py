@@ -19,9 +19,10 @@ import uvicorn
 from egide import __version__
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.config import ConfigError, Settings
-from egide.crypto.keyring import Keyring, create_master_key_file, load_master_key_file
+from egide.crypto.keyring import Keyring, create_master_key_file
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
+from egide.masterkey import load_keyring, unlock_for_workers
 from egide.s3.app import S3App
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
@@ -51,7 +52,7 @@ def catalog_path(settings: Settings) -> Path:
 def open_keyring(settings: Settings) -> tuple[Keyring, bool]:
     key_path = master_key_path(settings)
     if key_path.exists():
-        return Keyring(load_master_key_file(key_path)), False
+        return load_keyring(settings), False
     if catalog_path(settings).exists():
         raise ConfigError(
             f"the master key {key_path} is missing but the catalog exists: without the key "
@@ -107,7 +108,7 @@ def prepare(settings: Settings) -> Started:
 def open_store(settings: Settings) -> ObjectStore:
     """The object service over a prepared data directory: the server's, and the one commands
     such as `egide export` use in their own process."""
-    keyring = Keyring(load_master_key_file(master_key_path(settings)))
+    keyring = load_keyring(settings)
     catalog = SQLiteCatalog(catalog_path(settings))
     catalog.open()
     sites = []
@@ -132,9 +133,28 @@ def open_app(settings: Settings) -> S3App:
     """The S3 application of one server process, over a prepared data directory."""
     tune_allocator()
     store = open_store(settings)
+    background = []
+    if settings.maintenance.run_in_server:
+        from egide.maintenance.schedule import run_maintenance, store_context
+
+        config = settings.maintenance
+        background.append(lambda: run_maintenance(store_context(store, config), config))
+    if settings.snapshot_interval_seconds:
+        from egide.maintenance.snapshots import run_snapshot_schedule
+
+        background.append(
+            lambda: run_snapshot_schedule(
+                catalog_path(settings),
+                store.keyring,
+                store.sites,
+                interval=settings.snapshot_interval_seconds,
+                keep=settings.snapshot_keep,
+                profiles=settings.site_profiles(),
+            )
+        )
     return S3App(
         store, store.catalog, store.keyring, domains=settings.domains,
-        spool_dir=settings.data_dir,
+        spool_dir=settings.data_dir, background=background,
     )  # fmt: skip
 
 
@@ -215,6 +235,7 @@ def serve(settings: Settings) -> None:
     # Before anything binds with SO_REUSEPORT, which would let a second server on the same
     # port silently share its traffic.
     check_port_free(settings.host, settings.port)
+    unlock_for_workers(settings)
     started = prepare(settings)
     workers = settings.resolved_workers()
     if workers == 1:

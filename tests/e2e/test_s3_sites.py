@@ -17,7 +17,8 @@ CONTENT_MARKER = b"PLAINTEXT-BUDGET-2027-"
 KEY_MARKER = "confidential-council-minutes"
 BUCKET = "town-archive"
 #: What Égide may name a shard on a provider: ids and indexes, nothing from the object.
-OPAQUE = re.compile(r"^(?:[0-9a-f]+-\d+-\d+|pack-[0-9a-f]+|\.egide-site)$")
+#: Bucket key records (`keys-<bucket id>`) are sealed under the master key: an id only too.
+OPAQUE = re.compile(r"^(?:[0-9a-f]+-\d+-\d+|pack-[0-9a-f]+|keys-[0-9a-f]+|\.egide-site)$")
 
 
 @pytest.fixture(scope="module")

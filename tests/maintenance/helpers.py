@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from tests.engine.helpers import Env
 
@@ -30,3 +31,12 @@ async def run_job(
 def wipe_site(env: Env, name: str) -> None:
     """Lose a whole site: its directory is gone."""
     shutil.rmtree(env.site(name).root)
+
+
+def flip(path: Path, at: int) -> None:
+    """Bit-rot: invert one byte of a file in place."""
+    with path.open("r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0xFF]))

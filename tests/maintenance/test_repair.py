@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
-from tests.maintenance.helpers import run_job, wipe_site
+from tests.maintenance.helpers import flip, run_job, wipe_site
 
 from egide.domain import shard_name
-
-
-def _flip(path: Path, at: int) -> None:
-    with path.open("r+b") as f:
-        f.seek(at)
-        byte = f.read(1)
-        f.seek(at)
-        f.write(bytes([byte[0] ^ 0xFF]))
 
 
 def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
@@ -84,8 +77,8 @@ def test_rot_found_only_by_a_deep_check(tmp_path: Path) -> None:
         await env.store.create_bucket("b")
         version = await env.put("b", "k", data)
         paths = env.shard_paths(version)
-        _flip(paths[0], 200)
-        _flip(paths[5], os.path.getsize(paths[5]) // 2)
+        flip(paths[0], 200)
+        flip(paths[5], os.path.getsize(paths[5]) // 2)
         shallow = await run_job(env, "repair")
         assert shallow.progress.get("repaired", 0) == 0  # sizes are right: not seen
         deep = await run_job(env, "repair", {"deep": True})
@@ -112,5 +105,27 @@ def test_too_few_pieces_is_reported_and_queued(tmp_path: Path) -> None:
         queued = await env.catalog.damaged(None, 10)
         assert [vid for vid, _ in queued] == [version.version_id]
         assert queued[0][1].startswith("3 of 4 needed pieces left")
+
+    env.run(scenario)
+
+
+def test_a_read_that_meets_a_missing_piece_queues_the_version_for_repair(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    data = payload(3 * BLOCK)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", data)
+        env.shard_paths(version)[0].unlink()  # a data piece: every read needs it
+        assert await env.get("b", "k") == data
+        await asyncio.sleep(0.05)  # the queueing does not hold up the read
+        queued = await env.catalog.damaged(None, 10)
+        assert [vid for vid, _ in queued] == [version.version_id]
+        assert "missing" in queued[0][1]
+        job = await run_job(env, "repair", {"queue_only": True})
+        assert job.progress["repaired"] == 1
+        assert job.progress.get("items", 0) == 0  # the queue only, no scan of the store
+        assert await env.catalog.damaged(None, 10) == []
+        assert env.shard_paths(version)[0].exists()
 
     env.run(scenario)

@@ -1,4 +1,5 @@
-"""`egide site add`: a new `[[sites]]` entry appended to egide.toml, comments and layout kept.
+"""`egide site add` and `egide site remove`: `[[sites]]` entries of egide.toml, comments and
+layout kept.
 
 The file is edited with tomlkit (a round-trip parser), and the result is loaded exactly as
 `egide serve` would load it before it replaces the file: a profile the placement library
@@ -84,3 +85,39 @@ def add_site(path: Path, entry: dict[str, Any]) -> SiteAdded:
     finally:
         tmp.unlink(missing_ok=True)
     return SiteAdded(before, after, wrote_defaults)
+
+
+def remove_site(path: Path, name: str) -> Settings:
+    """Remove the `[[sites]]` entry named `name` from the configuration at `path`; the settings
+    after. Checked like `add_site`: a policy that needs the site refuses the removal."""
+    try:
+        document = tomlkit.parse(path.read_text())
+        load_settings(path)
+    except OSError as exc:
+        raise SiteAddError(f"cannot read {path}: {exc.strerror}") from None
+    except (ConfigError, TOMLKitError) as exc:
+        raise SiteAddError(f"{path} is invalid already, fix it first: {exc}") from None
+    sites = document.get("sites")
+    if not isinstance(sites, AoT):
+        raise SiteAddError(
+            f"{path} declares no [[sites]]: the built-in default sites cannot be removed one by "
+            "one; declare the sites you keep in the file"
+        )
+    kept = [table for table in sites if table.get("name") != name]
+    if len(kept) == len(sites):
+        raise SiteAddError(f"no [[sites]] entry named {name} in {path}")
+    while len(sites):
+        sites.pop(0)  # AoT has no clear(); rebuilt without the entry, tables kept as written
+    for table in kept:
+        sites.append(table)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        tmp.write_text(tomlkit.dumps(document))
+        try:
+            after = load_settings(tmp)
+        except ConfigError as exc:
+            raise SiteAddError(str(exc).replace(str(tmp), str(path))) from None
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return after

@@ -10,6 +10,10 @@ object key of that bucket, never the admin API.
   PUT    /_egide/admin/buckets/{bucket}/policy    set it (JSON or TOML fields of a policy)
   DELETE /_egide/admin/buckets/{bucket}/policy    remove the stored one (the file's applies)
   GET    /_egide/admin/buckets/{bucket}/placement where a new version would go now, and why
+  GET    /_egide/admin/jobs                       maintenance jobs not ended (?all: any)
+  POST   /_egide/admin/jobs                       queue one: {"kind": "repair", "params": {…}}
+  GET    /_egide/admin/jobs/{id}                  one job: state, counters, cursor
+  POST   /_egide/admin/jobs/{id}/{action}         pause, resume or cancel it
 
 Errors are `{"code": …, "message": …}` with the HTTP status; the signature errors are S3's own
 codes (SignatureDoesNotMatch, AccessDenied …).
@@ -34,6 +38,8 @@ from egide.admin.policies import (
 )
 from egide.domain import Bucket
 from egide.engine.store import ObjectStore
+from egide.maintenance import jobs
+from egide.maintenance.jobs import job_dict
 from egide.placement import explain
 from egide.s3 import errors
 from egide.s3.addressing import virtual_host_target
@@ -113,10 +119,56 @@ async def _dispatch(
             await set_policy(store.catalog, bucket, None, store.placer.profiles)
             store.placer.forget(bucket.id)
         return _json(200, await _policy(store, bucket))
+    if parts[0] == "jobs":
+        return await _jobs(head, raw, store, auth, parts[1:])
     if len(parts) == 3 and parts[0] == "buckets" and parts[2] == "placement":
         _allow(head, "GET")
         return _json(200, await _placement(store, await _bucket(store, parts[1])))
     raise AdminError(404, "NotFound", f"no such resource: {path}")
+
+
+async def _jobs(
+    head: RequestHead, raw: RequestBody, store: ObjectStore, auth: AuthResult, parts: list[str]
+) -> Response:
+    catalog = store.catalog
+    try:
+        if not parts:
+            _allow(head, "GET", "POST")
+            if head.method == "POST":
+                request = _json_object(await _read_body(raw, auth, "job request"))
+                params = request.get("params", {})
+                if not isinstance(params, dict):
+                    raise AdminError(400, "InvalidRequest", "params must be a JSON object")
+                job = await jobs.submit(catalog, str(request.get("kind")), params)
+                return _json(201, job_dict(job))
+            states = () if head.query_value("all") is not None else jobs.OPEN_STATES
+            return _json(200, {"jobs": [job_dict(j) for j in await catalog.list_jobs(states)]})
+        if not parts[0].isdigit():
+            raise AdminError(404, "NoSuchJob", f"no job {parts[0]}")
+        job_id = int(parts[0])
+        if len(parts) == 2 and parts[1] in ("pause", "resume", "cancel"):
+            _allow(head, "POST")
+            return _json(200, job_dict(await getattr(jobs, parts[1])(catalog, job_id)))
+        if len(parts) == 1:
+            _allow(head, "GET")
+            found = await catalog.get_job(job_id)
+            if found is None:
+                raise AdminError(404, "NoSuchJob", f"no job {job_id}")
+            return _json(200, job_dict(found))
+    except jobs.JobError as exc:
+        status, code = (404, "NoSuchJob") if str(exc).startswith("no job") else (409, "InvalidJob")
+        raise AdminError(status, code, str(exc)) from None
+    raise AdminError(404, "NotFound", f"no such resource: {head.path}")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AdminError(400, "InvalidRequest", f"the body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise AdminError(400, "InvalidRequest", "the body must be a JSON object")
+    return document
 
 
 def _allow(head: RequestHead, *methods: str) -> None:
@@ -126,9 +178,9 @@ def _allow(head: RequestHead, *methods: str) -> None:
         )
 
 
-async def _read_body(raw: RequestBody, auth: AuthResult) -> str:
+async def _read_body(raw: RequestBody, auth: AuthResult, what: str = "policy") -> str:
     if auth.payload_mode.streaming:
-        raise AdminError(400, "InvalidRequest", "send the policy in one signed body, not chunked")
+        raise AdminError(400, "InvalidRequest", f"send the {what} in one signed body, not chunked")
     body = raw.chunks()
     if auth.payload_mode is PayloadMode.SIGNED and auth.payload_sha256 is not None:
         body = SignedPayloadVerifier(auth.payload_sha256).wrap(body)

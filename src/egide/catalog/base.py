@@ -7,6 +7,7 @@ period so that readers already streaming the old version finish first.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,6 +32,37 @@ class RecordedReport:
     sha256: str
     content_sha256: str
     summary: str
+
+
+@dataclass(frozen=True)
+class ShredSummary:
+    """What crypto-shredding a bucket destroyed in the catalog (`Catalog.shred_bucket`)."""
+
+    versions: int
+    delete_markers: int
+    uploads: int
+    settings: int
+    #: Bucket key generations destroyed: the current key and the retired ones.
+    bucket_keys: int
+    #: Shard and pack files sent to the trash (deleted by the server's next trash pass).
+    trashed_files: int
+    #: The WAL was checkpointed and truncated: no copy of the freed rows is left in it.
+    catalog_scrubbed: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "catalog_scrubbed"}
+
+
+@dataclass(frozen=True)
+class ShreddedBucket:
+    """A bucket crypto-shredded, and the sites whose copy of its key record is still to
+    delete (they were unreachable then)."""
+
+    bucket_id: bytes
+    name: str
+    shredded: float
+    summary: ShredSummary
+    pending_sites: tuple[str, ...]
 
 
 class Catalog(Protocol):
@@ -160,6 +192,57 @@ class Catalog(Protocol):
 
     async def trash_due(self, before: float, limit: int) -> list[TrashedShard]: ...
 
+    # -- keys: rotation and crypto-shredding (egide.engine.rekey, egide.engine.shred) --------
+
+    async def sealed_credentials(self) -> list[tuple[str, bytes]]: ...
+
+    async def reseal_credentials(self, changes: list[tuple[str, bytes, bytes]]) -> int:
+        """(access key, old, new) sealed secrets, replaced where still the old; one transaction."""
+
+    async def retired_bucket_keys(
+        self, bucket_id: bytes | None = None
+    ) -> list[tuple[bytes, int, bytes]]:
+        """(bucket id, generation, master-wrapped key) of retired bucket keys, newest first."""
+
+    async def rewrap_bucket_keys(
+        self,
+        current: list[tuple[bytes, bytes, bytes]],
+        retired: list[tuple[bytes, int, bytes, bytes]],
+    ) -> int:
+        """Master-wrapped bucket keys replaced where still the old; one transaction."""
+
+    async def bucket_key_rotation(self, bucket_id: bytes) -> bytes | None:
+        """The position of the bucket key rotation under way (None: none)."""
+
+    async def start_bucket_key_rotation(self, bucket_id: bytes, old: bytes, new: bytes) -> bool:
+        """`new` becomes the bucket's key and `old` is retired, if `old` is still its key."""
+
+    async def wrapped_data_keys(
+        self, bucket_id: bytes, after: bytes, limit: int
+    ) -> list[tuple[bytes, bytes]]:
+        """(version or upload id, wrapped data key) of a bucket, in id order after `after`."""
+
+    async def rewrap_data_keys(
+        self, bucket_id: bytes, changes: list[tuple[bytes, bytes, bytes]], position: bytes | None
+    ) -> int:
+        """Wrapped data keys replaced where still the old, and the rotation's position saved."""
+
+    async def finish_bucket_key_rotation(self, bucket_id: bytes) -> None: ...
+
+    async def first_locked_version(self, bucket_id: bytes, now: float) -> ObjectVersion | None:
+        """A version of the bucket under legal hold or retention, if any."""
+
+    async def count_bucket(self, bucket_id: bytes) -> tuple[int, int, int]:
+        """(versions holding data, their bytes, uploads in progress)."""
+
+    async def shred_bucket(self, bucket_id: bytes, pending_sites: list[str]) -> ShredSummary:
+        """Forget a bucket, its content and keys, leaving no copy of its key in the catalog;
+        raises BucketNotFound, ObjectLocked."""
+
+    async def shredded_buckets(self) -> list[ShreddedBucket]: ...
+
+    async def forget_pending_sites(self, bucket_id: bytes, done: list[str]) -> None: ...
+
     # -- maintenance (egide.maintenance) ---------------------------------------------------
 
     async def get_version_by_id(self, version_id: bytes) -> ObjectVersion | None: ...
@@ -179,6 +262,11 @@ class Catalog(Protocol):
         """Point `version` at standalone shard files on `sites`, if it is unchanged; the
         `replaced` (else the `written`) files go to the trash."""
 
+    async def site_references(self, site: str) -> dict[str, int]:
+        """Counts of versions, uploads, packs and trashed files the catalog keeps on `site`."""
+
+    async def trash_on(self, site: str, limit: int) -> list[TrashedShard]: ...
+
     async def mark_damaged(self, version_id: bytes, reason: str) -> None: ...
 
     async def damaged(self, after: bytes | None, limit: int) -> list[tuple[bytes, str]]: ...
@@ -194,6 +282,8 @@ class Catalog(Protocol):
     async def forget_sightings(self, site: str, names: list[str]) -> None: ...
 
     async def create_job(self, kind: str, params: dict[str, object]) -> Job: ...
+
+    async def create_job_once(self, kind: str, params: dict[str, object]) -> Job | None: ...
 
     async def get_job(self, job_id: int) -> Job | None: ...
 

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from egide.catalog.base import RecordedReport, TrashedShard
+from egide.catalog.base import RecordedReport, ShreddedBucket, ShredSummary, TrashedShard
 from egide.domain import (
     Bucket,
     BucketExists,
@@ -180,6 +180,27 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (site, shard)
     ) WITHOUT ROWID;
     """,
+    # 7: keys (docs/decisions/0013-key-rotation.md): the retired generations of each bucket key
+    # (shard footers sealed under them still need them), the position of a bucket key rotation
+    # under way (NULL: none), and the buckets crypto-shredded (what was destroyed, and the sites
+    # whose copy of the key record is still to delete).
+    """
+    CREATE TABLE bucket_key_generations (
+        bucket_id BLOB NOT NULL REFERENCES buckets(id),
+        generation INTEGER NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        retired REAL NOT NULL,
+        PRIMARY KEY (bucket_id, generation)
+    ) WITHOUT ROWID;
+    ALTER TABLE buckets ADD COLUMN rewrap_after BLOB;
+    CREATE TABLE shredded_buckets (
+        bucket_id BLOB PRIMARY KEY,
+        name TEXT NOT NULL,
+        shredded REAL NOT NULL,
+        summary TEXT NOT NULL,
+        pending_sites TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 _VERSION_COLUMNS = (
@@ -252,7 +273,7 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
     if row is None or row[2] is not None:
         return False
     sites = json.loads(row[0])
-    seqs = {part.seq for part in _parts(row[1])} or {0}
+    seqs = {0, *(part.seq for part in _parts(row[1]))}  # 0: a multipart completion record
     return seq in seqs and 0 <= index < len(sites) and sites[index] == site
 
 
@@ -306,6 +327,17 @@ def _trash(db: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
     )
 
 
+def _closing(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """Run `fn` on the writer thread. A cursor it returns (`lambda db: db.execute(…)`) is
+    closed here: finalised later by the garbage collector on another thread, it would touch
+    the connection while this thread uses it (SQLite: "bad parameter or other API misuse")."""
+    result = fn(db)
+    if isinstance(result, sqlite3.Cursor):
+        result.close()
+        return None  # type: ignore[return-value]
+    return result
+
+
 def prefix_end(prefix: str) -> str | None:
     """The smallest string greater than every string starting with `prefix` (None: no bound)."""
     while prefix:
@@ -333,6 +365,11 @@ class SQLiteCatalog:
         self._committer: asyncio.Future[None] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The database file (catalog snapshots copy it)."""
+        return self._path
 
     def open(self) -> None:
         """Open (creating if needed) and migrate; called once, before serving."""
@@ -365,7 +402,7 @@ class SQLiteCatalog:
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
         assert db is not None, "catalog not opened"
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, _closing, fn, db)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -1002,6 +1039,315 @@ class SQLiteCatalog:
             lambda db: int(db.execute("SELECT count(*) FROM credentials").fetchone()[0])
         )
 
+    # -- keys: rotation and crypto-shredding (egide.engine.rekey, egide.engine.shred) --------
+
+    async def sealed_credentials(self) -> list[tuple[str, bytes]]:
+        """Every access key with its sealed secret (a master key rotation reseals them)."""
+        return self._read(
+            lambda db: [
+                (row[0], bytes(row[1]))
+                for row in db.execute(
+                    "SELECT access_key, sealed_secret FROM credentials ORDER BY access_key"
+                )
+            ]
+        )
+
+    async def reseal_credentials(self, changes: list[tuple[str, bytes, bytes]]) -> int:
+        """Replace sealed secrets, (access key, old, new), where still the old, in one
+        transaction; how many changed."""
+
+        def run(db: sqlite3.Connection) -> int:
+            return sum(
+                db.execute(
+                    "UPDATE credentials SET sealed_secret = ? "
+                    "WHERE access_key = ? AND sealed_secret = ?",
+                    (new, access, old),
+                ).rowcount
+                for access, old, new in changes
+            )
+
+        return await self._call(partial(self._in_transaction, run))
+
+    async def retired_bucket_keys(
+        self, bucket_id: bytes | None = None
+    ) -> list[tuple[bytes, int, bytes]]:
+        """(bucket id, generation, master-wrapped key) of the retired keys of one bucket (of
+        every bucket without `bucket_id`), newest generation first."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[bytes, int, bytes]]:
+            sql = "SELECT bucket_id, generation, wrapped_key FROM bucket_key_generations"
+            args: tuple[object, ...] = ()
+            if bucket_id is not None:
+                sql, args = sql + " WHERE bucket_id = ?", (bucket_id,)
+            rows = db.execute(sql + " ORDER BY bucket_id, generation DESC", args)
+            return [(bytes(row[0]), int(row[1]), bytes(row[2])) for row in rows]
+
+        return self._read(run)
+
+    async def rewrap_bucket_keys(
+        self,
+        current: list[tuple[bytes, bytes, bytes]],
+        retired: list[tuple[bytes, int, bytes, bytes]],
+    ) -> int:
+        """Replace master-wrapped bucket keys where still the old ones, in one transaction:
+        `current` (bucket id, old, new) and `retired` (bucket id, generation, old, new) keys.
+        How many changed."""
+
+        def run(db: sqlite3.Connection) -> int:
+            changed = 0
+            for bucket_id, old, new in current:
+                changed += db.execute(
+                    "UPDATE buckets SET wrapped_key = ? WHERE id = ? AND wrapped_key = ?",
+                    (new, bucket_id, old),
+                ).rowcount
+            for bucket_id, generation, old, new in retired:
+                changed += db.execute(
+                    "UPDATE bucket_key_generations SET wrapped_key = ? "
+                    "WHERE bucket_id = ? AND generation = ? AND wrapped_key = ?",
+                    (new, bucket_id, generation, old),
+                ).rowcount
+            return changed
+
+        return await self._call(partial(self._in_transaction, run))
+
+    async def bucket_key_rotation(self, bucket_id: bytes) -> bytes | None:
+        """Where this bucket's key rotation stands: the last version or upload id rewrapped
+        (b"" at its start); None when no rotation is under way."""
+
+        def run(db: sqlite3.Connection) -> bytes | None:
+            row = db.execute("SELECT rewrap_after FROM buckets WHERE id = ?", (bucket_id,))
+            found = row.fetchone()
+            if found is None:
+                raise BucketNotFound(bucket_id.hex())
+            return None if found[0] is None else bytes(found[0])
+
+        return self._read(run)
+
+    async def start_bucket_key_rotation(self, bucket_id: bytes, old: bytes, new: bytes) -> bool:
+        """Make `new` the bucket's key and retire `old` as its newest generation, if `old` is
+        still its key and no rotation is under way (else False); one transaction."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT wrapped_key, rewrap_after FROM buckets WHERE id = ?", (bucket_id,)
+            ).fetchone()
+            if row is None:
+                raise BucketNotFound(bucket_id.hex())
+            if bytes(row[0]) != old or row[1] is not None:
+                return False
+            generation = db.execute(
+                "SELECT coalesce(max(generation), 0) + 1 FROM bucket_key_generations "
+                "WHERE bucket_id = ?",
+                (bucket_id,),
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO bucket_key_generations (bucket_id, generation, wrapped_key, retired) "
+                "VALUES (?, ?, ?, ?)",
+                (bucket_id, generation, old, time.time()),
+            )
+            db.execute(
+                "UPDATE buckets SET wrapped_key = ?, rewrap_after = ? WHERE id = ?",
+                (new, b"", bucket_id),
+            )
+            return True
+
+        return await self._call(partial(self._in_transaction, run))
+
+    async def wrapped_data_keys(
+        self, bucket_id: bytes, after: bytes, limit: int
+    ) -> list[tuple[bytes, bytes]]:
+        """(id, wrapped data key) of the bucket's versions holding data and uploads in
+        progress, in id order after `after`."""
+
+        def run(db: sqlite3.Connection) -> list[tuple[bytes, bytes]]:
+            # `+bucket_id`: walk the id index (a stable cursor), not the (bucket, key) one.
+            versions = db.execute(
+                "SELECT version_id, wrapped_data_key FROM versions WHERE version_id > ? "
+                "AND +bucket_id = ? AND delete_marker = 0 ORDER BY version_id LIMIT ?",
+                (after, bucket_id, limit),
+            ).fetchall()
+            uploads = db.execute(
+                "SELECT upload_id, wrapped_data_key FROM uploads WHERE upload_id > ? "
+                "AND +bucket_id = ? ORDER BY upload_id LIMIT ?",
+                (after, bucket_id, limit),
+            ).fetchall()
+            rows = sorted((bytes(r[0]), bytes(r[1])) for r in [*versions, *uploads])
+            return rows[:limit]
+
+        return self._read(run)
+
+    async def rewrap_data_keys(
+        self, bucket_id: bytes, changes: list[tuple[bytes, bytes, bytes]], position: bytes | None
+    ) -> int:
+        """Replace wrapped data keys, (version or upload id, old, new), where still the old,
+        and with `position` record how far the bucket's key rotation got; one transaction."""
+
+        def run(db: sqlite3.Connection) -> int:
+            changed = 0
+            for owner_id, old, new in changes:
+                for table, column in (("versions", "version_id"), ("uploads", "upload_id")):
+                    changed += db.execute(
+                        f"UPDATE {table} SET wrapped_data_key = ? "
+                        f"WHERE {column} = ? AND wrapped_data_key = ?",
+                        (new, owner_id, old),
+                    ).rowcount
+            if position is not None:
+                db.execute(
+                    "UPDATE buckets SET rewrap_after = ? WHERE id = ? AND rewrap_after IS NOT NULL",
+                    (position, bucket_id),
+                )
+            return changed
+
+        return await self._call(partial(self._in_transaction, run))
+
+    async def finish_bucket_key_rotation(self, bucket_id: bytes) -> None:
+        await self._call(
+            lambda db: db.execute(
+                "UPDATE buckets SET rewrap_after = NULL WHERE id = ?", (bucket_id,)
+            )
+        )
+
+    async def first_locked_version(self, bucket_id: bytes, now: float) -> ObjectVersion | None:
+        """A version of the bucket under legal hold or retention at `now`, if there is one."""
+
+        def run(db: sqlite3.Connection) -> ObjectVersion | None:
+            row = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE bucket_id = ? "
+                "AND (legal_hold = 1 OR retain_until > ?) ORDER BY key LIMIT 1",
+                (bucket_id, now),
+            ).fetchone()
+            return _version(row) if row else None
+
+        return self._read(run)
+
+    async def count_bucket(self, bucket_id: bytes) -> tuple[int, int, int]:
+        """(versions holding data, their bytes, uploads in progress) of a bucket."""
+
+        def run(db: sqlite3.Connection) -> tuple[int, int, int]:
+            versions, size = db.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM versions "
+                "WHERE bucket_id = ? AND delete_marker = 0",
+                (bucket_id,),
+            ).fetchone()
+            uploads = db.execute(
+                "SELECT count(*) FROM uploads WHERE bucket_id = ?", (bucket_id,)
+            ).fetchone()[0]
+            return int(versions), int(size), int(uploads)
+
+        return self._read(run)
+
+    async def shred_bucket(self, bucket_id: bytes, pending_sites: list[str]) -> ShredSummary:
+        """Forget a bucket and everything in it, its keys included, in one transaction, and
+        record it as shredded (`pending_sites`: where its key record is still to delete). Its
+        shard files go to the trash. Raises BucketNotFound, ObjectLocked (nothing changed).
+        SQLite's secure_delete zeroes the freed rows and the WAL is checkpointed, so that the
+        catalog file keeps no copy of the wrapped bucket key."""
+
+        def shred(db: sqlite3.Connection) -> ShredSummary:
+            row = db.execute("SELECT name FROM buckets WHERE id = ?", (bucket_id,)).fetchone()
+            if row is None:
+                raise BucketNotFound(bucket_id.hex())
+            locked = db.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE bucket_id = ? "
+                "AND (legal_hold = 1 OR retain_until > ?) LIMIT 1",
+                (bucket_id, time.time()),
+            ).fetchone()
+            if locked is not None:
+                version = _version(locked)
+                raise ObjectLocked(
+                    f"version {version.s3_version_id} of {version.key!r}: "
+                    f"{version.locked(time.time())}"
+                )
+            first_trash = db.execute("SELECT coalesce(max(id), 0) FROM trash").fetchone()[0]
+            ids = [
+                (bytes(r[0]), bool(r[1]))
+                for r in db.execute(
+                    "SELECT version_id, delete_marker FROM versions WHERE bucket_id = ?",
+                    (bucket_id,),
+                )
+            ]
+            db.execute("DELETE FROM objects WHERE bucket_id = ?", (bucket_id,))
+            db.execute(
+                "DELETE FROM damaged WHERE version_id IN "
+                "(SELECT version_id FROM versions WHERE bucket_id = ?)",
+                (bucket_id,),
+            )
+            for version_id, _ in ids:
+                self._trash_version(db, version_id)
+            uploads = [
+                r[0]
+                for r in db.execute(
+                    "SELECT upload_id FROM uploads WHERE bucket_id = ?", (bucket_id,)
+                ).fetchall()
+            ]
+            for upload_id in uploads:
+                self._drop_upload(db, upload_id, keep=())
+            settings = db.execute(
+                "DELETE FROM bucket_settings WHERE bucket_id = ?", (bucket_id,)
+            ).rowcount
+            retired = db.execute(
+                "DELETE FROM bucket_key_generations WHERE bucket_id = ?", (bucket_id,)
+            ).rowcount
+            db.execute("DELETE FROM buckets WHERE id = ?", (bucket_id,))
+            trashed = db.execute(
+                "SELECT count(*) FROM trash WHERE id > ?", (first_trash,)
+            ).fetchone()[0]
+            markers = sum(1 for _, marker in ids if marker)
+            summary = ShredSummary(
+                versions=len(ids) - markers, delete_markers=markers, uploads=len(uploads),
+                settings=settings, bucket_keys=retired + 1, trashed_files=trashed,
+            )  # fmt: skip
+            db.execute(
+                "INSERT INTO shredded_buckets (bucket_id, name, shredded, summary, pending_sites) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (bucket_id, row[0], time.time(), json.dumps(summary.counts()),
+                 json.dumps(sorted(pending_sites))),
+            )  # fmt: skip
+            return summary
+
+        def run(db: sqlite3.Connection) -> ShredSummary:
+            secure = db.execute("PRAGMA secure_delete").fetchone()[0]
+            db.execute("PRAGMA secure_delete=ON")
+            try:
+                summary = self._in_transaction(shred, db)
+            finally:
+                db.execute(f"PRAGMA secure_delete={int(secure)}")
+            busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            return dataclasses.replace(summary, catalog_scrubbed=busy == 0)
+
+        return await self._call(run)
+
+    async def shredded_buckets(self) -> list[ShreddedBucket]:
+        def run(db: sqlite3.Connection) -> list[ShreddedBucket]:
+            rows = db.execute(
+                "SELECT bucket_id, name, shredded, summary, pending_sites FROM shredded_buckets "
+                "ORDER BY shredded"
+            )
+            found = []
+            for bucket_id, name, shredded, summary, pending in rows:
+                counts = ShredSummary(**json.loads(summary))
+                sites = tuple(json.loads(pending))
+                found.append(ShreddedBucket(bytes(bucket_id), name, shredded, counts, sites))
+            return found
+
+        return self._read(run)
+
+    async def forget_pending_sites(self, bucket_id: bytes, done: list[str]) -> None:
+        """The key record of a shredded bucket is gone from the sites `done`."""
+
+        def run(db: sqlite3.Connection) -> None:
+            row = db.execute(
+                "SELECT pending_sites FROM shredded_buckets WHERE bucket_id = ?", (bucket_id,)
+            ).fetchone()
+            if row is not None:
+                pending = sorted(set(json.loads(row[0])) - set(done))
+                db.execute(
+                    "UPDATE shredded_buckets SET pending_sites = ? WHERE bucket_id = ?",
+                    (json.dumps(pending), bucket_id),
+                )
+
+        await self._call(partial(self._in_transaction, run))
+
     # -- reports ----------------------------------------------------------------------------
 
     async def record_report(self, report: RecordedReport) -> None:
@@ -1097,6 +1443,37 @@ class SQLiteCatalog:
         db.execute("COMMIT")
         return result
 
+    async def site_references(self, site: str) -> dict[str, int]:
+        """What the catalog still keeps on `site`: versions with a piece there, uploads in
+        progress placed there, packs with a file there, trashed files not yet deleted."""
+        pattern = f'%"{site}"%'
+
+        def run(db: sqlite3.Connection) -> dict[str, int]:
+            count = {
+                "versions": "SELECT count(*) FROM versions WHERE sites LIKE ?",
+                "uploads": "SELECT count(*) FROM uploads WHERE sites LIKE ?",
+                "packs": "SELECT count(*) FROM packs WHERE sites LIKE ?",
+                "trash": "SELECT count(*) FROM trash WHERE site = ?",
+            }
+            return {
+                name: int(db.execute(sql, (site if name == "trash" else pattern,)).fetchone()[0])
+                for name, sql in count.items()
+            }
+
+        return self._read(run)
+
+    async def trash_on(self, site: str, limit: int) -> list[TrashedShard]:
+        """Trashed files of one site, grace period or not (evacuation empties a site now)."""
+        return self._read(
+            lambda db: [
+                TrashedShard(*row)
+                for row in db.execute(
+                    "SELECT id, site, shard FROM trash WHERE site = ? ORDER BY id LIMIT ?",
+                    (site, limit),
+                )
+            ]
+        )
+
     # -- maintenance: the repair queue ---------------------------------------------------------
 
     async def mark_damaged(self, version_id: bytes, reason: str) -> None:
@@ -1168,8 +1545,30 @@ class SQLiteCatalog:
     # -- maintenance: jobs ---------------------------------------------------------------------
 
     async def create_job(self, kind: str, params: dict[str, object]) -> Job:
-        def run(db: sqlite3.Connection) -> int:
+        job = await self._create_job(kind, params, unless_open=False)
+        assert job is not None
+        return job
+
+    async def create_job_once(self, kind: str, params: dict[str, object]) -> Job | None:
+        """A new queued job, unless one of its kind is queued, running or paused (None then):
+        scheduled jobs are queued by every server process, and must exist once."""
+        return await self._create_job(kind, params, unless_open=True)
+
+    async def _create_job(
+        self, kind: str, params: dict[str, object], *, unless_open: bool
+    ) -> Job | None:
+
+        def run(db: sqlite3.Connection) -> int | None:
             now = time.time()
+            if (
+                unless_open
+                and db.execute(
+                    "SELECT 1 FROM jobs "
+                    "WHERE kind = ? AND state IN ('queued', 'running', 'paused')",
+                    (kind,),
+                ).fetchone()
+            ):
+                return None
             cursor = db.execute(
                 "INSERT INTO jobs (kind, params, state, progress, created, updated) "
                 "VALUES (?, ?, 'queued', '{}', ?, ?)",
@@ -1177,9 +1576,8 @@ class SQLiteCatalog:
             )
             return int(cursor.lastrowid or 0)
 
-        job = await self.get_job(await self._call(run))
-        assert job is not None
-        return job
+        created = await self._call(partial(self._in_transaction, run))
+        return await self.get_job(created) if created is not None else None
 
     async def get_job(self, job_id: int) -> Job | None:
         def run(db: sqlite3.Connection) -> Job | None:
@@ -1249,6 +1647,13 @@ class SQLiteCatalog:
                 "UPDATE jobs SET cursor = ?, progress = ?, lease_until = ?, updated = ? "
                 "WHERE id = ? AND state = 'running' AND owner = ?",
                 (json.dumps(cursor), json.dumps(progress), now + lease, now, job_id, owner),
+            )
+            # A step finished just after a pause or cancel request: its work is done, so its
+            # position is kept (nothing else can have run the job since: it was not queued).
+            db.execute(
+                "UPDATE jobs SET cursor = ?, progress = ?, updated = ? "
+                "WHERE id = ? AND state IN ('paused', 'cancelled') AND owner IS NULL",
+                (json.dumps(cursor), json.dumps(progress), now, job_id),
             )
             row = db.execute("SELECT state, owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:

@@ -10,10 +10,15 @@ import typer
 from rich.console import Console
 
 from egide.catalog.sqlite import SQLiteCatalog
+from egide.cli.bucket import bucket_app
+from egide.cli.catalog import catalog_app
 from egide.cli.common import ConfigOption, DataDirOption, err, load
 from egide.cli.cost import cost
+from egide.cli.jobs import gc, job_app, rebalance, repair, scrub
+from egide.cli.keys import keys_app
 from egide.cli.policy import policy_app
 from egide.cli.site import site_app
+from egide.cli.transfer import export, import_
 from egide.config import ConfigError
 from egide.crypto.keyring import KeyFileError
 
@@ -22,7 +27,15 @@ credentials_app = typer.Typer(help="Manage S3 access keys.", no_args_is_help=Tru
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(site_app, name="site")
 app.add_typer(policy_app, name="policy")
+app.add_typer(keys_app, name="keys")
+app.add_typer(bucket_app, name="bucket")
+app.add_typer(catalog_app, name="catalog")
 app.command("cost")(cost)
+app.add_typer(job_app, name="job")
+for _command in (repair, scrub, gc, rebalance):
+    app.command(_command.__name__)(_command)
+app.command("export")(export)
+app.command("import")(import_)
 
 
 @app.command()

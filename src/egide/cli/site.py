@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from egide.admin.config_file import SiteAddError, add_site
+from egide.admin.config_file import SiteAddError, add_site, remove_site
 from egide.admin.probe import DEFAULT_TIMEOUT, Probe, probe_all
 from egide.admin.scan import Holding, holdings
 from egide.cli.common import (
@@ -27,6 +27,7 @@ from egide.cli.common import (
     size,
     where,
 )
+from egide.cli.jobs import BackgroundOption, RateOption, start
 from egide.config import S3SiteConfig
 
 site_app = typer.Typer(help="Sites: profiles, health and what they hold.", no_args_is_help=True)
@@ -279,3 +280,46 @@ def site_add(
             out.print(f"  {field:<18} {shown}")
     for note in notes:
         out.print(f"Note: {note}.")
+
+
+@site_app.command("evacuate")
+def site_evacuate(
+    name: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    rate: RateOption = None,
+    background: BackgroundOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Move every shard off a site onto sites the policies allow, verify each copy, delete
+    the originals, and prove the site empty. New writes avoid the site from the start."""
+    start(config, data_dir, "evacuate", {"site": name}, rate, background, as_json)
+
+
+@site_app.command("remove")
+def site_remove(
+    name: str,
+    config: Annotated[Path, typer.Option("--config", "-c", help="egide.toml to edit.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Remove an evacuated site from egide.toml (refused while the catalog references it)."""
+    settings = load(config, data_dir)
+    if name not in {site.name for site in settings.resolved_sites()}:
+        fail(f"no site named {name} in {config}")
+
+    async def references(env: Env) -> dict[str, int]:
+        if env.catalog is None:
+            return {}
+        return await env.catalog.site_references(name)
+
+    held = run(settings, references)
+    if any(held.values()):
+        fail(
+            f"site {name} still holds data the catalog needs ({held}): run "
+            f"`egide site evacuate {name}` first"
+        )
+    try:
+        remove_site(config, name)
+    except SiteAddError as exc:
+        fail(str(exc))
+    out.print(f"site {name} removed from {config}; restart the servers to apply")

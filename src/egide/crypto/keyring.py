@@ -7,61 +7,51 @@ rewraps bucket keys only; destroying a bucket key makes that bucket unreadable e
 
 from __future__ import annotations
 
-import os
-import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from egide.crypto import aead
+from egide.crypto.aead import DecryptionError
+from egide.crypto.keyfile import (
+    KeyFileError,
+    Passphrase,
+    encode_key_file,
+    read_key_file,
+    write_key_file,
+)
 
-_MAGIC = "egide-master-key-v1"
+__all__ = ["KeyFileError", "Keyring", "create_master_key_file", "load_master_key_file"]
 
 
-class KeyFileError(Exception):
-    """The master key file is missing, malformed or readable by others."""
-
-
-def create_master_key_file(path: Path) -> bytes:
+def create_master_key_file(path: Path, passphrase: str | None = None) -> bytes:
     """Write a new random master key, readable by the owner only; refuse to overwrite."""
     key = aead.new_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{_MAGIC}\n{key.hex()}\n")
-        f.flush()
-        os.fsync(f.fileno())
+    write_key_file(path, encode_key_file(key, passphrase), exclusive=True)
     return key
 
 
-def load_master_key_file(path: Path) -> bytes:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise KeyFileError(f"master key file {path} does not exist") from exc
-    except UnicodeDecodeError as exc:
-        raise KeyFileError(f"master key file {path} is not an Égide key file") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"master key file {path} is accessible by other users "
-            f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
-        )
-    lines = text.split()
-    if len(lines) != 2 or lines[0] != _MAGIC:
-        raise KeyFileError(f"master key file {path} is not an Égide key file")
-    try:
-        key = bytes.fromhex(lines[1])
-    except ValueError as exc:
-        raise KeyFileError(f"master key file {path} holds no valid key") from exc
-    if len(key) != aead.KEY_SIZE:
-        raise KeyFileError(f"master key file {path} holds a key of the wrong size")
-    return key
+def load_master_key_file(path: Path, passphrase: Passphrase = None) -> bytes:
+    """The key of a key file (egide.crypto.keyfile: plain, or sealed under a passphrase)."""
+    return read_key_file(path, passphrase)
 
 
 class Keyring:
-    """Wraps and unwraps the keys below the master key; holds no state besides it."""
+    """Wraps and unwraps the keys below the master key; holds no state besides it.
 
-    def __init__(self, master_key: bytes) -> None:
+    `previous` master keys are tried when unwrapping, never used to wrap: while a master key
+    rotation is under way, some keys are still under the old master (docs/decisions/0013)."""
+
+    def __init__(self, master_key: bytes, previous: Sequence[bytes] = ()) -> None:
         self._master = master_key
+        self._masters = (master_key, *previous)
+
+    def _unwrap(self, wrapped: bytes, context: bytes) -> bytes:
+        for master in self._masters[:-1]:
+            try:
+                return aead.unwrap(master, wrapped, context)
+            except DecryptionError:
+                continue
+        return aead.unwrap(self._masters[-1], wrapped, context)
 
     def new_bucket_key(self, bucket_id: bytes) -> tuple[bytes, bytes]:
         """A fresh bucket key and its master-wrapped form (what the catalog and shards keep)."""
@@ -72,12 +62,17 @@ class Keyring:
         return aead.wrap(self._master, key, b"egide/bucket-key/" + bucket_id)
 
     def bucket_key(self, bucket_id: bytes, wrapped: bytes) -> bytes:
-        return aead.unwrap(self._master, wrapped, b"egide/bucket-key/" + bucket_id)
+        return self._unwrap(wrapped, b"egide/bucket-key/" + bucket_id)
 
     @staticmethod
     def new_data_key(bucket_key: bytes, version_id: bytes) -> tuple[bytes, bytes]:
         key = aead.new_key()
         return key, aead.wrap(bucket_key, key, b"egide/data-key/" + version_id)
+
+    @staticmethod
+    def wrap_data_key(bucket_key: bytes, version_id: bytes, key: bytes) -> bytes:
+        """A data key wrapped again (under a new bucket key, by a bucket key rotation)."""
+        return aead.wrap(bucket_key, key, b"egide/data-key/" + version_id)
 
     @staticmethod
     def data_key(bucket_key: bytes, version_id: bytes, wrapped: bytes) -> bytes:
@@ -89,13 +84,11 @@ class Keyring:
         return aead.wrap(self._master, data, b"egide/record/" + kind.encode() + b"/" + record_id)
 
     def open_record(self, kind: str, record_id: bytes, sealed: bytes) -> bytes:
-        return aead.unwrap(
-            self._master, sealed, b"egide/record/" + kind.encode() + b"/" + record_id
-        )
+        return self._unwrap(sealed, b"egide/record/" + kind.encode() + b"/" + record_id)
 
     def seal_secret(self, name: str, secret: bytes) -> bytes:
         """Seal a credential secret so the catalog never holds it in clear."""
         return aead.wrap(self._master, secret, b"egide/secret/" + name.encode())
 
     def open_secret(self, name: str, sealed: bytes) -> bytes:
-        return aead.unwrap(self._master, sealed, b"egide/secret/" + name.encode())
+        return self._unwrap(sealed, b"egide/secret/" + name.encode())

@@ -29,6 +29,7 @@ from egide.domain import (
     WriteCondition,
     new_id,
 )
+from egide.engine.manifest import remove_completion_record, write_completion_record
 from egide.engine.versioning import new_version_fields
 from egide.engine.writer import Hasher, PartWriter
 from egide.pipeline import PartCipher
@@ -217,7 +218,7 @@ class Multipart:
         bucket = await store._bucket_by_id(upload.bucket_id)
         bucket_key = store.bucket_key(bucket)
         seq = await self.catalog.next_part_seq(upload.upload_id)
-        data_key = store.keyring.data_key(bucket_key, upload.upload_id, upload.wrapped_data_key)
+        data_key = await store.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
         ctx = PartCipher(
             AESGCM(data_key), bucket.id, upload.upload_id, seq, store.code(upload.k, upload.m)
         )
@@ -300,7 +301,15 @@ class Multipart:
             m=upload.m, block_size=upload.block_size, sites=upload.sites, headers=headers,
             parts=tuple(parts), **fields,
         )  # fmt: skip
-        await self.catalog.complete_upload(version, condition)
+        # The parts kept are known only now: a record of them goes to the sites first, so a
+        # catalog rebuild finds the object (egide.engine.manifest).
+        await write_completion_record(self.store, version)
+        try:
+            await self.catalog.complete_upload(version, condition)
+        except DomainError as exc:
+            if not isinstance(exc, NoSuchUpload):  # else a racing completion owns the record
+                await remove_completion_record(self.store, version)
+            raise
         return version
 
     async def abort(self, upload: Upload) -> None:

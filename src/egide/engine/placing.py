@@ -35,6 +35,16 @@ POLICY_CACHE_SECONDS = 1.0
 #: After a write to a site fails, new versions leave it out this long, unless the policy cannot
 #: be met without it (the health tracker's breaker decides when it is really down).
 SUSPECT_SECONDS = 30.0
+#: How long the sites retired by evacuations are remembered before asking the catalog again.
+RETIRED_CACHE_SECONDS = 2.0
+_EVACUATING = ("queued", "running", "paused", "done")
+
+
+async def retired_sites(catalog: Catalog) -> frozenset[str]:
+    """Sites being evacuated or evacuated (`egide site evacuate`): new shards never go there,
+    until the site is removed from the configuration."""
+    jobs = await catalog.list_jobs(_EVACUATING, limit=1000)
+    return frozenset(str(job.params.get("site")) for job in jobs if job.kind == "evacuate")
 
 
 class NoPlacement(SitesUnavailable):
@@ -88,6 +98,7 @@ class Placer:
         self.clock = clock
         self._cache: dict[bytes, tuple[Policy, float]] = {}
         self._suspects: dict[str, float] = {}
+        self._retired: tuple[frozenset[str], float] = (frozenset(), -RETIRED_CACHE_SECONDS)
         #: Failures already recorded: one failed pack reaches every object in it.
         self._seen: deque[SitesUnavailable] = deque(maxlen=16)
 
@@ -121,7 +132,7 @@ class Placer:
         """The k+m sites of a new version of `bucket`, without the sites in `exclude` (those
         that just failed this write) nor those known down; NoPlacement if there are none."""
         policy = await self.policy(bucket)
-        down = self.health.unavailable() | frozenset(exclude)
+        down = self.health.unavailable() | frozenset(exclude) | await self.retired()
         now = self.clock()
         suspects = {s for s, when in self._suspects.items() if now - when < SUSPECT_SECONDS}
         latency = self._latencies() if policy.objective == "fastest" else None
@@ -139,6 +150,15 @@ class Placer:
             f"bucket {bucket.name}: no placement meets its policy with the sites available: "
             f"{reason}"
         )
+
+    async def retired(self) -> frozenset[str]:
+        """`retired_sites`, asked of the catalog at most every RETIRED_CACHE_SECONDS."""
+        sites, when = self._retired
+        now = self.clock()
+        if now - when >= RETIRED_CACHE_SECONDS:
+            sites = await retired_sites(self.catalog)
+            self._retired = (sites, now)
+        return sites
 
     def _latencies(self) -> dict[str, float]:
         measured = {p.name: self.health.latency(p.name) for p in self.profiles}

@@ -64,11 +64,14 @@ class ObjectReader:
         *,
         part: Part | None = None,
         health: SiteHealth | None = None,
+        on_damage: Callable[[str], None] | None = None,
     ) -> None:
         """Bytes first..last of the version, or with `part`, of that part of a multipart
         version (offsets relative to the part). Without `health`: data pieces first, no
-        hedging, nothing learnt."""
+        hedging, nothing learnt. `on_damage` hears once of a piece found missing or corrupt
+        (the store queues the version for repair)."""
         self.version = version
+        self._on_damage = on_damage
         self.ctx = ctx
         self.sites = sites
         self.health = health
@@ -105,6 +108,7 @@ class ObjectReader:
             stored = await site.read(self.version.shard(shard, self.seq), offset, length)
         except ShardMissing as exc:
             self.lost[shard] = str(exc)
+            self._damage(f"piece {shard} missing on {site.name}")
             if health is not None:  # the site answered: it is up, the shard is not there
                 health.record_success(site.name, loop.time() - started)
             return None
@@ -118,8 +122,14 @@ class ObjectReader:
         piece = verify_piece(stored) if len(stored) == length else None
         if piece is None:
             bad[shard] = f"piece {shard} on site {site.name} is corrupt (checksum mismatch)"
+            self._damage(bad[shard])
             log.warning("corrupt piece: %s; rebuilding from the other pieces", bad[shard])
         return piece
+
+    def _damage(self, reason: str) -> None:
+        if self._on_damage is not None:
+            self._on_damage(reason)
+            self._on_damage = None  # once per reader
 
     def _order(self) -> tuple[list[int], list[int]]:
         """The shards to ask for a block, best first; then those on sites whose breaker is

@@ -43,6 +43,7 @@ from egide.engine.keyrecords import (
 )
 from egide.engine.lifecycle import apply_lifecycle
 from egide.engine.listing import Listing, list_objects
+from egide.engine.manifest import version_manifest
 from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
 from egide.engine.placing import NoPlacement, Placer
@@ -106,9 +107,16 @@ class ObjectStore:
         )  # fmt: skip
         self.multipart = Multipart(self)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
-        self._bucket_keys: dict[bytes, bytes] = {}
+        #: Bucket id → (the master-wrapped key it came from, the bucket key): a rotation
+        #: changes the wrapped key, so a stale entry is never used for new writes.
+        self._bucket_keys: dict[bytes, tuple[bytes, bytes]] = {}
+        #: Bucket id → its retired keys (egide.engine.rekey), tried for data keys not yet
+        #: rewrapped under the current one.
+        self._retired_keys: dict[bytes, tuple[bytes, ...]] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
         self._bucket_cache: dict[str, tuple[Bucket, float]] = {}
+        #: Catalog writes started without waiting (repair queue), kept until they end.
+        self._pending: set[asyncio.Future[None]] = set()
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()
@@ -138,12 +146,42 @@ class ObjectStore:
         return self._codes[k, m]
 
     def bucket_key(self, bucket: Bucket) -> bytes:
-        key = self._bucket_keys.get(bucket.id)
-        if key is None:
-            key = self._bucket_keys[bucket.id] = self.keyring.bucket_key(
-                bucket.id, bucket.wrapped_key
-            )
-        return key
+        cached = self._bucket_keys.get(bucket.id)
+        if cached is None or cached[0] != bucket.wrapped_key:
+            key = self.keyring.bucket_key(bucket.id, bucket.wrapped_key)
+            cached = self._bucket_keys[bucket.id] = (bucket.wrapped_key, key)
+        return cached[1]
+
+    async def data_key(self, bucket_id: bytes, owner_id: bytes, wrapped: bytes) -> bytes:
+        """The data key of a version or upload. It is under the bucket's current key, or under
+        a retired one while (or if) a bucket key rotation has not rewrapped it; if no key this
+        store knows opens it, the bucket is read again from the catalog (a rotation in another
+        process changed it) before giving up with DecryptionError."""
+        bucket = await self._bucket_by_id(bucket_id)
+        for fresh in (False, True):
+            if fresh:
+                found = await self.catalog.get_bucket_by_id(bucket_id)
+                if found is None:
+                    raise BucketNotFound(bucket_id.hex())
+                bucket = self._buckets_by_id[bucket_id] = found
+                self._retired_keys.pop(bucket_id, None)
+            try:
+                return self.keyring.data_key(self.bucket_key(bucket), owner_id, wrapped)
+            except aead.DecryptionError:
+                pass
+            if bucket_id not in self._retired_keys:
+                retired = await self.catalog.retired_bucket_keys(bucket_id)
+                self._retired_keys[bucket_id] = tuple(
+                    self.keyring.bucket_key(bucket_id, key) for _, _, key in retired
+                )
+            for key in self._retired_keys[bucket_id]:
+                try:
+                    return self.keyring.data_key(key, owner_id, wrapped)
+                except aead.DecryptionError:
+                    continue
+        raise aead.DecryptionError(
+            f"no key of bucket {bucket.name} opens data key {owner_id.hex()}"
+        )
 
     # -- buckets ----------------------------------------------------------------------------
 
@@ -185,8 +223,16 @@ class ObjectStore:
         return await self.catalog.list_buckets()
 
     async def delete_bucket(self, name: str) -> None:
+        """DeleteBucket (empty buckets only), then its key records: a catalog rebuilt from
+        the sites must not bring the bucket back."""
         self._bucket_cache.pop(name, None)
+        bucket = await self.catalog.get_bucket(name)
         await self.catalog.delete_bucket(name)
+        if bucket is not None:
+            failed = await delete_key_record(self.sites, bucket.id)
+            if failed:
+                log.warning("key record of deleted bucket %s left on %s (unreachable)", name,
+                            ", ".join(failed))  # fmt: skip
 
     # -- objects ----------------------------------------------------------------------------
 
@@ -236,16 +282,7 @@ class ObjectStore:
     def _footer(
         self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
     ) -> ShardFooter:
-        manifest = {
-            "bucket": bucket.name,
-            "key": version.key,
-            "etag": version.etag,
-            "headers": version.headers,
-            "size": version.size,
-            "created": version.last_modified,
-            "sites": version.sites,
-            "data_key": version.wrapped_data_key.hex(),
-        }
+        manifest = version_manifest(bucket.name, version)
         return self.seal_footer(bucket, bucket_key, version.version_id, manifest, blocks,
                                 version.size)  # fmt: skip
 
@@ -259,7 +296,9 @@ class ObjectStore:
         sealed = aead.wrap(
             bucket_key, json.dumps(manifest).encode(), b"egide/manifest/" + version_id
         )
-        return ShardFooter(blocks, size, bucket.wrapped_key, sealed)
+        # No master-wrapped bucket key in the footer: a copy there would survive shredding the
+        # bucket; the key records on the sites carry it (docs/decisions/0013-key-rotation.md).
+        return ShardFooter(blocks, size, b"", sealed)
 
     async def _put_streamed(
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
@@ -358,9 +397,8 @@ class ObjectStore:
     ) -> ObjectReader | MultipartReader:
         """A reader of plaintext bytes first..last of `version` (from `head_object`), its first
         block already fetched so that an unreadable object fails before a byte is sent."""
-        bucket_key = self.bucket_key(await self._bucket_by_id(version.bucket_id))
         cipher = AESGCM(
-            self.keyring.data_key(bucket_key, version.version_id, version.wrapped_data_key)
+            await self.data_key(version.bucket_id, version.version_id, version.wrapped_data_key)
         )
         code = self.code(version.k, version.m)
         sites = [self.sites.get(n) for n in version.sites]
@@ -368,7 +406,10 @@ class ObjectStore:
         def open_part(part: Part | None, lo: int, hi: int) -> ObjectReader:
             seq = part.seq if part is not None else 0
             ctx = PartCipher(cipher, version.bucket_id, version.version_id, seq, code)
-            return ObjectReader(version, ctx, sites, lo, hi, part=part, health=self.health)
+            return ObjectReader(
+                version, ctx, sites, lo, hi, part=part, health=self.health,
+                on_damage=lambda reason: self._damaged(version, reason),
+            )  # fmt: skip
 
         reader: ObjectReader | MultipartReader = (
             MultipartReader(version.parts, first, last, open_part)
@@ -377,6 +418,15 @@ class ObjectStore:
         )
         await reader.start()
         return reader
+
+    def _damaged(self, version: ObjectVersion, reason: str) -> None:
+        """A read found a piece missing or rotten: queue the version for repair (the server's
+        maintenance repairs the queue), without holding up the read."""
+        log.warning("%s (version %s): %s; queued for repair", version.key,
+                    version.version_id.hex(), reason)  # fmt: skip
+        task = asyncio.ensure_future(self.catalog.mark_damaged(version.version_id, reason))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _bucket_by_id(self, bucket_id: bytes) -> Bucket:
         bucket = self._buckets_by_id.get(bucket_id)

@@ -1,0 +1,59 @@
+"""Garbage collection: delete files on the sites that no committed version needs.
+
+Crashed writes, aborted uploads and interrupted repairs leave shard files the catalog never
+referenced (or no longer does). A pass lists every site; an Égide file the catalog does not
+reference is noted with the time it was first seen; one still unreferenced a grace period
+later (default a day: longer than any write between its shards and its commit) is checked
+once more and deleted. Files whose names are not Égide shard or pack names are never touched,
+nor key records and snapshots.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncGenerator
+
+from egide.domain import Job
+from egide.maintenance.jobs import JobContext, Step, job_kind
+from egide.sites.base import SiteError
+
+DEFAULT_GRACE = 86_400.0
+BATCH = 500
+_OURS = re.compile(r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32})$")
+
+
+@job_kind("gc")
+async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
+    """Params: grace (seconds a file must stay unreferenced before it is deleted)."""
+    grace = float(job.params.get("grace", ctx.options.get("gc_grace", DEFAULT_GRACE)))  # type: ignore[arg-type]
+    names = sorted(ctx.sites)
+    start = names.index(str(job.cursor["site"])) if job.cursor else 0
+    for site_name in names[start:]:
+        site = ctx.sites[site_name]
+        try:
+            found = [name async for name in site.list() if _OURS.match(name)]
+        except SiteError as exc:
+            yield Step({"site": site_name}, {"sites_unreachable": 1}, note=f"{site_name}: {exc}")
+            continue
+        seen = await ctx.catalog.sightings(site_name)
+        now = time.time()
+        deleted = noted = 0
+        for first in range(0, len(found), BATCH):
+            chunk = found[first : first + BATCH]
+            orphans = set(await ctx.catalog.unreferenced(site_name, chunk))
+            await ctx.catalog.record_sightings(site_name, [n for n in orphans if n not in seen])
+            noted += len([n for n in orphans if n not in seen])
+            due = [n for n in orphans if n in seen and seen[n] <= now - grace]
+            # Asked again just before deleting: a commit may have referenced one meanwhile.
+            for name in await ctx.catalog.unreferenced(site_name, due):
+                await site.delete(name)  # missing files count as deleted
+                deleted += 1
+            await ctx.catalog.forget_sightings(
+                site_name, [n for n in chunk if n in seen and (n not in orphans or n in due)]
+            )
+        gone = [n for n in seen if n not in set(found)]
+        await ctx.catalog.forget_sightings(site_name, gone)
+        note = f"{site_name}: {len(found)} files, {noted} newly unreferenced, {deleted} deleted"
+        yield Step({"site": site_name}, {"items": len(found), "deleted": deleted,
+                                         "noted": noted}, note=note)  # fmt: skip

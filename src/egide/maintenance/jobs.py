@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from egide.catalog.base import Catalog
 from egide.domain import Job
@@ -68,8 +68,10 @@ class JobContext:
 
 JobCode = Callable[[JobContext, Job], AsyncGenerator[Step, None]]
 _KINDS: dict[str, JobCode] = {}
-#: The modules that define kinds of jobs (imported on first use, so that a runner in any
-#: process knows every kind).
+#: The modules that define the kinds of jobs any runner may take (imported on first use, so
+#: that a server's runner knows them). Export and import are left out on purpose: they need
+#: the other side's credentials, which only their command holds (never the catalog), so only
+#: that command registers and runs them.
 KIND_MODULES = (
     "egide.maintenance.repair",
     "egide.maintenance.scrub",
@@ -93,6 +95,19 @@ def job_kind(name: str) -> Callable[[JobCode], JobCode]:
         return code
 
     return register
+
+
+#: The states of a job that has not ended (failed jobs can be resumed).
+OPEN_STATES = ("queued", "running", "paused", "failed")
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    """A job as the CLI's --json and the admin API show it."""
+    return {
+        "id": job.id, "kind": job.kind, "state": job.state, "params": job.params,
+        "progress": job.progress, "cursor": job.cursor, "created": job.created,
+        "updated": job.updated, "owner": job.owner, "error": job.error,
+    }  # fmt: skip
 
 
 class JobError(Exception):
@@ -166,7 +181,7 @@ async def _change(catalog: Catalog, job_id: int, state: str, only_from: tuple[st
         raise JobError(f"no job {job_id}")
     after = await catalog.set_job_state(job_id, state, only_from=only_from)
     assert after is not None
-    if after.state != state:
+    if before.state not in only_from or after.state != state:
         raise JobError(f"job {job_id} is {after.state}: it cannot become {state}")
     log.info("job %d (%s): %s → %s", job_id, after.kind, before.state, state)
     return after
@@ -175,9 +190,14 @@ async def _change(catalog: Catalog, job_id: int, state: str, only_from: tuple[st
 class JobRunner:
     """Claims jobs from the catalog and runs them, one at a time, in this process."""
 
-    def __init__(self, context: JobContext, owner: str | None = None) -> None:
+    def __init__(
+        self, context: JobContext, owner: str | None = None, *, stop_state: str = "queued"
+    ) -> None:
         self.context = context
         self.owner = owner or owner_name()
+        #: What a job becomes when this process stops under it: queued (a server hands it to
+        #: the next runner) or paused (an operator pressed Ctrl-C).
+        self.stop_state = stop_state
 
     async def claim(self, job_id: int | None = None, only: tuple[str, ...] = ()) -> Job | None:
         """Take a job that is queued, or whose runner died; None when there is none."""
@@ -197,14 +217,19 @@ class JobRunner:
         return await catalog.claim_job(job_id, only or tuple(kinds()), self.owner,
                                        self.context.lease)  # fmt: skip
 
-    async def run(self, job: Job, on_step: Callable[[Job], None] | None = None) -> Job:
-        """Run a claimed job until it ends, is paused or cancelled; the job as it is then."""
+    async def run(
+        self, job: Job, on_step: Callable[[Job], None] | None = None, *, rate: int | None = None
+    ) -> Job:
+        """Run a claimed job until it ends, is paused or cancelled; the job as it is then.
+        Its rate limit: `rate` if given, else its params' "rate", else the context's."""
         catalog, context = self.context.catalog, self.context
         code = kinds().get(job.kind)
         if code is None:
             return await self._end(job, "failed", f"no code for jobs of kind {job.kind!r}")
-        rate = job.params.get("rate")
-        throttle = Throttle(int(rate) if isinstance(rate, int | float) else context.rate)
+        if rate is None:
+            given = job.params.get("rate")
+            rate = int(given) if isinstance(given, int | float) else context.rate
+        throttle = Throttle(rate)
         progress = dict(job.progress)
         cursor = job.cursor
         state = "running"
@@ -239,6 +264,13 @@ class JobRunner:
                 if state != "running":
                     break
                 await throttle.spend(step.counts.get("bytes", 0))
+        except asyncio.CancelledError:
+            # The process is stopping: hand the job back so the next runner starts at once.
+            state = self.stop_state
+            await catalog.set_job_state(job.id, state, only_from=("running",),
+                                        owner=self.owner)  # fmt: skip
+            log.info("job %d (%s) %s: this process stops", job.id, job.kind, state)
+            raise
         except Exception as exc:
             log.exception("job %d (%s) failed", job.id, job.kind)
             return await self._end(job, "failed", f"{type(exc).__name__}: {exc}")

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field, replace
 
 from egide.admin.scan import ShardFile, shard_files
 from egide.admin.verify import verify_shard
+from egide.coding.blocks import Layout
 from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE
-from egide.domain import Job, ObjectVersion
+from egide.domain import Job, ObjectVersion, shard_name
+from egide.engine.manifest import COMPLETION_SEQ
 from egide.engine.placing import unprofiled
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.relocate import NoRelocation, align, relocate
@@ -106,13 +108,16 @@ async def mend(
         reason = f"{len(good)} of {version.k} needed pieces left: " + "; ".join(bad.values())
         await ctx.catalog.mark_damaged(version.version_id, reason)
         return Outcome("unrecoverable", reason, bad=bad)
-    down = _unavailable(ctx) | unreachable | set(leaving)
+    down = await _unavailable(ctx) | unreachable | set(leaving)
     down |= {name for name in version.sites if name not in ctx.sites}
+    refused = _refused(ctx)
+    down |= refused
     for _ in range(len(ctx.sites)):  # each round rules out a site that refused new files
         outcome = await _mend_with(ctx, version, bad, good, down, set(leaving), rebalance)
         if isinstance(outcome, Outcome):
             return outcome
         down.add(outcome)
+        refused.add(outcome)  # for the rest of this job
     return Outcome("stuck", "every site refused new files", bad=bad)
 
 
@@ -155,7 +160,8 @@ async def _mend_with(
     if sites != version.sites or version.pack is not None:
         packed = version.pack is not None
         fresh = [(w.site, w.file) for w in written if packed or w.index in moves]
-        replaced = [(f.site, f.file) for f in shard_files(version) if f.index in moves]
+        owned = [*shard_files(version), *completion_records(version)]
+        replaced = [(f.site, f.file) for f in owned if f.index in moves]
         if not await ctx.catalog.move_shards(version, sites, [] if packed else replaced, fresh):
             return Outcome("changed", "the version changed meanwhile; nothing moved", bad=bad)
     await ctx.catalog.forget_damaged([version.version_id])
@@ -169,10 +175,18 @@ def _name(version: ObjectVersion) -> str:
     return f"{version.key!r} (version {version.version_id.hex()})"
 
 
-def _unavailable(ctx: JobContext) -> set[str]:
-    down = set(ctx.placer.health.unavailable()) if ctx.placer is not None else set()
-    retired = ctx.options.get("retired")
-    return down | (set(retired) if isinstance(retired, set | frozenset) else set())
+def _refused(ctx: JobContext) -> set[str]:
+    """Sites that refused a new file during this job: not asked again by the job."""
+    found = ctx.options.setdefault("refused", set())
+    assert isinstance(found, set)
+    return found
+
+
+async def _unavailable(ctx: JobContext) -> set[str]:
+    """Sites no new piece may go to: down by the health tracker, or retired (evacuations)."""
+    if ctx.placer is None:
+        return set()
+    return set(ctx.placer.health.unavailable()) | set(await ctx.placer.retired())
 
 
 async def _moves(
@@ -204,6 +218,18 @@ async def _moves(
     return relocate(policy, profiles, version.sites, moving, down, version.version_id, code)
 
 
+def completion_records(version: ObjectVersion) -> list[ShardFile]:
+    """The completion record files of a multipart version: part 0, no blocks."""
+    if not version.parts:
+        return []
+    empty = Layout(version.k, version.m, version.block_size, 0)
+    name = version.version_id
+    return [
+        ShardFile(i, site, shard_name(name, COMPLETION_SEQ, i), 0, COMPLETION_SEQ, empty, False)
+        for i, site in enumerate(version.sites)
+    ]
+
+
 async def _rewrite(
     ctx: JobContext, version: ObjectVersion, good: set[int], targets: dict[int, str]
 ) -> list[Written]:
@@ -214,7 +240,16 @@ async def _rewrite(
     for seq in parts:
         shards = [f for f in files if f.part == seq]
         written += await rewrite_part(version, shards, good, targets, ctx.sites)
-    by_place = {(f.index, f.part): f for f in files}
+    records = completion_records(version)
+    if records:
+        # The record of a completed multipart upload (engine.manifest) follows its pieces:
+        # a rebuild of the catalog needs one. Versions completed before records existed
+        # have none to copy.
+        try:
+            written += await rewrite_part(version, records, good, targets, ctx.sites)
+        except RewriteError as exc:
+            log.info("%s: no completion record copied: %s", _name(version), exc)
+    by_place = {(f.index, f.part): f for f in [*files, *records]}
     for w in written:
         copy = replace(by_place[w.index, w.part], site=w.site, file=w.file, offset=0, packed=False)
         problem = await verify_shard(ctx.sites[w.site], copy, version)
@@ -238,13 +273,14 @@ async def scan(
     job's cursor on. With `period`, the pass is spread evenly over that many seconds."""
     cursor = job.cursor or {}
     after = bytes.fromhex(str(cursor.get("after", "")))
+    ctx.options["refused"] = set()  # sites refusing files are remembered for one pass
     total = await ctx.catalog.count_versions()
     seen = job.progress.get("items", 0)
     started = time.monotonic() - (period * seen / total if period and total else 0.0)
     while batch := await ctx.catalog.versions_after(after or None, BATCH):
         after = batch[-1].version_id
         chosen = [v for v in batch if pick is None or pick(v)]
-        outcomes = await asyncio.gather(*(act(v) for v in chosen))
+        outcomes = await _each(chosen, act)
         counts = _tally(outcomes, items=len(batch))
         for version, outcome in zip(chosen, outcomes, strict=True):
             _log(job, version, outcome)
@@ -254,6 +290,21 @@ async def scan(
             ahead = started + period * seen / total - time.monotonic()
             if ahead > 0:
                 await asyncio.sleep(ahead)
+
+
+async def _each(versions: list[ObjectVersion], act: Act) -> list[Outcome]:
+    """`act` on each version at once; an unexpected error is that version's outcome (logged
+    with its traceback), never the end of the others or of the job."""
+    results = await asyncio.gather(*(act(v) for v in versions), return_exceptions=True)
+    outcomes = []
+    for version, result in zip(versions, results, strict=True):
+        if isinstance(result, Exception):
+            log.error("%s: %s", _name(version), result, exc_info=result)
+            result = Outcome("stuck", f"error: {type(result).__name__}: {result}")
+        elif isinstance(result, BaseException):
+            raise result
+        outcomes.append(result)
+    return outcomes
 
 
 def _tally(outcomes: list[Outcome], items: int) -> dict[str, int]:
@@ -278,6 +329,7 @@ async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
     """First the versions queued by reads and scrubs, then (unless `queue_only`) every version.
     Params: deep (check every CRC instead of file sizes), queue_only."""
     deep = bool(job.params.get("deep"))
+    ctx.options["refused"] = set()
     cursor = job.cursor or {"phase": "queue"}
     if cursor.get("phase") == "queue":
         after = bytes.fromhex(str(cursor.get("after", "")))
@@ -287,7 +339,7 @@ async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             gone = [vid for (vid, _), v in zip(queued, versions, strict=True) if v is None]
             await ctx.catalog.forget_damaged(gone)
             live = [v for v in versions if v is not None]
-            outcomes = await asyncio.gather(*(mend(ctx, v, deep=True) for v in live))
+            outcomes = await _each(live, lambda v: mend(ctx, v, deep=True))
             for version, outcome in zip(live, outcomes, strict=True):
                 _log(job, version, outcome)
             yield Step({"phase": "queue", "after": after.hex()}, _tally(outcomes, 0))

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,8 +118,11 @@ class S3App:
         keyring: Keyring,
         domains: Sequence[str] = (),
         spool_dir: Path | None = None,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> None:
         self.store = store
+        #: Loops run beside the server while it is up (maintenance jobs).
+        self.background = tuple(background)
         self.catalog = catalog
         self.keyring = keyring
         #: Domains under which `<bucket>.<domain>` addresses a bucket (virtual-hosted style).
@@ -127,7 +130,7 @@ class S3App:
         #: Where browser form uploads are spooled while they arrive (None: the system's).
         self.spool_dir = spool_dir
         self._secrets: dict[str, str] = {}
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._tasks: tuple[asyncio.Task[None], ...] = ()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -139,13 +142,15 @@ class S3App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._housekeeping = asyncio.create_task(self.store.run_housekeeping())
+                loops = [self.store.run_housekeeping, *self.background]
+                self._tasks = tuple(asyncio.create_task(loop()) for loop in loops)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._housekeeping is not None:
-                    self._housekeeping.cancel()
+                for task in self._tasks:
+                    task.cancel()
+                for task in self._tasks:
                     with contextlib.suppress(asyncio.CancelledError):
-                        await self._housekeeping
+                        await task
                 await self.catalog.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -1,0 +1,161 @@
+"""Shard manifests: what each shard footer tells a catalog rebuild about its object version,
+and the completion record of a multipart object.
+
+The manifest is sealed under the bucket key in every shard footer (egide.coding.shardfile). It
+holds what is known when the shards are written; what is decided later (tag changes, lock
+changes, delete markers, bucket settings) lives in the catalog only and comes back from a
+catalog snapshot (docs/decisions/0014-catalog-recovery.md).
+
+A multipart object's parts are written before anyone knows which of them the completion will
+keep, so CompleteMultipartUpload writes a *completion record*: a shard file of the version
+with no blocks, named as part attempt 0 (`<version>-0-<index>`, never a real part, whose seqs
+start at 1) on each of the upload's sites, whose manifest lists the parts kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from egide.coding.shardfile import ShardHeader
+from egide.domain import ObjectVersion, Part, SitesUnavailable, shard_name
+from egide.sites.base import ShardWriter
+
+if TYPE_CHECKING:
+    from egide.engine.store import ObjectStore
+
+log = logging.getLogger("egide.manifest")
+
+#: 1: bucket, key, etag, headers, size, created, sites, data_key (before 0014).
+#: 2: also is_null and the Object Lock fields at write time; completion records add parts.
+FORMAT = 2
+#: The part attempt number of a completion record (real part attempts start at 1).
+COMPLETION_SEQ = 0
+
+
+def version_manifest(bucket_name: str, version: ObjectVersion) -> dict[str, object]:
+    """The manifest of a version's shards (or of its completion record, with its parts)."""
+    manifest: dict[str, object] = {
+        "format": FORMAT,
+        "bucket": bucket_name,
+        "key": version.key,
+        "etag": version.etag,
+        "headers": version.headers,
+        "size": version.size,
+        "created": version.last_modified,
+        "sites": version.sites,
+        "data_key": version.wrapped_data_key.hex(),
+        "is_null": version.is_null,
+        "retention_mode": version.retention_mode,
+        "retain_until": version.retain_until,
+        "legal_hold": version.legal_hold,
+    }
+    if version.parts:
+        manifest["parts"] = [
+            [p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums] for p in version.parts
+        ]
+    return manifest
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest read back from a shard footer, whatever its format."""
+
+    bucket: str
+    key: str
+    etag: str
+    headers: dict[str, str]
+    size: int
+    created: float
+    sites: tuple[str, ...]
+    wrapped_data_key: bytes
+    #: None when the manifest predates format 2 (the rebuild then infers it).
+    is_null: bool | None
+    retention_mode: str | None = None
+    retain_until: float | None = None
+    legal_hold: bool = False
+    #: The manifest of one part file of a multipart upload: its number (else None).
+    part_number: int | None = None
+    #: A completion record's parts (else empty).
+    parts: tuple[Part, ...] = field(default=())
+
+    @property
+    def is_completion(self) -> bool:
+        return bool(self.parts)
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Manifest:
+        """Raises KeyError, TypeError or ValueError on a document that is no manifest."""
+        parts = tuple(
+            Part(int(n), int(s), int(size), str(e), float(t), dict(c))
+            for n, s, size, e, t, c in doc.get("parts") or ()
+        )
+        is_null = doc.get("is_null")
+        return cls(
+            bucket=str(doc["bucket"]), key=str(doc["key"]), etag=str(doc["etag"]),
+            headers={str(k): str(v) for k, v in doc["headers"].items()}, size=int(doc["size"]),
+            created=float(doc.get("created") or 0.0), sites=tuple(doc["sites"]),
+            wrapped_data_key=bytes.fromhex(doc["data_key"]),
+            is_null=None if is_null is None else bool(is_null),
+            retention_mode=doc.get("retention_mode"), retain_until=doc.get("retain_until"),
+            legal_hold=bool(doc.get("legal_hold", False)),
+            part_number=int(doc["part"]) if "part" in doc else None, parts=parts,
+        )  # fmt: skip
+
+
+async def _write(writer: ShardWriter, data: bytes) -> None:
+    try:
+        await writer.write(data)
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
+
+
+async def write_completion_record(store: ObjectStore, version: ObjectVersion) -> None:
+    """Write the completion record of `version` (completed from its parts) on its sites,
+    before the catalog commits it. A site that fails is logged: any one copy is enough for a
+    rebuild; SitesUnavailable only if every site failed."""
+    bucket = await store._bucket_by_id(version.bucket_id)
+    manifest = version_manifest(bucket.name, version)
+    footer = store.seal_footer(
+        bucket, store.bucket_key(bucket), version.version_id, manifest, 0, 0
+    ).encode()
+
+    async def one(index: int) -> None:
+        site = store.sites[version.sites[index]]
+        header = ShardHeader(
+            version.k, version.m, index, COMPLETION_SEQ, version.block_size, version.bucket_id,
+            version.version_id,
+        ).encode()  # fmt: skip
+        name = shard_name(version.version_id, COMPLETION_SEQ, index)
+        await _write(await site.writer(name), header + footer)
+
+    indexes = [i for i, name in enumerate(version.sites) if name in store.sites]
+    results = await asyncio.gather(*(one(i) for i in indexes), return_exceptions=True)
+    failed = [
+        (version.sites[i], r)
+        for i, r in zip(indexes, results, strict=True)
+        if isinstance(r, Exception)
+    ]
+    for name, exc in failed:
+        log.warning("completion record of %s not written on %s: %s", version.key, name, exc)
+    if len(failed) == len(indexes):
+        raise SitesUnavailable(
+            f"no site took the completion record of {version.key}",
+            tuple(name for name, _ in failed),
+        )
+
+
+async def remove_completion_record(store: ObjectStore, version: ObjectVersion) -> None:
+    """Best effort: the catalog refused the completion, so its record must not make a rebuild
+    show an object that never was (garbage collection removes what is left)."""
+    for index, name in enumerate(version.sites):
+        site = store.sites.get(name)
+        if site is not None:
+            try:
+                await site.delete(shard_name(version.version_id, COMPLETION_SEQ, index))
+            except Exception as exc:  # best effort, logged
+                log.warning("completion record on %s not removed: %s", name, exc)

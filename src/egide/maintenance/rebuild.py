@@ -1,0 +1,454 @@
+"""`egide catalog rebuild`: the catalog recreated from the shards, with the master key alone.
+
+The bucket key records on the sites (egide.engine.keyrecords) give every bucket and its keys;
+the shard headers and footers (egide.maintenance.shardscan) give every version, its manifest
+(sealed under the bucket key) and where each of its pieces actually is. Placement is what was
+found, never what the manifest says: repairs and evacuations move shards after the write.
+
+What comes back is what was known when each version was written (docs/catalog-recovery.md);
+what was decided later — delete markers, tag and lock changes, bucket settings, credentials —
+lives in the catalog only, and comes back from a snapshot (egide.maintenance.snapshots).
+
+The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from egide.catalog.sqlite import SQLiteCatalog
+from egide.crypto import aead
+from egide.crypto.keyring import Keyring
+from egide.domain import Bucket, ObjectVersion
+from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
+from egide.engine.keyrecords import read_key_records
+from egide.engine.manifest import COMPLETION_SEQ, Manifest
+from egide.engine.versioning import OBJECT_LOCK, VERSIONING, LockConfiguration
+from egide.maintenance.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
+from egide.sites.base import Site, SiteError
+
+#: The site named for a piece found nowhere whose manifest names no site either.
+LOST_SITE = "lost"
+
+
+class RebuildError(Exception):
+    """The rebuild cannot be done (wrong master key, unreachable site …); the message says why."""
+
+
+@dataclass(frozen=True)
+class BucketKeys:
+    bucket: Bucket
+    #: Unwrapped bucket key generations, the current first.
+    keys: tuple[bytes, ...]
+    #: The master-wrapped retired generations, newest first (as the key record lists them):
+    #: kept in the new catalog, so the next master key rotation writes them on again.
+    retired: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a version's pieces are: one site per piece index, and its pack if packed."""
+
+    sites: tuple[str, ...]
+    pack: str | None
+    pack_offset: int
+    #: Piece indexes found complete (the others are named by the manifest: repair rebuilds them).
+    found: int
+
+
+@dataclass
+class RebuildReport:
+    path: str = ""
+    buckets: int = 0
+    versions: int = 0
+    objects: int = 0
+    bytes: int = 0
+    files: int = 0
+    stored_bytes: int = 0
+    #: Versions with fewer than k pieces found: not restored.
+    unrecoverable: list[dict[str, object]] = field(default_factory=list)
+    #: Versions restored with some pieces missing (readable; repair rebuilds the rest).
+    degraded: int = 0
+    #: Multipart uploads whose parts were found without a completion record: uploads in progress
+    #: when the catalog was lost, or objects completed before the record existed.
+    uploads_without_record: int = 0
+    #: Older null versions of a key a newer one replaced (their files await garbage collection).
+    replaced_null: int = 0
+    #: Versions of buckets without a key record (deleted or crypto-shredded buckets).
+    without_bucket: int = 0
+    #: Buckets whose name a newer bucket took (deleted, then created again).
+    replaced_buckets: int = 0
+    problems: list[str] = field(default_factory=list)
+    unreachable_sites: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+async def bucket_keys(sites: Mapping[str, Site], keyring: Keyring) -> dict[bytes, BucketKeys]:
+    """Every bucket with a key record on some site, and its keys. RebuildError if records
+    exist but none opens under this master key (the wrong key file)."""
+    records = await read_key_records(sites, keyring)
+    if not records:
+        for site in sites.values():
+            try:
+                async for _ in site.list(KEY_RECORD_PREFIX):
+                    raise RebuildError(
+                        "the master key opens none of the bucket key records on the sites: "
+                        "is it the key file of this installation?"
+                    )
+            except SiteError:
+                continue
+    result: dict[bytes, BucketKeys] = {}
+    for bucket_id, record in records.items():
+        keys = []
+        for wrapped in record.wrapped_keys:
+            try:
+                keys.append(keyring.bucket_key(bucket_id, wrapped))
+            except aead.DecryptionError:
+                continue
+        if keys:
+            bucket = Bucket(bucket_id, record.name, record.created, record.wrapped_keys[0])
+            result[bucket_id] = BucketKeys(bucket, tuple(keys), record.wrapped_keys[1:])
+    return result
+
+
+def newest_by_name(buckets: Mapping[bytes, BucketKeys]) -> tuple[dict[bytes, BucketKeys], int]:
+    """One bucket per name, the newest (a name deleted and created again has two records);
+    and how many were left out."""
+    by_name: dict[str, BucketKeys] = {}
+    for keys in buckets.values():
+        known = by_name.get(keys.bucket.name)
+        if known is None or keys.bucket.created > known.bucket.created:
+            by_name[keys.bucket.name] = keys
+    kept = {keys.bucket.id: keys for keys in by_name.values()}
+    return kept, len(buckets) - len(kept)
+
+
+def open_manifest(
+    keys: Sequence[bytes], version_id: bytes, sealed: Sequence[bytes]
+) -> Manifest | None:
+    for data in sealed:
+        for key in keys:
+            try:
+                document = json.loads(aead.unwrap(key, data, b"egide/manifest/" + version_id))
+                return Manifest.from_document(document)
+            except aead.DecryptionError:
+                continue
+            except (KeyError, TypeError, ValueError):
+                break
+    return None
+
+
+def place(
+    found: FoundVersion, k: int, m: int, parts: Sequence[tuple[int, int]], named: Sequence[str]
+) -> Placed:
+    """The placement of a version from its sightings. `parts` are the (seq, size) of its
+    part attempts ([(0, size)] for a simple object); `named` its sites as last recorded
+    (manifest or snapshot), used for pieces found nowhere. A piece counts where every part of
+    it is found complete; of two copies, prefer a site no other piece uses, then the copy
+    that moved away from `named` (a repair or an evacuation put it there)."""
+
+    def usable(sighting: Sighting) -> bool:
+        return sighting.complete and (sighting.header.k, sighting.header.m) == (k, m)
+
+    candidates: list[tuple[str | None, int, dict[int, set[str]]]] = []
+    standalone: dict[tuple[int, int], set[str]] = {}
+    packed: dict[tuple[str, int], dict[int, set[str]]] = {}
+    sizes = dict(parts)
+    for s in found.sightings:
+        if not usable(s) or sizes.get(s.header.part) != s.size:
+            continue
+        if s.pack is None:
+            standalone.setdefault((s.header.index, s.header.part), set()).add(s.site)
+        elif len(parts) == 1 and s.header.part == 0:
+            packed.setdefault((s.pack, s.offset), {}).setdefault(s.header.index, set()).add(s.site)
+    whole: dict[int, set[str]] = {}
+    for index in range(k + m):
+        held = [standalone.get((index, seq), set()) for seq, _ in parts]
+        common = set.intersection(*held) if held else set()
+        if common:
+            whole[index] = common
+    candidates.append((None, 0, whole))
+    candidates += [(pack, offset, pieces) for (pack, offset), pieces in sorted(packed.items())]
+    pack, offset, pieces = max(candidates, key=lambda c: len(c[2]))  # first wins a tie
+    chosen: list[str] = []
+    for index in range(k + m):
+        default = named[index] if index < len(named) else LOST_SITE
+        options = pieces.get(index)
+        if not options:
+            chosen.append(default)
+            continue
+        chosen.append(min(options, key=lambda site: (site in chosen, site == default, site)))
+    return Placed(tuple(chosen), pack, offset, len(pieces))
+
+
+def version_from_manifest(
+    version_id: bytes, found: FoundVersion, keys: BucketKeys, report: RebuildReport
+) -> tuple[ObjectVersion, bool] | None:
+    """The version the sightings and manifest of `version_id` describe (with whether the
+    manifest predates is_null), or None (reported) when it cannot be restored."""
+    if COMPLETION_SEQ not in found.manifests:
+        if found.manifests:
+            report.uploads_without_record += 1
+        return None
+    manifest = open_manifest(keys.keys, version_id, found.manifests[COMPLETION_SEQ])
+    if manifest is None or manifest.part_number is not None:
+        report.problems.append(f"version {version_id.hex()}: no manifest opens")
+        return None
+    first = next(s for s in found.sightings if s.header.part == COMPLETION_SEQ)
+    k, m, block_size = first.header.k, first.header.m, first.header.block_size
+    parts = [(p.seq, p.size) for p in manifest.parts] or [(0, manifest.size)]
+    placed = place(found, k, m, parts, manifest.sites)
+    if placed.found < k:
+        report.unrecoverable.append({
+            "bucket": keys.bucket.name, "key": manifest.key, "version": version_id.hex(),
+            "pieces_found": placed.found, "pieces_needed": k,
+        })  # fmt: skip
+        return None
+    if placed.found < k + m:
+        report.degraded += 1
+    wrapped = rewrap_data_key(keys.keys, version_id, manifest.wrapped_data_key)
+    if wrapped is None:
+        report.problems.append(f"version {version_id.hex()}: its data key does not open")
+        return None
+    version = ObjectVersion(
+        bucket_id=keys.bucket.id, key=manifest.key, version_id=version_id, size=manifest.size,
+        etag=manifest.etag, last_modified=manifest.created, wrapped_data_key=wrapped, k=k, m=m,
+        block_size=block_size, sites=placed.sites, headers=manifest.headers, pack=placed.pack,
+        pack_offset=placed.pack_offset, parts=manifest.parts, is_null=bool(manifest.is_null),
+        retention_mode=manifest.retention_mode, retain_until=manifest.retain_until,
+        legal_hold=manifest.legal_hold,
+    )  # fmt: skip
+    return version, manifest.is_null is None
+
+
+def rewrap_data_key(keys: Sequence[bytes], version_id: bytes, wrapped: bytes) -> bytes | None:
+    """The data key wrapped under the current bucket key (the manifest's wrapping may be
+    under an older generation); None if no generation opens it."""
+    context = b"egide/data-key/" + version_id
+    for generation, key in enumerate(keys):
+        try:
+            data_key = aead.unwrap(key, wrapped, context)
+        except aead.DecryptionError:
+            continue
+        return wrapped if generation == 0 else aead.wrap(keys[0], data_key, context)
+    return None
+
+
+def order_versions(
+    versions: list[tuple[ObjectVersion, bool]], report: RebuildReport
+) -> list[ObjectVersion]:
+    """A key's versions oldest first (by creation), keeping one null version: the newest.
+    A manifest that predates is_null counts as null when it is its key's only version."""
+    versions.sort(key=lambda pair: (pair[0].last_modified, pair[0].version_id))
+    kept: list[ObjectVersion] = []
+    seen_null = False
+    for version, legacy in reversed(versions):
+        is_null = len(versions) == 1 if legacy else version.is_null
+        if is_null and seen_null:
+            report.replaced_null += 1
+            continue
+        seen_null = seen_null or is_null
+        kept.append(version if version.is_null == is_null else replace(version, is_null=is_null))
+    kept.reverse()
+    return kept
+
+
+def inferred_settings(versions: Sequence[ObjectVersion]) -> dict[str, str]:
+    """What a bucket's versions say of its settings: versioning was on if any version is not
+    null (Enabled if the newest is not, else Suspended); Object Lock if any version was
+    written under a lock (without a default retention: that is not in the shards)."""
+    settings: dict[str, str] = {}
+    if not versions:
+        return settings
+    newest = max(versions, key=lambda v: (v.last_modified, v.version_id))
+    if any(not v.is_null for v in versions):
+        settings[VERSIONING] = "Suspended" if newest.is_null else "Enabled"
+    if any(v.retention_mode or v.legal_hold for v in versions):
+        settings[OBJECT_LOCK] = LockConfiguration().dumps()
+        settings[VERSIONING] = "Enabled"
+    return settings
+
+
+VERSION_INSERT = (
+    "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
+    "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, seq, "
+    "is_null, delete_marker, retention_mode, retain_until, legal_hold) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
+)
+
+
+def version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
+    parts = (
+        json.dumps([[p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums]
+                    for p in version.parts])
+        if version.parts else None
+    )  # fmt: skip
+    return (
+        version.version_id, version.bucket_id, version.key, version.size, version.etag,
+        version.last_modified, version.wrapped_data_key, version.k, version.m,
+        version.block_size, json.dumps(version.sites), json.dumps(version.headers), version.pack,
+        version.pack_offset, parts, seq, version.is_null, version.retention_mode,
+        version.retain_until, version.legal_hold,
+    )  # fmt: skip
+
+
+async def create_empty_catalog(path: Path) -> None:
+    """A new catalog file with the current schema (the catalog's own migrations)."""
+    catalog = SQLiteCatalog(path)
+    catalog.open()
+    await catalog.close()
+
+
+def write_catalog(
+    path: Path,
+    buckets: Sequence[Bucket],
+    keys: Mapping[tuple[bytes, str], Sequence[ObjectVersion]],
+    settings: Mapping[bytes, Mapping[str, str]],
+    retired: Mapping[bytes, Sequence[bytes]] | None = None,
+) -> None:
+    """Fill a new, empty catalog in one transaction, then leave it as one file (no WAL)."""
+    packs: dict[str, tuple[set[str], int]] = {}
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO buckets (id, name, created, wrapped_key) VALUES (?, ?, ?, ?)",
+            [(b.id, b.name, b.created, b.wrapped_key) for b in buckets],
+        )
+        now = time.time()
+        db.executemany(
+            "INSERT INTO bucket_key_generations (bucket_id, generation, wrapped_key, retired) "
+            "VALUES (?, ?, ?, ?)",
+            [
+                (bucket_id, len(keys) - i, wrapped, now)
+                for bucket_id, keys in (retired or {}).items()
+                for i, wrapped in enumerate(keys)
+            ],
+        )
+        for (bucket_id, key), versions in keys.items():
+            if not versions:
+                continue
+            db.executemany(
+                VERSION_INSERT, [version_row(v, seq) for seq, v in enumerate(versions, 1)]
+            )
+            db.execute(
+                "INSERT INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
+                (bucket_id, key, versions[-1].version_id),
+            )
+            for version in versions:
+                if version.pack is not None:
+                    sites, live = packs.get(version.pack, (set(), 0))
+                    packs[version.pack] = (sites | set(version.sites), live + 1)
+        db.executemany(
+            "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
+            [(name, json.dumps(sorted(sites)), live) for name, (sites, live) in packs.items()],
+        )
+        db.executemany(
+            "INSERT INTO bucket_settings (bucket_id, name, value) VALUES (?, ?, ?)",
+            [(b, n, v) for b, named in settings.items() for n, v in named.items()],
+        )
+        db.execute("COMMIT")
+        db.execute("PRAGMA journal_mode=DELETE")
+    db.close()
+
+
+async def rebuild_catalog(
+    sites: Mapping[str, Site],
+    keyring: Keyring,
+    into: Path,
+    *,
+    progress: Progress | None = None,
+    allow_unreachable: bool = False,
+) -> RebuildReport:
+    """Rebuild the whole catalog from the sites into the new file `into` (which must not
+    exist). RebuildError on a wrong master key, or a site that cannot be listed (unless
+    `allow_unreachable`: its pieces then count as missing)."""
+    started = time.monotonic()
+    if into.exists():
+        raise RebuildError(f"{into} exists: the rebuild writes a new file only")
+    found_keys, replaced = newest_by_name(await bucket_keys(sites, keyring))
+    scan = await scan_sites(sites, progress)
+    report = RebuildReport(path=str(into), replaced_buckets=replaced)
+    check_scan(scan, report, allow_unreachable)
+    by_key: dict[tuple[bytes, str], list[tuple[ObjectVersion, bool]]] = {}
+    for version_id, found in scan.versions.items():
+        keys = found_keys.get(found.bucket_id)
+        if keys is None:
+            report.without_bucket += 1
+            continue
+        result = version_from_manifest(version_id, found, keys, report)
+        if result is not None:
+            by_key.setdefault((found.bucket_id, result[0].key), []).append(result)
+    ordered = {where: order_versions(versions, report) for where, versions in by_key.items()}
+    per_bucket: dict[bytes, list[ObjectVersion]] = {}
+    for (bucket_id, _), versions in ordered.items():
+        per_bucket.setdefault(bucket_id, []).extend(versions)
+    settings = {b: inferred_settings(versions) for b, versions in per_bucket.items()}
+    await create_empty_catalog(into)
+    retired = {bucket_id: k.retired for bucket_id, k in found_keys.items()}
+    write_catalog(into, [k.bucket for k in found_keys.values()], ordered, settings, retired)
+    report.buckets = len(found_keys)
+    report.objects = len(ordered)
+    report.versions = sum(len(v) for v in ordered.values())
+    report.bytes = sum(v.size for versions in ordered.values() for v in versions)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def check_scan(scan: Scan, report: RebuildReport, allow_unreachable: bool) -> None:
+    report.files, report.stored_bytes = scan.files, scan.bytes
+    report.problems += scan.problems
+    report.unreachable_sites = dict(scan.unreachable)
+    if scan.unreachable and not allow_unreachable:
+        named = "; ".join(f"{site}: {why}" for site, why in scan.unreachable.items())
+        raise RebuildError(
+            f"cannot list every site ({named}); bring it back, or accept that its pieces "
+            "count as missing (--allow-unreachable)"
+        )
+
+
+# -- installing a rebuilt catalog -------------------------------------------------------------
+
+
+def catalog_in_use(path: Path) -> bool:
+    """Whether another process holds the SQLite catalog open (a running server): an
+    exclusive lock cannot be taken then."""
+    if not path.exists():
+        return False
+    db = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("COMMIT")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        db.close()
+
+
+def install_catalog(new: Path, live: Path, suffix: str) -> Path | None:
+    """Put the catalog `new` in place of `live`; the old one (with its WAL files) is kept as
+    `<live>.<suffix>`, returned (None if there was none)."""
+    aside = None
+    if live.exists():
+        aside = live.with_name(f"{live.name}.{suffix}")
+        os.replace(live, aside)
+    for extra in ("-wal", "-shm"):  # a stale WAL must never meet the new file
+        old = live.with_name(live.name + extra)
+        if old.exists():
+            if aside is not None:
+                os.replace(old, aside.with_name(aside.name + extra))
+            else:
+                old.unlink()
+    os.replace(new, live)
+    return aside

@@ -1,0 +1,59 @@
+"""Garbage collection: orphans go after a grace period, referenced files never do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.engine.helpers import BLOCK, PACK, make_env, payload
+from tests.maintenance.helpers import run_job
+
+from egide.domain import new_id, shard_name
+
+
+def test_orphans_are_deleted_after_the_grace_period_only(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    big, small = payload(2 * BLOCK), payload(PACK // 2)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        await env.put("b", "big", big)
+        await env.put("b", "small", small)
+        site = env.sites[0]
+        orphans = [shard_name(new_id(), 0, 0), f"pack-{new_id().hex()}"]
+        for name in orphans:  # what a crash between shards and commit leaves
+            writer = await site.writer(name)
+            await writer.write(b"leftover")
+            await writer.commit()
+        foreign = site.root / "shards" / "no" / "not-ours.txt"
+        foreign.parent.mkdir(parents=True, exist_ok=True)
+        foreign.write_text("an operator's file")
+        first = await run_job(env, "gc", {"grace": 3600})
+        assert first.progress["noted"] == 2 and first.progress.get("deleted", 0) == 0
+        assert all([await site.size(name) for name in orphans])
+        second = await run_job(env, "gc", {"grace": 0})
+        assert second.progress["deleted"] == 2
+        assert [await site.size(name) for name in orphans] == [None, None]
+        assert foreign.exists()
+        assert await env.get("b", "big") == big
+        assert await env.get("b", "small") == small
+        third = await run_job(env, "gc", {"grace": 0})
+        assert third.progress.get("deleted", 0) == 0
+
+    env.run(scenario)
+
+
+def test_an_orphan_referenced_meanwhile_is_kept(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", payload(2 * BLOCK))
+        site = env.site(version.sites[0])
+        name = shard_name(version.version_id, 0, 0)
+        await env.catalog.record_sightings(site.name, [name])  # seen as an orphan once
+        job = await run_job(env, "gc", {"grace": 0})
+        assert job.progress.get("deleted", 0) == 0
+        assert await site.size(name)
+        assert await env.catalog.sightings(site.name) == {}
+
+    env.run(scenario)

@@ -1,0 +1,146 @@
+"""The job runner: state in the catalog, pause/resume/cancel, crash takeover, rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import pytest
+from tests.engine.helpers import make_env
+from tests.maintenance.helpers import context
+
+from egide.domain import Job
+from egide.maintenance.jobs import (
+    JobContext,
+    JobError,
+    JobRunner,
+    Step,
+    Throttle,
+    cancel,
+    job_kind,
+    pause,
+    resume,
+    submit,
+)
+
+#: What the counting job saw, per job id: the numbers it processed (a repeat shows twice).
+SEEN: dict[int, list[int]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _forget_seen() -> None:
+    SEEN.clear()  # job ids start at 1 in every test's catalog
+
+
+@job_kind("test-count")
+async def count_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
+    """Counts to params["to"], one number a step, sleeping params["sleep"] between."""
+    start = int(job.cursor["next"]) if job.cursor else 0  # type: ignore[call-overload]
+    for n in range(start, int(job.params["to"])):  # type: ignore[call-overload]
+        SEEN.setdefault(job.id, []).append(n)
+        await asyncio.sleep(float(job.params.get("sleep", 0)))  # type: ignore[arg-type]
+        yield Step({"next": n + 1}, {"items": 1, "bytes": int(job.params.get("bytes", 0))},  # type: ignore[call-overload]
+                   total=int(job.params["to"]))  # type: ignore[call-overload]  # fmt: skip
+
+
+def test_a_job_runs_to_the_end_and_keeps_its_progress(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        job = await submit(env.catalog, "test-count", {"to": 5})
+        runner = JobRunner(context(env))
+        claimed = await runner.claim(job.id)
+        assert claimed is not None and claimed.state == "running"
+        done = await runner.run(claimed)
+        assert done.state == "done"
+        assert done.progress == {"items": 5, "bytes": 0, "total": 5}
+        assert SEEN[job.id] == [0, 1, 2, 3, 4]
+        assert await runner.claim(job.id) is None  # a finished job is not run again
+
+    env.run(scenario)
+
+
+def test_pause_resume_and_cancel(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        job = await submit(env.catalog, "test-count", {"to": 50, "sleep": 0.01})
+        runner = JobRunner(context(env))
+        claimed = await runner.claim(job.id)
+        assert claimed is not None
+        running = asyncio.ensure_future(runner.run(claimed))
+        await asyncio.sleep(0.1)
+        await pause(env.catalog, job.id)
+        paused = await running
+        assert paused.state == "paused"
+        stopped_at = len(SEEN[job.id])
+        assert 0 < stopped_at < 50
+        with pytest.raises(JobError, match="cannot become paused"):
+            await pause(env.catalog, job.id)
+        await resume(env.catalog, job.id)
+        again = await runner.claim(job.id)
+        assert again is not None and again.cursor == {"next": stopped_at}
+        done = await runner.run(again)
+        assert done.state == "done"
+        assert SEEN[job.id] == list(range(50))  # nothing done twice, nothing skipped
+        assert done.progress["items"] == 50
+        other = await submit(env.catalog, "test-count", {"to": 3})
+        assert (await cancel(env.catalog, other.id)).state == "cancelled"
+        assert await runner.claim(other.id) is None
+        with pytest.raises(JobError, match="no job 999"):
+            await cancel(env.catalog, 999)
+
+    env.run(scenario)
+
+
+def test_a_dead_runner_s_job_is_taken_over_where_it_stopped(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        job = await submit(env.catalog, "test-count", {"to": 6})
+        first = JobRunner(context(env), owner="elsewhere:1:aa")
+        claimed = await first.claim(job.id)
+        assert claimed is not None
+        steps = count_job(context(env), claimed)
+        for _ in range(3):  # three steps saved, then the process dies
+            step = await steps.__anext__()
+            await env.catalog.save_job(job.id, first.owner, cursor=step.cursor,
+                                       progress={"items": 1}, lease=0.2)  # fmt: skip
+        await steps.aclose()
+        second = JobRunner(context(env))
+        assert await second.claim(job.id) is None  # the lease still holds
+        await asyncio.sleep(0.3)
+        taken = await second.claim(job.id)
+        assert taken is not None and taken.cursor == {"next": 3}
+        assert (await second.run(taken)).state == "done"
+        assert SEEN[job.id] == [0, 1, 2, 3, 4, 5]
+        # The first runner, if it came back, finds its job taken and stops.
+        saved = await env.catalog.save_job(job.id, first.owner, cursor=None, progress={},
+                                           lease=1)  # fmt: skip
+        assert saved == "done"
+
+    env.run(scenario)
+
+
+def test_unknown_kinds_are_refused(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        with pytest.raises(JobError, match="no kind of job named 'nope'"):
+            await submit(env.catalog, "nope", {})
+
+    env.run(scenario)
+
+
+def test_the_throttle_holds_a_rate() -> None:
+    async def scenario() -> float:
+        throttle = Throttle(10_000_000)
+        started = time.monotonic()
+        for _ in range(30):
+            await throttle.spend(1_000_000)  # 30 MB at 10 MB/s: about 2 s beyond the burst
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(scenario())
+    assert 1.8 <= elapsed <= 3.5
