@@ -236,3 +236,51 @@ def test_a_provider_is_evacuated_under_live_traffic(
     server.stop()
     server.start()
     _check(server, objects | written)
+
+
+def test_a_provider_stopped_for_good_is_repaired_around(
+    make_server: ServerFactory, moto: Provider
+) -> None:
+    bucket = moto.new_bucket("gone")
+    sites = _sites(6) + moto.site_toml("moto-gone", bucket)
+    server = make_server("code = { k = 4, m = 2 }\n" + sites + NO_SCHEDULE)
+    _fill(server, OBJECTS)
+    moto.stop()  # the provider is gone for good
+    repaired = egide(server, "repair", timeout=300)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert not [r for r in _catalog(server, "SELECT sites FROM versions") if "moto" in r[0]]
+    for name in ("disk-0", "disk-1"):  # then two disks go as well
+        shutil.rmtree(server.data_dir / "sites" / name)
+    _check(server, OBJECTS)
+
+
+def test_an_evacuation_killed_midway_resumes_and_ends_with_the_site_empty(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server("code = { k = 4, m = 2 }\n" + _sites(7) + NO_SCHEDULE)
+    objects = {f"records/{i:03}.bin": _body(300 + i, 300 * KiB) for i in range(40)}
+    _fill(server, objects)
+    args = ["site", "evacuate", "disk-2", "--rate", "1MB", "--config", str(server.config)]
+    proc = subprocess.Popen([sys.executable, "-m", "egide", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _catalog(server, "SELECT progress FROM jobs")
+        if rows and json.loads(rows[0][0]).get("moved", 0) >= 3:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = egide(server, "site", "evacuate", "disk-2")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming job 1" in resumed.stdout
+    (state, cursor), = _catalog(server, "SELECT state, cursor FROM jobs")  # fmt: skip
+    assert state == "done"
+    proof = json.loads(cursor)["proof"]
+    assert proof["files_listed"] == 0 and not any(proof["catalog_references"].values())
+    left = [p.name for p in (server.data_dir / "sites" / "disk-2").rglob("*") if p.is_file()]
+    assert left == [".egide-site"]  # the site's label only, no data
+    egide(server, "gc", "--grace-hours", "0")
+    egide(server, "gc", "--grace-hours", "0")
+    assert _files_on_disk(server) == _referenced(server)
+    _check(server, objects)
