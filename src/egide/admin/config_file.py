@@ -73,10 +73,15 @@ def add_site(path: Path, entry: dict[str, Any]) -> SiteAdded:
     elif not isinstance(sites, AoT):
         raise SiteAddError(f"{path}: `sites` is not written as [[sites]] tables; add it by hand")
     sites.append(_table(entry))
-    new_text = tomlkit.dumps(document)
+    return SiteAdded(before, _replace_checked(path, tomlkit.dumps(document)), wrote_defaults)
+
+
+def _replace_checked(path: Path, text: str) -> Settings:
+    """Replace the file with `text` if it loads as `egide serve` would load it; its settings.
+    SiteAddError (the file unchanged) with the start's own message otherwise."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
-        tmp.write_text(new_text)
+        tmp.write_text(text)
         try:
             after = load_settings(tmp)
         except ConfigError as exc:
@@ -84,7 +89,7 @@ def add_site(path: Path, entry: dict[str, Any]) -> SiteAdded:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return SiteAdded(before, after, wrote_defaults)
+    return after
 
 
 def remove_site(path: Path, name: str) -> Settings:
@@ -110,14 +115,4 @@ def remove_site(path: Path, name: str) -> Settings:
         sites.pop(0)  # AoT has no clear(); rebuilt without the entry, tables kept as written
     for table in kept:
         sites.append(table)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-    try:
-        tmp.write_text(tomlkit.dumps(document))
-        try:
-            after = load_settings(tmp)
-        except ConfigError as exc:
-            raise SiteAddError(str(exc).replace(str(tmp), str(path))) from None
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return after
+    return _replace_checked(path, tomlkit.dumps(document))

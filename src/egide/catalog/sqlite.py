@@ -1586,6 +1586,18 @@ class SQLiteCatalog:
 
         return self._read(run)
 
+    async def newest_job(self, kind: str) -> Job | None:
+        """The most recently created job of a kind, whatever its state."""
+
+        def run(db: sqlite3.Connection) -> Job | None:
+            row = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT 1",
+                (kind,),
+            ).fetchone()
+            return _job(row) if row else None
+
+        return self._read(run)
+
     async def list_jobs(self, states: tuple[str, ...] = (), limit: int = 100) -> list[Job]:
         """The newest jobs first, of these states (all without)."""
 

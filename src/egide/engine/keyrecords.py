@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
-from egide.sites.base import ShardMissing, Site, SiteError
+from egide.sites.base import ShardMissing, Site, SiteError, write_file
 
 log = logging.getLogger("egide.keys")
 
@@ -60,16 +60,6 @@ def record_name(bucket_id: bytes) -> str:
     return PREFIX + bucket_id.hex()
 
 
-async def _write(site: Site, name: str, data: bytes) -> None:
-    writer = await site.writer(name)
-    try:
-        await writer.write(data)
-        await writer.commit()
-    except BaseException:
-        await writer.abort()
-        raise
-
-
 async def write_key_record(
     sites: Mapping[str, Site], keyring: Keyring, record: KeyRecord
 ) -> list[str]:
@@ -78,7 +68,7 @@ async def write_key_record(
     data = record.encode(keyring)
     name = record_name(record.bucket_id)
     results = await asyncio.gather(
-        *(_write(site, name, data) for site in sites.values()), return_exceptions=True
+        *(write_file(site, name, data) for site in sites.values()), return_exceptions=True
     )
     failed = [s for s, r in zip(sites, results, strict=True) if isinstance(r, BaseException)]
     for site, result in zip(sites, results, strict=True):

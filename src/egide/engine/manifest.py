@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from egide.coding.shardfile import ShardHeader
 from egide.domain import ObjectVersion, Part, SitesUnavailable, shard_name
-from egide.sites.base import ShardWriter
+from egide.sites.base import write_file
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
@@ -105,15 +105,6 @@ class Manifest:
         )  # fmt: skip
 
 
-async def _write(writer: ShardWriter, data: bytes) -> None:
-    try:
-        await writer.write(data)
-        await writer.commit()
-    except BaseException:
-        await writer.abort()
-        raise
-
-
 async def write_completion_record(store: ObjectStore, version: ObjectVersion) -> None:
     """Write the completion record of `version` (completed from its parts) on its sites,
     before the catalog commits it. A site that fails is logged: any one copy is enough for a
@@ -131,7 +122,7 @@ async def write_completion_record(store: ObjectStore, version: ObjectVersion) ->
             version.version_id,
         ).encode()  # fmt: skip
         name = shard_name(version.version_id, COMPLETION_SEQ, index)
-        await _write(await site.writer(name), header + footer)
+        await write_file(site, name, header + footer)
 
     indexes = [i for i, name in enumerate(version.sites) if name in store.sites]
     results = await asyncio.gather(*(one(i) for i in indexes), return_exceptions=True)

@@ -52,7 +52,8 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             await ctx.catalog.forget_sightings(
                 site_name, [n for n in chunk if n in seen and (n not in orphans or n in due)]
             )
-        gone = [n for n in seen if n not in set(found)]
+        listed = set(found)
+        gone = [n for n in seen if n not in listed]
         await ctx.catalog.forget_sightings(site_name, gone)
         note = f"{site_name}: {len(found)} files, {noted} newly unreferenced, {deleted} deleted"
         yield Step({"site": site_name}, {"items": len(found), "deleted": deleted,

@@ -45,20 +45,20 @@ def store_context(store: ObjectStore, config: MaintenanceConfig) -> JobContext:
 async def queue_if_due(catalog: Catalog, config: MaintenanceConfig, now: float) -> list[str]:
     """Queue the scheduled jobs that are due; the kinds queued."""
     queued = []
-    recent = await catalog.list_jobs(limit=200)
 
-    def last(kind: str) -> float | None:
-        return max((j.created for j in recent if j.kind == kind), default=None)
+    async def last(kind: str) -> float | None:
+        job = await catalog.newest_job(kind)
+        return job.created if job is not None else None
 
     if await catalog.damaged(None, 1) and await _queue(catalog, "repair", {"queue_only": True}):
         queued.append("repair")
     period = config.scrub_period_days * 86_400
-    started = last("scrub")
+    started = await last("scrub")
     due = period and (started is None or started < now - period)
     if due and await _queue(catalog, "scrub", {"period": period}):
         queued.append("scrub")
     every = config.gc_interval_hours * 3600
-    started = last("gc")
+    started = await last("gc")
     due = every and (started is None or started < now - every)
     if due and await _queue(catalog, "gc", {"grace": config.gc_grace_hours * 3600}):
         queued.append("gc")

@@ -34,7 +34,7 @@ from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
 from egide.domain import new_id
 from egide.placement import SiteProfile
-from egide.sites.base import ShardMissing, Site, SiteError
+from egide.sites.base import ShardMissing, Site, SiteError, write_file
 
 log = logging.getLogger("egide.snapshots")
 
@@ -129,23 +129,13 @@ def choose_sites(sites: Sequence[str], profiles: Sequence[SiteProfile], copies: 
     return chosen
 
 
-async def _write(site: Site, name: str, data: bytes) -> None:
-    writer = await site.writer(name)
-    try:
-        await writer.write(data)
-        await writer.commit()
-    except BaseException:
-        await writer.abort()
-        raise
-
-
 async def _write_copies(
     sites: Mapping[str, Site], targets: list[str], name: str, data: bytes
 ) -> None:
     """Write `name` on every target; a site that fails leaves the list (its copy would miss a
     chunk). SnapshotError when none is left."""
     results = await asyncio.gather(
-        *(_write(sites[t], name, data) for t in targets), return_exceptions=True
+        *(write_file(sites[t], name, data) for t in targets), return_exceptions=True
     )
     for target, result in zip(list(targets), results, strict=True):
         if isinstance(result, Exception):

@@ -39,3 +39,14 @@ class Site(Protocol):
     async def delete(self, shard: str) -> None: ...
 
     def list(self, prefix: str = "") -> AsyncIterator[str]: ...
+
+
+async def write_file(site: Site, name: str, data: bytes) -> None:
+    """Write a whole small file (a record, a snapshot chunk) and make it visible, or nothing."""
+    writer = await site.writer(name)
+    try:
+        await writer.write(data)
+        await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise
