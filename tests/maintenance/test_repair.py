@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
-from tests.maintenance.helpers import flip, run_job, wipe_site
+from tests.maintenance.helpers import context, flip, run_job, wipe_site
 
 from egide.domain import shard_name
+from egide.maintenance.repair import mend
 
 
 def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
@@ -127,5 +128,28 @@ def test_a_read_that_meets_a_missing_piece_queues_the_version_for_repair(tmp_pat
         assert job.progress.get("items", 0) == 0  # the queue only, no scan of the store
         assert await env.catalog.damaged(None, 10) == []
         assert env.shard_paths(version)[0].exists()
+
+    env.run(scenario)
+
+
+def test_two_jobs_moving_the_same_version_at_once_lose_nothing(tmp_path: Path) -> None:
+    env = make_env(tmp_path, site_count=8)
+    data = payload(3 * BLOCK)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", data)
+        wipe_site(env, version.sites[1])
+        ctx = context(env)
+        first, second = await asyncio.gather(mend(ctx, version), mend(ctx, version))
+        assert sorted([first.state, second.state]) == ["changed", "repaired"]
+        await env.store.empty_trash()  # what the loser trashed must not be the winner's
+        now = await env.catalog.get_version_by_id(version.version_id)
+        assert now is not None and version.sites[1] not in now.sites
+        for i, site in enumerate(now.sites):
+            assert env.shard_path(site, shard_name(version.version_id, 0, i)).exists()
+        for name in now.sites[:2]:  # two more losses, still readable
+            wipe_site(env, name)
+        assert await env.get("b", "k") == data
 
     env.run(scenario)

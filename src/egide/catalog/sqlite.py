@@ -1423,7 +1423,10 @@ class SQLiteCatalog:
                 (json.dumps(sites), version.version_id, json.dumps(version.sites), version.pack),
             ).rowcount
             if not changed:
-                _trash(db, written)
+                # Another job may have moved the version to these very files meanwhile (the
+                # same choice from the same inputs): only what nothing references is trashed.
+                _trash(db, [(site, name) for site, name in written
+                            if not _referenced(db, site, name)])  # fmt: skip
                 return False
             if version.pack is not None:
                 self._unref_pack(db, version.pack)
