@@ -150,6 +150,7 @@ def open_app(settings: Settings) -> S3App:
                 interval=settings.snapshot_interval_seconds,
                 keep=settings.snapshot_keep,
                 profiles=settings.site_profiles(),
+                retired=store.placer.retired,
             )
         )
     return S3App(

@@ -36,6 +36,8 @@ def test_evacuation_moves_every_piece_and_proves_the_site_empty(tmp_path: Path) 
         await asyncio.sleep(RETIRED_CACHE_SECONDS)
         fresh = await env.put("b", "fresh", payload(2 * BLOCK))
         assert victim not in fresh.sites
+        await env.store.create_bucket("later")  # its key record skips the emptied site too
+        assert [p for p in (env.site(victim).root / "shards").rglob("*") if p.is_file()] == []
         for key, value in data.items():
             version = await env.store.head_object("b", key)
             assert victim not in version.sites

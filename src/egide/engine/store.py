@@ -192,8 +192,10 @@ class ObjectStore:
         _, wrapped = self.keyring.new_bucket_key(bucket_id)
         bucket = Bucket(bucket_id, name, time.time(), wrapped)
         record = KeyRecord(bucket_id, name, bucket.created, (wrapped,))
+        retired = await self.placer.retired()  # sites being emptied get no new record
+        sites = {n: site for n, site in self.sites.items() if n not in retired}
         try:
-            await write_key_record(self.sites, self.keyring, record)
+            await write_key_record(sites, self.keyring, record)
         except KeyRecordError as exc:
             raise SitesUnavailable(str(exc), tuple(self.sites)) from exc
         try:

@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -417,15 +417,19 @@ async def run_snapshot_schedule(
     keep: int = 3,
     profiles: Sequence[SiteProfile] = (),
     every: float = 10.0,
+    retired: Callable[[], Awaitable[frozenset[str]]] | None = None,
 ) -> None:
-    """A server process's loop: `snapshot_if_due` every `every` seconds; never raises."""
+    """A server process's loop: `snapshot_if_due` every `every` seconds; never raises. Sites
+    `retired` names (being evacuated, or evacuated) get no new snapshot."""
     if interval <= 0:
         return
     while True:
         await asyncio.sleep(min(every, interval))
         try:
+            leaving = await retired() if retired is not None else frozenset()
+            usable = {name: site for name, site in sites.items() if name not in leaving}
             await snapshot_if_due(
-                catalog, keyring, sites, interval=interval, keep=keep, profiles=profiles
+                catalog, keyring, usable, interval=interval, keep=keep, profiles=profiles
             )
         except Exception:
             log.exception("catalog snapshot failed")
