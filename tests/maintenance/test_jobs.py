@@ -144,3 +144,29 @@ def test_the_throttle_holds_a_rate() -> None:
 
     elapsed = asyncio.run(scenario())
     assert 1.8 <= elapsed <= 3.5
+
+
+def test_a_server_runs_jobs_side_by_side_and_hands_them_back_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        slow = await submit(env.catalog, "test-count", {"to": 100, "sleep": 0.05})
+        runner = JobRunner(context(env))
+        loop = asyncio.ensure_future(runner.run_forever(idle=0.05))
+        await asyncio.sleep(0.3)
+        fast = await submit(env.catalog, "test-count", {"to": 3})
+        deadline = time.monotonic() + 5
+        while (await env.catalog.get_job(fast.id)).state != "done":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the second job waited for the first"
+            await asyncio.sleep(0.05)
+        assert (await env.catalog.get_job(slow.id)).state == "running"  # type: ignore[union-attr]
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+        handed = await env.catalog.get_job(slow.id)
+        assert handed is not None and handed.state == "queued" and handed.owner is None
+        assert handed.cursor is not None and 0 < int(handed.cursor["next"]) < 100  # type: ignore[call-overload]
+
+    env.run(scenario)

@@ -33,6 +33,8 @@ log = logging.getLogger("egide.jobs")
 
 #: Seconds a runner holds a job without renewing; a runner renews every third of it.
 DEFAULT_LEASE = 60.0
+#: Jobs a server process runs side by side.
+MAX_AT_ONCE = 3
 
 
 @dataclass(frozen=True)
@@ -294,17 +296,27 @@ class JobRunner:
                  f": {error}" if error else "")  # fmt: skip
         return ended
 
-    async def run_forever(self, idle: float = 5.0) -> None:
-        """The server's loop: run whatever job is runnable, one after another."""
-        while True:
-            try:
-                job = await self.claim()
+    async def run_forever(self, idle: float = 5.0, at_once: int = MAX_AT_ONCE) -> None:
+        """The server's loop: run the runnable jobs, up to `at_once` side by side (a scrub
+        spread over a month must not hold up a repair or an evacuation)."""
+        running: set[asyncio.Task[Job]] = set()
+        try:
+            while True:
+                try:
+                    job = await self.claim() if len(running) < at_once else None
+                except Exception:
+                    log.exception("job runner failed; trying again")
+                    job = None
                 if job is not None:
-                    await self.run(job)
+                    task = asyncio.ensure_future(self.run(job))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
                     continue
-            except Exception:
-                log.exception("job runner failed; trying again")
-            await asyncio.sleep(idle)
+                await asyncio.sleep(idle)
+        finally:
+            for task in list(running):  # each hands its job back (see `run`)
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
 
 def _with(job: Job, state: str, cursor: dict[str, object] | None, progress: dict[str, int]) -> Job:
