@@ -404,3 +404,20 @@ def test_shred_with_a_site_offline_finishes_later(store: Store) -> None:
     assert result.exit_code == 0 and "every key record is deleted" in result.output
     assert not record.exists()
     assert json.loads(store.egide("keys", "status", "--json").stdout)["shred_records_pending"] == {}
+
+
+def test_catalog_commands_open_a_protected_key(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disaster recovery with a passphrase-protected key: `egide catalog …` unlocks it as
+    every other command does."""
+    monkeypatch.setenv("EGIDE_NEW_PASSPHRASE", PASSPHRASE)
+    assert store.egide("keys", "protect").exit_code == 0
+    monkeypatch.delenv("EGIDE_NEW_PASSPHRASE")
+    locked = store.egide("catalog", "snapshot")
+    assert locked.exit_code == 2 and "EGIDE_PASSPHRASE" in locked.output
+    monkeypatch.setenv("EGIDE_PASSPHRASE", PASSPHRASE)
+    taken = store.egide("catalog", "snapshot")
+    assert taken.exit_code == 0, taken.output
+    rebuilt = store.egide("catalog", "rebuild", "--into", str(store.root / "rebuilt.sqlite3"))
+    assert rebuilt.exit_code == 0, rebuilt.output

@@ -6,11 +6,14 @@ import asyncio
 from pathlib import Path
 
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
-from tests.maintenance.helpers import run_job
+from tests.maintenance.helpers import context, run_job, wipe_site
 
-from egide.engine.placing import RETIRED_CACHE_SECONDS, store_policy
+from egide.engine.placing import RETIRED_CACHE_SECONDS, retired_sites, store_policy
+from egide.maintenance.evacuate import evacuate_job
+from egide.maintenance.jobs import JobRunner, cancel, submit
 from egide.placement import Policy
 from egide.placement.settings import SiteProfileFields
+from egide.sites.base import write_file
 
 
 def test_evacuation_moves_every_piece_and_proves_the_site_empty(tmp_path: Path) -> None:
@@ -107,5 +110,79 @@ def test_rebalance_moves_pieces_to_obey_a_changed_policy(tmp_path: Path) -> None
             assert await env.get("b", key) == value
         again = await run_job(env, "rebalance", {"bucket": "b"})
         assert again.progress.get("moved", 0) == 0
+
+    env.run(scenario)
+
+
+def test_a_site_gone_for_good_is_evacuated_and_proven_empty_on_the_catalog_side(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path, site_count=7)
+    data = payload(4 * BLOCK)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", data)
+        await env.put("b", "gone", payload(BLOCK))
+        await env.store.delete_object("b", "gone")  # trash on the dead site too
+        victim = version.sites[2]
+        wipe_site(env, victim)  # the directory itself is gone
+        job = await run_job(env, "evacuate", {"site": victim}, evacuate_settle=0)
+        assert job.state == "done", job.error
+        assert job.cursor is not None
+        proof = job.cursor["proof"]
+        assert proof["site_reachable"] is False and proof["files_listed"] is None  # type: ignore[index]
+        assert not any((await env.catalog.site_references(victim)).values())
+        assert await env.get("b", "k") == data
+
+    env.run(scenario)
+
+
+def test_a_resumed_proof_sweeps_again_what_arrived_after_the_sweep(tmp_path: Path) -> None:
+    env = make_env(tmp_path, site_count=7)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        await env.put("b", "k", payload(2 * BLOCK))
+        victim = env.sites[0]
+        job = await submit(env.catalog, "evacuate", {"site": victim.name})
+        runner = JobRunner(context(env, evacuate_settle=0))
+        claimed = await runner.claim(job.id)
+        assert claimed is not None
+        # Interrupted right after its sweep: a stray file (a key record written by another
+        # command meanwhile) lands on the site before the proof.
+        steps = evacuate_job(context(env, evacuate_settle=0), claimed)
+        async for step in steps:
+            if step.cursor and step.cursor.get("phase") == "proof":
+                await env.catalog.save_job(job.id, runner.owner, cursor=step.cursor,
+                                           progress={}, lease=60)  # fmt: skip
+                break
+        await steps.aclose()
+        await write_file(victim, "keys-" + "ab" * 16, b"sealed record")
+        resumed = await runner.run(await env.catalog.get_job(job.id))  # type: ignore[arg-type]
+        assert resumed.state == "done", resumed.error
+        assert await victim.size("keys-" + "ab" * 16) is None
+
+    env.run(scenario)
+
+
+def test_evacuated_sites_stay_retired_whatever_the_number_of_other_jobs(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        evacuation = await submit(env.catalog, "evacuate", {"site": "site_with_underscore"})
+        for _ in range(1100):
+            done = await env.catalog.create_job("gc", {})
+            await env.catalog.set_job_state(done.id, "done", only_from=("queued",))
+        assert await retired_sites(env.catalog) == {"site_with_underscore"}
+        await env.catalog.set_job_state(evacuation.id, "failed", only_from=("queued",))
+        assert await retired_sites(env.catalog) == {"site_with_underscore"}  # to be resumed
+        await cancel(env.catalog, evacuation.id)
+        assert await retired_sites(env.catalog) == frozenset()
+        # "_" is no LIKE wildcard: "site_0" shares nothing with "site-0", which holds data.
+        await env.store.create_bucket("b")
+        await env.put("b", "k", payload(2 * BLOCK))
+        assert (await env.catalog.site_references("site-0"))["versions"] == 1
+        assert (await env.catalog.site_references("site_0"))["versions"] == 0
 
     env.run(scenario)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.engine.helpers import make_env
@@ -168,5 +170,33 @@ def test_a_server_runs_jobs_side_by_side_and_hands_them_back_when_it_stops(
         handed = await env.catalog.get_job(slow.id)
         assert handed is not None and handed.state == "queued" and handed.owner is None
         assert handed.cursor is not None and 0 < int(handed.cursor["next"]) < 100  # type: ignore[call-overload]
+
+    env.run(scenario)
+
+
+def test_a_failed_lease_renewal_does_not_end_the_run(tmp_path: Path) -> None:
+    """The catalog busy once (another process writing for longer than the busy timeout):
+    the heartbeat tries again at its next beat, the job still ends done."""
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        ctx = context(env)
+        ctx.lease = 0.3
+        job = await submit(env.catalog, "test-count", {"to": 4, "sleep": 0.2})
+        runner = JobRunner(ctx)
+        claimed = await runner.claim(job.id)
+        assert claimed is not None
+        real, failures = env.catalog.save_job, []
+
+        async def busy_once(*args: Any, **kwargs: Any) -> str:
+            if not failures:
+                failures.append(1)
+                raise sqlite3.OperationalError("database is locked")
+            return await real(*args, **kwargs)
+
+        env.catalog.save_job = busy_once  # type: ignore[method-assign]
+        done = await runner.run(claimed)
+        assert failures and done.state == "done"
+        assert SEEN[job.id] == [0, 1, 2, 3]
 
     env.run(scenario)

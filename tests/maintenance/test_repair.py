@@ -10,7 +10,7 @@ from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, flip, run_job, wipe_site
 
 from egide.domain import shard_name
-from egide.maintenance.repair import mend
+from egide.maintenance.repair import inspect, mend
 
 
 def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
@@ -151,5 +151,45 @@ def test_two_jobs_moving_the_same_version_at_once_lose_nothing(tmp_path: Path) -
         for name in now.sites[:2]:  # two more losses, still readable
             wipe_site(env, name)
         assert await env.get("b", "k") == data
+
+    env.run(scenario)
+
+
+def test_a_piece_moved_back_before_the_trash_pass_is_not_deleted_with_its_old_copy(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path, site_count=7)
+    data = payload(3 * BLOCK)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", data)
+        ctx = context(env)
+        away = version.sites[1]
+        spare = next(s.name for s in env.sites if s.name not in version.sites)
+        assert (await mend(ctx, version, leaving={away})).state == "moved"  # away → spare
+        moved = await env.catalog.get_version_by_id(version.version_id)
+        assert moved is not None and moved.sites[1] == spare
+        assert (await mend(ctx, moved, leaving={spare})).state == "moved"  # and back
+        back = await env.catalog.get_version_by_id(version.version_id)
+        assert back is not None and back.sites[1] == away
+        await env.store.empty_trash()
+        bad, _ = await inspect(back, ctx.sites, deep=True)
+        assert bad == {}
+        assert await env.get("b", "k") == data
+
+    env.run(scenario)
+
+
+def test_a_queued_version_found_healthy_leaves_the_queue(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", payload(2 * BLOCK))
+        await env.catalog.mark_damaged(version.version_id, "a read raced a repair")
+        job = await run_job(env, "repair", {"queue_only": True})
+        assert job.progress["healthy"] == 1
+        assert await env.catalog.damaged(None, 10) == []
 
     env.run(scenario)

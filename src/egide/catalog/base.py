@@ -289,7 +289,9 @@ class Catalog(Protocol):
 
     async def newest_job(self, kind: str) -> Job | None: ...
 
-    async def list_jobs(self, states: tuple[str, ...] = (), limit: int = 100) -> list[Job]: ...
+    async def list_jobs(
+        self, states: tuple[str, ...] = (), limit: int = 100, *, kind: str | None = None
+    ) -> list[Job]: ...
 
     async def claim_job(
         self, job_id: int | None, kinds: tuple[str, ...], owner: str, lease: float

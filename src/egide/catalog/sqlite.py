@@ -1430,6 +1430,9 @@ class SQLiteCatalog:
                 return False
             if version.pack is not None:
                 self._unref_pack(db, version.pack)
+            # A piece moved back to a site whose old copy still waits in the trash has that
+            # very name there: the new, live file must not be deleted with it.
+            db.executemany("DELETE FROM trash WHERE site = ? AND shard = ?", written)
             _trash(db, replaced)
             return True
 
@@ -1449,13 +1452,14 @@ class SQLiteCatalog:
     async def site_references(self, site: str) -> dict[str, int]:
         """What the catalog still keeps on `site`: versions with a piece there, uploads in
         progress placed there, packs with a file there, trashed files not yet deleted."""
-        pattern = f'%"{site}"%'
+        escaped = site.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f'%"{escaped}"%'
 
         def run(db: sqlite3.Connection) -> dict[str, int]:
             count = {
-                "versions": "SELECT count(*) FROM versions WHERE sites LIKE ?",
-                "uploads": "SELECT count(*) FROM uploads WHERE sites LIKE ?",
-                "packs": "SELECT count(*) FROM packs WHERE sites LIKE ?",
+                "versions": "SELECT count(*) FROM versions WHERE sites LIKE ? ESCAPE '\\'",
+                "uploads": "SELECT count(*) FROM uploads WHERE sites LIKE ? ESCAPE '\\'",
+                "packs": "SELECT count(*) FROM packs WHERE sites LIKE ? ESCAPE '\\'",
                 "trash": "SELECT count(*) FROM trash WHERE site = ?",
             }
             return {
@@ -1601,14 +1605,23 @@ class SQLiteCatalog:
 
         return self._read(run)
 
-    async def list_jobs(self, states: tuple[str, ...] = (), limit: int = 100) -> list[Job]:
-        """The newest jobs first, of these states (all without)."""
+    async def list_jobs(
+        self, states: tuple[str, ...] = (), limit: int = 100, *, kind: str | None = None
+    ) -> list[Job]:
+        """The newest jobs first, of these states (all without), of one kind if given."""
 
         def run(db: sqlite3.Connection) -> list[Job]:
-            where = f"WHERE state IN ({','.join('?' * len(states))})" if states else ""
+            clauses: list[str] = []
+            args: list[object] = list(states)
+            if states:
+                clauses.append(f"state IN ({','.join('?' * len(states))})")
+            if kind is not None:
+                clauses.append("kind = ?")
+                args.append(kind)
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
             rows = db.execute(
                 f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?",
-                (*states, limit),
+                (*args, limit),
             ).fetchall()
             return [_job(row) for row in rows]
 

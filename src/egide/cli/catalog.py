@@ -32,7 +32,7 @@ from egide.cli.common import (
     size,
 )
 from egide.config import Settings
-from egide.crypto.keyring import KeyFileError, Keyring, load_master_key_file
+from egide.crypto.keyring import KeyFileError, Keyring
 from egide.maintenance.rebuild import (
     RebuildError,
     RebuildReport,
@@ -75,10 +75,15 @@ UnreachableOption = Annotated[
 
 
 def _keyring(settings: Settings, master_key: Path | None) -> Keyring:
-    from egide.server import master_key_path
+
+    from egide.crypto.keyfile import MasterKeyFiles
+    from egide.masterkey import load_keyring, passphrase_source
 
     try:
-        return Keyring(load_master_key_file(master_key or master_key_path(settings)))
+        if master_key is None:
+            return load_keyring(settings)  # passphrase and pending rotation, as elsewhere
+        keys = MasterKeyFiles(master_key).load(passphrase_source(settings))
+        return Keyring(keys[0], keys[1:])
     except KeyFileError as exc:
         fail(f"cannot read the master key: {exc}")
 

@@ -37,14 +37,15 @@ POLICY_CACHE_SECONDS = 1.0
 SUSPECT_SECONDS = 30.0
 #: How long the sites retired by evacuations are remembered before asking the catalog again.
 RETIRED_CACHE_SECONDS = 2.0
-_EVACUATING = ("queued", "running", "paused", "done")
+#: Only a cancelled evacuation gives its site back (a failed one is waiting to be resumed).
+_EVACUATING = ("queued", "running", "paused", "failed", "done")
 
 
 async def retired_sites(catalog: Catalog) -> frozenset[str]:
     """Sites being evacuated or evacuated (`egide site evacuate`): new shards never go there,
     until the site is removed from the configuration."""
-    jobs = await catalog.list_jobs(_EVACUATING, limit=1000)
-    return frozenset(str(job.params.get("site")) for job in jobs if job.kind == "evacuate")
+    jobs = await catalog.list_jobs(_EVACUATING, limit=1_000_000, kind="evacuate")
+    return frozenset(str(job.params.get("site")) for job in jobs)
 
 
 class NoPlacement(SitesUnavailable):

@@ -10,6 +10,7 @@ version, upload, pack or trashed file) and a listing of the site shows no file l
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
@@ -20,6 +21,8 @@ from egide.sites.base import SiteError
 
 #: Passes over the catalog before giving up on pieces that keep arriving on the site
 #: (multipart uploads placed there before the evacuation started, completing meanwhile).
+log = logging.getLogger("egide.evacuate")
+
 MAX_PASSES = 3
 #: Seconds to wait after a pass before looking again: longer than the servers take to see a
 #: site retired (egide.engine.placing.RETIRED_CACHE_SECONDS) and to finish a small write.
@@ -57,7 +60,7 @@ async def evacuate_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             _check_moved(site, left)
             cursor = {"phase": "sweep", "pass": passes}
             yield Step(cursor)
-        if cursor["phase"] == "sweep":
+        if cursor["phase"] in ("sweep", "proof"):  # a resumed proof sweeps again first
             removed = await _sweep(ctx, site)
             yield Step({"phase": "proof", "pass": passes}, {"deleted_files": removed},
                        note=f"{removed} files deleted on {site}")  # fmt: skip
@@ -90,42 +93,52 @@ def _restart(job: Job) -> Job:
 
 async def _sweep(ctx: JobContext, site: str) -> int:
     """Delete the site's trashed files now (no grace: the site is leaving), then every file
-    left on it that the catalog does not reference (key records, snapshots, leftovers)."""
+    left on it that the catalog does not reference (key records, snapshots, leftovers). A site
+    that cannot be reached (a dead provider) keeps its files: the catalog forgets them."""
     target = ctx.sites.get(site)
     removed = 0
     while batch := await ctx.catalog.trash_on(site, 500):
         for item in batch:
             if target is not None:
-                await target.delete(item.shard)  # missing files count as deleted
+                try:
+                    await target.delete(item.shard)  # missing files count as deleted
+                except SiteError as exc:
+                    log.warning("%s unreachable, %s left on it: %s", site, item.shard, exc)
             removed += 1
         await ctx.catalog.forget_trash([item.id for item in batch])
     if target is None:
         return removed
-    names = [name async for name in target.list()]
-    for start in range(0, len(names), 500):
-        chunk = names[start : start + 500]
-        for name in await ctx.catalog.unreferenced(site, chunk):
-            await target.delete(name)  # missing files count as deleted
-            removed += 1
+    try:
+        names = [name async for name in target.list()]
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            for name in await ctx.catalog.unreferenced(site, chunk):
+                await target.delete(name)  # missing files count as deleted
+                removed += 1
+    except SiteError as exc:
+        log.warning("cannot empty %s (unreachable): %s", site, exc)
     return removed
 
 
 async def prove_empty(ctx: JobContext, site: str) -> dict[str, object]:
-    """The proof an evacuation ends with; EvacuationIncomplete if anything is left."""
+    """The proof an evacuation ends with; EvacuationIncomplete if anything is left. A site
+    that cannot be listed (gone for good) is proven empty on the catalog's side only, and the
+    proof says so."""
     references = await ctx.catalog.site_references(site)
     target = ctx.sites.get(site)
-    listed: list[str] = []
+    listed: list[str] | None = None
     if target is not None:
         try:
             listed = [name async for name in target.list()]
         except SiteError as exc:
-            raise EvacuationIncomplete(f"cannot list {site} to prove it empty: {exc}") from exc
+            log.warning("cannot list %s to prove it empty: %s", site, exc)
     if any(references.values()) or listed:
         raise EvacuationIncomplete(
-            f"{site} is not empty: catalog references {references}, files left {listed[:5]}"
+            f"{site} is not empty: catalog references {references}, files left {(listed or [])[:5]}"
         )
-    return {"catalog_references": references, "files_listed": len(listed),
-            "site_reachable": target is not None}  # fmt: skip
+    return {"catalog_references": references,
+            "files_listed": len(listed) if listed is not None else None,
+            "site_reachable": listed is not None}  # fmt: skip
 
 
 @job_kind("rebalance")

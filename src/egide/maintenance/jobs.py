@@ -11,7 +11,6 @@ and the job's code starts again from the last saved cursor. Steps must be safe t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
@@ -242,9 +241,13 @@ class JobRunner:
             nonlocal state
             while state == "running":
                 await asyncio.sleep(context.lease / 3)
-                state = await catalog.save_job(
-                    job.id, self.owner, cursor=cursor, progress=progress, lease=context.lease
-                )
+                try:
+                    state = await catalog.save_job(
+                        job.id, self.owner, cursor=cursor, progress=progress,
+                        lease=context.lease,
+                    )  # fmt: skip
+                except Exception as exc:  # a busy catalog: the next beat tries again
+                    log.warning("job %d (%s): lease not renewed: %s", job.id, job.kind, exc)
 
         beat = asyncio.ensure_future(heartbeat())
         steps = code(context, job)
@@ -279,8 +282,7 @@ class JobRunner:
         finally:
             state = state if state != "running" else "ending"
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await asyncio.gather(beat, return_exceptions=True)
             await steps.aclose()
         if state != "ending":
             log.info("job %d (%s) stops: %s", job.id, job.kind, state)

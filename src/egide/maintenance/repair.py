@@ -147,7 +147,10 @@ async def _mend_with(
         # A packed version leaves its pack: every piece becomes a file of its own.
         targets = {i: targets.get(i, site) for i, site in enumerate(version.sites)}
     if not targets:
-        return Outcome("stuck", note, bad=bad) if note else Outcome("healthy", bad=bad)
+        if note:
+            return Outcome("stuck", note, bad=bad)
+        await ctx.catalog.forget_damaged([version.version_id])  # queued by a read that raced
+        return Outcome("healthy", bad=bad)
     try:
         written = await _rewrite(ctx, version, good, targets)
     except RewriteError as exc:

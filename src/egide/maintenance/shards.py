@@ -106,14 +106,15 @@ async def rewrite_part(
     written = dict.fromkeys(targets, 0)
     try:
         for index, site in targets.items():
+            header = ShardHeader(version.k, version.m, index, seq, version.block_size,
+                                 version.bucket_id, version.version_id).encode()  # fmt: skip
             try:
-                writer = await sites[site].writer(shard_name(version.version_id, seq, index))
-                header = ShardHeader(version.k, version.m, index, seq, version.block_size,
-                                     version.bucket_id, version.version_id).encode()  # fmt: skip
-                await writer.write(header)
+                writers[index] = await sites[site].writer(
+                    shard_name(version.version_id, seq, index)
+                )
+                await writers[index].write(header)
             except SiteError as exc:
                 raise RewriteError(f"site {site} refuses new files: {exc}", site) from exc
-            writers[index] = writer
             written[index] += len(header)
         step = max(1, READ_BATCH // (layout.piece_len(0) + CHECKSUM_SIZE)) if layout.size else 1
         for first in range(0, layout.block_count, step):
