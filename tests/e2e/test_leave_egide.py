@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from tests.conftest import Server
@@ -188,3 +189,122 @@ def test_sigkill_during_export_then_rerun_completes(shared_server: Server, tmp_p
     for key, size in CRASH_SIZES.items():
         assert (dest / "objects" / key).read_bytes() == body(key, size)
     assert not list(dest.rglob(f"{TEMP_PREFIX}*"))
+
+
+# -- --all-versions ---------------------------------------------------------------------------
+
+
+def version_order(s3: Any, bucket: str) -> list[tuple[Any, ...]]:
+    """ListObjectVersions in document order (botocore splits versions from delete markers):
+    (key, marker, size, ETag, latest, metadata) of each."""
+    bodies: list[bytes] = []
+
+    def grab(response_dict: dict[str, Any], **_: Any) -> None:
+        bodies.append(response_dict["body"])
+
+    s3.meta.events.register("before-parse.s3.ListObjectVersions", grab)
+    try:
+        s3.list_object_versions(Bucket=bucket)
+    finally:
+        s3.meta.events.unregister("before-parse.s3.ListObjectVersions", grab)
+    found = []
+    for element in ElementTree.fromstring(bodies[0]):
+        kind = element.tag.rpartition("}")[2]
+        if kind not in ("Version", "DeleteMarker"):
+            continue
+        field = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+        marker = kind == "DeleteMarker"
+        key, version = field["Key"], field["VersionId"]
+        meta = {} if marker else s3.head_object(Bucket=bucket, Key=key, VersionId=version)
+        size, etag = int(field.get("Size") or 0), field.get("ETag", "").strip('"')
+        found.append((key, marker, size, etag, field["IsLatest"] == "true",
+                      meta and meta["Metadata"]))  # fmt: skip
+    return found
+
+
+def split_lists(order: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
+    """Versions and delete markers apart, each in listing order (moto lists them so)."""
+    return [v[:5] for v in order if not v[1]], [v[:5] for v in order if v[1]]
+
+
+def make_history(s3: Any, bucket: str, big: int = 0) -> None:
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for rev in range(1, 4):
+        s3.put_object(Bucket=bucket, Key="doc.txt", Body=body(f"doc{rev}", 100 * rev),
+                      Metadata={"rev": str(rev)}, ContentType="text/plain")  # fmt: skip
+    s3.delete_object(Bucket=bucket, Key="doc.txt")
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"first life", Metadata={"rev": "1"})
+    s3.delete_object(Bucket=bucket, Key="gone")
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"second life", Metadata={"rev": "2"})
+    s3.put_object(Bucket=bucket, Key="dir/", Body=b"", Metadata={"rev": "1"})
+    for rev in range(big):
+        s3.put_object(Bucket=bucket, Key="big.bin", Body=body(f"big{rev}", 4 * MiB + rev))
+
+
+def test_all_versions_out_and_back(shared_server: Server, moto: Provider, tmp_path: Path) -> None:
+    s3 = shared_server.client()
+    make_history(s3, "history")
+    original = version_order(s3, "history")
+    assert len(original) == 8
+    assert [v[1] for v in original if v[0] == "gone"] == [False, True, False]  # newest first
+
+    out = tmp_path / "out"
+    done = summary(egide(shared_server, "export", "history", str(out), "--all-versions", "--json"))
+    assert done["ok"] and done["all_versions"] and done["verified"] == 8, done
+    manifest = [json.loads(line) for line in (out / MANIFEST_FILE).open()]
+    assert [(m["key"], m["delete_marker"]) for m in manifest][-3:] == [
+        ("gone", False), ("gone", True), ("gone", False),
+    ]  # fmt: skip
+
+    # To S3: only into a bucket with versioning.
+    flat = moto.new_bucket("flat")
+    moto_args = ["--endpoint-url", moto.endpoint, "--all-versions"]
+    refused = egide(shared_server, "export", "history", f"s3://{flat}/", *moto_args, moto=moto)
+    assert refused.returncode == 2 and "versioning enabled" in refused.stderr, refused.stderr
+    dest = moto.new_bucket("versioned")
+    remote = moto.client()
+    remote.put_bucket_versioning(Bucket=dest, VersioningConfiguration={"Status": "Enabled"})
+    done = summary(egide(shared_server, "export", "history", f"s3://{dest}/", *moto_args,
+                         "--json", moto=moto))  # fmt: skip
+    assert done["ok"] and done["verified"] == 8, done
+    assert split_lists(version_order(remote, dest)) == split_lists(original)
+
+    # Back into Égide, from the directory and from moto, into new (versioned) buckets.
+    done = summary(egide(shared_server, "import", str(out), "from-dir", "--all-versions",
+                         "--json"))  # fmt: skip
+    assert done["ok"] and done["verified"] == 8, done
+    assert version_order(s3, "from-dir") == original
+    done = summary(egide(shared_server, "import", f"s3://{dest}", "from-moto", *moto_args,
+                         "--json", moto=moto))  # fmt: skip
+    assert done["ok"] and done["verified"] == 8, done
+    assert version_order(s3, "from-moto") == original
+
+    s3.create_bucket(Bucket="not-versioned")
+    refused = egide(shared_server, "import", str(out), "not-versioned", "--all-versions")
+    assert refused.returncode == 2 and "needs versioning enabled" in refused.stderr
+
+
+def test_sigkill_during_a_versioned_import_then_rerun(
+    shared_server: Server, tmp_path: Path
+) -> None:
+    s3 = shared_server.client()
+    make_history(s3, "history-crash", big=6)
+    original = version_order(s3, "history-crash")
+    out = tmp_path / "out"
+    summary(egide(shared_server, "export", "history-crash", str(out), "--all-versions", "--json"))
+
+    args = ["import", str(out), "crash-back", "--all-versions"]
+    proc = egide(shared_server, *args, wait=False)
+
+    def written() -> int:
+        try:
+            return len(s3.list_object_versions(Bucket="crash-back").get("Versions", []))
+        except s3.exceptions.NoSuchBucket:
+            return 0
+
+    kill_when(proc, lambda: written() >= 3)  # inside big.bin's history
+    assert written() < 6 + 5
+    done = summary(egide(shared_server, *args, "--json"))
+    assert done["resumed"] and done["ok"] and done["verified"] == len(original), done
+    assert version_order(s3, "crash-back") == original  # each version once, in order

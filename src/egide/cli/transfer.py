@@ -43,9 +43,10 @@ from egide.cli.common import (
 from egide.config import Settings
 from egide.domain import BucketNotFound, Job
 from egide.engine.store import ObjectStore
+from egide.engine.versioning import VERSIONING
 from egide.maintenance import jobs
 from egide.maintenance.export import DirectorySink, S3Sink
-from egide.maintenance.importing import DirectorySource, S3Source
+from egide.maintenance.importing import DirectorySource, S3Source, check_target
 from egide.maintenance.jobs import JobContext, JobRunner
 from egide.maintenance.s3endpoint import S3Credentials, S3Endpoint, S3Location, TransferError
 from egide.maintenance.transfer import (
@@ -77,6 +78,11 @@ RateOption = Annotated[
     str | None,
     typer.Option("--rate", help="At most this many bytes per second: 50M, 1G, 500K."),
 ]
+AllVersionsOption = Annotated[
+    bool,
+    typer.Option("--all-versions", help="Every version of every key, delete markers included, "
+                 "oldest first (a versioned bucket's whole history)."),
+]  # fmt: skip
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 
 
@@ -115,6 +121,7 @@ def export(
     access_key: AccessOption = None,
     secret_key: SecretOption = None,
     rate: RateOption = None,
+    all_versions: AllVersionsOption = False,
     json_output: JsonOption = False,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
@@ -125,6 +132,8 @@ def export(
     location = parse_location(dest, endpoint_url, region)
     credentials = S3Credentials(access_key, secret_key)
     params: dict[str, object] = {"bucket": bucket, "dest": location_params(location)}
+    if all_versions:  # absent otherwise: a rerun of an older command still finds its job
+        params["all_versions"] = True
 
     async def check_new(store: ObjectStore) -> dict[str, object]:
         try:
@@ -134,7 +143,8 @@ def export(
         if isinstance(location, Path):
             DirectorySink(location).check_new()
             return {}
-        await S3Sink(S3Endpoint(location, credentials), Path()).check_new()
+        sink = S3Sink(S3Endpoint(location, credentials), Path(), all_versions=all_versions)
+        await sink.check_new()
         return {"ledger": str(ledger_path(settings.data_dir, "export"))}
 
     _transfer(settings, "export", params, credentials, parse_rate(rate), json_output, check_new,
@@ -149,6 +159,7 @@ def import_(
     access_key: AccessOption = None,
     secret_key: SecretOption = None,
     rate: RateOption = None,
+    all_versions: AllVersionsOption = False,
     json_output: JsonOption = False,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
@@ -160,14 +171,18 @@ def import_(
     location = parse_location(src, endpoint_url, region)
     credentials = S3Credentials(access_key, secret_key)
     params: dict[str, object] = {"bucket": bucket, "source": location_params(location)}
+    if all_versions:
+        params["all_versions"] = True
 
     async def check_new(store: ObjectStore) -> dict[str, object]:
         if isinstance(location, Path):
-            await DirectorySource(location).check()
+            await DirectorySource(location).check(all_versions=all_versions)
         else:
-            await S3Source(S3Endpoint(location, credentials)).check()
+            await S3Source(S3Endpoint(location, credentials)).check(all_versions=all_versions)
         try:
             await store.bucket(bucket)
+            if all_versions:
+                await check_target(store, bucket)
         except BucketNotFound:
             from egide.s3.bucket import check_bucket_name
             from egide.s3.errors import S3Error
@@ -176,8 +191,11 @@ def import_(
                 check_bucket_name(bucket)
             except S3Error as exc:
                 raise TransferError(f"cannot create bucket {bucket!r}: {exc}") from None
-            await store.create_bucket(bucket)
-            err.print(f"created bucket {bucket}", markup=False, highlight=False)
+            created = await store.create_bucket(bucket)
+            if all_versions:  # its versions need somewhere to live
+                await store.catalog.put_bucket_setting(created.id, VERSIONING, "Enabled")
+            versioned = " (versioning enabled)" if all_versions else ""
+            err.print(f"created bucket {bucket}{versioned}", markup=False, highlight=False)
         return {"ledger": str(ledger_path(settings.data_dir, "import"))}
 
     _transfer(settings, "import", params, credentials, parse_rate(rate), json_output, check_new,
@@ -309,7 +327,7 @@ def _summary(job: Job, timing: Timing, moved: int, resumed: bool) -> dict[str, A
     p = job.progress
     return {
         "job": job.id, "kind": job.kind, "state": job.state, "error": job.error,
-        "resumed": resumed,
+        "resumed": resumed, "all_versions": bool(job.params.get("all_versions")),
         "objects": {"listed": cursor.total, "copied": p.get("items", 0) - p.get("unchanged", 0),
                     "unchanged": p.get("unchanged", 0), "skipped": cursor.skipped_count},
         "bytes": {"listed": cursor.total_bytes, "copied": p.get("bytes", 0),
@@ -337,11 +355,12 @@ def _report(
         print_json(summary)
     else:
         objects, nbytes = summary["objects"], summary["bytes"]
+        what = "versions" if summary["all_versions"] else "objects"
         _line(f"{job.kind} {title}: job {job.id} {job.state}")
         if job.error:
             _line(f"  error     {job.error}")
         _line(
-            f"  objects   {objects['listed']} listed, {objects['copied']} copied, "
+            f"  {what:<9} {objects['listed']} listed, {objects['copied']} copied, "
             f"{objects['unchanged']} already there, {objects['skipped']} not copied"
         )
         _line(
@@ -350,7 +369,7 @@ def _report(
         )
         if job.state == "done":
             _line(
-                f"  verified  {summary['verified']} objects match, "
+                f"  verified  {summary['verified']} {what} match, "
                 f"{summary['mismatch_count']} mismatches"
             )
         for item in summary["skipped"]:

@@ -31,6 +31,10 @@ FORMAT = "egide-export/1"
 HEADER_FILE = "egide-export.json"
 MANIFEST_FILE = "manifest.jsonl"
 OBJECTS_DIR = "objects"
+#: With --all-versions: the bytes of every version that is not the key's latest.
+VERSIONS_DIR = "versions"
+#: The header's "versions" value of an export made with --all-versions.
+ALL_VERSIONS = "all"
 TEMP_PREFIX = "%tmp-"
 #: The suffix of an object's file when its key is also the "directory" of other keys.
 ALSO_DIRECTORY = "%~"
@@ -64,15 +68,37 @@ class ManifestEntry:
     tags: dict[str, str] = field(default_factory=dict)
     #: What the destination is expected to report as ETag (S3 destinations).
     dest_etag: str = ""
+    # With --all-versions only (absent from the lines of a current-only export):
+    #: The version id at the source, as it shows it ("null", Égide's hex id, another cloud's).
+    version_id: str = ""
+    is_latest: bool = True
+    #: A delete marker: no bytes, no file (`path` is empty).
+    delete_marker: bool = False
+    #: Object Lock: GOVERNANCE or COMPLIANCE until `retain_until` (ISO 8601), legal hold.
+    retention_mode: str | None = None
+    retain_until: str | None = None
+    legal_hold: bool = False
+    #: The version id the destination gave the copy (S3 destinations, imports).
+    dest_version: str = ""
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        data = asdict(self)
+        if not self.version_id:
+            for name in VERSION_FIELDS:
+                del data[name]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def loads(cls, line: str) -> ManifestEntry:
         data: dict[str, Any] = json.loads(line)
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
+
+
+VERSION_FIELDS = (
+    "version_id", "is_latest", "delete_marker", "retention_mode", "retain_until", "legal_hold",
+    "dest_version",
+)  # fmt: skip
 
 
 def _escape_component(part: str) -> str:
@@ -115,6 +141,13 @@ def key_path(key: str, *, also_directory: bool = False) -> str:
     if also_directory:
         names[-1] += ALSO_DIRECTORY
     return "/".join(_fit(name, key) for name in names)
+
+
+def version_path(key: str, version_id: str) -> str:
+    """Where a version that is not its key's latest goes: `versions/`, the key's path with
+    `%~` (a name no other key's path can take), then the version id as a file name."""
+    folder = key_path(key, also_directory=True)
+    return f"{VERSIONS_DIR}/{folder}/{_fit(_escape_component(version_id), key + version_id)}"
 
 
 def path_key(path: str) -> str | None:
@@ -185,6 +218,19 @@ class Ledger:
                     entry = ManifestEntry.loads(line)
                     seen[entry.key] = entry
         yield from seen.values()
+
+    def history(self) -> list[ManifestEntry]:
+        """Every entry in ledger order, one per (key, version id): the versions of an
+        --all-versions transfer, a key's oldest first."""
+        if not self.path.exists():
+            return []
+        seen: dict[tuple[str, str], ManifestEntry] = {}
+        with open(self.path, encoding="utf-8") as file:
+            for line in file:
+                if line.strip():
+                    entry = ManifestEntry.loads(line)
+                    seen[entry.key, entry.version_id] = entry
+        return list(seen.values())
 
 
 def plain_files(root: Path) -> list[str]:

@@ -2,7 +2,8 @@
 from a directory written by `egide export` (metadata from its manifest), or from a plain
 directory (each file an object, its key the relative path).
 
-Job params: {"bucket": NAME, "source": location (egide.maintenance.transfer), "ledger": PATH}.
+Job params: {"bucket": NAME, "source": location (egide.maintenance.transfer), "ledger": PATH,
+"all_versions": true or absent (every version in order: `copy_versions`)}.
 Nothing is imported twice: before writing a key, the job looks at the key's current version in
 Égide; the same size and MD5 (or, when the source gives no MD5, the same size written since the
 job began) means it is there already. Writes are conditional on the version looked at, and the
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import mimetypes
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from egide.domain import (
     Job,
@@ -29,7 +32,9 @@ from egide.domain import (
     WriteCondition,
 )
 from egide.engine.store import ObjectStore
+from egide.engine.versioning import lock_configuration
 from egide.maintenance.dirlayout import (
+    ALL_VERSIONS,
     HEADER_FILE,
     MANIFEST_FILE,
     Ledger,
@@ -37,8 +42,16 @@ from egide.maintenance.dirlayout import (
     plain_files,
 )
 from egide.maintenance.export import open_store
+from egide.maintenance.history import (
+    done_prefix,
+    entry_lock,
+    key_history,
+    lock_entry_fields,
+    lock_headers,
+    resume_index,
+)
 from egide.maintenance.jobs import JobContext, Step, job_kind
-from egide.maintenance.s3endpoint import S3Endpoint, TransferError
+from egide.maintenance.s3endpoint import ListedVersion, LockFields, S3Endpoint, TransferError
 from egide.maintenance.transfer import (
     Cursor,
     Digests,
@@ -69,6 +82,7 @@ class Opened:
     metadata: dict[str, str]
     tags: dict[str, str]
     body: AsyncIterator[bytes]
+    lock: LockFields = field(default_factory=LockFields)
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,14 @@ class Incoming:
     md5: str | None
     sha256: str | None
     open: Callable[[], Awaitable[Opened]]
+    #: With --all-versions: the source's version id, and whether it is a delete marker.
+    version_id: str = ""
+    delete_marker: bool = False
+    is_latest: bool = True
+
+
+async def _no_body() -> Opened:
+    raise TransferError("a delete marker has no body")
 
 
 async def read_file(path: Path) -> AsyncIterator[bytes]:
@@ -108,9 +130,52 @@ class DirectorySource:
         self.root = root
         self.manifest = root / MANIFEST_FILE if (root / HEADER_FILE).exists() else None
 
-    async def check(self) -> None:
+    async def check(self, *, all_versions: bool = False) -> None:
         if not self.root.is_dir():
             raise TransferError(f"{self.root} is not a directory")
+        if all_versions and not self.has_versions():
+            raise TransferError(
+                f"{self.root} was not written by `egide export --all-versions`: it holds no "
+                "versions; import it without --all-versions"
+            )
+
+    def has_versions(self) -> bool:
+        if self.manifest is None:
+            return False
+        header = json.loads((self.root / HEADER_FILE).read_text())
+        return bool(header.get("versions") == ALL_VERSIONS)
+
+    async def histories(
+        self, after: str | None, after_version: str | None
+    ) -> AsyncIterator[tuple[list[Incoming], int]]:
+        """--all-versions: each key's versions from the manifest, in its order, and where
+        the cursor resumes (see egide.maintenance.history)."""
+        assert self.manifest is not None
+        keys: dict[str, list[Incoming]] = {}
+        for item in await asyncio.to_thread(Ledger(self.manifest).history):
+            opener = _no_body if item.delete_marker else self._opener(self.root / item.path, item)
+            incoming = Incoming(item.key, item.size, item.md5 or None, item.sha256 or None,
+                                opener, item.version_id, item.delete_marker,
+                                item.is_latest)  # fmt: skip
+            keys.setdefault(item.key, []).append(incoming)
+        for key in sorted(keys):
+            history = keys[key]
+            if after is not None and (key < after or (key == after and after_version is None)):
+                continue
+            start = 0
+            if key == after and after_version is not None:
+                start = resume_index([v.version_id for v in history], after_version)
+            yield history, start
+
+    def _latest(self) -> list[ManifestEntry]:
+        """An --all-versions export read without --all-versions: each key's latest version,
+        unless it is a delete marker (the bucket as it looked)."""
+        assert self.manifest is not None
+        return [
+            item
+            for item in Ledger(self.manifest).history()
+            if item.is_latest and not item.delete_marker
+        ]
 
     def items(self, after: str | None) -> AsyncIterator[Incoming]:
         if self.manifest is not None:
@@ -119,7 +184,8 @@ class DirectorySource:
 
     async def _exported(self, after: str | None) -> AsyncIterator[Incoming]:
         assert self.manifest is not None
-        for item in sorted(Ledger(self.manifest).entries(), key=lambda e: e.key):
+        items = self._latest() if self.has_versions() else list(Ledger(self.manifest).entries())
+        for item in sorted(items, key=lambda e: e.key):
             if after is None or item.key > after:
                 yield Incoming(item.key, item.size, item.md5, item.sha256,
                                self._opener(self.root / item.path, item))  # fmt: skip
@@ -131,7 +197,7 @@ class DirectorySource:
             except ValueError:
                 stamp = 0.0
             return Opened(item.etag, stamp, item.headers, item.metadata, item.tags,
-                          read_file(path))  # fmt: skip
+                          read_file(path), entry_lock(item))  # fmt: skip
 
         return open_it
 
@@ -161,21 +227,38 @@ class S3Source:
     def __init__(self, endpoint: S3Endpoint) -> None:
         self.endpoint = endpoint
 
-    async def check(self) -> None:
+    async def check(self, *, all_versions: bool = False) -> None:
         await self.endpoint.check()
+
+    async def histories(
+        self, after: str | None, after_version: str | None
+    ) -> AsyncIterator[tuple[list[Incoming], int]]:
+        """--all-versions: each key's versions and delete markers (ListObjectVersions),
+        oldest first, and where the cursor resumes."""
+        if after is not None and after_version is not None:
+            history = [self._incoming(v) for v in await self.endpoint.history(after)]
+            yield history, resume_index([v.version_id for v in history], after_version)
+        async for listed in self.endpoint.histories(after):
+            yield [self._incoming(v) for v in listed], 0
+
+    def _incoming(self, listed: ListedVersion) -> Incoming:
+        md5 = listed.etag if _PLAIN_MD5.match(listed.etag) else None
+        opener = _no_body if listed.delete_marker else self._opener(listed.key, listed.version_id)
+        return Incoming(listed.key, listed.size, md5, None, opener, listed.version_id,
+                        listed.delete_marker, listed.is_latest)  # fmt: skip
 
     async def items(self, after: str | None) -> AsyncIterator[Incoming]:
         async for listed in self.endpoint.list(after):
             md5 = listed.etag if _PLAIN_MD5.match(listed.etag) else None
             yield Incoming(listed.key, listed.size, md5, None, self._opener(listed.key))
 
-    def _opener(self, key: str) -> Callable[[], Awaitable[Opened]]:
+    def _opener(self, key: str, version_id: str | None = None) -> Callable[[], Awaitable[Opened]]:
         async def open_it() -> Opened:
-            fetched = await self.endpoint.get(key)
-            tags = await self.endpoint.tags(key) if fetched.tag_count else {}
+            fetched = await self.endpoint.get(key, version_id)
+            tags = await self.endpoint.tags(key, version_id) if fetched.tag_count else {}
             stamp = fetched.last_modified.timestamp() if fetched.last_modified else 0.0
             return Opened(fetched.etag, stamp, fetched.headers, fetched.metadata, tags,
-                          fetched.body)  # fmt: skip
+                          fetched.body, fetched.lock)  # fmt: skip
 
         return open_it
 
@@ -212,9 +295,17 @@ async def already_there(
 
 
 async def import_one(
-    store: ObjectStore, bucket: str, item: Incoming, current: ObjectVersion | None
-) -> ManifestEntry:
-    """Write one object; nothing is committed unless its bytes match what the source said."""
+    store: ObjectStore,
+    bucket: str,
+    item: Incoming,
+    current: ObjectVersion | None,
+    *,
+    lock: bool = False,
+    **extra: Any,
+) -> tuple[ManifestEntry, ObjectVersion]:
+    """Write one object; nothing is committed unless its bytes match what the source said.
+    `lock`: give the new version the Object Lock the source read (the bucket has Object Lock).
+    `extra`: more fields of the ledger line."""
     if len(item.key.encode()) > MAX_KEY_BYTES:
         raise ObjectSkipped(f"its key is longer than {MAX_KEY_BYTES} bytes")
     opened = await item.open()
@@ -235,6 +326,9 @@ async def import_one(
         else WriteCondition(if_version=current.version_id)
     )
     headers = join_headers(opened.headers, opened.metadata, opened.tags)
+    stored = dict(headers)
+    if lock:
+        headers |= lock_headers(opened.lock)
     try:
         version = await store.put_object(
             bucket, item.key, opened.body, size=item.size, headers=headers, hashers=[digests],
@@ -244,7 +338,11 @@ async def import_one(
         raise ObjectSkipped("written by someone else during the import") from exc
     except ValueError as exc:  # the body was longer than listed
         raise ObjectSkipped(str(exc)) from exc
-    return entry(item.key, digests, opened.etag, opened.last_modified, headers, md5=version.etag)
+    if extra:
+        extra |= lock_entry_fields(opened.lock) | {"dest_version": version.s3_version_id}
+    line = entry(item.key, digests, opened.etag, opened.last_modified, stored, md5=version.etag,
+                 **extra)  # fmt: skip
+    return line, version
 
 
 async def verify(store: ObjectStore, bucket: str, ledger: Ledger) -> Verification:
@@ -264,25 +362,160 @@ async def verify(store: ObjectStore, bucket: str, ledger: Ledger) -> Verificatio
     return result
 
 
+def _same_in_egide(item: Incoming, there: ObjectVersion, job: Job) -> bool:
+    """Whether a version in Égide holds the source version `item` (see `already_there`)."""
+    if item.delete_marker or there.delete_marker:
+        return item.delete_marker == there.delete_marker
+    if there.size != item.size:
+        return False
+    if item.md5 is None:
+        return there.last_modified >= job.created
+    return there.etag == item.md5
+
+
+def _found_entry(item: Incoming, there: ObjectVersion) -> ManifestEntry:
+    return ManifestEntry(
+        key=item.key, size=there.size, etag=there.etag, md5=there.etag,
+        sha256=item.sha256 or "", last_modified="", version_id=item.version_id,
+        is_latest=item.is_latest, delete_marker=item.delete_marker,
+        dest_version=there.s3_version_id,
+    )  # fmt: skip
+
+
+async def import_version(
+    store: ObjectStore, bucket: str, item: Incoming, newest: ObjectVersion | None, lock: bool
+) -> tuple[ManifestEntry, ObjectVersion]:
+    """One version written as the key's newest: a PUT conditional on `newest` (the key's
+    newest version in Égide, delete markers included), or a delete marker."""
+    fields: dict[str, Any] = {"version_id": item.version_id, "is_latest": item.is_latest,
+              "delete_marker": item.delete_marker}  # fmt: skip
+    if not item.delete_marker:
+        return await import_one(store, bucket, item, newest, lock=lock, **fields)
+    marker = await store.delete_object(bucket, item.key)
+    assert marker is not None  # a versioned bucket always gets one
+    line = ManifestEntry(key=item.key, size=0, etag="", md5="", sha256="", last_modified="",
+                         dest_version=marker.s3_version_id, **fields)  # fmt: skip
+    return line, marker
+
+
+async def copy_versions(
+    store: ObjectStore, bucket: str, source: Source, ledger: Ledger, cursor: Cursor, job: Job
+) -> AsyncIterator[Step]:
+    """--all-versions: each key's versions written in order, one step each. The versions of
+    the key already in Égide that are the first of the source's (a version written before a
+    crash, its step unsaved; or a whole history imported before) are not written again."""
+    found = await store.bucket(bucket)
+    lock = await lock_configuration(store.catalog, found.id) is not None
+    async for history, start in source.histories(cursor.after, cursor.after_version):
+        key = history[0].key
+        there = [version for version, _ in await key_history(store, bucket, key)]
+        done = done_prefix(history, there, lambda item, v: _same_in_egide(item, v, job))
+        newest = there[-1] if there else None
+        for index in range(start, len(history)):
+            item = history[index]
+            after_version = None if index == len(history) - 1 else item.version_id
+            which = f"{key} {item.version_id}"
+            if index < done:
+                line = _found_entry(item, there[len(there) - done + index])
+                length = await asyncio.to_thread(ledger.append, line)
+                cursor = replace(cursor, after=key, after_version=after_version,
+                                 ledger_bytes=length)  # fmt: skip
+                counts = {"items": 1, "unchanged": 1, "unchanged_bytes": item.size}
+                yield Step(cursor.dump(), counts=counts)
+                continue
+            try:
+                line, newest = await import_version(store, bucket, item, newest, lock)
+            except ObjectSkipped as exc:
+                cursor = replace(cursor.skip(which, str(exc), after_version), after=key)
+                counts = {"skipped": 1, "skipped_bytes": item.size}
+                yield Step(cursor.dump(), counts=counts, note=f"not imported: {which}: {exc}")
+                continue
+            length = await asyncio.to_thread(ledger.append, line)
+            cursor = replace(cursor, after=key, after_version=after_version, ledger_bytes=length)
+            yield Step(cursor.dump(), counts={"items": 1, "bytes": item.size})
+
+
+async def verify_versions(store: ObjectStore, bucket: str, ledger: Ledger) -> Verification:
+    """Each key's versions in Égide, listed again: they end with the versions the import
+    wrote (or found), the same count, in order, each with its size and MD5 (its ETag)."""
+    result = Verification()
+    expected: dict[str, list[ManifestEntry]] = {}
+    for item in ledger.history():
+        expected.setdefault(item.key, []).append(item)
+    for key, lines in expected.items():
+        there = [version for version, _ in await key_history(store, bucket, key)]
+        for name, problem in _compare_history(lines, there):
+            result.check(name, problem)
+    return result
+
+
+def _compare_history(
+    lines: list[ManifestEntry], there: list[ObjectVersion]
+) -> list[tuple[str, str | None]]:
+    """(version, problem or None) for each version imported, against the key's versions in
+    Égide; a count that differs is one more problem."""
+    if len(there) < len(lines):
+        name = lines[0].key
+        return [(name, f"{len(there)} versions in Égide, {len(lines)} imported")]
+    checked: list[tuple[str, str | None]] = []
+    for item, version in zip(lines, there[len(there) - len(lines) :], strict=True):
+        problem = None
+        if version.s3_version_id != item.dest_version:
+            problem = f"Égide's version {version.s3_version_id}, not {item.dest_version}"
+        elif version.delete_marker != item.delete_marker:
+            problem = "a delete marker on one side only"
+        elif not item.delete_marker and (version.size, version.etag) != (item.size, item.md5):
+            problem = (f"{version.size} bytes, MD5 {version.etag} in Égide; {item.size} bytes, "
+                       f"MD5 {item.md5} read")  # fmt: skip
+        checked.append((f"{item.key} {item.version_id}", problem))
+    return checked
+
+
+async def check_target(store: ObjectStore, bucket: str) -> None:
+    """--all-versions writes versions beside each other: the bucket must keep them."""
+    if await store.versioning(bucket) != "Enabled":
+        raise TransferError(
+            f"--all-versions needs versioning enabled on bucket {bucket!r}, and it is not: "
+            "enable it (PutBucketVersioning), or import into a new bucket (created versioned)"
+        )
+
+
 @job_kind("import")
 async def import_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
-    """Import params["source"] into params["bucket"]."""
+    """Import params["source"] into params["bucket"]; with params["all_versions"], every
+    version of every key, in order."""
     bucket = str(job.params["bucket"])
+    all_versions = bool(job.params.get("all_versions"))
     store = await open_store(ctx)
     source = open_source(job, ctx)
     ledger = Ledger(Path(str(job.params["ledger"])))
     cursor = Cursor.load(job.cursor)
     if cursor.phase == "start":
         await store.bucket(bucket)
-        await source.check()
+        await source.check(all_versions=all_versions)
         ledger.reset(0)
         total = total_bytes = 0
-        async for item in source.items(None):
-            total, total_bytes = total + 1, total_bytes + item.size
+        if all_versions:
+            await check_target(store, bucket)
+            async for history, _ in source.histories(None, None):
+                total += len(history)
+                total_bytes += sum(item.size for item in history)
+        else:
+            async for item in source.items(None):
+                total, total_bytes = total + 1, total_bytes + item.size
         cursor = replace(cursor, phase="copy", total=total, total_bytes=total_bytes)
         where = describe(location_from_params(job.params.get("source")))
-        note = f"{total} objects, {total_bytes} bytes from {where} into {bucket}"
+        what = "versions" if all_versions else "objects"
+        note = f"{total} {what}, {total_bytes} bytes from {where} into {bucket}"
         yield Step(cursor.dump(), total=total, note=note)
+    if cursor.phase == "copy" and all_versions:
+        ledger.reset(cursor.ledger_bytes)
+        await check_target(store, bucket)
+        async for step in copy_versions(store, bucket, source, ledger, cursor, job):
+            cursor = Cursor.load(step.cursor)
+            yield step
+        cursor = replace(cursor, phase="verify")
+        yield Step(cursor.dump(), note="copy done; verifying")
     if cursor.phase == "copy":
         ledger.reset(cursor.ledger_bytes)
         async for item in source.items(cursor.after):
@@ -298,7 +531,7 @@ async def import_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
                 yield Step(cursor.dump(), counts=counts)
                 continue
             try:
-                written = await import_one(store, bucket, item, current)
+                written, _ = await import_one(store, bucket, item, current)
             except ObjectSkipped as exc:
                 cursor = cursor.skip(item.key, str(exc))
                 yield Step(cursor.dump(), counts={"skipped": 1, "skipped_bytes": item.size},
@@ -310,7 +543,10 @@ async def import_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
         cursor = replace(cursor, phase="verify")
         yield Step(cursor.dump(), note="copy done; verifying")
     if cursor.phase == "verify":
-        result = await verify(store, bucket, ledger)
+        if all_versions:
+            result = await verify_versions(store, bucket, ledger)
+        else:
+            result = await verify(store, bucket, ledger)
         cursor = result.into(cursor)
         yield Step(cursor.dump(), note=f"verified {result.verified} objects, "
                    f"{result.mismatch_count} mismatches")  # fmt: skip

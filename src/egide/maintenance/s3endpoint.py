@@ -16,9 +16,10 @@ import contextlib
 import email.utils
 import hashlib
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -94,6 +95,37 @@ class Listed:
 
 
 @dataclass(frozen=True)
+class LockFields:
+    """A version's Object Lock: retention mode until `until` (epoch seconds), legal hold."""
+
+    mode: str | None = None
+    until: float | None = None
+    hold: bool = False
+
+
+@dataclass(frozen=True)
+class ListedVersion:
+    """A version or delete marker as ListObjectVersions gives it (key relative to the
+    prefix)."""
+
+    key: str
+    version_id: str
+    size: int
+    etag: str
+    last_modified: datetime | None
+    is_latest: bool
+    delete_marker: bool
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a PUT (or a DeleteObject making a marker) left at the destination."""
+
+    etag: str
+    version_id: str
+
+
+@dataclass(frozen=True)
 class Fetched:
     """An object being read: what GET said about it, and its bytes."""
 
@@ -105,6 +137,7 @@ class Fetched:
     metadata: dict[str, str]
     tag_count: int
     body: AsyncIterator[bytes]
+    lock: LockFields = LockFields()
 
 
 def _etag(value: str | None) -> str:
@@ -115,6 +148,20 @@ def _http_date(value: object) -> str:
     if isinstance(value, datetime):
         return email.utils.format_datetime(value, usegmt=True)
     return str(value)
+
+
+def newest_first(versions: list[ListedVersion]) -> list[ListedVersion]:
+    """One key's versions and delete markers, newest first. S3 lists them in two lists, each
+    newest first, and its LastModified is to the second: the latest goes first, then by time;
+    on a tie a delete marker is taken as the newer (a key deleted then written again within a
+    second). Within each list the order is S3's."""
+
+    def rank(item: tuple[int, ListedVersion]) -> tuple[bool, float, int, int]:
+        index, version = item
+        stamp = version.last_modified.timestamp() if version.last_modified else 0.0
+        return (not version.is_latest, -stamp, 0 if version.delete_marker else 1, index)
+
+    return [version for _, version in sorted(enumerate(versions), key=rank)]
 
 
 def multipart_etag(part_md5s: list[bytes]) -> str:
@@ -190,6 +237,72 @@ class S3Endpoint:
         )  # fmt: skip
         return not page.get("Contents")
 
+    async def versioning_enabled(self) -> bool:
+        found = await self._call(self.client.get_bucket_versioning, Bucket=self.location.bucket)
+        return bool(found.get("Status") == "Enabled")
+
+    async def lock_enabled(self) -> bool:
+        """Whether the bucket has Object Lock (then versions may be written with theirs)."""
+        try:
+            found = await self._call(
+                self.client.get_object_lock_configuration, Bucket=self.location.bucket
+            )
+        except TransferError:  # ObjectLockConfigurationNotFoundError, or not implemented
+            return False
+        return bool(found.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
+
+    async def has_versions(self) -> bool:
+        """Whether anything is under the prefix: a version, noncurrent or not, or a marker."""
+        page = await self._call(
+            self.client.list_object_versions,
+            Bucket=self.location.bucket, Prefix=self.location.prefix, MaxKeys=1,
+        )  # fmt: skip
+        return bool(page.get("Versions") or page.get("DeleteMarkers"))
+
+    async def _version_pages(
+        self, prefix: str, after: str | None
+    ) -> AsyncIterator[list[ListedVersion]]:
+        """Pages of ListObjectVersions under `prefix` (full keys), keys after `after` (full),
+        each page's entries in key order (within a key, as listed)."""
+        args: dict[str, Any] = {"Bucket": self.location.bucket, "Prefix": prefix}
+        if after is not None:
+            args["KeyMarker"] = after
+        while True:
+            page = await self._call(self.client.list_object_versions, **args)
+            found = [
+                _listed_version(item, self.location.prefix, kind == "DeleteMarkers")
+                for kind in ("Versions", "DeleteMarkers")
+                for item in page.get(kind, [])
+            ]
+            yield sorted(found, key=lambda v: v.key)  # stable: each key's order is kept
+            if not page.get("IsTruncated"):
+                return
+            args["KeyMarker"] = page.get("NextKeyMarker")
+            args["VersionIdMarker"] = page.get("NextVersionIdMarker")
+
+    async def histories(self, after: str | None = None) -> AsyncIterator[list[ListedVersion]]:
+        """Every key under the prefix sorting after `after` (relative) with its versions and
+        delete markers, oldest first."""
+        group: list[ListedVersion] = []
+        start = None if after is None else self._key(after)
+        async for page in self._version_pages(self.location.prefix, start):
+            for version in page:
+                if group and group[0].key != version.key:
+                    yield newest_first(group)[::-1]
+                    group = []
+                group.append(version)
+        if group:
+            yield newest_first(group)[::-1]
+
+    async def history(self, key: str) -> list[ListedVersion]:
+        """The versions and delete markers of `key` (relative), oldest first."""
+        found: list[ListedVersion] = []
+        async for page in self._version_pages(self._key(key), None):
+            found += [version for version in page if version.key == key]
+            if page and page[-1].key > key:
+                break
+        return newest_first(found)[::-1]
+
     async def list(self, after: str | None = None) -> AsyncIterator[Listed]:
         """Keys under the prefix sorting after `after` (relative), in S3's order."""
         args: dict[str, Any] = {"Bucket": self.location.bucket, "Prefix": self.location.prefix}
@@ -221,9 +334,10 @@ class S3Endpoint:
             raise
         return Listed(key, int(head["ContentLength"]), _etag(head.get("ETag")))
 
-    async def get(self, key: str) -> Fetched:
+    async def get(self, key: str, version_id: str | None = None) -> Fetched:
+        which = {} if version_id is None else {"VersionId": version_id}
         response = await self._call(
-            self.client.get_object, Bucket=self.location.bucket, Key=self._key(key)
+            self.client.get_object, Bucket=self.location.bucket, Key=self._key(key), **which
         )
         headers = {}
         for header, param in HEADER_PARAMS.items():
@@ -243,18 +357,28 @@ class S3Endpoint:
             key=key, size=int(response["ContentLength"]), etag=_etag(response.get("ETag")),
             last_modified=response.get("LastModified"), headers=headers,
             metadata={str(k).lower(): str(v) for k, v in response.get("Metadata", {}).items()},
-            tag_count=int(response.get("TagCount") or 0), body=body(),
+            tag_count=int(response.get("TagCount") or 0), body=body(), lock=_lock_of(response),
         )  # fmt: skip
 
-    async def tags(self, key: str) -> dict[str, str]:
+    async def tags(self, key: str, version_id: str | None = None) -> dict[str, str]:
+        which = {} if version_id is None else {"VersionId": version_id}
         found = await self._call(
-            self.client.get_object_tagging, Bucket=self.location.bucket, Key=self._key(key)
-        )
+            self.client.get_object_tagging, Bucket=self.location.bucket, Key=self._key(key),
+            **which,
+        )  # fmt: skip
         return {str(tag["Key"]): str(tag["Value"]) for tag in found.get("TagSet", [])}
 
+    async def delete_marker(self, key: str) -> str:
+        """Put a delete marker on `key` (a versioned bucket); its version id."""
+        done = await self._call(
+            self.client.delete_object, Bucket=self.location.bucket, Key=self._key(key)
+        )
+        return str(done.get("VersionId") or "")
+
     def _put_args(
-        self, key: str, headers: dict[str, str], metadata: dict[str, str], tags: dict[str, str]
-    ) -> dict[str, Any]:
+        self, key: str, headers: dict[str, str], metadata: dict[str, str], tags: dict[str, str],
+        lock: LockFields | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         args: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self._key(key)}
         for header, value in headers.items():
             param = HEADER_PARAMS.get(header)
@@ -271,6 +395,13 @@ class S3Endpoint:
             args["Tagging"] = "&".join(
                 f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(tags.items())
             )
+        if lock is not None:
+            # S3 refuses a retain-until date in the past; such a retention holds nothing.
+            if lock.mode and lock.until is not None and lock.until > time.time():
+                args["ObjectLockMode"] = lock.mode
+                args["ObjectLockRetainUntilDate"] = datetime.fromtimestamp(lock.until, UTC)
+            if lock.hold:
+                args["ObjectLockLegalHoldStatus"] = "ON"
         return args
 
     async def put(
@@ -282,18 +413,21 @@ class S3Endpoint:
         headers: dict[str, str],
         metadata: dict[str, str],
         tags: dict[str, str],
-    ) -> str:
+        lock: LockFields | None = None,
+    ) -> Written:
         """Write `key` from `body` (`size` bytes): one PUT, or a multipart upload for large
-        objects, each request with its Content-MD5. The ETag the destination must now report."""
-        args = self._put_args(key, headers, metadata, tags)
+        objects, each request with its Content-MD5. The ETag the destination must now report,
+        and the version id it gave (empty in a bucket without versioning). `lock`: the
+        version's Object Lock, for a bucket that has it."""
+        args = self._put_args(key, headers, metadata, tags, lock)
         if size <= PART_SIZE:
             data = b"".join([chunk async for chunk in body])
             digest = hashlib.md5(data).digest()
-            await self._call(
+            done = await self._call(
                 self.client.put_object, Body=data,
                 ContentMD5=base64.b64encode(digest).decode(), **args,
             )  # fmt: skip
-            return digest.hex()
+            return Written(digest.hex(), str(done.get("VersionId") or ""))
         upload = await self._call(self.client.create_multipart_upload, **args)
         upload_id = upload["UploadId"]
         target = part_size(size)
@@ -310,7 +444,7 @@ class S3Endpoint:
                 )  # fmt: skip
                 md5s.append(digest)
                 parts.append({"PartNumber": number, "ETag": done["ETag"]})
-            await self._call(
+            done = await self._call(
                 self.client.complete_multipart_upload, Bucket=args["Bucket"], Key=args["Key"],
                 UploadId=upload_id, MultipartUpload={"Parts": parts},
             )  # fmt: skip
@@ -319,13 +453,31 @@ class S3Endpoint:
             # bucket's AbortIncompleteMultipartUpload lifecycle rule (docs/export-import.md).
             await asyncio.shield(self._abort(args["Bucket"], args["Key"], upload_id))
             raise
-        return multipart_etag(md5s)
+        return Written(multipart_etag(md5s), str(done.get("VersionId") or ""))
 
     async def _abort(self, bucket: str, key: str, upload_id: str) -> None:
         with contextlib.suppress(ClientError, BotoCoreError):
             await asyncio.to_thread(
                 self.client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id
             )
+
+
+def _listed_version(item: dict[str, Any], prefix: str, marker: bool) -> ListedVersion:
+    return ListedVersion(
+        key=str(item["Key"])[len(prefix) :], version_id=str(item.get("VersionId") or "null"),
+        size=int(item.get("Size") or 0), etag=_etag(item.get("ETag")),
+        last_modified=item.get("LastModified"), is_latest=bool(item.get("IsLatest")),
+        delete_marker=marker,
+    )  # fmt: skip
+
+
+def _lock_of(response: dict[str, Any]) -> LockFields:
+    until = response.get("ObjectLockRetainUntilDate")
+    return LockFields(
+        mode=response.get("ObjectLockMode"),
+        until=until.timestamp() if isinstance(until, datetime) else None,
+        hold=response.get("ObjectLockLegalHoldStatus") == "ON",
+    )
 
 
 async def _rechunk(body: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:

@@ -84,6 +84,9 @@ class Cursor:
 
     phase: str = "start"
     after: str | None = None
+    #: With --all-versions: the (source) version id of `after` done last; None when every
+    #: version of `after` is done.
+    after_version: str | None = None
     ledger_bytes: int = 0
     total: int = 0
     total_bytes: int = 0
@@ -104,11 +107,12 @@ class Cursor:
     def dump(self) -> dict[str, object]:
         return asdict(self)
 
-    def skip(self, key: str, reason: str) -> Cursor:
+    def skip(self, key: str, reason: str, after_version: str | None = None) -> Cursor:
         kept = (
             self.skipped if len(self.skipped) >= KEEP_PROBLEMS else [*self.skipped, [key, reason]]
         )
-        return replace(self, after=key, skipped=kept, skipped_count=self.skipped_count + 1)
+        return replace(self, after=key, after_version=after_version, skipped=kept,
+                       skipped_count=self.skipped_count + 1)  # fmt: skip
 
 
 @dataclass
