@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import getpass
 import os
 import sys
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import typer
 
@@ -100,23 +103,42 @@ def _new_passphrase() -> str:
 
 async def replace_snapshots(env: Env, keyring: Keyring) -> str:
     """Delete every catalog snapshot on the sites and take a fresh one: the old ones hold a
-    key just destroyed (a shredded bucket's) or are sealed under a destroyed master key."""
-    from egide.maintenance.snapshots import SnapshotError, delete_all_snapshots, take_snapshot
+    key just destroyed (a shredded bucket's) or are sealed under a destroyed master key. Done
+    under the servers' snapshot lock, so that a scheduled snapshot begun before cannot be
+    written after the old ones are deleted."""
+    from egide.cli.common import catalog_file
+    from egide.maintenance.snapshots import (
+        LOCK_FILE,
+        SnapshotError,
+        delete_all_snapshots,
+        take_snapshot,
+    )
 
-    deleted = await delete_all_snapshots(env.sites())
-    if env.settings.snapshot_interval_seconds <= 0:
-        return f"{plural(deleted, 'old snapshot file')} deleted (snapshots are off)"
+    lock = await asyncio.to_thread(_hold, catalog_file(env.settings).with_name(LOCK_FILE))
     try:
-        await take_snapshot(
-            env.require_catalog(), keyring, env.sites(), keep=env.settings.snapshot_keep,
-            profiles=env.profiles,
-        )  # fmt: skip
-    except SnapshotError as exc:
-        return (
-            f"{plural(deleted, 'old snapshot file')} deleted; the fresh snapshot failed ({exc}):"
-            " take one with `egide catalog snapshot`"
-        )
-    return f"{plural(deleted, 'old snapshot file')} deleted, a fresh snapshot taken"
+        deleted = await delete_all_snapshots(env.sites())
+        if env.settings.snapshot_interval_seconds <= 0:
+            return f"{plural(deleted, 'old snapshot file')} deleted (snapshots are off)"
+        try:
+            await take_snapshot(
+                env.require_catalog(), keyring, env.sites(), keep=env.settings.snapshot_keep,
+                profiles=env.profiles,
+            )  # fmt: skip
+        except SnapshotError as exc:
+            return (
+                f"{plural(deleted, 'old snapshot file')} deleted; the fresh snapshot failed "
+                f"({exc}): take one with `egide catalog snapshot`"
+            )
+        return f"{plural(deleted, 'old snapshot file')} deleted, a fresh snapshot taken"
+    finally:
+        lock.close()
+
+
+def _hold(path: Path) -> TextIO:
+    """An exclusive lock on `path`, waited for; released by closing the file."""
+    handle = path.open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def _refuse_if_rotating(files: MasterKeyFiles) -> None:

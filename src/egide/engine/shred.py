@@ -57,9 +57,11 @@ async def shred_bucket(
     pending = await delete_key_record(sites, bucket.id)
     try:
         summary = await catalog.shred_bucket(bucket.id, pending)
-    except ObjectLocked:
-        # A lock set since the check: the bucket stays, so must its key records.
-        await write_key_record(sites, keyring, await bucket_records(catalog, bucket))
+    except BaseException:
+        # A lock set since the check, a busy catalog …: if the bucket stays, so must its key
+        # records (a SIGKILL here leaves it without them: running the shred again ends it).
+        if await catalog.get_bucket(name) is not None:
+            await write_key_record(sites, keyring, await bucket_records(catalog, bucket))
         raise
     return ShredReport(name, bucket.id, summary, tuple(pending))
 
