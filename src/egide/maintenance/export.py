@@ -14,6 +14,7 @@ import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from egide.domain import Job, KeyNotFound, ObjectVersion
@@ -233,6 +234,15 @@ def check_read(version: ObjectVersion, digests: Digests) -> None:
         raise ObjectSkipped(f"read back with MD5 {digests.md5_hex()}, ETag {version.etag}")
 
 
+async def hashed(
+    store: ObjectStore, version: ObjectVersion, digests: Digests
+) -> AsyncIterator[bytes]:
+    """The plaintext of `version`, every chunk counted into `digests` on its way out."""
+    async for chunk in plaintext(store, version):
+        digests.update(chunk)
+        yield chunk
+
+
 class S3Sink:
     """A bucket and prefix of an S3 endpoint; the ledger lives in Égide's data directory."""
 
@@ -268,11 +278,7 @@ class S3Sink:
 
     async def write(self, store: ObjectStore, bucket: str, version: ObjectVersion) -> ManifestEntry:
         digests = Digests()
-
-        async def body() -> AsyncIterator[bytes]:
-            async for chunk in plaintext(store, version):
-                digests.update(chunk)
-                yield chunk
+        body = partial(hashed, store, version, digests)
 
         headers, metadata, tags = split_headers(version.headers)
         there = await self.endpoint.head(version.key)
@@ -316,11 +322,7 @@ class S3Sink:
             marker = await self.endpoint.delete_marker(version.key)
             return marker_entry(version, latest, path=path, dest_version=marker)
         digests = Digests()
-
-        async def body() -> AsyncIterator[bytes]:
-            async for chunk in plaintext(store, version):
-                digests.update(chunk)
-                yield chunk
+        body = partial(hashed, store, version, digests)
 
         headers, metadata, tags = split_headers(version.headers)
         written = await self.endpoint.put(
