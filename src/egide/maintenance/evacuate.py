@@ -1,10 +1,11 @@
 """Evacuate a site: move every piece off it, empty it, prove it; and rebalance after a policy
 change. Both are repair's path (egide.maintenance.repair.mend) with sites to leave.
 
-While an evacuation is queued, running, paused or done, new versions avoid the site (the
-placer reads `retired_sites`); after it the site can be removed from the configuration with
-`egide site remove`. The proof at the end: the catalog references nothing on the site (no
-version, upload, pack or trashed file) and a listing of the site shows no file left.
+While an evacuation is queued, running, paused, failed (to be resumed) or done, new versions
+avoid the site (the placer reads `retired_sites`); after it the site can be removed from the
+configuration with `egide site remove`. The proof at the end: the catalog references nothing
+on the site (no version, upload, pack or trashed file) and a listing of the site shows no
+file left.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.repair import mend, scan
 from egide.sites.base import SiteError
 
-#: Passes over the catalog before giving up on pieces that keep arriving on the site
-#: (multipart uploads placed there before the evacuation started, completing meanwhile).
 log = logging.getLogger("egide.evacuate")
 
+#: Passes over the catalog before giving up on pieces that keep arriving on the site
+#: (multipart uploads placed there before the evacuation started, completing meanwhile).
 MAX_PASSES = 3
 #: Seconds to wait after a pass before looking again: longer than the servers take to see a
 #: site retired (egide.engine.placing.RETIRED_CACHE_SECONDS) and to finish a small write.
