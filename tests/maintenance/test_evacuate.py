@@ -8,9 +8,13 @@ from pathlib import Path
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, run_job, wipe_site
 
+from egide.catalog.sqlite import SQLiteCatalog
+from egide.engine.keyrecords import record_name
 from egide.engine.placing import RETIRED_CACHE_SECONDS, retired_sites, store_policy
+from egide.engine.store import ObjectStore
 from egide.maintenance.evacuate import evacuate_job
 from egide.maintenance.jobs import JobRunner, cancel, submit
+from egide.maintenance.rebuild import rebuild_catalog
 from egide.placement import Policy
 from egide.placement.settings import SiteProfileFields
 from egide.sites.base import write_file
@@ -184,5 +188,64 @@ def test_evacuated_sites_stay_retired_whatever_the_number_of_other_jobs(tmp_path
         await env.put("b", "k", payload(2 * BLOCK))
         assert (await env.catalog.site_references("site-0"))["versions"] == 1
         assert (await env.catalog.site_references("site_0"))["versions"] == 0
+
+    env.run(scenario)
+
+
+def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> None:
+    """Every old site evacuated onto sites added later: the key records go along, so a
+    catalog rebuild from the new sites alone still opens every object."""
+    env = make_env(tmp_path, site_count=12)
+    old, new = env.sites[:6], env.sites[6:]
+    data = {f"k{i}": payload(BLOCK + i * 1000, i) for i in range(4)}
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")
+        for key, value in data.items():
+            await env.put("b", key, value)
+        for site in new:  # added to the configuration after the bucket was created
+            await site.delete(record_name(bucket.id))
+        for site in old:
+            job = await run_job(env, "evacuate", {"site": site.name}, evacuate_settle=0)
+            assert job.state == "done", job.error
+        for site in old:  # each proof still holds: no later move came back to a retired site
+            left = [p for p in site.root.rglob("*") if p.is_file() and p.name != ".egide-site"]
+            assert left == []
+        into = tmp_path / "rebuilt.sqlite3"
+        report = await rebuild_catalog({s.name: s for s in new}, env.keyring, into)
+        assert report.buckets == 1 and report.unrecoverable == []
+        rebuilt = SQLiteCatalog(into)
+        rebuilt.open()
+        try:
+            store = ObjectStore(rebuilt, env.keyring, new, k=4, m=2, block_size=BLOCK)
+            for key, value in data.items():
+                version = await store.head_object("b", key)
+                reader = await store.reader(version, 0, version.size - 1)
+                assert b"".join([chunk async for chunk in reader]) == value
+        finally:
+            await rebuilt.close()
+
+    env.run(scenario)
+
+
+def test_an_evacuation_stops_before_deleting_the_last_key_record(tmp_path: Path) -> None:
+    env = make_env(tmp_path, site_count=7)
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")  # empty: nothing else to move
+        victim = env.sites[0]
+        for site in env.sites[1:]:
+            await site.delete(record_name(bucket.id))
+            (site.root / "tmp").rename(site.root / "tmp.off")  # no site that stays takes a file
+        try:
+            job = await run_job(env, "evacuate", {"site": victim.name}, evacuate_settle=0)
+        finally:
+            for site in env.sites[1:]:
+                (site.root / "tmp.off").rename(site.root / "tmp")
+        assert job.state == "failed" and "key records of 1 buckets" in (job.error or "")
+        assert await victim.size(record_name(bucket.id))  # still there
+        resumed = await run_job(env, "evacuate", {"site": victim.name}, evacuate_settle=0)
+        assert resumed.state == "done", resumed.error
+        assert all([await site.size(record_name(bucket.id)) for site in env.sites[1:]])
 
     env.run(scenario)

@@ -8,6 +8,7 @@ from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import run_job
 
 from egide.domain import new_id, shard_name
+from egide.engine.keyrecords import record_name
 
 
 def test_orphans_are_deleted_after_the_grace_period_only(tmp_path: Path) -> None:
@@ -55,5 +56,33 @@ def test_an_orphan_referenced_meanwhile_is_kept(tmp_path: Path) -> None:
         assert job.progress.get("deleted", 0) == 0
         assert await site.size(name)
         assert await env.catalog.sightings(site.name) == {}
+
+    env.run(scenario)
+
+
+def test_sites_added_later_get_the_key_records_but_shredded_buckets_stay_shredded(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path, site_count=8)
+
+    async def scenario() -> None:
+        kept = await env.store.create_bucket("kept")
+        shredded = await env.store.create_bucket("shredded")
+        new_sites = env.sites[6:]  # as if added to the configuration after both buckets
+        for site in new_sites:
+            for bucket in (kept, shredded):
+                await site.delete(record_name(bucket.id))
+        # A shred that site-0 missed (offline): its stale record must not spread again.
+        await env.catalog.delete_bucket("shredded")
+        for site in env.sites[1:6]:
+            await site.delete(record_name(shredded.id))
+        job = await run_job(env, "gc", {"grace": 3600})
+        assert job.progress["key_records_copied"] == 2
+        original = await env.sites[0].read(record_name(kept.id), 0, -1)
+        for site in new_sites:
+            assert await site.read(record_name(kept.id), 0, -1) == original
+            assert await site.size(record_name(shredded.id)) is None
+        again = await run_job(env, "gc", {"grace": 3600})
+        assert again.progress["key_records_copied"] == 0
 
     env.run(scenario)

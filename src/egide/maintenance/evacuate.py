@@ -16,6 +16,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import replace
 
 from egide.domain import Job, ObjectVersion
+from egide.engine.keyrecords import spread_key_records
+from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.repair import mend, scan
 from egide.sites.base import SiteError
@@ -62,6 +64,7 @@ async def evacuate_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             cursor = {"phase": "sweep", "pass": passes}
             yield Step(cursor)
         if cursor["phase"] in ("sweep", "proof"):  # a resumed proof sweeps again first
+            await _keep_key_records(ctx, site)
             removed = await _sweep(ctx, site)
             yield Step({"phase": "proof", "pass": passes}, {"deleted_files": removed},
                        note=f"{removed} files deleted on {site}")  # fmt: skip
@@ -90,6 +93,22 @@ def _check_moved(site: str, left: dict[str, int]) -> None:
 
 def _restart(job: Job) -> Job:
     return replace(job, cursor=None, progress={**job.progress, "items": 0})
+
+
+async def _keep_key_records(ctx: JobContext, site: str) -> None:
+    """Before the site's key records are deleted: every bucket's record is on every site that
+    stays (sites added after a bucket was created have none yet), or the evacuation stops."""
+    buckets = [bucket.id for bucket in await ctx.catalog.list_buckets()]
+    skip = {site, *await retired_sites(ctx.catalog)}
+    spread = await spread_key_records(ctx.sites, buckets, skip=skip)
+    for name, count in spread.copied.items():
+        log.info("copied %d bucket key records to %s", count, name)
+    if spread.missing:
+        raise EvacuationIncomplete(
+            f"the key records of {len(spread.missing)} buckets could be written on no site "
+            f"that stays (unreachable: {spread.unreachable or 'none'}); without them a catalog "
+            "rebuild could not open their shards: bring a site back, then resume this job"
+        )
 
 
 async def _sweep(ctx: JobContext, site: str) -> int:

@@ -6,6 +6,9 @@ reference is noted with the time it was first seen; one still unreferenced a gra
 later (default a day: longer than any write between its shards and its commit) is checked
 once more and deleted. Files whose names are not Égide shard or pack names are never touched,
 nor key records and snapshots.
+
+Each pass first copies the bucket key records onto the sites that lack them (sites added
+after a bucket was created): every site then holds what a catalog rebuild needs to open it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import time
 from collections.abc import AsyncGenerator
 
 from egide.domain import Job
+from egide.engine.keyrecords import spread_key_records
+from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.sites.base import SiteError
 
@@ -28,6 +33,13 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
     """Params: grace (seconds a file must stay unreferenced before it is deleted)."""
     grace = float(job.params.get("grace", ctx.options.get("gc_grace", DEFAULT_GRACE)))  # type: ignore[arg-type]
     names = sorted(ctx.sites)
+    if not job.cursor:
+        buckets = [bucket.id for bucket in await ctx.catalog.list_buckets()]
+        spread = await spread_key_records(ctx.sites, buckets, skip=await retired_sites(ctx.catalog))
+        copied = sum(spread.copied.values())
+        note = ", ".join(f"{n} to {site}" for site, n in spread.copied.items()) or "none missing"
+        yield Step({"site": names[0]} if names else None, {"key_records_copied": copied},
+                   note=f"bucket key records copied: {note}")  # fmt: skip
     start = names.index(str(job.cursor["site"])) if job.cursor else 0
     for site_name in names[start:]:
         site = ctx.sites[site_name]

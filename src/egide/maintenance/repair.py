@@ -22,7 +22,7 @@ from egide.coding.blocks import Layout
 from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE
 from egide.domain import Job, ObjectVersion, shard_name
 from egide.engine.manifest import COMPLETION_SEQ
-from egide.engine.placing import unprofiled
+from egide.engine.placing import retired_sites, unprofiled
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.relocate import NoRelocation, align, relocate
 from egide.maintenance.shards import RewriteError, Written, rewrite_part
@@ -108,6 +108,9 @@ async def mend(
         reason = f"{len(good)} of {version.k} needed pieces left: " + "; ".join(bad.values())
         await ctx.catalog.mark_damaged(version.version_id, reason)
         return Outcome("unrecoverable", reason, bad=bad)
+    if not bad and not rebalance and not set(leaving) & set(version.sites):
+        await ctx.catalog.forget_damaged([version.version_id])  # queued by a read that raced
+        return Outcome("healthy", bad=bad)
     down = await _unavailable(ctx) | unreachable | set(leaving)
     down |= {name for name in version.sites if name not in ctx.sites}
     refused = _refused(ctx)
@@ -186,10 +189,12 @@ def _refused(ctx: JobContext) -> set[str]:
 
 
 async def _unavailable(ctx: JobContext) -> set[str]:
-    """Sites no new piece may go to: down by the health tracker, or retired (evacuations)."""
+    """Sites no new piece may go to: down by the health tracker, or retired (evacuations).
+    Asked of the catalog each time, not through the placer's cache: an evacuation that ended
+    a moment ago must not receive pieces from the next one."""
     if ctx.placer is None:
         return set()
-    return set(ctx.placer.health.unavailable()) | set(await ctx.placer.retired())
+    return set(ctx.placer.health.unavailable()) | set(await retired_sites(ctx.catalog))
 
 
 async def _moves(
