@@ -33,7 +33,10 @@ def _local(site: LocalSite) -> None:
     unmounted volume fails here, where a size query on a missing file would only say None."""
     shards = site.root / "shards"
     if not (site.root / MARKER).is_file() or not shards.is_dir():
-        raise SiteError(f"site {site.name}: {site.root} is not an Égide site directory (missing?)")
+        raise SiteError(
+            f"site {site.name}: {site.root} is not an Égide site directory (missing, or the disk "
+            "not mounted? a new disk mounted there is prepared when the server starts)"
+        )
     next(shards.iterdir(), None)  # the directory can be read
 
 
