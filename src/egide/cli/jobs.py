@@ -127,7 +127,10 @@ async def run_here(env: Env, job: Job, say: Console = out, rate: int | None = No
 
         def show(now: Job) -> None:
             counts = now.progress
-            detail = ", ".join(f"{n} {k}" for k, n in counts.items() if k not in ("items", "total"))
+            detail = ", ".join(
+                size(n) if k == "bytes" else f"{n} {k}"
+                for k, n in counts.items() if k not in ("items", "total")
+            )  # fmt: skip
             progress.update(task, completed=counts.get("items", 0), total=counts.get("total"),
                             detail=detail)  # fmt: skip
 
