@@ -112,9 +112,9 @@ def test_later_block_lost_mid_stream_cuts_the_response(make_server: ServerFactor
     """When blocks after the first become unreadable the body is cut short, never wrong."""
     server = make_server()
     s3 = server.client(retries={"max_attempts": 1}, read_timeout=10)
-    # Larger than what the socket buffers and the reader's prefetch can hold at once (about
-    # 10 MiB on loopback): the rest must still come from the sites when they are deleted.
-    data = os.urandom(40 * MiB)
+    # Larger than what the socket buffers (they may grow to tens of MiB on loopback) and the
+    # reader's prefetch can hold at once: the rest must still come from the deleted sites.
+    data = os.urandom(96 * MiB)
     s3.create_bucket(Bucket="midstream")
     s3.put_object(Bucket="midstream", Key="k", Body=data)
     body = s3.get_object(Bucket="midstream", Key="k")["Body"]
