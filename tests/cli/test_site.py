@@ -132,3 +132,21 @@ def test_site_add_to_a_file_without_sites_keeps_the_default_ones(tmp_path: Path)
     sites = load_settings(config).resolved_sites()
     assert [site.name for site in sites] == [f"local-{i}" for i in range(1, 7)] + ["nas"]
     assert [getattr(site, "path", None) for site in sites[:1]] == [tmp_path / "data/sites/local-1"]
+
+
+def test_help_texts_keep_their_toml_table_names() -> None:
+    """Square brackets in help texts are TOML tables, not rich markup to be swallowed."""
+    from typer.testing import CliRunner
+
+    from egide.cli.main import app
+
+    shown = {
+        ("site", "add"): "[[sites]]",
+        ("policy", "set"): "[[policies]]",
+        ("repair",): "[maintenance] rate_bytes_per_second",
+        ("gc",): "[maintenance] gc_grace_hours",
+    }
+    for command, text in shown.items():
+        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        assert text in " ".join(result.output.split()), (command, result.output)

@@ -42,7 +42,7 @@ job_app = typer.Typer(help="Maintenance jobs: list, follow, pause, resume, cance
 RateOption = Annotated[
     str | None,
     typer.Option("--rate", help="Most bytes per second of shard data, e.g. 50MB or 20MiB/s "
-                 "(default: [maintenance] rate_bytes_per_second)."),
+                 "(default: \\[maintenance] rate_bytes_per_second)."),
 ]  # fmt: skip
 BackgroundOption = Annotated[
     bool, typer.Option("--background", help="Queue the job for the servers and return at once.")
@@ -237,8 +237,8 @@ def scrub(
 def gc(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
-    grace: Annotated[float | None, typer.Option("--grace-hours", help="Delete files "
-                     "unreferenced for this long (default: [maintenance] gc_grace_hours).")] = None,
+    grace: Annotated[float | None, typer.Option("--grace-hours", help="Delete files unreferenced "
+                     "for this long (default: \\[maintenance] gc_grace_hours).")] = None,
     background: BackgroundOption = False,
     as_json: JsonOption = False,
 ) -> None:  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.cli.bucket import bucket_app
@@ -52,7 +53,7 @@ def serve(
     try:
         run(settings)
     except (ConfigError, KeyFileError, SiteError, OSError, RuntimeError) as exc:
-        err.print(f"[red]cannot start:[/red] {exc}")
+        err.print(f"[red]cannot start:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -63,7 +64,9 @@ def credentials_create(config: ConfigOption = None, data_dir: DataDirOption = No
 
     settings = load(config, data_dir)
     if not catalog_path(settings).exists():
-        err.print(f"[red]no Égide data in {settings.data_dir}[/red]: run `egide serve` first")
+        err.print(
+            f"[red]no Égide data in {escape(str(settings.data_dir))}[/red]: run `egide serve` first"
+        )
         raise typer.Exit(2)
     keyring, _ = open_keyring(settings)
     catalog = SQLiteCatalog(catalog_path(settings))

@@ -142,7 +142,7 @@ def policy_set(
     file: Annotated[
         Path | None,
         typer.Argument(
-            help="The policy: TOML fields of a [[policies]] entry, or JSON; - reads stdin."
+            help="The policy: TOML fields of a \\[\\[policies]] entry, or JSON; - reads stdin."
         ),
     ] = None,
     clear: Annotated[

@@ -231,7 +231,7 @@ def site_add(
     capacity_bytes: Annotated[int | None, typer.Option()] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Append a [[sites]] entry to the configuration, validated as `egide serve` would."""
+    """Append a \\[\\[sites]] entry to the configuration, validated as `egide serve` would."""
     entry: dict[str, Any] = {"name": name}
     if kind == "s3":
         entry["kind"] = "s3"
