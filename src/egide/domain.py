@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -198,6 +199,21 @@ class WriteCondition:
 def shard_name(version_id: bytes, part: int, index: int) -> str:
     """Opaque shard file name: random version id, part and piece index only."""
     return f"{version_id.hex()}-{part}-{index}"
+
+
+MARKER_RECORD_PREFIX = "mark-"
+_MARKER_RECORD = re.compile(r"^mark-([0-9a-f]{32})-([0-9a-f]{32})$")
+
+
+def marker_record_name(bucket_id: bytes, version_id: bytes) -> str:
+    """The file of a delete marker's record on a site (egide.engine.markers): random ids only."""
+    return f"{MARKER_RECORD_PREFIX}{bucket_id.hex()}-{version_id.hex()}"
+
+
+def parse_marker_record_name(name: str) -> tuple[bytes, bytes] | None:
+    """(bucket id, version id) of a delete marker record's file name; None for other names."""
+    found = _MARKER_RECORD.match(name)
+    return (bytes.fromhex(found[1]), bytes.fromhex(found[2])) if found else None
 
 
 class DomainError(Exception):

@@ -91,6 +91,28 @@ def test_per_key_error_leaves_the_others_deleted(s3: Any, bucket: str) -> None:
     assert [(e["Key"], e["Code"]) for e in reply["Errors"]] == [("k" * 1025, "KeyTooLongError")]
 
 
+def test_keys_are_answered_in_request_order_and_repeats_act_in_turn(s3: Any, bucket: str) -> None:
+    """Keys are deleted side by side, but the answer keeps the request's order, and a key named
+    twice in a versioned bucket gets two delete markers, one after the other."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    keys = [f"k{i:03d}" for i in range(60)]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    named = [*keys[::-1], "k000"]
+    reply = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in named]})
+    assert [d["Key"] for d in reply["Deleted"]] == named
+    assert all(d["DeleteMarker"] for d in reply["Deleted"])
+    markers = s3.list_object_versions(Bucket=bucket, Prefix="k000")["DeleteMarkers"]
+    first, second = reply["Deleted"][len(keys) - 1], reply["Deleted"][-1]
+    assert first["Key"] == second["Key"] == "k000"
+    assert [m["VersionId"] for m in markers] == [
+        second["DeleteMarkerVersionId"],
+        first["DeleteMarkerVersionId"],
+    ]  # newest first: the repeat came second
+    assert markers[0]["IsLatest"] and not markers[1]["IsLatest"]
+    assert _keys(s3, bucket) == []
+
+
 def test_a_thousand_keys_pass_and_more_is_malformed(s3: Any, bucket: str) -> None:
     keys = [f"k{i:04d}" for i in range(1001)]
     with pytest.raises(ClientError) as exc:

@@ -15,6 +15,7 @@ from egide.domain import (
     KeyNotFound,
     ObjectVersion,
     WriteCondition,
+    marker_record_name,
 )
 from egide.engine import lifecycle
 from egide.engine.lifecycle import (
@@ -137,6 +138,10 @@ def test_versioned_bucket_gets_a_delete_marker(env: Env) -> None:
         with pytest.raises(CurrentIsDeleteMarker):
             await env.store.head_object("b", "k")
         assert await versions(env, bucket_id) == [("k", True, True), ("k", False, False)]
+        marker = await env.catalog.get_object(bucket_id, "k")
+        assert marker is not None  # recorded on the sites like a DeleteObject marker
+        name = marker_record_name(bucket_id, marker.version_id)
+        assert all([await site.size(name) for site in env.sites])
         # A marker over a version is not "expired": it stays, and no second one is added.
         assert (await apply_lifecycle(env.store, time.time() + 2 * LATER)).actions == 0
 

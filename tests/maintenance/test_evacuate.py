@@ -9,9 +9,11 @@ from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, run_job, wipe_site
 
 from egide.catalog.sqlite import SQLiteCatalog
+from egide.domain import marker_record_name
 from egide.engine.keyrecords import record_name
 from egide.engine.placing import RETIRED_CACHE_SECONDS, retired_sites, store_policy
 from egide.engine.store import ObjectStore
+from egide.engine.versioning import VERSIONING
 from egide.maintenance.evacuate import evacuate_job
 from egide.maintenance.jobs import JobRunner, cancel, submit
 from egide.maintenance.rebuild import rebuild_catalog
@@ -193,18 +195,24 @@ def test_evacuated_sites_stay_retired_whatever_the_number_of_other_jobs(tmp_path
 
 
 def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> None:
-    """Every old site evacuated onto sites added later: the key records go along, so a
-    catalog rebuild from the new sites alone still opens every object."""
+    """Every old site evacuated onto sites added later: the key and delete marker records go
+    along, so a catalog rebuild from the new sites alone still opens every object and keeps
+    deleted keys deleted."""
     env = make_env(tmp_path, site_count=12)
     old, new = env.sites[:6], env.sites[6:]
     data = {f"k{i}": payload(BLOCK + i * 1000, i) for i in range(4)}
 
     async def scenario() -> None:
         bucket = await env.store.create_bucket("b")
+        await env.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
         for key, value in data.items():
             await env.put("b", key, value)
-        for site in new:  # added to the configuration after the bucket was created
+        await env.put("b", "deleted", payload(100))
+        marker = await env.store.delete_object("b", "deleted")
+        assert marker is not None
+        for site in new:  # added to the configuration after the bucket and the marker
             await site.delete(record_name(bucket.id))
+            await site.delete(marker_record_name(bucket.id, marker.version_id))
         for site in old:
             job = await run_job(env, "evacuate", {"site": site.name}, evacuate_settle=0)
             assert job.state == "done", job.error
@@ -214,6 +222,7 @@ def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> No
         into = tmp_path / "rebuilt.sqlite3"
         report = await rebuild_catalog({s.name: s for s in new}, env.keyring, into)
         assert report.buckets == 1 and report.unrecoverable == []
+        assert report.delete_markers == 1
         rebuilt = SQLiteCatalog(into)
         rebuilt.open()
         try:
@@ -222,6 +231,8 @@ def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> No
                 version = await store.head_object("b", key)
                 reader = await store.reader(version, 0, version.size - 1)
                 assert b"".join([chunk async for chunk in reader]) == value
+            current = await rebuilt.get_object(bucket.id, "deleted")
+            assert current is not None and current.version_id == marker.version_id
         finally:
             await rebuilt.close()
 
@@ -242,7 +253,7 @@ def test_an_evacuation_stops_before_deleting_the_last_key_record(tmp_path: Path)
         finally:
             for site in env.sites[1:]:
                 (site.root / "tmp.off").rename(site.root / "tmp")
-        assert job.state == "failed" and "key records of 1 buckets" in (job.error or "")
+        assert job.state == "failed" and "1 key or delete marker records" in (job.error or "")
         assert await victim.size(record_name(bucket.id))  # still there
         resumed = await run_job(env, "evacuate", {"site": victim.name}, evacuate_settle=0)
         assert resumed.state == "done", resumed.error

@@ -77,12 +77,12 @@ def test_sites_added_later_get_the_key_records_but_shredded_buckets_stay_shredde
         for site in env.sites[1:6]:
             await site.delete(record_name(shredded.id))
         job = await run_job(env, "gc", {"grace": 3600})
-        assert job.progress["key_records_copied"] == 2
+        assert job.progress["records_copied"] == 2
         original = await env.sites[0].read(record_name(kept.id), 0, -1)
         for site in new_sites:
             assert await site.read(record_name(kept.id), 0, -1) == original
             assert await site.size(record_name(shredded.id)) is None
         again = await run_job(env, "gc", {"grace": 3600})
-        assert again.progress["key_records_copied"] == 0
+        assert again.progress["records_copied"] == 0
 
     env.run(scenario)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from tests.engine.helpers import Env, chunks, make_env, payload
+from tests.maintenance.helpers import run_job
 
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
-from egide.domain import ObjectVersion, shard_name
+from egide.domain import ObjectVersion, marker_record_name, shard_name
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
@@ -185,3 +186,49 @@ def test_never_overwrites_a_file(env: Env, tmp_path: Path) -> None:
 
     env.run(scenario)
     assert target.read_bytes() == b"keep me"
+
+
+def test_delete_markers_come_back_and_removed_ones_do_not(env: Env, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = env.store
+        bucket = await store.create_bucket("v")
+        await store.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
+        await env.put("v", "gone", payload(100, 1))
+        await store.delete_object("v", "gone")  # hidden under a marker
+        await env.put("v", "back", payload(100, 2))
+        undone = await store.delete_object("v", "back")
+        assert undone is not None
+        await store.delete_object("v", "back", undone.s3_version_id)  # the marker removed
+        await store.delete_object("v", "never-written")  # a marker alone
+        await env.put("v", "null", payload(100, 3))
+        await store.catalog.put_bucket_setting(bucket.id, VERSIONING, "Suspended")
+        await env.put("v", "null", payload(100, 4))  # the null version
+        await store.delete_object("v", "null")  # a null marker replaces it
+        await run_job(env, "gc", {"grace": 0})  # notes the removed marker's record
+        await run_job(env, "gc", {"grace": 0})  # and deletes it
+        assert not any([await site.size(marker_record_name(bucket.id, undone.version_id))
+                        for site in env.sites])  # fmt: skip
+        before = await _all_versions(env.catalog)
+        live = [v for v in before.values() if v.delete_marker]
+        assert len(live) == 3
+        for marker in live:  # garbage collection keeps the records of live markers
+            name = marker_record_name(bucket.id, marker.version_id)
+            assert all([await site.size(name) for site in env.sites])
+
+        report = await rebuild_catalog({s.name: s for s in env.sites}, env.keyring,
+                                       tmp_path / "c.sqlite3")  # fmt: skip
+        assert report.delete_markers == 3 and report.problems == []
+        rebuilt = SQLiteCatalog(tmp_path / "c.sqlite3")
+        rebuilt.open()
+        try:
+            after = await _all_versions(rebuilt)
+            assert after == before
+            assert _order(after) == _order(before)
+            assert await _read_all(_store(env, rebuilt), "v", "back") == payload(100, 2)
+            for key in ("gone", "never-written", "null"):
+                current = await rebuilt.get_object(bucket.id, key)
+                assert current is not None and current.delete_marker, key
+        finally:
+            await rebuilt.close()
+
+    env.run(scenario)

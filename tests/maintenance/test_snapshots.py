@@ -111,11 +111,13 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         moving = await env.put("b", "moving", payload(40_000, 4))
         sites = {s.name: s for s in env.sites}
         await take_snapshot(env.catalog, env.keyring, sites)
-        # After the snapshot: a new version, a new bucket, a deletion, a moved piece.
+        # After the snapshot: a new version, a new bucket, a deletion, a delete marker, a moved
+        # piece.
         newer = await env.put("b", "kept", payload(60_000, 5))
         await store.create_bucket("later")
         await env.put("later", "x", payload(20_000, 6))
         await store.delete_object("b", "doomed", doomed.version_id.hex())
+        later_marker = await store.delete_object("b", "moving")  # a marker after the snapshot
         await store.empty_trash()
         extra = env.tmp.parent / "extra"
         name = shard_name(moving.version_id, 0, 2)
@@ -128,7 +130,8 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
 
         report = await restore_catalog(sites, env.keyring, into)
         assert report.gone == [{"bucket": "b", "key": "doomed", "version": doomed.version_id.hex()}]
-        assert report.added == 2 and report.added_buckets == 1 and report.moved == 1
+        assert report.added == 3 and report.added_buckets == 1 and report.moved == 1
+        assert report.delete_markers == 1
         assert report.unrecoverable == []
         restored = SQLiteCatalog(into)
         restored.open()
@@ -144,6 +147,8 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
             assert await restored.get_version(b.id, "doomed", doomed.version_id) is None
             found = await restored.get_version_by_id(moving.version_id)
             assert found is not None and found.sites[2] == "site-extra"
+            assert later_marker is not None  # from its record on the sites
+            assert await restored.get_object(b.id, "moving") == later_marker
             later = await restored.get_bucket("later")
             assert later is not None and await restored.get_object(later.id, "x") is not None
         finally:

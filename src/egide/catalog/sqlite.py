@@ -33,6 +33,7 @@ from egide.domain import (
     Part,
     Upload,
     WriteCondition,
+    parse_marker_record_name,
     shard_name,
 )
 
@@ -258,6 +259,11 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
     if name.startswith("pack-"):
         row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
         return row is not None and site in json.loads(row[0])
+    if marker := parse_marker_record_name(name):  # a delete marker's record: on every site
+        return bool(db.execute(
+            "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ? AND delete_marker = 1",
+            (marker[1], marker[0]),
+        ).fetchone())  # fmt: skip
     fields = name.split("-")
     if len(fields) != 3 or not all(fields):
         return False  # not an Égide shard name (the GC job only looks at Égide's files)
@@ -1448,6 +1454,16 @@ class SQLiteCatalog:
             raise
         db.execute("COMMIT")
         return result
+
+    async def delete_markers(self) -> list[tuple[bytes, bytes]]:
+        return self._read(
+            lambda db: [
+                (row[0], row[1])
+                for row in db.execute(
+                    "SELECT bucket_id, version_id FROM versions WHERE delete_marker = 1"
+                )
+            ]
+        )
 
     async def site_references(self, site: str) -> dict[str, int]:
         """What the catalog still keeps on `site`: versions with a piece there, uploads in

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
@@ -115,73 +114,3 @@ async def read_key_records(sites: Mapping[str, Site], keyring: Keyring) -> dict[
             if known is None or len(record.wrapped_keys) > len(known.wrapped_keys):
                 found[bucket_id] = record
     return found
-
-
-@dataclass
-class Spread:
-    """What `spread_key_records` did: records copied per site, the buckets whose record is on
-    none of the target sites even now (no readable copy, or every copy failed), and the sites
-    that could not be listed."""
-
-    copied: dict[str, int] = field(default_factory=dict)
-    missing: list[bytes] = field(default_factory=list)
-    unreachable: dict[str, str] = field(default_factory=dict)
-
-
-async def spread_key_records(
-    sites: Mapping[str, Site], buckets: Collection[bytes], *, skip: Collection[str] = ()
-) -> Spread:
-    """Copy the key record of each of `buckets` onto every site of `sites` but `skip` that
-    lacks it, byte for byte (no key needed: the copies are sealed already).
-
-    A record is written when its bucket is created, on the sites of that day: without this, a
-    site added later would never hold one, and evacuating the old sites (which deletes their
-    records) would leave nothing a catalog rebuild can open. Where copies differ (a rotation
-    that some site missed), the content most sites hold wins. Only buckets the catalog knows
-    are spread: a record left on a site that was offline during a shred must not come back."""
-    result = Spread()
-    present: dict[str, set[str]] = {}
-    for site_name, listed in sites.items():
-        try:
-            present[site_name] = {name async for name in listed.list(PREFIX)}
-        except SiteError as exc:
-            result.unreachable[site_name] = str(exc)
-    targets = [name for name in present if name not in skip]
-    for bucket_id in buckets:
-        name = record_name(bucket_id)
-        held = [site for site in targets if name in present[site]]
-        lacking = [site for site in targets if name not in present[site]]
-        if lacking:
-            held += await _copy_record(sites, name, [s for s in present if name in present[s]],
-                                       lacking)  # fmt: skip
-            for site in held:
-                if site in lacking:
-                    result.copied[site] = result.copied.get(site, 0) + 1
-        if not held:
-            result.missing.append(bucket_id)
-    return result
-
-
-async def _copy_record(
-    sites: Mapping[str, Site], name: str, holders: list[str], lacking: list[str]
-) -> list[str]:
-    """Copy record `name` from the content most `holders` have onto `lacking`; the sites
-    written."""
-    copies: Counter[bytes] = Counter()
-    for site in holders:
-        try:
-            copies[await sites[site].read(name, 0, -1)] += 1
-        except SiteError as exc:
-            log.warning("key record %s on %s unreadable: %s", name, site, exc)
-    if not copies:
-        return []
-    data = copies.most_common(1)[0][0]
-    written = []
-    for site in lacking:
-        try:
-            await write_file(sites[site], name, data)
-        except SiteError as exc:
-            log.warning("key record %s not copied to %s: %s", name, site, exc)
-            continue
-        written.append(site)
-    return written

@@ -32,9 +32,11 @@ from egide.domain import (
     ObjectLocked,
     ObjectVersion,
     PreconditionFailed,
+    SitesUnavailable,
     WriteCondition,
     new_id,
 )
+from egide.engine.markers import commit_marker, marker_version
 from egide.engine.versioning import versioning_status
 
 if TYPE_CHECKING:
@@ -161,6 +163,8 @@ class LifecycleReport:
     locked: int = 0
     #: Due, but written, removed or completed since evaluated: left to the next pass.
     changed: int = 0
+    #: Due, but no site could take the delete marker's record: left to the next pass.
+    unrecorded: int = 0
 
     @property
     def actions(self) -> int:
@@ -179,7 +183,7 @@ async def apply_lifecycle(store: ObjectStore, now: float, day: float = DAY) -> L
         if not rules:
             continue
         status = await versioning_status(store.catalog, bucket.id)
-        scan = _BucketPass(store.catalog, bucket, rules, status, now, day, report)
+        scan = _BucketPass(store, bucket, rules, status, now, day, report)
         try:
             await scan.versions()
             await scan.uploads()
@@ -208,10 +212,11 @@ class _KeyState:
 
 class _BucketPass:
     def __init__(
-        self, catalog: Catalog, bucket: Bucket, rules: tuple[LifecycleRule, ...],
+        self, store: ObjectStore, bucket: Bucket, rules: tuple[LifecycleRule, ...],
         status: str | None, now: float, day: float, report: LifecycleReport,
     ) -> None:  # fmt: skip
-        self.catalog = catalog
+        self.store = store
+        self.catalog = store.catalog
         self.bucket = bucket
         self.rules = rules
         self.status = status
@@ -305,18 +310,22 @@ class _BucketPass:
     ) -> None:
         """A versioned bucket keeps the version (noncurrent now) under a delete marker, null
         while versioning is suspended (replacing the null version), as DeleteObject does."""
-        marker = ObjectVersion(
-            bucket_id=self.bucket.id, key=version.key, version_id=new_id(), size=0, etag="",
-            last_modified=self.now, wrapped_data_key=b"", k=0, m=0, block_size=0, sites=(),
-            delete_marker=True, is_null=self.status == "Suspended",
-        )  # fmt: skip
+        marker = marker_version(
+            self.bucket.id, new_id(), version.key, self.now, is_null=self.status == "Suspended"
+        )
         try:
-            await self.catalog.commit_version(marker, WriteCondition(if_version=version.version_id))
+            await commit_marker(
+                self.store, self.bucket, marker, WriteCondition(if_version=version.version_id)
+            )
         except ObjectLocked:  # the null version a null marker would replace is locked
             self.report.locked += 1
             return
         except (PreconditionFailed, KeyNotFound):
             self.report.changed += 1
+            return
+        except SitesUnavailable as exc:
+            log.warning("lifecycle rule %r of bucket %s: %s", rule.id, self.bucket.name, exc)
+            self.report.unrecorded += 1
             return
         self.report.delete_markers_added += 1
         self._log(rule, "added a delete marker over", version)

@@ -44,6 +44,7 @@ from egide.engine.keyrecords import (
 from egide.engine.lifecycle import apply_lifecycle
 from egide.engine.listing import Listing, list_objects
 from egide.engine.manifest import version_manifest
+from egide.engine.markers import commit_marker, marker_version
 from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
 from egide.engine.placing import NoPlacement, Placer
@@ -459,12 +460,10 @@ class ObjectStore:
         status = await versioning_status(self.catalog, bucket.id)
         if status is None:
             return await self.catalog.delete_version(bucket.id, key, None)
-        marker = ObjectVersion(
-            bucket_id=bucket.id, key=key, version_id=new_id(), size=0, etag="",
-            last_modified=time.time(), wrapped_data_key=b"", k=0, m=0, block_size=0, sites=(),
-            delete_marker=True, is_null=status == "Suspended",
-        )  # fmt: skip
-        await self.catalog.commit_version(marker)
+        marker = marker_version(
+            bucket.id, new_id(), key, time.time(), is_null=status == "Suspended"
+        )
+        await commit_marker(self, bucket, marker)
         return marker
 
     async def versioning(self, bucket_name: str) -> str | None:

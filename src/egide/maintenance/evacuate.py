@@ -15,11 +15,11 @@ import logging
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
-from egide.domain import Job, ObjectVersion
-from egide.engine.keyrecords import spread_key_records
+from egide.domain import MARKER_RECORD_PREFIX, Job, ObjectVersion
 from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.repair import mend, scan
+from egide.maintenance.spread import spread_records
 from egide.sites.base import SiteError
 
 log = logging.getLogger("egide.evacuate")
@@ -64,7 +64,7 @@ async def evacuate_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             cursor = {"phase": "sweep", "pass": passes}
             yield Step(cursor)
         if cursor["phase"] in ("sweep", "proof"):  # a resumed proof sweeps again first
-            await _keep_key_records(ctx, site)
+            await _keep_records(ctx, site)
             removed = await _sweep(ctx, site)
             yield Step({"phase": "proof", "pass": passes}, {"deleted_files": removed},
                        note=f"{removed} files deleted on {site}")  # fmt: skip
@@ -95,25 +95,26 @@ def _restart(job: Job) -> Job:
     return replace(job, cursor=None, progress={**job.progress, "items": 0})
 
 
-async def _keep_key_records(ctx: JobContext, site: str) -> None:
-    """Before the site's key records are deleted: every bucket's record is on every site that
-    stays (sites added after a bucket was created have none yet), or the evacuation stops."""
-    buckets = [bucket.id for bucket in await ctx.catalog.list_buckets()]
+async def _keep_records(ctx: JobContext, site: str) -> None:
+    """Before the site's copies are deleted: every bucket key record and delete marker record
+    is on every site that stays (sites added later have none yet), or the evacuation stops."""
     skip = {site, *await retired_sites(ctx.catalog)}
-    spread = await spread_key_records(ctx.sites, buckets, skip=skip)
+    spread = await spread_records(ctx.catalog, ctx.sites, skip=skip)
     for name, count in spread.copied.items():
-        log.info("copied %d bucket key records to %s", count, name)
+        log.info("copied %d key and delete marker records to %s", count, name)
     if spread.missing:
         raise EvacuationIncomplete(
-            f"the key records of {len(spread.missing)} buckets could be written on no site "
-            f"that stays (unreachable: {spread.unreachable or 'none'}); without them a catalog "
-            "rebuild could not open their shards: bring a site back, then resume this job"
+            f"{len(spread.missing)} key or delete marker records (such as {spread.missing[0]}) "
+            f"could be written on no site that stays (unreachable: "
+            f"{spread.unreachable or 'none'}); a catalog rebuild needs them: bring a site "
+            "back, then resume this job"
         )
 
 
 async def _sweep(ctx: JobContext, site: str) -> int:
     """Delete the site's trashed files now (no grace: the site is leaving), then every file
-    left on it that the catalog does not reference (key records, snapshots, leftovers). A site
+    left on it that the catalog does not reference (key records, snapshots, leftovers) and the
+    delete marker records (copies of them stay on the other sites). A site
     that cannot be reached (a dead provider) keeps its files: the catalog forgets them."""
     target = ctx.sites.get(site)
     removed = 0
@@ -132,7 +133,9 @@ async def _sweep(ctx: JobContext, site: str) -> int:
         names = [name async for name in target.list()]
         for start in range(0, len(names), 500):
             chunk = names[start : start + 500]
-            for name in await ctx.catalog.unreferenced(site, chunk):
+            # Delete marker records are needed, but on every site: the others keep them.
+            records = [name for name in chunk if name.startswith(MARKER_RECORD_PREFIX)]
+            for name in [*records, *await ctx.catalog.unreferenced(site, chunk)]:
                 await target.delete(name)  # missing files count as deleted
                 removed += 1
     except SiteError as exc:

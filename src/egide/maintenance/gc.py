@@ -7,8 +7,10 @@ later (default a day: longer than any write between its shards and its commit) i
 once more and deleted. Files whose names are not Égide shard or pack names are never touched,
 nor key records and snapshots.
 
-Each pass first copies the bucket key records onto the sites that lack them (sites added
-after a bucket was created): every site then holds what a catalog rebuild needs to open it.
+Delete marker records (egide.engine.markers) are Égide files too: one whose marker is gone
+(removed, replaced, or never committed) goes the same way. Each pass first copies the bucket
+key records and delete marker records onto the sites that lack them (sites added since):
+every site then holds what a catalog rebuild needs (egide.maintenance.spread).
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import time
 from collections.abc import AsyncGenerator
 
 from egide.domain import Job
-from egide.engine.keyrecords import spread_key_records
 from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
+from egide.maintenance.spread import spread_records
 from egide.sites.base import SiteError
 
 DEFAULT_GRACE = 86_400.0
 BATCH = 500
-_OURS = re.compile(r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32})$")
+_OURS = re.compile(r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32}|mark-[0-9a-f]{32}-[0-9a-f]{32})$")
 
 
 @job_kind("gc")
@@ -34,12 +36,11 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
     grace = float(job.params.get("grace", ctx.options.get("gc_grace", DEFAULT_GRACE)))  # type: ignore[arg-type]
     names = sorted(ctx.sites)
     if not job.cursor:
-        buckets = [bucket.id for bucket in await ctx.catalog.list_buckets()]
-        spread = await spread_key_records(ctx.sites, buckets, skip=await retired_sites(ctx.catalog))
+        spread = await spread_records(ctx.catalog, ctx.sites, skip=await retired_sites(ctx.catalog))
         copied = sum(spread.copied.values())
         note = ", ".join(f"{n} to {site}" for site, n in spread.copied.items()) or "none missing"
-        yield Step({"site": names[0]} if names else None, {"key_records_copied": copied},
-                   note=f"bucket key records copied: {note}")  # fmt: skip
+        yield Step({"site": names[0]} if names else None, {"records_copied": copied},
+                   note=f"key and delete marker records copied: {note}")  # fmt: skip
     start = names.index(str(job.cursor["site"])) if job.cursor else 0
     for site_name in names[start:]:
         site = ctx.sites[site_name]

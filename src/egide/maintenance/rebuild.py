@@ -5,9 +5,10 @@ the shard headers and footers (egide.maintenance.shardscan) give every version, 
 (sealed under the bucket key) and where each of its pieces actually is. Placement is what was
 found, never what the manifest says: repairs and evacuations move shards after the write.
 
-What comes back is what was known when each version was written (docs/catalog-recovery.md);
-what was decided later — delete markers, tag and lock changes, bucket settings, credentials —
-lives in the catalog only, and comes back from a snapshot (egide.maintenance.snapshots).
+Delete markers come back from their records on the sites (egide.engine.markers). Otherwise
+what comes back is what was known when each version was written (docs/catalog-recovery.md):
+what was decided later — tag and lock changes, bucket settings, credentials — lives in the
+catalog only, and comes back from a snapshot (egide.maintenance.snapshots).
 
 The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
 """
@@ -29,6 +30,7 @@ from egide.domain import Bucket, ObjectVersion
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
+from egide.engine.markers import read_records
 from egide.engine.versioning import OBJECT_LOCK, VERSIONING, LockConfiguration
 from egide.maintenance.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
 from egide.sites.base import Site, SiteError
@@ -78,6 +80,8 @@ class RebuildReport:
     #: Multipart uploads whose parts were found without a completion record: uploads in progress
     #: when the catalog was lost, or objects completed before the record existed.
     uploads_without_record: int = 0
+    #: Delete markers found (their records, egide.engine.markers), counted among `versions`.
+    delete_markers: int = 0
     #: Older null versions of a key a newer one replaced (their files await garbage collection).
     replaced_null: int = 0
     #: Versions of buckets without a key record (deleted or crypto-shredded buckets).
@@ -282,7 +286,7 @@ VERSION_INSERT = (
     "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
     "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, seq, "
     "is_null, delete_marker, retention_mode, retain_until, legal_hold) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -296,8 +300,8 @@ def version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
         version.version_id, version.bucket_id, version.key, version.size, version.etag,
         version.last_modified, version.wrapped_data_key, version.k, version.m,
         version.block_size, json.dumps(version.sites), json.dumps(version.headers), version.pack,
-        version.pack_offset, parts, seq, version.is_null, version.retention_mode,
-        version.retain_until, version.legal_hold,
+        version.pack_offset, parts, seq, version.is_null, version.delete_marker,
+        version.retention_mode, version.retain_until, version.legal_hold,
     )  # fmt: skip
 
 
@@ -388,6 +392,13 @@ async def rebuild_catalog(
         result = version_from_manifest(version_id, found, keys, report)
         if result is not None:
             by_key.setdefault((found.bucket_id, result[0].key), []).append(result)
+    markers, problems = await read_records(
+        sites, {bucket_id: k.keys for bucket_id, k in found_keys.items()}
+    )
+    report.problems += problems
+    report.delete_markers = len(markers)
+    for marker in markers:
+        by_key.setdefault((marker.bucket_id, marker.key), []).append((marker, False))
     ordered = {where: order_versions(versions, report) for where, versions in by_key.items()}
     per_bucket: dict[bytes, list[ObjectVersion]] = {}
     for (bucket_id, _), versions in ordered.items():

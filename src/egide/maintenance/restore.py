@@ -4,10 +4,10 @@ The snapshot holds everything the catalog knew at its time. The sites then say w
 since: versions written after it (their shards and manifests are found, as by a rebuild) are
 added; versions whose pieces moved (repair, evacuation) are pointed at where they are now;
 versions of the snapshot with no piece left anywhere were deleted since (or lost) and are
-dropped, and named in the report. What a rebuild cannot see cannot be caught up either: delete
-markers, tag, lock and setting changes made after the snapshot are not in the result, and a
-version deleted after it whose shards are still on the sites (not yet garbage-collected) comes
-back (docs/catalog-recovery.md).
+dropped, and named in the report; delete markers recorded after it are added too. What a
+rebuild cannot see cannot be caught up either: tag, lock and setting changes made after the
+snapshot are not in the result, and a version or marker deleted after it whose files are still
+on the sites (not yet garbage-collected) comes back (docs/catalog-recovery.md).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, shard_name
+from egide.engine.markers import read_records
 from egide.maintenance.rebuild import (
     VERSION_INSERT,
     RebuildError,
@@ -101,6 +102,8 @@ async def restore_catalog(
         into.unlink(missing_ok=True)
         raise
     report.from_snapshot = len(known)
+    markers, problems = await read_records(sites, {b: k.keys for b, k in found_keys.items()})
+    report.problems += problems
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
     for version in known:
@@ -147,6 +150,14 @@ async def restore_catalog(
             result = version_from_manifest(version_id, found, keys, report)
             if result is not None:
                 new.setdefault((found.bucket_id, result[0].key), []).append(result)
+        for marker in markers:
+            if marker.version_id in in_snapshot or (
+                marker.bucket_id not in buckets
+                and found_keys[marker.bucket_id].bucket.name in buckets.values()
+            ):
+                continue  # known, or of a bucket whose name the snapshot gives another
+            new.setdefault((marker.bucket_id, marker.key), []).append((marker, False))
+            report.delete_markers += 1
         db.execute("BEGIN")
         db.executemany(
             "UPDATE versions SET sites = ?, pack = ?, pack_offset = ? WHERE version_id = ?",

@@ -5,10 +5,18 @@ DeleteObjects: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
-from egide.domain import BucketNotFound, DomainError, InvalidVersionId, ObjectLocked, ObjectVersion
+from egide.domain import (
+    BucketNotFound,
+    DomainError,
+    InvalidVersionId,
+    ObjectLocked,
+    ObjectVersion,
+    SitesUnavailable,
+)
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
@@ -20,6 +28,8 @@ from egide.s3.xml import document, element, parse
 
 log = logging.getLogger("egide.s3")
 MAX_DELETE_KEYS = 1000
+#: Keys of one DeleteObjects request deleted at once.
+DELETE_CONCURRENCY = 16
 #: 1000 keys of up to 1024 bytes each, with their markup, fit well within this.
 MAX_DELETE_BODY = 4 * 1024 * 1024
 
@@ -93,33 +103,52 @@ async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
     body = await read_checked_body(req, MAX_DELETE_BODY)
     targets, quiet = _parse_request(body)
     await store.bucket(req.bucket)  # a missing bucket fails the whole request
-    results: list[str] = []
-    bypass = bypass_governance(req)
-    for target in targets:
+    bucket, bypass = req.bucket, bypass_governance(req)
+    results: list[str] = [""] * len(targets)
+    gone: list[BucketNotFound] = []
+    limit = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+    async def one(i: int) -> None:
+        target = targets[i]
         version = "" if target.version_id is None else element("VersionId", target.version_id)
         try:
-            removed = await _delete_one(store, req.bucket, target, bypass)
-        except BucketNotFound:
-            raise
+            removed = await _delete_one(store, bucket, target, bypass)
+        except BucketNotFound as exc:
+            gone.append(exc)
+            return
         except errors.S3Error as exc:
-            results.append(_error(target, version, exc.code, exc.message))
-            continue
-        except (ObjectLocked, InvalidVersionId) as exc:
+            results[i] = _error(target, version, exc.code, exc.message)
+            return
+        except (ObjectLocked, InvalidVersionId, SitesUnavailable) as exc:
             error = to_s3_error(exc, None)
-            results.append(_error(target, version, error.code, error.message))
-            continue
+            results[i] = _error(target, version, error.code, error.message)
+            return
         except DomainError:
-            log.exception("DeleteObjects: deleting %r in %s failed", target.key, req.bucket)
+            log.exception("DeleteObjects: deleting %r in %s failed", target.key, bucket)
             internal = errors.InternalError()
-            results.append(_error(target, version, internal.code, internal.message))
-            continue
+            results[i] = _error(target, version, internal.code, internal.message)
+            return
         if not quiet:
             marker = ""
             if removed is not None and removed.delete_marker:
                 marker = element("DeleteMarker", True)
                 if target.version_id is None:
                     marker += element("DeleteMarkerVersionId", removed.s3_version_id)
-            results.append(f"<Deleted>{element('Key', target.key)}{version}{marker}</Deleted>")
+            results[i] = f"<Deleted>{element('Key', target.key)}{version}{marker}</Deleted>"
+
+    async def in_order(indexes: list[int]) -> None:
+        async with limit:
+            for i in indexes:
+                await one(i)
+
+    # Keys are deleted side by side (their catalog commits and marker records are grouped);
+    # the entries naming one key stay in request order, as each may act on the last.
+    by_key: dict[str, list[int]] = {}
+    for i, target in enumerate(targets):
+        by_key.setdefault(target.key, []).append(i)
+    await asyncio.gather(*(in_order(indexes) for indexes in by_key.values()))
+    if gone:
+        raise gone[0]
     return Response(
         200, {"content-type": "application/xml"}, document("DeleteResult", "".join(results))
     )

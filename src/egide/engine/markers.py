@@ -1,0 +1,159 @@
+"""Delete marker records: every delete marker, sealed under its bucket key, on every site.
+
+A delete marker has no data and so no shard: without a record of its own, a catalog rebuilt
+from the sites would bring a deleted key back as current. So a marker is committed like a
+version: first a small record `mark-<bucket id>-<version id>` on every site that takes new data
+(any one copy is enough for a rebuild; providers see a name of random ids and a sealed blob),
+then the catalog row. A refused commit removes its records; a record whose marker is gone
+(deleted by version id, replaced as the null version, expired by lifecycle, crash before the
+commit) is removed by garbage collection, and evacuations and garbage collection copy records
+onto the sites that lack one (egide.maintenance.spread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from egide.crypto import aead
+from egide.domain import (
+    MARKER_RECORD_PREFIX,
+    Bucket,
+    ObjectVersion,
+    SitesUnavailable,
+    WriteCondition,
+    marker_record_name,
+    parse_marker_record_name,
+)
+from egide.sites.base import ShardMissing, Site, SiteError, write_file
+
+if TYPE_CHECKING:
+    from egide.engine.store import ObjectStore
+
+log = logging.getLogger("egide.markers")
+
+_CONTEXT = b"egide/delete-marker/"
+
+
+def seal(bucket_key: bytes, marker: ObjectVersion) -> bytes:
+    document = {"key": marker.key, "created": marker.last_modified, "is_null": marker.is_null}
+    context = _CONTEXT + marker.bucket_id + marker.version_id
+    return aead.wrap(bucket_key, json.dumps(document).encode(), context)
+
+
+def open_record(
+    keys: Sequence[bytes], bucket_id: bytes, version_id: bytes, sealed: bytes
+) -> ObjectVersion | None:
+    """The marker a record holds, or None if none of the bucket's keys opens it."""
+    for key in keys:
+        try:
+            document = json.loads(aead.unwrap(key, sealed, _CONTEXT + bucket_id + version_id))
+            return marker_version(
+                bucket_id, version_id, str(document["key"]), float(document["created"]),
+                is_null=bool(document["is_null"]),
+            )  # fmt: skip
+        except aead.DecryptionError:
+            continue
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+def marker_version(
+    bucket_id: bytes, version_id: bytes, key: str, created: float, *, is_null: bool
+) -> ObjectVersion:
+    """The catalog's form of a delete marker: a version with no data, no sites."""
+    return ObjectVersion(
+        bucket_id=bucket_id, key=key, version_id=version_id, size=0, etag="",
+        last_modified=created, wrapped_data_key=b"", k=0, m=0, block_size=0, sites=(),
+        delete_marker=True, is_null=is_null,
+    )  # fmt: skip
+
+
+async def write_records(
+    sites: Mapping[str, Site], bucket_key: bytes, marker: ObjectVersion, skip: Collection[str]
+) -> None:
+    """Write the marker's record on every site but `skip`; SitesUnavailable if none took it."""
+    data = seal(bucket_key, marker)
+    name = marker_record_name(marker.bucket_id, marker.version_id)
+    targets = [site for site_name, site in sites.items() if site_name not in skip]
+    results = await asyncio.gather(
+        *(write_file(site, name, data) for site in targets), return_exceptions=True
+    )
+    failed = []
+    for site, result in zip(targets, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("delete marker record %s not written on %s: %s", name, site.name, result)
+            failed.append(site.name)
+        elif isinstance(result, BaseException):
+            raise result
+    if len(failed) == len(targets):
+        raise SitesUnavailable(
+            f"no site took the delete marker record of {marker.key}", tuple(failed)
+        )
+
+
+async def remove_records(sites: Mapping[str, Site], marker: ObjectVersion) -> None:
+    """Best effort (garbage collection removes what is left): the catalog refused the marker."""
+    name = marker_record_name(marker.bucket_id, marker.version_id)
+    for site_name, site in sites.items():
+        try:
+            await site.delete(name)
+        except ShardMissing:
+            pass
+        except Exception as exc:  # best effort, logged
+            log.warning("delete marker record on %s not removed: %s", site_name, exc)
+
+
+async def commit_marker(
+    store: ObjectStore,
+    bucket: Bucket,
+    marker: ObjectVersion,
+    condition: WriteCondition | None = None,
+) -> None:
+    """Record `marker` on the sites, then commit it; whatever the catalog raises (a failed
+    condition, a locked null version), the records written are removed first."""
+    skip = set(await store.placer.retired()) | set(store.health.unavailable())
+    await write_records(store.sites, store.bucket_key(bucket), marker, skip)
+    try:
+        await store.catalog.commit_version(marker, condition)
+    except Exception:
+        await remove_records(store.sites, marker)
+        raise
+
+
+async def read_records(
+    sites: Mapping[str, Site], keys: Mapping[bytes, Sequence[bytes]]
+) -> tuple[list[ObjectVersion], list[str]]:
+    """Every delete marker recorded on any site, for the buckets of `keys` (bucket id → its
+    key generations); and the problems met (records no key opens). One copy of each is read."""
+    where: dict[str, list[str]] = {}
+    for site_name, site in sites.items():
+        try:
+            async for name in site.list(MARKER_RECORD_PREFIX):
+                where.setdefault(name, []).append(site_name)
+        except SiteError as exc:
+            log.warning("cannot list delete marker records on %s: %s", site_name, exc)
+    markers: list[ObjectVersion] = []
+    problems: list[str] = []
+    for name, holders in sorted(where.items()):
+        ids = parse_marker_record_name(name)
+        if ids is None or ids[0] not in keys:
+            continue  # not a record, or of a bucket gone (deleted or shredded)
+        marker = None
+        for site_name in holders:
+            try:
+                sealed = await sites[site_name].read(name, 0, -1)
+            except SiteError:
+                continue
+            marker = open_record(keys[ids[0]], *ids, sealed)
+            if marker is not None:
+                break
+        if marker is None:
+            problems.append(f"{name}: no copy opens under its bucket's keys")
+        else:
+            markers.append(marker)
+    return markers, problems
