@@ -216,6 +216,25 @@ def parse_marker_record_name(name: str) -> tuple[bytes, bytes] | None:
     return (bytes.fromhex(found[1]), bytes.fromhex(found[2])) if found else None
 
 
+#: The version header holding its tags, query-encoded in key order (egide.s3.tagging).
+TAGGING_HEADER = "x-amz-tagging"
+
+AMENDMENT_PREFIX = "amend-"
+_AMENDMENT = re.compile(r"^amend-([0-9a-f]{32})-([0-9a-f]{32})-(\d{1,20})$")
+
+
+def amendment_name(bucket_id: bytes, version_id: bytes, number: int) -> str:
+    """The file of a version's amendment record (egide.engine.amendments): random ids and a
+    number that grows with each change."""
+    return f"{AMENDMENT_PREFIX}{bucket_id.hex()}-{version_id.hex()}-{number}"
+
+
+def parse_amendment_name(name: str) -> tuple[bytes, bytes, int] | None:
+    """(bucket id, version id, number) of an amendment record's file name; None otherwise."""
+    found = _AMENDMENT.match(name)
+    return (bytes.fromhex(found[1]), bytes.fromhex(found[2]), int(found[3])) if found else None
+
+
 class DomainError(Exception):
     """Base of the errors the engine raises for the API layer to translate."""
 

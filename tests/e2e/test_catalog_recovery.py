@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,16 @@ def fill(s3: Any) -> None:
     s3.put_object(Bucket="versioned", Key="gone", Body=b"deleted later")
     s3.delete_object(Bucket="versioned", Key="gone")  # a delete marker
     s3.put_bucket_tagging(Bucket="versioned", Tagging={"TagSet": [{"Key": "t", "Value": "v"}]})
+    # Changed after the write: tags, a legal hold, a retention extended.
+    s3.put_object_tagging(Bucket="plain", Key="big.bin",
+                          Tagging={"TagSet": [{"Key": "later", "Value": "yes"}]})  # fmt: skip
+    s3.delete_object_tagging(Bucket="plain", Key="small/0")
+    s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket="locked", Key="contract", Body=b"signed")
+    s3.put_object_legal_hold(Bucket="locked", Key="contract", LegalHold={"Status": "ON"})
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    s3.put_object_retention(Bucket="locked", Key="contract",
+                            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until})  # fmt: skip
 
 
 def listing(s3: Any) -> dict[str, Any]:
@@ -66,7 +77,9 @@ def listing(s3: Any) -> dict[str, Any]:
                 "modified": v["LastModified"].isoformat(),
                 "sha256": hashlib.sha256(body.read()).hexdigest(),
                 **{n: head.get(n) for n in ("ContentType", "Metadata", "CacheControl",
-                                            "ContentDisposition", "TagCount", "PartsCount")},
+                                            "ContentDisposition", "TagCount", "PartsCount",
+                                            "ObjectLockMode", "ObjectLockRetainUntilDate",
+                                            "ObjectLockLegalHoldStatus")},
             }  # fmt: skip
         for m in page.get("DeleteMarkers", []):
             result[f"{bucket}/{m['Key']}/{m['VersionId']}"] = {"marker": m["IsLatest"]}
@@ -97,11 +110,12 @@ def test_rebuild_then_restore_give_back_everything(make_server: ServerFactory) -
     rebuilt = egide(server, "rebuild", "--force", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr
     report = json.loads(rebuilt.stdout)
-    assert report["unrecoverable"] == [] and report["buckets"] == 2
+    assert report["unrecoverable"] == [] and report["buckets"] == 3
     server.start()
     after = listing(server.client())
-    # From the shards and marker records alone: every version and delete marker as written
-    # ("gone" stays deleted); not the tags set on the bucket afterwards.
+    # From the shards and the records beside them alone: every version and delete marker
+    # ("gone" stays deleted), tags and locks as changed after the write; not the tags set
+    # on the bucket.
     versions = {k: v for k, v in before.items() if ":" not in k}
     assert {k: v for k, v in after.items() if ":" not in k} == versions
     assert any("marker" in v for v in versions.values())

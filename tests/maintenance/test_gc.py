@@ -7,8 +7,10 @@ from pathlib import Path
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import run_job
 
-from egide.domain import new_id, shard_name
+from egide.domain import marker_record_name, new_id, shard_name
+from egide.engine.amendments import record_amendment
 from egide.engine.keyrecords import record_name
+from egide.engine.versioning import VERSIONING
 
 
 def test_orphans_are_deleted_after_the_grace_period_only(tmp_path: Path) -> None:
@@ -84,5 +86,37 @@ def test_sites_added_later_get_the_key_records_but_shredded_buckets_stay_shredde
             assert await site.size(record_name(shredded.id)) is None
         again = await run_job(env, "gc", {"grace": 3600})
         assert again.progress["records_copied"] == 0
+
+    env.run(scenario)
+
+
+def test_records_follow_their_versions(tmp_path: Path) -> None:
+    """Amendment and delete marker records: copied onto a site that lacks them while their
+    version lives, removed (after the grace period) once it is gone."""
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")
+        await env.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
+        version = await env.put("b", "k", payload(BLOCK))
+        await env.catalog.update_version_headers(version.version_id, {"x-amz-tagging": "a=b"})
+        await record_amendment(env.store, version.version_id)
+        marker = await env.store.delete_object("b", "k")
+        assert marker is not None
+        lacking = env.sites[5]
+        amendment = [name async for name in env.sites[0].list("amend-")]
+        names = [*amendment, marker_record_name(bucket.id, marker.version_id)]
+        for name in names:
+            await lacking.delete(name)
+        job = await run_job(env, "gc", {"grace": 0})
+        assert job.progress["records_copied"] == 2
+        assert all([await lacking.size(name) for name in names])
+        # The version and its marker removed for good: their records are garbage now.
+        await env.store.delete_object("b", "k", marker.s3_version_id)
+        await env.store.delete_object("b", "k", version.s3_version_id)
+        await run_job(env, "gc", {"grace": 0})  # noted
+        await run_job(env, "gc", {"grace": 0})  # deleted
+        for site in env.sites:
+            assert not any([await site.size(name) for name in names])
 
     env.run(scenario)

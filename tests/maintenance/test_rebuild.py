@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from tests.maintenance.helpers import run_job
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, marker_record_name, shard_name
+from egide.engine.amendments import record_amendment
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
@@ -228,6 +230,53 @@ def test_delete_markers_come_back_and_removed_ones_do_not(env: Env, tmp_path: Pa
             for key in ("gone", "never-written", "null"):
                 current = await rebuilt.get_object(bucket.id, key)
                 assert current is not None and current.delete_marker, key
+        finally:
+            await rebuilt.close()
+
+    env.run(scenario)
+
+
+def test_tag_and_lock_changes_after_the_write_come_back(env: Env, tmp_path: Path) -> None:
+    """What PutObjectTagging, PutObjectRetention and PutObjectLegalHold change after a write
+    is recorded on the sites (as the S3 layer does it): a rebuild restores the newest state."""
+
+    async def scenario() -> None:
+        store = env.store
+        bucket = await store.create_bucket("b")
+        await store.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
+        tagged = await env.put("b", "tagged", payload(100, 1),
+                               headers={"x-amz-tagging": "a=1"})  # fmt: skip
+        held = await env.put("b", "held", payload(100, 2))
+        untouched = await env.put("b", "untouched", payload(100, 3))
+        for tags in ("a=2&b=3", "final=yes"):  # two changes: the newest wins
+            await store.catalog.update_version_headers(
+                tagged.version_id, {**tagged.headers, "x-amz-tagging": tags}
+            )
+            await record_amendment(store, tagged.version_id)
+        until = time.time() + 3600
+        await store.catalog.set_lock(bucket.id, "held", held.version_id, legal_hold=True)
+        await record_amendment(store, held.version_id)
+        await store.catalog.set_lock(
+            bucket.id, "held", held.version_id, retention=("COMPLIANCE", until)
+        )
+        await record_amendment(store, held.version_id)
+        first = await run_job(env, "gc", {"grace": 3600})
+        assert first.progress["deleted"] == 6 * 2  # per site, the two superseded records
+        before = await _all_versions(env.catalog)
+        assert before["b", "tagged", tagged.version_id].headers["x-amz-tagging"] == "final=yes"
+
+        report = await rebuild_catalog({s.name: s for s in env.sites}, env.keyring,
+                                       tmp_path / "c.sqlite3")  # fmt: skip
+        assert report.amended == 2 and report.problems == []
+        rebuilt = SQLiteCatalog(tmp_path / "c.sqlite3")
+        rebuilt.open()
+        try:
+            after = await _all_versions(rebuilt)
+            assert after == before
+            restored = after["b", "held", held.version_id]
+            assert restored.legal_hold and restored.retention_mode == "COMPLIANCE"
+            assert restored.retain_until == until
+            assert after["b", "untouched", untouched.version_id] == untouched
         finally:
             await rebuilt.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tests.engine.helpers import Env, make_env, payload
 
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.domain import shard_name
+from egide.engine.amendments import record_amendment
 from egide.engine.versioning import VERSIONING
 from egide.maintenance import snapshots
 from egide.maintenance.restore import restore_catalog
@@ -118,6 +120,9 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         await env.put("later", "x", payload(20_000, 6))
         await store.delete_object("b", "doomed", doomed.version_id.hex())
         later_marker = await store.delete_object("b", "moving")  # a marker after the snapshot
+        tags = {**kept.headers, "x-amz-tagging": "after=snapshot"}  # a change after it
+        await store.catalog.update_version_headers(kept.version_id, tags)
+        await record_amendment(store, kept.version_id)
         await store.empty_trash()
         extra = env.tmp.parent / "extra"
         name = shard_name(moving.version_id, 0, 2)
@@ -131,7 +136,7 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         report = await restore_catalog(sites, env.keyring, into)
         assert report.gone == [{"bucket": "b", "key": "doomed", "version": doomed.version_id.hex()}]
         assert report.added == 3 and report.added_buckets == 1 and report.moved == 1
-        assert report.delete_markers == 1
+        assert report.delete_markers == 1 and report.amended == 1
         assert report.unrecoverable == []
         restored = SQLiteCatalog(into)
         restored.open()
@@ -141,7 +146,9 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
             assert await restored.get_bucket_setting(b.id, VERSIONING) == "Enabled"
             current = await restored.get_object(b.id, "kept")
             assert current is not None and current.version_id == newer.version_id
-            assert await restored.get_version(b.id, "kept", kept.version_id) == kept
+            assert await restored.get_version(b.id, "kept", kept.version_id) == replace(
+                kept, headers=tags
+            )
             assert marker is not None
             assert await restored.get_object(b.id, "marked") == marker  # from the snapshot
             assert await restored.get_version(b.id, "doomed", doomed.version_id) is None

@@ -265,6 +265,9 @@ class Catalog(Protocol):
     async def site_references(self, site: str) -> dict[str, int]:
         """Counts of versions, uploads, packs and trashed files the catalog keeps on `site`."""
 
+    async def versions_present(self, version_ids: list[bytes]) -> set[bytes]:
+        """Which of these versions (delete markers included) the catalog holds."""
+
     async def delete_markers(self) -> list[tuple[bytes, bytes]]:
         """(bucket id, version id) of every delete marker: the records the sites should hold."""
 

@@ -33,6 +33,7 @@ from egide.domain import (
     Part,
     Upload,
     WriteCondition,
+    parse_amendment_name,
     parse_marker_record_name,
     shard_name,
 )
@@ -259,6 +260,11 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
     if name.startswith("pack-"):
         row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
         return row is not None and site in json.loads(row[0])
+    if amendment := parse_amendment_name(name):  # a version's later changes: on every site
+        return bool(db.execute(
+            "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ?",
+            (amendment[1], amendment[0]),
+        ).fetchone())  # fmt: skip
     if marker := parse_marker_record_name(name):  # a delete marker's record: on every site
         return bool(db.execute(
             "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ? AND delete_marker = 1",
@@ -1454,6 +1460,22 @@ class SQLiteCatalog:
             raise
         db.execute("COMMIT")
         return result
+
+    async def versions_present(self, version_ids: list[bytes]) -> set[bytes]:
+        def run(db: sqlite3.Connection) -> set[bytes]:
+            found: set[bytes] = set()
+            for start in range(0, len(version_ids), 500):
+                chunk = version_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    row[0]
+                    for row in db.execute(
+                        f"SELECT version_id FROM versions WHERE version_id IN ({marks})", chunk
+                    )
+                )
+            return found
+
+        return self._read(run)
 
     async def delete_markers(self) -> list[tuple[bytes, bytes]]:
         return self._read(

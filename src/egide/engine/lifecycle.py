@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 from egide.catalog.base import Catalog
 from egide.domain import (
+    TAGGING_HEADER,
     Bucket,
     BucketNotFound,
     KeyNotFound,
@@ -46,7 +47,6 @@ log = logging.getLogger("egide.lifecycle")
 SETTING = "lifecycle"
 DAY = 86_400.0
 #: Where s3/tagging.py keeps an object's tags in its version's headers (query-encoded).
-TAGGING = "x-amz-tagging"
 #: Versions (or uploads) read from the catalog at a time: a bucket is never loaded whole.
 PAGE = 500
 
@@ -115,7 +115,7 @@ def due(start: float, days: int, day: float = DAY) -> float:
 def version_tags(version: ObjectVersion) -> dict[str, str]:
     """The version's tags, decoded from the form s3/tagging.py stores."""
     tags: dict[str, str] = {}
-    for pair in filter(None, version.headers.get(TAGGING, "").split("&")):
+    for pair in filter(None, version.headers.get(TAGGING_HEADER, "").split("&")):
         name, _, value = pair.partition("=")
         tags[unquote(name)] = unquote(value)
     return tags

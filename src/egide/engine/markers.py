@@ -12,10 +12,9 @@ onto the sites that lack one (egide.maintenance.spread).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from egide.crypto import aead
@@ -23,12 +22,12 @@ from egide.domain import (
     MARKER_RECORD_PREFIX,
     Bucket,
     ObjectVersion,
-    SitesUnavailable,
     WriteCondition,
     marker_record_name,
     parse_marker_record_name,
 )
-from egide.sites.base import ShardMissing, Site, SiteError, write_file
+from egide.engine.siterecords import remove_everywhere, writable_sites, write_everywhere
+from egide.sites.base import Site, SiteError
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
@@ -73,41 +72,6 @@ def marker_version(
     )  # fmt: skip
 
 
-async def write_records(
-    sites: Mapping[str, Site], bucket_key: bytes, marker: ObjectVersion, skip: Collection[str]
-) -> None:
-    """Write the marker's record on every site but `skip`; SitesUnavailable if none took it."""
-    data = seal(bucket_key, marker)
-    name = marker_record_name(marker.bucket_id, marker.version_id)
-    targets = [site for site_name, site in sites.items() if site_name not in skip]
-    results = await asyncio.gather(
-        *(write_file(site, name, data) for site in targets), return_exceptions=True
-    )
-    failed = []
-    for site, result in zip(targets, results, strict=True):
-        if isinstance(result, Exception):
-            log.warning("delete marker record %s not written on %s: %s", name, site.name, result)
-            failed.append(site.name)
-        elif isinstance(result, BaseException):
-            raise result
-    if len(failed) == len(targets):
-        raise SitesUnavailable(
-            f"no site took the delete marker record of {marker.key}", tuple(failed)
-        )
-
-
-async def remove_records(sites: Mapping[str, Site], marker: ObjectVersion) -> None:
-    """Best effort (garbage collection removes what is left): the catalog refused the marker."""
-    name = marker_record_name(marker.bucket_id, marker.version_id)
-    for site_name, site in sites.items():
-        try:
-            await site.delete(name)
-        except ShardMissing:
-            pass
-        except Exception as exc:  # best effort, logged
-            log.warning("delete marker record on %s not removed: %s", site_name, exc)
-
-
 async def commit_marker(
     store: ObjectStore,
     bucket: Bucket,
@@ -116,12 +80,15 @@ async def commit_marker(
 ) -> None:
     """Record `marker` on the sites, then commit it; whatever the catalog raises (a failed
     condition, a locked null version), the records written are removed first."""
-    skip = set(await store.placer.retired()) | set(store.health.unavailable())
-    await write_records(store.sites, store.bucket_key(bucket), marker, skip)
+    name = marker_record_name(marker.bucket_id, marker.version_id)
+    data = seal(store.bucket_key(bucket), marker)
+    await write_everywhere(
+        await writable_sites(store), name, data, f"delete marker record of {marker.key}"
+    )
     try:
         await store.catalog.commit_version(marker, condition)
     except Exception:
-        await remove_records(store.sites, marker)
+        await remove_everywhere(store.sites, name)
         raise
 
 

@@ -7,10 +7,12 @@ later (default a day: longer than any write between its shards and its commit) i
 once more and deleted. Files whose names are not Égide shard or pack names are never touched,
 nor key records and snapshots.
 
-Delete marker records (egide.engine.markers) are Égide files too: one whose marker is gone
-(removed, replaced, or never committed) goes the same way. Each pass first copies the bucket
-key records and delete marker records onto the sites that lack them (sites added since):
-every site then holds what a catalog rebuild needs (egide.maintenance.spread).
+Delete marker and amendment records (egide.engine.markers, egide.engine.amendments) are Égide
+files too: one whose marker or version is gone (removed, replaced, or never committed) goes the
+same way, and an amendment record a newer one of the same version supersedes goes at once.
+Each pass first copies the key, marker and amendment records onto the sites that lack them
+(sites added since): every site then holds what a catalog rebuild needs
+(egide.maintenance.spread).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import AsyncGenerator
 
 from egide.domain import Job
+from egide.engine.amendments import superseded
 from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.spread import spread_records
@@ -27,7 +30,10 @@ from egide.sites.base import SiteError
 
 DEFAULT_GRACE = 86_400.0
 BATCH = 500
-_OURS = re.compile(r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32}|mark-[0-9a-f]{32}-[0-9a-f]{32})$")
+_OURS = re.compile(
+    r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32}|mark-[0-9a-f]{32}-[0-9a-f]{32}"
+    r"|amend-[0-9a-f]{32}-[0-9a-f]{32}-\d+)$"
+)
 
 
 @job_kind("gc")
@@ -52,6 +58,11 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
         seen = await ctx.catalog.sightings(site_name)
         now = time.time()
         deleted = noted = 0
+        old = set(superseded(found))  # a newer amendment of the same version is there
+        for name in sorted(old):
+            await site.delete(name)
+            deleted += 1
+        found = [name for name in found if name not in old]
         for first in range(0, len(found), BATCH):
             chunk = found[first : first + BATCH]
             orphans = set(await ctx.catalog.unreferenced(site_name, chunk))

@@ -5,10 +5,11 @@ the shard headers and footers (egide.maintenance.shardscan) give every version, 
 (sealed under the bucket key) and where each of its pieces actually is. Placement is what was
 found, never what the manifest says: repairs and evacuations move shards after the write.
 
-Delete markers come back from their records on the sites (egide.engine.markers). Otherwise
-what comes back is what was known when each version was written (docs/catalog-recovery.md):
-what was decided later — tag and lock changes, bucket settings, credentials — lives in the
-catalog only, and comes back from a snapshot (egide.maintenance.snapshots).
+Delete markers come back from their records on the sites (egide.engine.markers), and tag,
+retention and legal hold changes made after a write from the version's newest amendment
+record (egide.engine.amendments). What else was decided later — bucket settings,
+credentials — lives in the catalog only, and comes back from a snapshot
+(egide.maintenance.snapshots).
 
 The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
 """
@@ -27,6 +28,7 @@ from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import Bucket, ObjectVersion
+from egide.engine.amendments import Amendment, read_amendments
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
@@ -82,6 +84,9 @@ class RebuildReport:
     uploads_without_record: int = 0
     #: Delete markers found (their records, egide.engine.markers), counted among `versions`.
     delete_markers: int = 0
+    #: Versions whose tags, retention or legal hold changed after the write (their amendment
+    #: records, egide.engine.amendments): restored as changed.
+    amended: int = 0
     #: Older null versions of a key a newer one replaced (their files await garbage collection).
     replaced_null: int = 0
     #: Versions of buckets without a key record (deleted or crypto-shredded buckets).
@@ -232,6 +237,17 @@ def version_from_manifest(
         legal_hold=manifest.legal_hold,
     )  # fmt: skip
     return version, manifest.is_null is None
+
+
+def amended(
+    version: ObjectVersion, amendments: Mapping[bytes, Amendment], report: RebuildReport
+) -> ObjectVersion:
+    """`version` with the changes made after its write (its newest amendment record)."""
+    amendment = amendments.get(version.version_id)
+    if amendment is None:
+        return version
+    report.amended += 1
+    return amendment.apply(version)
 
 
 def rewrap_data_key(keys: Sequence[bytes], version_id: bytes, wrapped: bytes) -> bytes | None:
@@ -392,9 +408,12 @@ async def rebuild_catalog(
         result = version_from_manifest(version_id, found, keys, report)
         if result is not None:
             by_key.setdefault((found.bucket_id, result[0].key), []).append(result)
-    markers, problems = await read_records(
-        sites, {bucket_id: k.keys for bucket_id, k in found_keys.items()}
-    )
+    generations = {bucket_id: k.keys for bucket_id, k in found_keys.items()}
+    amendments, problems = await read_amendments(sites, generations)
+    report.problems += problems
+    for where, found_versions in by_key.items():
+        by_key[where] = [(amended(v, amendments, report), old) for v, old in found_versions]
+    markers, problems = await read_records(sites, generations)
     report.problems += problems
     report.delete_markers = len(markers)
     for marker in markers:

@@ -4,10 +4,11 @@ The snapshot holds everything the catalog knew at its time. The sites then say w
 since: versions written after it (their shards and manifests are found, as by a rebuild) are
 added; versions whose pieces moved (repair, evacuation) are pointed at where they are now;
 versions of the snapshot with no piece left anywhere were deleted since (or lost) and are
-dropped, and named in the report; delete markers recorded after it are added too. What a
-rebuild cannot see cannot be caught up either: tag, lock and setting changes made after the
-snapshot are not in the result, and a version or marker deleted after it whose files are still
-on the sites (not yet garbage-collected) comes back (docs/catalog-recovery.md).
+dropped, and named in the report; delete markers recorded after it are added, and tag, retention
+and legal hold changes recorded after it applied. What a rebuild cannot see cannot be caught
+up either: bucket settings and credentials changed after the snapshot are not in the result,
+and a version or marker deleted after it whose files are still on the sites (not yet
+garbage-collected) comes back (docs/catalog-recovery.md).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from pathlib import Path
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, shard_name
+from egide.engine.amendments import Amendment, read_amendments
 from egide.engine.markers import read_records
 from egide.maintenance.rebuild import (
     VERSION_INSERT,
     RebuildError,
     RebuildReport,
+    amended,
     bucket_keys,
     check_scan,
     newest_by_name,
@@ -102,8 +105,13 @@ async def restore_catalog(
         into.unlink(missing_ok=True)
         raise
     report.from_snapshot = len(known)
-    markers, problems = await read_records(sites, {b: k.keys for b, k in found_keys.items()})
+    generations = {b: k.keys for b, k in found_keys.items()}
+    markers, problems = await read_records(sites, generations)
     report.problems += problems
+    amendments, problems = await read_amendments(sites, generations)
+    report.problems += problems
+    since = info.created * 1e9  # amendment numbers are times in nanoseconds
+    later = {v: a for v, a in amendments.items() if a.number > since}
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
     for version in known:
@@ -149,7 +157,8 @@ async def restore_catalog(
                 continue  # an upload still in progress: the snapshot has it
             result = version_from_manifest(version_id, found, keys, report)
             if result is not None:
-                new.setdefault((found.bucket_id, result[0].key), []).append(result)
+                version = amended(result[0], amendments, report)
+                new.setdefault((found.bucket_id, version.key), []).append((version, result[1]))
         for marker in markers:
             if marker.version_id in in_snapshot or (
                 marker.bucket_id not in buckets
@@ -163,6 +172,7 @@ async def restore_catalog(
             "UPDATE versions SET sites = ?, pack = ?, pack_offset = ? WHERE version_id = ?",
             updates,
         )
+        _amend(db, [v for v in known if v.version_id in later], later, report)
         touched = {(v.bucket_id, v.key) for v in dropped} | set(new)
         _drop(db, [v.version_id for v in dropped])
         for bucket_id in {bucket_id for bucket_id, _ in new} - set(buckets):
@@ -192,6 +202,23 @@ async def restore_catalog(
     db.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _amend(
+    db: sqlite3.Connection, versions: list[ObjectVersion], amendments: Mapping[bytes, Amendment],
+    report: RestoreReport,
+) -> None:  # fmt: skip
+    """Apply to versions of the snapshot the changes recorded after it."""
+    rows = []
+    for version in versions:
+        changed = amended(version, amendments, report)
+        rows.append((json.dumps(changed.headers), changed.retention_mode, changed.retain_until,
+                     changed.legal_hold, version.version_id))  # fmt: skip
+    db.executemany(
+        "UPDATE versions SET headers = ?, retention_mode = ?, retain_until = ?, legal_hold = ? "
+        "WHERE version_id = ?",
+        rows,
+    )
 
 
 def _drop(db: sqlite3.Connection, version_ids: list[bytes]) -> None:

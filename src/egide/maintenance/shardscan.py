@@ -38,9 +38,9 @@ TAIL_READ = 4096
 PACK_PREFIX = "pack-"
 _LENGTH_SIZE = 8
 _SHARD_NAME = re.compile(r"^([0-9a-f]{32})-(\d+)-(\d+)$")
-#: Files of Égide that are not shards (bucket key records, delete marker records, catalog
-#: snapshots, site labels).
-SKIPPED_PREFIXES = ("keys-", "mark-", "snap-", ".egide")
+#: Files of Égide that are not shards (bucket key records, delete marker and amendment
+#: records, catalog snapshots, site labels).
+SKIPPED_PREFIXES = ("keys-", "mark-", "amend-", "snap-", ".egide")
 
 
 @dataclass(frozen=True, slots=True)

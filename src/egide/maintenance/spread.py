@@ -1,5 +1,6 @@
-"""Records that belong on every site — bucket key records (egide.engine.keyrecords) and
-delete marker records (egide.engine.markers) — copied onto the sites that lack them.
+"""Records that belong on every site — bucket key records (egide.engine.keyrecords), delete
+marker records (egide.engine.markers) and amendment records (egide.engine.amendments) —
+copied onto the sites that lack them.
 
 Such a record is written on the sites of the day: a site added later has none, and evacuating
 the old sites (which deletes their copies) would leave nothing for a catalog rebuild to open.
@@ -18,7 +19,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from egide.catalog.base import Catalog
-from egide.domain import MARKER_RECORD_PREFIX, marker_record_name
+from egide.domain import AMENDMENT_PREFIX, MARKER_RECORD_PREFIX, marker_record_name
+from egide.engine.amendments import newest_names
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import record_name as key_record_name
 from egide.sites.base import Site, SiteError, write_file
@@ -46,12 +48,22 @@ class Spread:
 async def spread_records(
     catalog: Catalog, sites: Mapping[str, Site], *, skip: Collection[str] = ()
 ) -> Spread:
-    """Every bucket key record and delete marker record the catalog knows, onto every site
-    of `sites` but `skip` that lacks it."""
+    """Every bucket key record, delete marker record and newest amendment record of a version
+    the catalog knows, onto every site of `sites` but `skip` that lacks it."""
     buckets = [key_record_name(bucket.id) for bucket in await catalog.list_buckets()]
     markers = [marker_record_name(*ids) for ids in await catalog.delete_markers()]
     result = await spread(sites, KEY_RECORD_PREFIX, buckets, skip=skip)
     result.add(await spread(sites, MARKER_RECORD_PREFIX, markers, skip=skip))
+    listed: set[str] = set()
+    for site_name, site in sites.items():
+        try:
+            listed.update([name async for name in site.list(AMENDMENT_PREFIX)])
+        except SiteError as exc:
+            result.unreachable[site_name] = str(exc)
+    newest = newest_names(sorted(listed))
+    present = await catalog.versions_present(list(newest))
+    amendments = [name for version_id, name in newest.items() if version_id in present]
+    result.add(await spread(sites, AMENDMENT_PREFIX, amendments, skip=skip))
     return result
 
 

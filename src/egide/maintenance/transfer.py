@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from egide.catalog.base import Catalog
-from egide.domain import Job
+from egide.domain import TAGGING_HEADER, Job
 from egide.maintenance.dirlayout import ManifestEntry
 from egide.maintenance.s3endpoint import (
     HEADER_PARAMS,
@@ -31,7 +31,6 @@ from egide.maintenance.s3endpoint import (
 )
 
 META_PREFIX = "x-amz-meta-"
-TAGGING = "x-amz-tagging"
 #: Problems kept by name in the cursor (all are counted).
 KEEP_PROBLEMS = 50
 UNFINISHED = ("queued", "running", "paused", "failed")
@@ -150,7 +149,7 @@ def split_headers(stored: dict[str, str]) -> tuple[dict[str, str], dict[str, str
         if name.startswith(META_PREFIX)
     }
     tags = {}
-    for pair in filter(None, stored.get(TAGGING, "").split("&")):
+    for pair in filter(None, stored.get(TAGGING_HEADER, "").split("&")):
         key, _, value = pair.partition("=")
         tags[unquote(key)] = unquote(value)
     return headers, metadata, tags
@@ -165,7 +164,7 @@ def join_headers(
     stored.update({META_PREFIX + name.lower(): value for name, value in metadata.items()})
     if tags:
         # The stored form of egide.s3.tagging: query-encoded, in key order.
-        stored[TAGGING] = "&".join(
+        stored[TAGGING_HEADER] = "&".join(
             f"{quote(k, safe='')}={quote(tags[k], safe='')}" for k in sorted(tags)
         )
     return stored

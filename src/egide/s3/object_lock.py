@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from egide.engine.amendments import record_amendment
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import (
     LOCK_HOLD,
@@ -163,6 +164,7 @@ async def handle_put_retention(req: Request, store: ObjectStore) -> Response:
         version.bucket_id, version.key, version.version_id, retention=(mode, until),
         bypass_governance=bypass_governance(req),
     )  # fmt: skip
+    await record_amendment(store, version.version_id)  # what a catalog rebuild applies
     return Response(200)
 
 
@@ -189,6 +191,7 @@ async def handle_put_legal_hold(req: Request, store: ObjectStore) -> Response:
     await store.catalog.set_lock(
         version.bucket_id, version.key, version.version_id, legal_hold=status == "ON"
     )
+    await record_amendment(store, version.version_id)  # what a catalog rebuild applies
     return Response(200)
 
 

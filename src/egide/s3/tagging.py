@@ -14,7 +14,8 @@ import json
 import unicodedata
 from urllib.parse import quote, unquote, unquote_plus
 
-from egide.domain import ObjectVersion
+from egide.domain import TAGGING_HEADER, ObjectVersion
+from egide.engine.amendments import record_amendment
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
@@ -22,7 +23,7 @@ from egide.s3.http import Request, Response
 from egide.s3.request import RequestHead
 from egide.s3.xml import document, element, parse
 
-HEADER = "x-amz-tagging"
+HEADER = TAGGING_HEADER
 COUNT_HEADER = "x-amz-tagging-count"
 SETTING = "tagging"
 MAX_OBJECT_TAGS = 10
@@ -192,7 +193,10 @@ async def _set_tags(req: Request, store: ObjectStore, tags: Tags) -> None:
     # False means a PUT or DELETE replaced the version after it was read: the tagging took
     # effect just before that replacement (the tags of a replaced version are gone with it),
     # so there is nothing left to do.
-    await store.catalog.update_version_headers(version.version_id, with_tags(version.headers, tags))
+    if await store.catalog.update_version_headers(
+        version.version_id, with_tags(version.headers, tags)
+    ):
+        await record_amendment(store, version.version_id)  # what a catalog rebuild applies
 
 
 async def handle_put_object_tagging(req: Request, store: ObjectStore) -> Response:

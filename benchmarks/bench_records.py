@@ -1,12 +1,14 @@
-"""DeleteObject in a versioned bucket: each delete marker is recorded on every site first.
+"""Records beside the shards: each delete marker, and each tag or lock change after a write,
+is recorded on every site (docs/decisions/0016-records-beside-the-shards.md).
 
-    python benchmarks/bench_deletes.py [--count 2000] [--threads 8]
+    python benchmarks/bench_records.py [--count 2000] [--threads 8]
 
 Starts one Égide server on its defaults (six local-directory sites, 4+2), then, in one run:
   * PUT of --count 4 KiB objects (the reference: a small write that also reaches every site);
   * DELETE of each in a versioned bucket (a delete marker, its record written on six sites);
   * DELETE of each in a bucket never versioned (no marker: the version goes to the trash);
-  * one DeleteObjects of 1000 keys in the versioned bucket (1000 markers, one after another).
+  * one DeleteObjects of 1000 keys in the versioned bucket (1000 markers, one after another);
+  * PutObjectTagging of each object of the bucket never versioned (an amendment record each).
 Each phase runs --threads clients in parallel; prints operations per second and p50/p99
 latency, and the marker DELETE's rate as a ratio to the other two.
 """
@@ -68,6 +70,12 @@ def main() -> None:
             )
             for i in range(args.count):
                 s3.put_object(Bucket="bench", Key=f"k{i}", Body=body)
+            tagset = {"TagSet": [{"Key": "reviewed", "Value": "yes"}]}
+            tagging = timed(
+                args.count,
+                args.threads,
+                lambda i: s3.put_object_tagging(Bucket="bench", Key=f"k{i}", Tagging=tagset),
+            )
             marker = timed(
                 args.count,
                 args.threads,
@@ -85,6 +93,7 @@ def main() -> None:
     show("PUT 4 KiB", *put)
     show("DELETE, delete marker", *marker)
     show("DELETE, never versioned", *plain)
+    show("PutObjectTagging", *tagging)
     print(f"DeleteObjects, 1000 new delete markers: {batch_seconds * 1000:.0f} ms")
     print(
         f"marker DELETE rate: {marker[0] / put[0]:.2f}x the PUT's, "
