@@ -151,6 +151,11 @@ def test_list_with_prefix(site: LocalSite) -> None:
         assert await _list(site, "aa01") == ["aa01-0-0", "aa01-0-1", "aa011-0-0"]
         assert await _list(site, "ab02-0-0") == ["ab02-0-0"]
         assert await _list(site, "zz") == []
+        assert await _list(site, "a") == ["aa01-0-0", "aa01-0-1", "aa011-0-0", "ab02-0-0"]
+        # A prefix of two characters or more reads only its directory; a stray file put in
+        # another directory by hand is not named under a prefix it does not start with.
+        (site.root / "shards" / "aa" / "ab99-0-0").write_bytes(b"misplaced")
+        assert await _list(site, "ab") == ["ab02-0-0"]
 
     run(scenario)
 

@@ -172,10 +172,16 @@ class LocalSite:
         def scan() -> list[str]:
             if not self._shards.is_dir():
                 raise SiteError(f"site {self.name}: directory {self._shards} missing")
+            # A file lives under the directory of its first two characters: a prefix that
+            # long names the one directory to read (records: keys-, mark-, amend-).
+            if len(prefix) >= 2:
+                one = self._shards / prefix[:2]
+                directories = [one] if one.is_dir() else []
+            else:
+                directories = [d for d in self._shards.iterdir() if d.is_dir()]
             return sorted(
-                p.name for d in self._shards.iterdir() if d.is_dir() for p in d.iterdir()
-                if p.name.startswith(prefix)
-            )  # fmt: skip
+                p.name for d in directories for p in d.iterdir() if p.name.startswith(prefix)
+            )
 
         for name in await _run(scan):
             yield name
