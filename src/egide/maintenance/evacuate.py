@@ -98,15 +98,16 @@ def _restart(job: Job) -> Job:
 
 
 async def _keep_records(ctx: JobContext, site: str) -> None:
-    """Before the site's copies are deleted: every bucket key record and delete marker record
-    is on every site that stays (sites added later have none yet), or the evacuation stops."""
+    """Before the site's copies are deleted: every key, delete marker and amendment record is
+    on every site that stays (sites added later have none yet), or the evacuation stops."""
     skip = {site, *await retired_sites(ctx.catalog)}
     spread = await spread_records(ctx.catalog, ctx.sites, skip=skip)
     for name, count in spread.copied.items():
-        log.info("copied %d key and delete marker records to %s", count, name)
+        log.info("copied %d key, delete marker and amendment records to %s", count, name)
     if spread.missing:
         raise EvacuationIncomplete(
-            f"{len(spread.missing)} key or delete marker records (such as {spread.missing[0]}) "
+            f"{len(spread.missing)} key, marker or amendment records (such as "
+            f"{spread.missing[0]}) "
             f"could be written on no site that stays (unreachable: "
             f"{spread.unreachable or 'none'}); a catalog rebuild needs them: bring a site "
             "back, then resume this job"
@@ -116,7 +117,7 @@ async def _keep_records(ctx: JobContext, site: str) -> None:
 async def _sweep(ctx: JobContext, site: str) -> int:
     """Delete the site's trashed files now (no grace: the site is leaving), then every file
     left on it that the catalog does not reference (key records, snapshots, leftovers) and the
-    delete marker records (copies of them stay on the other sites). A site
+    delete marker and amendment records (copies of them stay on the other sites). A site
     that cannot be reached (a dead provider) keeps its files: the catalog forgets them."""
     target = ctx.sites.get(site)
     removed = 0
@@ -137,7 +138,8 @@ async def _sweep(ctx: JobContext, site: str) -> int:
             chunk = names[start : start + 500]
             # Marker and amendment records are needed, but on every site: others keep them.
             records = [name for name in chunk if name.startswith(ON_EVERY_SITE)]
-            for name in [*records, *await ctx.catalog.unreferenced(site, chunk)]:
+            unreferenced = await ctx.catalog.unreferenced(site, chunk)
+            for name in dict.fromkeys([*records, *unreferenced]):
                 await target.delete(name)  # missing files count as deleted
                 removed += 1
     except SiteError as exc:
