@@ -46,7 +46,7 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
         copied = sum(spread.copied.values())
         note = ", ".join(f"{n} to {site}" for site, n in spread.copied.items()) or "none missing"
         yield Step({"site": names[0]} if names else None, {"records_copied": copied},
-                   note=f"key and delete marker records copied: {note}")  # fmt: skip
+                   note=f"key, marker and amendment records copied: {note}")  # fmt: skip
     start = names.index(str(job.cursor["site"])) if job.cursor else 0
     for site_name in names[start:]:
         site = ctx.sites[site_name]
