@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
+import os
 import secrets
 import signal
 import socket
@@ -159,10 +161,16 @@ def open_app(settings: Settings) -> S3App:
     )  # fmt: skip
 
 
-def _die_with_parent() -> None:
-    """A worker must not outlive a supervisor killed with SIGKILL (Linux only)."""
+def die_with_parent() -> None:
+    """A worker must not outlive a supervisor killed with SIGKILL (Linux only). The signal is
+    armed only now, after the worker's start-up: a supervisor killed before that is seen gone
+    (the worker was handed to another parent), and the worker leaves at once instead of
+    serving on, orphaned, on the port."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
 
 
 def _run_server(settings: Settings, sock: socket.socket) -> None:
@@ -186,7 +194,7 @@ def _run_server(settings: Settings, sock: socket.socket) -> None:
 
 def worker_main(payload: str, ready: Event) -> None:
     """One server process of several, with its own socket on the shared port."""
-    _die_with_parent()
+    die_with_parent()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = Settings.model_validate_json(payload)
     sock = reuseport_socket(settings.host, settings.port)
