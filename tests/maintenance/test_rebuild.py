@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from egide.engine.amendments import record_amendment
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
-from egide.maintenance.rebuild import RebuildError, rebuild_catalog
+from egide.maintenance.rebuild import RebuildError, RebuildReport, rebuild_catalog
 from egide.sites.local import LocalSite
 
 
@@ -73,6 +75,18 @@ def _store(env: Env, catalog: SQLiteCatalog, sites: list[LocalSite] | None = Non
         catalog, env.keyring, sites or env.sites, k=4, m=2, block_size=64 * 1024,
         pack_threshold=16 * 1024,
     )  # fmt: skip
+
+
+@asynccontextmanager
+async def _rebuilt(env: Env, into: Path) -> AsyncIterator[tuple[RebuildReport, SQLiteCatalog]]:
+    """The catalog rebuilt from every site of `env` into `into`, open, with its report."""
+    report = await rebuild_catalog({s.name: s for s in env.sites}, env.keyring, into)
+    rebuilt = SQLiteCatalog(into)
+    rebuilt.open()
+    try:
+        yield report, rebuilt
+    finally:
+        await rebuilt.close()
 
 
 async def _read_all(store: ObjectStore, bucket: str, key: str) -> bytes:
@@ -217,12 +231,8 @@ def test_delete_markers_come_back_and_removed_ones_do_not(env: Env, tmp_path: Pa
             name = marker_record_name(bucket.id, marker.version_id)
             assert all([await site.size(name) for site in env.sites])
 
-        report = await rebuild_catalog({s.name: s for s in env.sites}, env.keyring,
-                                       tmp_path / "c.sqlite3")  # fmt: skip
-        assert report.delete_markers == 3 and report.problems == []
-        rebuilt = SQLiteCatalog(tmp_path / "c.sqlite3")
-        rebuilt.open()
-        try:
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.delete_markers == 3 and report.problems == []
             after = await _all_versions(rebuilt)
             assert after == before
             assert _order(after) == _order(before)
@@ -230,8 +240,6 @@ def test_delete_markers_come_back_and_removed_ones_do_not(env: Env, tmp_path: Pa
             for key in ("gone", "never-written", "null"):
                 current = await rebuilt.get_object(bucket.id, key)
                 assert current is not None and current.delete_marker, key
-        finally:
-            await rebuilt.close()
 
     env.run(scenario)
 
@@ -265,19 +273,13 @@ def test_tag_and_lock_changes_after_the_write_come_back(env: Env, tmp_path: Path
         before = await _all_versions(env.catalog)
         assert before["b", "tagged", tagged.version_id].headers["x-amz-tagging"] == "final=yes"
 
-        report = await rebuild_catalog({s.name: s for s in env.sites}, env.keyring,
-                                       tmp_path / "c.sqlite3")  # fmt: skip
-        assert report.amended == 2 and report.problems == []
-        rebuilt = SQLiteCatalog(tmp_path / "c.sqlite3")
-        rebuilt.open()
-        try:
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.amended == 2 and report.problems == []
             after = await _all_versions(rebuilt)
             assert after == before
             restored = after["b", "held", held.version_id]
             assert restored.legal_hold and restored.retention_mode == "COMPLIANCE"
             assert restored.retain_until == until
             assert after["b", "untouched", untouched.version_id] == untouched
-        finally:
-            await rebuilt.close()
 
     env.run(scenario)

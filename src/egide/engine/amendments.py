@@ -15,14 +15,12 @@ collection copy them onto sites that lack one (egide.maintenance.spread).
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
-from egide.crypto import aead
 from egide.domain import (
     AMENDMENT_PREFIX,
     TAGGING_HEADER,
@@ -30,13 +28,19 @@ from egide.domain import (
     amendment_name,
     parse_amendment_name,
 )
-from egide.engine.siterecords import writable_sites, write_everywhere
-from egide.sites.base import Site, SiteError
+from egide.engine.siterecords import (
+    open_any,
+    open_document,
+    seal_document,
+    where_listed,
+    writable_sites,
+    write_everywhere,
+)
+from egide.sites.base import Site
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
 
-log = logging.getLogger("egide.amendments")
 
 _CONTEXT = b"egide/amendment/"
 
@@ -72,27 +76,24 @@ def seal(bucket_key: bytes, version: ObjectVersion, number: int) -> bytes:
         "retain_until": version.retain_until,
         "legal_hold": version.legal_hold,
     }
-    context = _context(version.bucket_id, version.version_id, number)
-    return aead.wrap(bucket_key, json.dumps(document).encode(), context)
+    return seal_document(
+        bucket_key, document, _context(version.bucket_id, version.version_id, number)
+    )
 
 
 def open_amendment(
     keys: Sequence[bytes], bucket_id: bytes, version_id: bytes, number: int, sealed: bytes
 ) -> Amendment | None:
     """The state a record holds, or None if no key of the bucket opens it."""
-    for key in keys:
-        try:
-            doc = json.loads(aead.unwrap(key, sealed, _context(bucket_id, version_id, number)))
-            until = doc["retain_until"]
-            return Amendment(
-                number, doc["tags"], doc["retention_mode"],
-                None if until is None else float(until), bool(doc["legal_hold"]),
-            )  # fmt: skip
-        except aead.DecryptionError:
-            continue
-        except (KeyError, TypeError, ValueError):
-            return None
-    return None
+    doc = open_document(keys, sealed, _context(bucket_id, version_id, number))
+    try:
+        until = None if doc is None else doc["retain_until"]
+        return None if doc is None else Amendment(
+            number, doc["tags"], doc["retention_mode"],
+            None if until is None else float(until), bool(doc["legal_hold"]),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 async def record_amendment(store: ObjectStore, version_id: bytes) -> None:
@@ -134,32 +135,18 @@ async def read_amendments(
 ) -> tuple[dict[bytes, Amendment], list[str]]:
     """The newest readable amendment of every version recorded on any site, for the buckets
     of `keys` (bucket id → its key generations); and the problems met."""
-    where: dict[str, list[str]] = {}
-    for site_name, site in sites.items():
-        try:
-            async for name in site.list(AMENDMENT_PREFIX):
-                where.setdefault(name, []).append(site_name)
-        except SiteError as exc:
-            log.warning("cannot list amendment records on %s: %s", site_name, exc)
-    by_version: dict[bytes, list[tuple[int, str]]] = {}
+    where = await where_listed(sites, AMENDMENT_PREFIX)
+    by_version: dict[bytes, list[tuple[int, bytes, str]]] = {}
     for name in where:
         parsed = parse_amendment_name(name)
         if parsed is not None and parsed[0] in keys:
-            by_version.setdefault(parsed[1], []).append((parsed[2], name))
+            by_version.setdefault(parsed[1], []).append((parsed[2], parsed[0], name))
     found: dict[bytes, Amendment] = {}
     problems: list[str] = []
     for version_id, named in by_version.items():
-        for number, name in sorted(named, reverse=True):  # the newest that opens
-            bucket_id = bytes.fromhex(name.split("-")[1])
-            amendment = None
-            for site_name in where[name]:
-                try:
-                    sealed = await sites[site_name].read(name, 0, -1)
-                except SiteError:
-                    continue
-                amendment = open_amendment(keys[bucket_id], bucket_id, version_id, number, sealed)
-                if amendment is not None:
-                    break
+        for number, bucket_id, name in sorted(named, reverse=True):  # the newest that opens
+            opener = partial(open_amendment, keys[bucket_id], bucket_id, version_id, number)
+            amendment = await open_any(sites, name, where[name], opener)
             if amendment is not None:
                 found[version_id] = amendment
                 break

@@ -12,12 +12,10 @@ onto the sites that lack one (egide.maintenance.spread).
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
-from egide.crypto import aead
 from egide.domain import (
     MARKER_RECORD_PREFIX,
     Bucket,
@@ -26,39 +24,41 @@ from egide.domain import (
     marker_record_name,
     parse_marker_record_name,
 )
-from egide.engine.siterecords import remove_everywhere, writable_sites, write_everywhere
-from egide.sites.base import Site, SiteError
+from egide.engine.siterecords import (
+    open_any,
+    open_document,
+    remove_everywhere,
+    seal_document,
+    where_listed,
+    writable_sites,
+    write_everywhere,
+)
+from egide.sites.base import Site
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
 
-log = logging.getLogger("egide.markers")
 
 _CONTEXT = b"egide/delete-marker/"
 
 
 def seal(bucket_key: bytes, marker: ObjectVersion) -> bytes:
     document = {"key": marker.key, "created": marker.last_modified, "is_null": marker.is_null}
-    context = _CONTEXT + marker.bucket_id + marker.version_id
-    return aead.wrap(bucket_key, json.dumps(document).encode(), context)
+    return seal_document(bucket_key, document, _CONTEXT + marker.bucket_id + marker.version_id)
 
 
 def open_record(
     keys: Sequence[bytes], bucket_id: bytes, version_id: bytes, sealed: bytes
 ) -> ObjectVersion | None:
     """The marker a record holds, or None if none of the bucket's keys opens it."""
-    for key in keys:
-        try:
-            document = json.loads(aead.unwrap(key, sealed, _CONTEXT + bucket_id + version_id))
-            return marker_version(
-                bucket_id, version_id, str(document["key"]), float(document["created"]),
-                is_null=bool(document["is_null"]),
-            )  # fmt: skip
-        except aead.DecryptionError:
-            continue
-        except (KeyError, TypeError, ValueError):
-            return None
-    return None
+    document = open_document(keys, sealed, _CONTEXT + bucket_id + version_id)
+    try:
+        return None if document is None else marker_version(
+            bucket_id, version_id, str(document["key"]), float(document["created"]),
+            is_null=bool(document["is_null"]),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def marker_version(
@@ -97,28 +97,14 @@ async def read_records(
 ) -> tuple[list[ObjectVersion], list[str]]:
     """Every delete marker recorded on any site, for the buckets of `keys` (bucket id → its
     key generations); and the problems met (records no key opens). One copy of each is read."""
-    where: dict[str, list[str]] = {}
-    for site_name, site in sites.items():
-        try:
-            async for name in site.list(MARKER_RECORD_PREFIX):
-                where.setdefault(name, []).append(site_name)
-        except SiteError as exc:
-            log.warning("cannot list delete marker records on %s: %s", site_name, exc)
+    where = await where_listed(sites, MARKER_RECORD_PREFIX)
     markers: list[ObjectVersion] = []
     problems: list[str] = []
     for name, holders in sorted(where.items()):
         ids = parse_marker_record_name(name)
         if ids is None or ids[0] not in keys:
             continue  # not a record, or of a bucket gone (deleted or shredded)
-        marker = None
-        for site_name in holders:
-            try:
-                sealed = await sites[site_name].read(name, 0, -1)
-            except SiteError:
-                continue
-            marker = open_record(keys[ids[0]], *ids, sealed)
-            if marker is not None:
-                break
+        marker = await open_any(sites, name, holders, partial(open_record, keys[ids[0]], *ids))
         if marker is None:
             problems.append(f"{name}: no copy opens under its bucket's keys")
         else:

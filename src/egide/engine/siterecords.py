@@ -10,17 +10,20 @@ sites that lack one (egide.maintenance.spread).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from egide.crypto import aead
 from egide.domain import SitesUnavailable
-from egide.sites.base import ShardMissing, Site, write_file
+from egide.sites.base import ShardMissing, Site, SiteError, write_file
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
 
 log = logging.getLogger("egide.records")
+T = TypeVar("T")
 
 
 async def writable_sites(store: ObjectStore) -> dict[str, Site]:
@@ -54,3 +57,49 @@ async def remove_everywhere(sites: Mapping[str, Site], name: str) -> None:
             pass
         except Exception as exc:  # best effort, logged
             log.warning("%s on %s not removed: %s", name, site_name, exc)
+
+
+async def where_listed(sites: Mapping[str, Site], prefix: str) -> dict[str, list[str]]:
+    """Each file named with `prefix` on any site, and the sites holding it (a site that
+    cannot be listed is passed over, with a warning)."""
+    where: dict[str, list[str]] = {}
+    for site_name, site in sites.items():
+        try:
+            async for name in site.list(prefix):
+                where.setdefault(name, []).append(site_name)
+        except SiteError as exc:
+            log.warning("cannot list the %s records on %s: %s", prefix, site_name, exc)
+    return where
+
+
+async def open_any(
+    sites: Mapping[str, Site], name: str, holders: list[str], opener: Callable[[bytes], T | None]
+) -> T | None:
+    """What `opener` makes of the first copy of `name` that reads and opens, or None."""
+    for site_name in holders:
+        try:
+            sealed = await sites[site_name].read(name, 0, -1)
+        except SiteError:
+            continue
+        opened = opener(sealed)
+        if opened is not None:
+            return opened
+    return None
+
+
+def seal_document(bucket_key: bytes, document: dict[str, Any], context: bytes) -> bytes:
+    return aead.wrap(bucket_key, json.dumps(document).encode(), context)
+
+
+def open_document(keys: Sequence[bytes], sealed: bytes, context: bytes) -> dict[str, Any] | None:
+    """The JSON object sealed under one of `keys` (a bucket's key generations) for `context`,
+    or None when none opens it or it is no JSON object."""
+    for key in keys:
+        try:
+            document = json.loads(aead.unwrap(key, sealed, context))
+        except aead.DecryptionError:
+            continue
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+    return None
