@@ -235,6 +235,21 @@ def parse_amendment_name(name: str) -> tuple[bytes, bytes, int] | None:
     return (bytes.fromhex(found[1]), bytes.fromhex(found[2]), int(found[3])) if found else None
 
 
+SETTINGS_PREFIX = "bset-"
+_SETTINGS = re.compile(r"^bset-([0-9a-f]{32})-(\d{1,20})$")
+
+
+def settings_record_name(bucket_id: bytes, number: int) -> str:
+    """The file of a bucket's settings record (egide.engine.settingsrecords)."""
+    return f"{SETTINGS_PREFIX}{bucket_id.hex()}-{number}"
+
+
+def parse_settings_record_name(name: str) -> tuple[bytes, int] | None:
+    """(bucket id, number) of a settings record's file name; None otherwise."""
+    found = _SETTINGS.match(name)
+    return (bytes.fromhex(found[1]), int(found[2])) if found else None
+
+
 class DomainError(Exception):
     """Base of the errors the engine raises for the API layer to translate."""
 

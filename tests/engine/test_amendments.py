@@ -7,7 +7,8 @@ from pathlib import Path
 from tests.engine.helpers import make_env, payload
 
 from egide.domain import amendment_name, parse_amendment_name
-from egide.engine.amendments import newest_names, open_amendment, record_amendment, superseded
+from egide.engine.amendments import amendment_number, open_amendment, record_amendment
+from egide.engine.siterecords import newest_of, superseded_of
 
 
 def test_names_round_trip_and_the_newest_supersedes_the_others() -> None:
@@ -16,8 +17,10 @@ def test_names_round_trip_and_the_newest_supersedes_the_others() -> None:
     names.append(amendment_name(bucket, other, 3))
     assert parse_amendment_name(names[1]) == (bucket, version, 17)
     assert parse_amendment_name("mark-" + "0" * 32 + "-" + "0" * 32) is None
-    assert newest_names(names) == {version: names[1], other: names[3]}
-    assert sorted(superseded([*names, "keys-abc"])) == sorted([names[0], names[2]])
+    assert newest_of(names, amendment_number) == {version: names[1], other: names[3]}
+    assert sorted(superseded_of([*names, "keys-abc"], amendment_number)) == sorted(
+        [names[0], names[2]]
+    )
 
 
 def test_a_change_is_recorded_sealed_on_every_site(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from tests.maintenance.helpers import run_job
 from egide.domain import marker_record_name, new_id, shard_name
 from egide.engine.amendments import record_amendment
 from egide.engine.keyrecords import record_name
+from egide.engine.settingsrecords import record_settings
 from egide.engine.versioning import VERSIONING
 
 
@@ -118,5 +119,22 @@ def test_records_follow_their_versions(tmp_path: Path) -> None:
         await run_job(env, "gc", {"grace": 0})  # deleted
         for site in env.sites:
             assert not any([await site.size(name) for name in names])
+
+    env.run(scenario)
+
+
+def test_settings_records_of_a_deleted_bucket_go(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        kept = await env.store.create_bucket("kept")
+        gone = await env.store.create_bucket("gone")
+        assert await record_settings(env.store) == 2
+        await env.catalog.delete_bucket("gone")
+        await run_job(env, "gc", {"grace": 0})  # noted
+        await run_job(env, "gc", {"grace": 0})  # deleted
+        for site in env.sites:
+            assert [n async for n in site.list("bset-" + gone.id.hex())] == []
+            assert len([n async for n in site.list("bset-" + kept.id.hex())]) == 1
 
     env.run(scenario)

@@ -18,6 +18,7 @@ from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, marker_record_name, shard_name
 from egide.engine.amendments import record_amendment
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
+from egide.engine.settingsrecords import record_settings
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.maintenance.rebuild import RebuildError, RebuildReport, rebuild_catalog
@@ -281,5 +282,33 @@ def test_tag_and_lock_changes_after_the_write_come_back(env: Env, tmp_path: Path
             assert restored.legal_hold and restored.retention_mode == "COMPLIANCE"
             assert restored.retain_until == until
             assert after["b", "untouched", untouched.version_id] == untouched
+
+    env.run(scenario)
+
+
+def test_bucket_settings_come_back_from_their_records(env: Env, tmp_path: Path) -> None:
+    """Versioning turned on before any version, a policy and CORS rules: not guessed from the
+    versions but read back from the newest settings record."""
+
+    async def scenario() -> None:
+        store = env.store
+        empty = await store.create_bucket("empty")
+        await store.catalog.put_bucket_setting(empty.id, VERSIONING, "Enabled")
+        plain = await store.create_bucket("plain")
+        await env.put("plain", "k", payload(100))
+        await store.catalog.put_bucket_setting(plain.id, "cors", '[{"origin": "*"}]')
+        await store.catalog.put_bucket_setting(plain.id, "policy", '{"k": 4, "m": 2}')
+        await record_settings(store)
+        await store.catalog.put_bucket_setting(plain.id, "cors", None)  # changed again
+        await record_settings(store)
+        await run_job(env, "gc", {"grace": 3600})  # drops the superseded record
+        assert len([n async for n in env.sites[0].list("bset-" + plain.id.hex())]) == 1
+
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.recorded_settings == 2 and report.problems == []
+            assert await rebuilt.get_bucket_setting(empty.id, VERSIONING) == "Enabled"
+            assert await rebuilt.get_bucket_setting(plain.id, VERSIONING) is None
+            assert await rebuilt.get_bucket_setting(plain.id, "policy") == '{"k": 4, "m": 2}'
+            assert await rebuilt.get_bucket_setting(plain.id, "cors") is None
 
     env.run(scenario)

@@ -14,6 +14,7 @@ from tests.engine.helpers import Env, make_env, payload
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.domain import shard_name
 from egide.engine.amendments import record_amendment
+from egide.engine.settingsrecords import record_settings
 from egide.engine.versioning import VERSIONING
 from egide.maintenance import snapshots
 from egide.maintenance.restore import restore_catalog
@@ -123,6 +124,8 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         tags = {**kept.headers, "x-amz-tagging": "after=snapshot"}  # a change after it
         await store.catalog.update_version_headers(kept.version_id, tags)
         await record_amendment(store, kept.version_id)
+        await store.catalog.put_bucket_setting(bucket.id, "cors", '[{"origin": "*"}]')
+        await record_settings(store)  # as the servers' housekeeping does
         await store.empty_trash()
         extra = env.tmp.parent / "extra"
         name = shard_name(moving.version_id, 0, 2)
@@ -137,6 +140,7 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         assert report.gone == [{"bucket": "b", "key": "doomed", "version": doomed.version_id.hex()}]
         assert report.added == 3 and report.added_buckets == 1 and report.moved == 1
         assert report.delete_markers == 1 and report.amended == 1
+        assert report.recorded_settings == 2  # "b" changed, "later" is new
         assert report.unrecoverable == []
         restored = SQLiteCatalog(into)
         restored.open()
@@ -144,6 +148,7 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
             b = await restored.get_bucket("b")
             assert b is not None
             assert await restored.get_bucket_setting(b.id, VERSIONING) == "Enabled"
+            assert await restored.get_bucket_setting(b.id, "cors") == '[{"origin": "*"}]'
             current = await restored.get_object(b.id, "kept")
             assert current is not None and current.version_id == newer.version_id
             assert await restored.get_version(b.id, "kept", kept.version_id) == replace(

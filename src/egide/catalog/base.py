@@ -178,6 +178,9 @@ class Catalog(Protocol):
 
     async def get_bucket_setting(self, bucket_id: bytes, name: str) -> str | None: ...
 
+    async def all_bucket_settings(self) -> dict[bytes, dict[str, str]]:
+        """Every bucket's settings (bucket id → name → value); buckets without any are absent."""
+
     async def put_bucket_setting(self, bucket_id: bytes, name: str, value: str | None) -> None:
         """Set a per-bucket setting (a document such as CORS rules), or remove it with None."""
 

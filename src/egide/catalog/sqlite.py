@@ -35,6 +35,7 @@ from egide.domain import (
     WriteCondition,
     parse_amendment_name,
     parse_marker_record_name,
+    parse_settings_record_name,
     shard_name,
 )
 
@@ -260,6 +261,8 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
     if name.startswith("pack-"):
         row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
         return row is not None and site in json.loads(row[0])
+    if settings := parse_settings_record_name(name):  # a bucket's settings: on every site
+        return bool(db.execute("SELECT 1 FROM buckets WHERE id = ?", (settings[0],)).fetchone())
     if amendment := parse_amendment_name(name):  # a version's later changes: on every site
         return bool(db.execute(
             "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ?",
@@ -952,6 +955,17 @@ class SQLiteCatalog:
                 (bucket_id, name),
             ).fetchone()
             return str(row[0]) if row else None
+
+        return self._read(run)
+
+    async def all_bucket_settings(self) -> dict[bytes, dict[str, str]]:
+        def run(db: sqlite3.Connection) -> dict[bytes, dict[str, str]]:
+            found: dict[bytes, dict[str, str]] = {}
+            for bucket_id, name, value in db.execute(
+                "SELECT bucket_id, name, value FROM bucket_settings"
+            ):
+                found.setdefault(bucket_id, {})[name] = value
+            return found
 
         return self._read(run)
 

@@ -112,22 +112,10 @@ async def record_amendment(store: ObjectStore, version_id: bytes) -> None:
     )
 
 
-def newest_names(names: Sequence[str]) -> dict[bytes, str]:
-    """Of amendment record names, the newest per version (version id → name)."""
-    newest: dict[bytes, tuple[int, str]] = {}
-    for name in names:
-        parsed = parse_amendment_name(name)
-        if parsed is not None:
-            _, version_id, number = parsed
-            if version_id not in newest or number > newest[version_id][0]:
-                newest[version_id] = (number, name)
-    return {version_id: name for version_id, (_, name) in newest.items()}
-
-
-def superseded(names: Sequence[str]) -> list[str]:
-    """The amendment record names a newer one of the same version makes useless."""
-    keep = set(newest_names(names).values())
-    return [name for name in names if parse_amendment_name(name) and name not in keep]
+def amendment_number(name: str) -> tuple[bytes, int] | None:
+    """(version id, number) of an amendment record's name (egide.engine.siterecords.Numbered)."""
+    parsed = parse_amendment_name(name)
+    return (parsed[1], parsed[2]) if parsed else None
 
 
 async def read_amendments(

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("egide.records")
 T = TypeVar("T")
+#: A numbered record's name → (the id of what it records, its number), or None for other names.
+Numbered = Callable[[str], tuple[bytes, int] | None]
 
 
 async def writable_sites(store: ObjectStore) -> dict[str, Site]:
@@ -103,3 +105,19 @@ def open_document(keys: Sequence[bytes], sealed: bytes, context: bytes) -> dict[
             return None
         return document if isinstance(document, dict) else None
     return None
+
+
+def newest_of(names: Sequence[str], numbered: Numbered) -> dict[bytes, str]:
+    """Of numbered record names, the newest for each id (id → name)."""
+    newest: dict[bytes, tuple[int, str]] = {}
+    for name in names:
+        parsed = numbered(name)
+        if parsed is not None and (parsed[0] not in newest or parsed[1] > newest[parsed[0]][0]):
+            newest[parsed[0]] = (parsed[1], name)
+    return {of: name for of, (_, name) in newest.items()}
+
+
+def superseded_of(names: Sequence[str], numbered: Numbered) -> list[str]:
+    """The numbered record names that a newer one of the same id makes useless."""
+    keep = set(newest_of(names, numbered).values())
+    return [name for name in names if numbered(name) is not None and name not in keep]

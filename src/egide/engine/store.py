@@ -49,6 +49,7 @@ from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
 from egide.engine.placing import NoPlacement, Placer
 from egide.engine.reader import MultipartReader, ObjectReader
+from egide.engine.settingsrecords import record_settings
 from egide.engine.versioning import (
     FROM_NEWEST,
     VersionListing,
@@ -543,6 +544,7 @@ class ObjectStore:
                 if self.upload_expiry:
                     await self.multipart.abort_abandoned(self.upload_expiry)
                 await self.empty_trash()
+                await record_settings(self)  # for a catalog rebuilt from the sites
                 if time.monotonic() >= next_lifecycle:
                     next_lifecycle = time.monotonic() + self.lifecycle_interval
                     await apply_lifecycle(self, time.time(), self.lifecycle_day)

@@ -15,7 +15,13 @@ import logging
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
-from egide.domain import AMENDMENT_PREFIX, MARKER_RECORD_PREFIX, Job, ObjectVersion
+from egide.domain import (
+    AMENDMENT_PREFIX,
+    MARKER_RECORD_PREFIX,
+    SETTINGS_PREFIX,
+    Job,
+    ObjectVersion,
+)
 from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.repair import mend, scan
@@ -25,7 +31,7 @@ from egide.sites.base import SiteError
 log = logging.getLogger("egide.evacuate")
 
 #: Records kept on every site that the catalog references: the leaving site's copies go.
-ON_EVERY_SITE = (MARKER_RECORD_PREFIX, AMENDMENT_PREFIX)
+ON_EVERY_SITE = (MARKER_RECORD_PREFIX, AMENDMENT_PREFIX, SETTINGS_PREFIX)
 #: Passes over the catalog before giving up on pieces that keep arriving on the site
 #: (multipart uploads placed there before the evacuation started, completing meanwhile).
 MAX_PASSES = 3
@@ -98,15 +104,15 @@ def _restart(job: Job) -> Job:
 
 
 async def _keep_records(ctx: JobContext, site: str) -> None:
-    """Before the site's copies are deleted: every key, delete marker and amendment record is
-    on every site that stays (sites added later have none yet), or the evacuation stops."""
+    """Before the site's copies are deleted: every key, marker, amendment and settings record
+    is on every site that stays (sites added later have none yet), or the evacuation stops."""
     skip = {site, *await retired_sites(ctx.catalog)}
     spread = await spread_records(ctx.catalog, ctx.sites, skip=skip)
     for name, count in spread.copied.items():
-        log.info("copied %d key, delete marker and amendment records to %s", count, name)
+        log.info("copied %d key, marker, amendment and settings records to %s", count, name)
     if spread.missing:
         raise EvacuationIncomplete(
-            f"{len(spread.missing)} key, marker or amendment records (such as "
+            f"{len(spread.missing)} key, marker, amendment or settings records (such as "
             f"{spread.missing[0]}) "
             f"could be written on no site that stays (unreachable: "
             f"{spread.unreachable or 'none'}); a catalog rebuild needs them: bring a site "
@@ -117,7 +123,7 @@ async def _keep_records(ctx: JobContext, site: str) -> None:
 async def _sweep(ctx: JobContext, site: str) -> int:
     """Delete the site's trashed files now (no grace: the site is leaving), then every file
     left on it that the catalog does not reference (key records, snapshots, leftovers) and the
-    delete marker and amendment records (copies of them stay on the other sites). A site
+    marker, amendment and settings records (copies of them stay on the other sites). A site
     that cannot be reached (a dead provider) keeps its files: the catalog forgets them."""
     target = ctx.sites.get(site)
     removed = 0

@@ -7,9 +7,9 @@ found, never what the manifest says: repairs and evacuations move shards after t
 
 Delete markers come back from their records on the sites (egide.engine.markers), and tag,
 retention and legal hold changes made after a write from the version's newest amendment
-record (egide.engine.amendments). What else was decided later — bucket settings,
-credentials — lives in the catalog only, and comes back from a snapshot
-(egide.maintenance.snapshots).
+record (egide.engine.amendments); bucket settings from the bucket's newest settings record
+(egide.engine.settingsrecords), else inferred from its versions. Credentials and uploads in
+progress live in the catalog only, and come back from a snapshot (egide.maintenance.snapshots).
 
 The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
 """
@@ -33,6 +33,7 @@ from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
 from egide.engine.markers import read_records
+from egide.engine.settingsrecords import read_settings
 from egide.engine.versioning import OBJECT_LOCK, VERSIONING, LockConfiguration
 from egide.maintenance.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
 from egide.sites.base import Site, SiteError
@@ -84,6 +85,9 @@ class RebuildReport:
     uploads_without_record: int = 0
     #: Delete markers found (their records, egide.engine.markers), counted among `versions`.
     delete_markers: int = 0
+    #: Buckets whose settings came from their settings record (egide.engine.settingsrecords);
+    #: the others' are inferred from their versions.
+    recorded_settings: int = 0
     #: Versions whose tags, retention or legal hold changed after the write (their amendment
     #: records, egide.engine.amendments): restored as changed.
     amended: int = 0
@@ -423,6 +427,10 @@ async def rebuild_catalog(
     for (bucket_id, _), versions in ordered.items():
         per_bucket.setdefault(bucket_id, []).extend(versions)
     settings = {b: inferred_settings(versions) for b, versions in per_bucket.items()}
+    recorded, problems = await read_settings(sites, generations)
+    report.problems += problems
+    report.recorded_settings = len(recorded)
+    settings.update({bucket_id: values for bucket_id, (_, values) in recorded.items()})
     await create_empty_catalog(into)
     retired = {bucket_id: k.retired for bucket_id, k in found_keys.items()}
     write_catalog(into, [k.bucket for k in found_keys.values()], ordered, settings, retired)

@@ -5,8 +5,8 @@ since: versions written after it (their shards and manifests are found, as by a 
 added; versions whose pieces moved (repair, evacuation) are pointed at where they are now;
 versions of the snapshot with no piece left anywhere were deleted since (or lost) and are
 dropped, and named in the report; delete markers recorded after it are added, and tag, retention
-and legal hold changes recorded after it applied. What a rebuild cannot see cannot be caught
-up either: bucket settings and credentials changed after the snapshot are not in the result,
+and legal hold changes and bucket settings recorded after it applied. What a rebuild cannot
+see cannot be caught up either: credentials changed after the snapshot are not in the result,
 and a version or marker deleted after it whose files are still on the sites (not yet
 garbage-collected) comes back (docs/catalog-recovery.md).
 """
@@ -25,6 +25,7 @@ from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, shard_name
 from egide.engine.amendments import Amendment, read_amendments
 from egide.engine.markers import read_records
+from egide.engine.settingsrecords import read_settings
 from egide.maintenance.rebuild import (
     VERSION_INSERT,
     RebuildError,
@@ -112,6 +113,9 @@ async def restore_catalog(
     report.problems += problems
     since = info.created * 1e9  # amendment numbers are times in nanoseconds
     later = {v: a for v, a in amendments.items() if a.number > since}
+    settings, problems = await read_settings(sites, generations)
+    report.problems += problems
+    settings = {b: found for b, found in settings.items() if found[0] > since}
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
     for version in known:
@@ -189,6 +193,15 @@ async def restore_catalog(
             db.executemany("DELETE FROM uploads WHERE upload_id = ?", [(u,) for u in done])
         for bucket_id, key in touched:
             _point_at_newest(db, bucket_id, key)
+        present = {row[0] for row in db.execute("SELECT id FROM buckets")}
+        for bucket_id, (_, values) in settings.items():  # changed after the snapshot
+            if bucket_id in present:
+                db.execute("DELETE FROM bucket_settings WHERE bucket_id = ?", (bucket_id,))
+                db.executemany(
+                    "INSERT INTO bucket_settings (bucket_id, name, value) VALUES (?, ?, ?)",
+                    [(bucket_id, name, value) for name, value in values.items()],
+                )
+                report.recorded_settings += 1
         _recount_packs(db)
         _keep_referenced_out_of_trash(db)
         db.execute("DELETE FROM sightings")  # garbage collection looks again from scratch

@@ -19,10 +19,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from egide.catalog.base import Catalog
-from egide.domain import AMENDMENT_PREFIX, MARKER_RECORD_PREFIX, marker_record_name
-from egide.engine.amendments import newest_names
+from egide.domain import (
+    AMENDMENT_PREFIX,
+    MARKER_RECORD_PREFIX,
+    SETTINGS_PREFIX,
+    marker_record_name,
+    parse_settings_record_name,
+)
+from egide.engine.amendments import amendment_number
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import record_name as key_record_name
+from egide.engine.siterecords import newest_of
 from egide.sites.base import Site, SiteError, write_file
 
 log = logging.getLogger("egide.spread")
@@ -48,23 +55,37 @@ class Spread:
 async def spread_records(
     catalog: Catalog, sites: Mapping[str, Site], *, skip: Collection[str] = ()
 ) -> Spread:
-    """Every bucket key record, delete marker record and newest amendment record of a version
-    the catalog knows, onto every site of `sites` but `skip` that lacks it."""
-    buckets = [key_record_name(bucket.id) for bucket in await catalog.list_buckets()]
+    """Every bucket key record, delete marker record, newest amendment record of a version and
+    newest settings record of a bucket the catalog knows, onto every site of `sites` but `skip`
+    that lacks it."""
+    buckets_now = await catalog.list_buckets()
+    buckets = [key_record_name(bucket.id) for bucket in buckets_now]
     markers = [marker_record_name(*ids) for ids in await catalog.delete_markers()]
     result = await spread(sites, KEY_RECORD_PREFIX, buckets, skip=skip)
     result.add(await spread(sites, MARKER_RECORD_PREFIX, markers, skip=skip))
-    listed: set[str] = set()
-    for site_name, site in sites.items():
-        try:
-            listed.update([name async for name in site.list(AMENDMENT_PREFIX)])
-        except SiteError as exc:
-            result.unreachable[site_name] = str(exc)
-    newest = newest_names(sorted(listed))
+    newest = newest_of(await _listed(sites, AMENDMENT_PREFIX, result), amendment_number)
     present = await catalog.versions_present(list(newest))
     amendments = [name for version_id, name in newest.items() if version_id in present]
     result.add(await spread(sites, AMENDMENT_PREFIX, amendments, skip=skip))
+    listed = await _listed(sites, SETTINGS_PREFIX, result)
+    known = {bucket.id for bucket in buckets_now}
+    settings = [
+        name for bucket_id, name in newest_of(listed, parse_settings_record_name).items()
+        if bucket_id in known
+    ]  # fmt: skip
+    result.add(await spread(sites, SETTINGS_PREFIX, settings, skip=skip))
     return result
+
+
+async def _listed(sites: Mapping[str, Site], prefix: str, result: Spread) -> list[str]:
+    """Every name with `prefix` on any of `sites`, sorted; unreachable sites noted in `result`."""
+    listed: set[str] = set()
+    for site_name, site in sites.items():
+        try:
+            listed.update([name async for name in site.list(prefix)])
+        except SiteError as exc:
+            result.unreachable[site_name] = str(exc)
+    return sorted(listed)
 
 
 async def spread(

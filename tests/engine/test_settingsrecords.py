@@ -1,0 +1,42 @@
+"""Bucket settings records: written when a bucket's settings differ from those last recorded,
+sealed under the bucket key, the newest opening as the bucket's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.engine.helpers import make_env
+
+from egide.domain import parse_settings_record_name
+from egide.engine.settingsrecords import RECORDED, open_settings, record_settings
+from egide.engine.versioning import VERSIONING
+
+
+def test_settings_are_recorded_once_per_change(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")
+        await env.store.create_bucket("other")
+        assert await record_settings(env.store) == 2  # every bucket once, settings or not
+        assert await record_settings(env.store) == 0  # nothing changed
+        await env.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
+        await env.catalog.put_bucket_setting(bucket.id, "cors", '[{"origin": "partner.example"}]')
+        assert await record_settings(env.store) == 1
+        names = sorted([n async for n in env.sites[0].list("bset-" + bucket.id.hex())])
+        assert len(names) == 2  # the older one is garbage collection's to delete
+        newest = max(names, key=lambda n: parse_settings_record_name(n) or (b"", 0))
+        parsed = parse_settings_record_name(newest)
+        assert parsed is not None and parsed[0] == bucket.id
+        copies = {await site.read(newest, 0, -1) for site in env.sites}
+        assert len(copies) == 1
+        sealed = copies.pop()
+        assert b"partner.example" not in sealed
+        key = env.store.bucket_key(bucket)
+        assert open_settings([key], bucket.id, parsed[1], sealed) == {
+            VERSIONING: "Enabled", "cors": '[{"origin": "partner.example"}]',
+        }  # fmt: skip
+        assert open_settings([key], bucket.id, parsed[1] + 1, sealed) is None
+        assert await env.catalog.get_bucket_setting(bucket.id, RECORDED) is not None
+
+    env.run(scenario)
