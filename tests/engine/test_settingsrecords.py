@@ -40,3 +40,19 @@ def test_settings_are_recorded_once_per_change(tmp_path: Path) -> None:
         assert await env.catalog.get_bucket_setting(bucket.id, RECORDED) is not None
 
     env.run(scenario)
+
+
+def test_settings_no_site_takes_are_recorded_when_a_site_comes_back(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")
+        for site in env.sites:
+            (site.root / "tmp").rename(site.root / "tmp.off")  # no site takes a new file
+        assert await record_settings(env.store) == 0  # logged, left for the next round
+        assert await env.catalog.get_bucket_setting(bucket.id, RECORDED) is None
+        for site in env.sites:
+            (site.root / "tmp.off").rename(site.root / "tmp")
+        assert await record_settings(env.store) == 1
+
+    env.run(scenario)

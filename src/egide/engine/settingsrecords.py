@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from egide.domain import SETTINGS_PREFIX, parse_settings_record_name, settings_record_name
+from egide.domain import (
+    SETTINGS_PREFIX,
+    SitesUnavailable,
+    parse_settings_record_name,
+    settings_record_name,
+)
 from egide.engine.siterecords import (
     open_any,
     open_document,
@@ -35,6 +41,8 @@ from egide.sites.base import Site
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
+
+log = logging.getLogger("egide.settings")
 
 #: The setting that holds the digest of the settings last recorded (never recorded itself).
 RECORDED = "settings-recorded"
@@ -52,7 +60,7 @@ def digest(settings: Mapping[str, str]) -> str:
 
 async def record_settings(store: ObjectStore) -> int:
     """Record the settings of every bucket whose settings changed since last recorded; how many
-    were recorded. A bucket no site takes a record of is left for the next round."""
+    were recorded. A bucket no site takes a record of is logged and left for the next round."""
     recorded = 0
     every = await store.catalog.all_bucket_settings()
     for bucket in await store.catalog.list_buckets():
@@ -63,10 +71,14 @@ async def record_settings(store: ObjectStore) -> int:
         number = time.time_ns()
         document = {name: value for name, value in settings.items() if name != RECORDED}
         sealed = seal_document(store.bucket_key(bucket), document, _context(bucket.id, number))
-        await write_everywhere(
-            await writable_sites(store), settings_record_name(bucket.id, number), sealed,
-            f"settings record of bucket {bucket.name}",
-        )  # fmt: skip
+        try:
+            await write_everywhere(
+                await writable_sites(store), settings_record_name(bucket.id, number), sealed,
+                f"settings record of bucket {bucket.name}",
+            )  # fmt: skip
+        except SitesUnavailable as exc:
+            log.warning("%s; trying again next round", exc)
+            continue
         await store.catalog.put_bucket_setting(bucket.id, RECORDED, now)
         recorded += 1
     return recorded

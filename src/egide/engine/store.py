@@ -544,9 +544,9 @@ class ObjectStore:
                 if self.upload_expiry:
                     await self.multipart.abort_abandoned(self.upload_expiry)
                 await self.empty_trash()
-                await record_settings(self)  # for a catalog rebuilt from the sites
                 if time.monotonic() >= next_lifecycle:
                     next_lifecycle = time.monotonic() + self.lifecycle_interval
                     await apply_lifecycle(self, time.time(), self.lifecycle_day)
+                await record_settings(self)  # last: sites down must not hold up the rest
             except Exception:
                 log.exception("housekeeping failed")
