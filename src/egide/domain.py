@@ -250,6 +250,21 @@ def parse_settings_record_name(name: str) -> tuple[bytes, int] | None:
     return (bytes.fromhex(found[1]), int(found[2])) if found else None
 
 
+CREDENTIALS_PREFIX = "creds-"
+_CREDENTIALS = re.compile(r"^creds-(\d{1,20})$")
+
+
+def credentials_record_name(number: int) -> str:
+    """The file of the credentials record (egide.engine.credentialrecords)."""
+    return f"{CREDENTIALS_PREFIX}{number}"
+
+
+def parse_credentials_record_name(name: str) -> tuple[bytes, int] | None:
+    """(b"", number) of a credentials record's file name (one series: the id is empty)."""
+    found = _CREDENTIALS.match(name)
+    return (b"", int(found[1])) if found else None
+
+
 class DomainError(Exception):
     """Base of the errors the engine raises for the API layer to translate."""
 

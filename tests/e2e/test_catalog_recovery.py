@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 from tests.conftest import Server, ServerFactory
 
 from egide.crypto.keyring import create_master_key_file
@@ -105,6 +106,13 @@ def settings_recorded(server: Server) -> bool:
     return all(named.get(RECORDED) == digest(named) for named in settings.values())
 
 
+def credentials_recorded_since(server: Server, since_ns: int) -> bool:
+    """Whether a credentials record newer than `since_ns` is on the first site."""
+    site = server.site_dirs()[0] / "shards" / "cr"
+    names = [p.name for p in site.iterdir()] if site.is_dir() else []
+    return any(int(name.removeprefix("creds-")) > since_ns for name in names)
+
+
 def lose_catalog(server: Server) -> None:
     server.stop()
     for suffix in ("", "-wal", "-shm"):
@@ -115,6 +123,12 @@ def test_rebuild_then_restore_give_back_everything(make_server: ServerFactory) -
     server = make_server(SCHEDULE)
     s3 = server.client()
     fill(s3)
+    created_at = time.time_ns()
+    created = subprocess.run(
+        [sys.executable, "-m", "egide", "credentials", "create", "--config", str(server.config)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    access, secret = created[created.index("access") + 2], created[created.index("secret") + 2]
     before = listing(s3)
     taken = egide(server, "snapshot", "--json")
     assert taken.returncode == 0, taken.stderr
@@ -124,6 +138,9 @@ def test_rebuild_then_restore_give_back_everything(make_server: ServerFactory) -
         time.sleep(0.5)
     while not settings_recorded(server):  # the servers' housekeeping, every second here
         assert time.monotonic() < deadline + 15, "bucket settings not recorded"
+        time.sleep(0.5)
+    while not credentials_recorded_since(server, created_at):
+        assert time.monotonic() < deadline + 15, "credentials not recorded"
         time.sleep(0.5)
 
     lose_catalog(server)
@@ -139,6 +156,15 @@ def test_rebuild_then_restore_give_back_everything(make_server: ServerFactory) -
     assert any(isinstance(v, dict) and "marker" in v for v in before.values())
     tags = server.client().get_bucket_tagging(Bucket="versioned")["TagSet"]
     assert tags == [{"Key": "t", "Value": "v"}]
+    # The access key created with the command still signs: no new pair to hand out.
+    assert report["credentials"] == 1 + 1  # egide.toml's, recorded too, and the created one
+    as_created = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
+                              aws_access_key_id=access, aws_secret_access_key=secret)  # fmt: skip
+    assert {b["Name"] for b in as_created.list_buckets()["Buckets"]} == {
+        "plain",
+        "versioned",
+        "locked",
+    }
 
     lose_catalog(server)
     restored = egide(server, "restore", "--force", "--json")

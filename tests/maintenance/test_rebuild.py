@@ -17,6 +17,7 @@ from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, marker_record_name, shard_name
 from egide.engine.amendments import record_amendment
+from egide.engine.credentialrecords import record_credentials
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
 from egide.engine.settingsrecords import record_settings
 from egide.engine.store import ObjectStore
@@ -310,5 +311,19 @@ def test_bucket_settings_come_back_from_their_records(env: Env, tmp_path: Path) 
             assert await rebuilt.get_bucket_setting(plain.id, VERSIONING) is None
             assert await rebuilt.get_bucket_setting(plain.id, "policy") == '{"k": 4, "m": 2}'
             assert await rebuilt.get_bucket_setting(plain.id, "cors") is None
+
+    env.run(scenario)
+
+
+def test_access_keys_come_back_from_the_credentials_record(env: Env, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        sealed = env.keyring.seal_secret("EGKEPTACCESSKEY00001", b"kept secret")
+        await env.catalog.add_credential("EGKEPTACCESSKEY00001", sealed)
+        assert await record_credentials(env.store)
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.credentials == 1
+            found = await rebuilt.get_credential("EGKEPTACCESSKEY00001")
+            assert found is not None
+            assert env.keyring.open_secret("EGKEPTACCESSKEY00001", found) == b"kept secret"
 
     env.run(scenario)

@@ -34,6 +34,7 @@ from egide.domain import (
     Upload,
     WriteCondition,
     parse_amendment_name,
+    parse_credentials_record_name,
     parse_marker_record_name,
     parse_settings_record_name,
     shard_name,
@@ -261,6 +262,8 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
     if name.startswith("pack-"):
         row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
         return row is not None and site in json.loads(row[0])
+    if parse_credentials_record_name(name):  # the credentials: older ones are superseded
+        return True
     if settings := parse_settings_record_name(name):  # a bucket's settings: on every site
         return bool(db.execute("SELECT 1 FROM buckets WHERE id = ?", (settings[0],)).fetchone())
     if amendment := parse_amendment_name(name):  # a version's later changes: on every site

@@ -169,6 +169,12 @@ def _summary(report: RebuildReport, outcome: str) -> None:
         f"read          {plural(report.files, 'file')} ({size(report.stored_bytes)} stored) "
         f"in {report.seconds:.1f} s",
     ]
+    lines.append(
+        f"records       {plural(report.delete_markers, 'delete marker')}, "
+        f"{plural(report.amended, 'version')} with later tag or lock changes, "
+        f"{plural(report.recorded_settings, 'bucket')} with recorded settings, "
+        f"{plural(report.credentials, 'access key')}"
+    )
     if report.degraded:
         lines.append(f"degraded      {report.degraded} (pieces missing: run a repair)")
     if report.uploads_without_record:

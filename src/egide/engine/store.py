@@ -35,6 +35,7 @@ from egide.domain import (
     new_id,
     parse_version_id,
 )
+from egide.engine.credentialrecords import record_credentials
 from egide.engine.keyrecords import (
     KeyRecord,
     KeyRecordError,
@@ -117,6 +118,9 @@ class ObjectStore:
         self._retired_keys: dict[bytes, tuple[bytes, ...]] = {}
         self._buckets_by_id: dict[bytes, Bucket] = {}
         self._bucket_cache: dict[str, tuple[Bucket, float]] = {}
+        #: Digest of the credentials this process last recorded on the sites
+        #: (egide.engine.credentialrecords).
+        self.recorded_credentials: str | None = None
         #: Catalog writes started without waiting (repair queue), kept until they end.
         self._pending: set[asyncio.Future[None]] = set()
 
@@ -547,6 +551,8 @@ class ObjectStore:
                 if time.monotonic() >= next_lifecycle:
                     next_lifecycle = time.monotonic() + self.lifecycle_interval
                     await apply_lifecycle(self, time.time(), self.lifecycle_day)
-                await record_settings(self)  # last: sites down must not hold up the rest
+                # Last: sites down must not hold up the rest.
+                await record_settings(self)
+                await record_credentials(self)
             except Exception:
                 log.exception("housekeeping failed")

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from egide.domain import (
     AMENDMENT_PREFIX,
+    CREDENTIALS_PREFIX,
     MARKER_RECORD_PREFIX,
     SETTINGS_PREFIX,
     Job,
@@ -31,7 +32,7 @@ from egide.sites.base import SiteError
 log = logging.getLogger("egide.evacuate")
 
 #: Records kept on every site that the catalog references: the leaving site's copies go.
-ON_EVERY_SITE = (MARKER_RECORD_PREFIX, AMENDMENT_PREFIX, SETTINGS_PREFIX)
+ON_EVERY_SITE = (MARKER_RECORD_PREFIX, AMENDMENT_PREFIX, SETTINGS_PREFIX, CREDENTIALS_PREFIX)
 #: Passes over the catalog before giving up on pieces that keep arriving on the site
 #: (multipart uploads placed there before the evacuation started, completing meanwhile).
 MAX_PASSES = 3
@@ -112,8 +113,7 @@ async def _keep_records(ctx: JobContext, site: str) -> None:
         log.info("copied %d key, marker, amendment and settings records to %s", count, name)
     if spread.missing:
         raise EvacuationIncomplete(
-            f"{len(spread.missing)} key, marker, amendment or settings records (such as "
-            f"{spread.missing[0]}) "
+            f"{len(spread.missing)} records kept on every site (such as {spread.missing[0]}) "
             f"could be written on no site that stays (unreachable: "
             f"{spread.unreachable or 'none'}); a catalog rebuild needs them: bring a site "
             "back, then resume this job"

@@ -7,10 +7,11 @@ later (default a day: longer than any write between its shards and its commit) i
 once more and deleted. Files whose names are not Égide shard or pack names are never touched,
 nor key records and snapshots.
 
-Delete marker, amendment and settings records (egide.engine.markers, .amendments,
-.settingsrecords) are Égide files too: one whose marker, version or bucket is gone (removed,
-replaced, or never committed) goes the same way, and an amendment or settings record that a
-newer one of the same version or bucket supersedes goes at once. Each pass first copies the
+Delete marker, amendment, settings and credentials records (egide.engine.markers,
+.amendments, .settingsrecords, .credentialrecords) are Égide files too: one whose marker,
+version or bucket is gone (removed, replaced, or never committed) goes the same way, and a
+numbered record that a newer one of the same version, bucket or series supersedes goes at
+once. Each pass first copies the
 records onto the sites that lack them (sites added since): every site then holds what a
 catalog rebuild needs (egide.maintenance.spread).
 """
@@ -21,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncGenerator
 
-from egide.domain import Job, parse_settings_record_name
+from egide.domain import Job, parse_credentials_record_name, parse_settings_record_name
 from egide.engine.amendments import amendment_number
 from egide.engine.placing import retired_sites
 from egide.engine.siterecords import superseded_of
@@ -33,7 +34,7 @@ DEFAULT_GRACE = 86_400.0
 BATCH = 500
 _OURS = re.compile(
     r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32}|mark-[0-9a-f]{32}-[0-9a-f]{32}"
-    r"|amend-[0-9a-f]{32}-[0-9a-f]{32}-\d+|bset-[0-9a-f]{32}-\d+)$"
+    r"|amend-[0-9a-f]{32}-[0-9a-f]{32}-\d+|bset-[0-9a-f]{32}-\d+|creds-\d+)$"
 )
 
 
@@ -47,7 +48,7 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
         copied = sum(spread.copied.values())
         note = ", ".join(f"{n} to {site}" for site, n in spread.copied.items()) or "none missing"
         yield Step({"site": names[0]} if names else None, {"records_copied": copied},
-                   note=f"key, marker, amendment and settings records copied: {note}")  # fmt: skip
+                   note=f"records copied: {note}")  # fmt: skip
     start = names.index(str(job.cursor["site"])) if job.cursor else 0
     for site_name in names[start:]:
         site = ctx.sites[site_name]
@@ -59,9 +60,11 @@ async def gc_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
         seen = await ctx.catalog.sightings(site_name)
         now = time.time()
         deleted = noted = 0
-        # A newer amendment of the same version, or settings of the same bucket, is there.
+        # A newer amendment of the same version, settings of the same bucket, or credentials
+        # record is there.
         old = {*superseded_of(found, amendment_number),
-               *superseded_of(found, parse_settings_record_name)}  # fmt: skip
+               *superseded_of(found, parse_settings_record_name),
+               *superseded_of(found, parse_credentials_record_name)}  # fmt: skip
         for name in sorted(old):
             await site.delete(name)
             deleted += 1

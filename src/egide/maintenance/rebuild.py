@@ -8,8 +8,9 @@ found, never what the manifest says: repairs and evacuations move shards after t
 Delete markers come back from their records on the sites (egide.engine.markers), and tag,
 retention and legal hold changes made after a write from the version's newest amendment
 record (egide.engine.amendments); bucket settings from the bucket's newest settings record
-(egide.engine.settingsrecords), else inferred from its versions. Credentials and uploads in
-progress live in the catalog only, and come back from a snapshot (egide.maintenance.snapshots).
+(egide.engine.settingsrecords), else inferred from its versions; access keys from the
+credentials record (egide.engine.credentialrecords). Uploads in progress live in the catalog
+only, and come back from a snapshot (egide.maintenance.snapshots).
 
 The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
 """
@@ -29,6 +30,7 @@ from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import Bucket, ObjectVersion
 from egide.engine.amendments import Amendment, read_amendments
+from egide.engine.credentialrecords import read_credentials
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
@@ -85,6 +87,8 @@ class RebuildReport:
     uploads_without_record: int = 0
     #: Delete markers found (their records, egide.engine.markers), counted among `versions`.
     delete_markers: int = 0
+    #: Access keys from the credentials record (egide.engine.credentialrecords).
+    credentials: int = 0
     #: Buckets whose settings came from their settings record (egide.engine.settingsrecords);
     #: the others' are inferred from their versions.
     recorded_settings: int = 0
@@ -338,6 +342,7 @@ def write_catalog(
     keys: Mapping[tuple[bytes, str], Sequence[ObjectVersion]],
     settings: Mapping[bytes, Mapping[str, str]],
     retired: Mapping[bytes, Sequence[bytes]] | None = None,
+    credentials: Sequence[tuple[str, bytes]] = (),
 ) -> None:
     """Fill a new, empty catalog in one transaction, then leave it as one file (no WAL)."""
     packs: dict[str, tuple[set[str], int]] = {}
@@ -379,6 +384,10 @@ def write_catalog(
         db.executemany(
             "INSERT INTO bucket_settings (bucket_id, name, value) VALUES (?, ?, ?)",
             [(b, n, v) for b, named in settings.items() for n, v in named.items()],
+        )
+        db.executemany(
+            "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
+            [(access, sealed, now) for access, sealed in credentials],
         )
         db.execute("COMMIT")
         db.execute("PRAGMA journal_mode=DELETE")
@@ -433,7 +442,13 @@ async def rebuild_catalog(
     settings.update({bucket_id: values for bucket_id, (_, values) in recorded.items()})
     await create_empty_catalog(into)
     retired = {bucket_id: k.retired for bucket_id, k in found_keys.items()}
-    write_catalog(into, [k.bucket for k in found_keys.values()], ordered, settings, retired)
+    credentials, _, problems = await read_credentials(sites, keyring)
+    report.problems += problems
+    report.credentials = len(credentials or ())
+    write_catalog(
+        into, [k.bucket for k in found_keys.values()], ordered, settings, retired,
+        credentials or (),
+    )  # fmt: skip
     report.buckets = len(found_keys)
     report.objects = len(ordered)
     report.versions = sum(len(v) for v in ordered.values())

@@ -4,11 +4,11 @@ The snapshot holds everything the catalog knew at its time. The sites then say w
 since: versions written after it (their shards and manifests are found, as by a rebuild) are
 added; versions whose pieces moved (repair, evacuation) are pointed at where they are now;
 versions of the snapshot with no piece left anywhere were deleted since (or lost) and are
-dropped, and named in the report; delete markers recorded after it are added, and tag, retention
-and legal hold changes and bucket settings recorded after it applied. What a rebuild cannot
-see cannot be caught up either: credentials changed after the snapshot are not in the result,
-and a version or marker deleted after it whose files are still on the sites (not yet
-garbage-collected) comes back (docs/catalog-recovery.md).
+dropped, and named in the report; delete markers recorded after it are added, and tag,
+retention and legal hold changes, bucket settings and credentials recorded after it applied.
+What a rebuild cannot see cannot be caught up either: uploads begun after the snapshot are not
+in the result, and a version or marker deleted after it whose files are still on the sites (not
+yet garbage-collected) comes back (docs/catalog-recovery.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, shard_name
 from egide.engine.amendments import Amendment, read_amendments
+from egide.engine.credentialrecords import read_credentials
 from egide.engine.markers import read_records
 from egide.engine.settingsrecords import read_settings
 from egide.maintenance.rebuild import (
@@ -116,6 +117,8 @@ async def restore_catalog(
     settings, problems = await read_settings(sites, generations)
     report.problems += problems
     settings = {b: found for b, found in settings.items() if found[0] > since}
+    credentials, number, problems = await read_credentials(sites, keyring)
+    report.problems += problems
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
     for version in known:
@@ -193,6 +196,14 @@ async def restore_catalog(
             db.executemany("DELETE FROM uploads WHERE upload_id = ?", [(u,) for u in done])
         for bucket_id, key in touched:
             _point_at_newest(db, bucket_id, key)
+        if credentials is not None and number > since:  # changed after the snapshot
+            known_keys = dict(db.execute("SELECT access_key, created FROM credentials"))
+            db.execute("DELETE FROM credentials")
+            db.executemany(
+                "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
+                [(a, s, known_keys.get(a, time.time())) for a, s in credentials],
+            )
+            report.credentials = len(credentials)
         present = {row[0] for row in db.execute("SELECT id FROM buckets")}
         for bucket_id, (_, values) in settings.items():  # changed after the snapshot
             if bucket_id in present:

@@ -38,9 +38,9 @@ TAIL_READ = 4096
 PACK_PREFIX = "pack-"
 _LENGTH_SIZE = 8
 _SHARD_NAME = re.compile(r"^([0-9a-f]{32})-(\d+)-(\d+)$")
-#: Files of Égide that are not shards (bucket key, delete marker, amendment and settings
-#: records, catalog snapshots, site labels).
-SKIPPED_PREFIXES = ("keys-", "mark-", "amend-", "bset-", "snap-", ".egide")
+#: Files of Égide that are not shards (bucket key, delete marker, amendment, settings and
+#: credentials records, catalog snapshots, site labels).
+SKIPPED_PREFIXES = ("keys-", "mark-", "amend-", "bset-", "creds-", "snap-", ".egide")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from egide.catalog.base import Catalog
 from egide.domain import (
     AMENDMENT_PREFIX,
+    CREDENTIALS_PREFIX,
     MARKER_RECORD_PREFIX,
     SETTINGS_PREFIX,
     marker_record_name,
+    parse_credentials_record_name,
     parse_settings_record_name,
 )
 from egide.engine.amendments import amendment_number
@@ -55,9 +57,9 @@ class Spread:
 async def spread_records(
     catalog: Catalog, sites: Mapping[str, Site], *, skip: Collection[str] = ()
 ) -> Spread:
-    """Every bucket key record, delete marker record, newest amendment record of a version and
-    newest settings record of a bucket the catalog knows, onto every site of `sites` but `skip`
-    that lacks it."""
+    """Every bucket key record, delete marker record, newest amendment record of a version,
+    newest settings record of a bucket the catalog knows, and the newest credentials record,
+    onto every site of `sites` but `skip` that lacks it."""
     buckets_now = await catalog.list_buckets()
     buckets = [key_record_name(bucket.id) for bucket in buckets_now]
     markers = [marker_record_name(*ids) for ids in await catalog.delete_markers()]
@@ -74,6 +76,9 @@ async def spread_records(
         if bucket_id in known
     ]  # fmt: skip
     result.add(await spread(sites, SETTINGS_PREFIX, settings, skip=skip))
+    listed = await _listed(sites, CREDENTIALS_PREFIX, result)
+    credentials = list(newest_of(listed, parse_credentials_record_name).values())
+    result.add(await spread(sites, CREDENTIALS_PREFIX, credentials, skip=skip))
     return result
 
 
