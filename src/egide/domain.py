@@ -201,6 +201,8 @@ def shard_name(version_id: bytes, part: int, index: int) -> str:
     return f"{version_id.hex()}-{part}-{index}"
 
 
+#: Bucket key records (egide.engine.keyrecords).
+KEY_RECORD_PREFIX = "keys-"
 MARKER_RECORD_PREFIX = "mark-"
 _MARKER_RECORD = re.compile(r"^mark-([0-9a-f]{32})-([0-9a-f]{32})$")
 
@@ -263,6 +265,16 @@ def parse_credentials_record_name(name: str) -> tuple[bytes, int] | None:
     """(b"", number) of a credentials record's file name (one series: the id is empty)."""
     found = _CREDENTIALS.match(name)
     return (b"", int(found[1])) if found else None
+
+
+#: The small records kept on every site beside the shards (decision 0016): not object data.
+SITE_RECORD_PREFIXES = (
+    KEY_RECORD_PREFIX,
+    MARKER_RECORD_PREFIX,
+    AMENDMENT_PREFIX,
+    SETTINGS_PREFIX,
+    CREDENTIALS_PREFIX,
+)
 
 
 class DomainError(Exception):

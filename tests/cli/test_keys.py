@@ -26,6 +26,7 @@ from egide.crypto import aead
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyfile import V2_MAGIC
 from egide.crypto.keyring import Keyring
+from egide.domain import SITE_RECORD_PREFIXES
 from egide.masterkey import key_files, load_keyring
 from egide.server import open_store
 
@@ -58,13 +59,13 @@ def read_everything(store: Store, buckets: tuple[str, ...] = ()) -> dict[str, st
 
 
 def data_files(store: Store) -> dict[Path, tuple[bytes, int]]:
-    """Shard and pack files with their bytes and mtime (key records and catalog snapshots,
-    which are not object data, left out)."""
+    """Shard and pack files with their bytes and mtime (the records kept on every site and
+    catalog snapshots, which are not object data, left out)."""
     sites = store.root / "data" / "sites"
     return {
         p: (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sites.rglob("*")
-        if p.is_file() and not p.name.startswith(("keys-", "snap-"))
+        if p.is_file() and not p.name.startswith((*SITE_RECORD_PREFIXES, "snap-"))
     }
 
 

@@ -15,6 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import Server, ServerFactory
 
+from egide.domain import SITE_RECORD_PREFIXES
+
 PASSPHRASE = "the town hall passphrase"
 MiB = 1024 * 1024
 
@@ -71,7 +73,7 @@ def shard_files(server: Server) -> dict[Path, tuple[bytes, int]]:
     return {
         p: (p.read_bytes(), p.stat().st_mtime_ns)
         for p in (server.data_dir / "sites").glob("*/shards/*/*")
-        if not p.name.startswith(("keys-", "snap-"))  # key records, catalog snapshots
+        if not p.name.startswith((*SITE_RECORD_PREFIXES, "snap-"))  # records, snapshots
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.conftest import ServerFactory
 
+from egide.domain import SITE_RECORD_PREFIXES
+
 CONTENT_MARKER = b"CONFIDENTIAL-PAYROLL-2026-"
 KEY_MARKER = "secret-project-marianne"
 META_MARKER = "mayor-office-only"
@@ -34,10 +36,13 @@ def test_sites_hold_only_ciphertext(make_server: ServerFactory) -> None:
         b"classification",
     ]
     files = [p for site in server.site_dirs() for p in site.rglob("*") if p.is_file()]
-    shards = [p for p in files if "shards" in p.parts and not p.name.startswith("keys-")]
+    shards = [
+        p for p in files if "shards" in p.parts and not p.name.startswith(SITE_RECORD_PREFIXES)
+    ]
     assert len(shards) == 2 * 6
-    # The bucket's key record on every site (egide.engine.keyrecords) is sealed too: it is
-    # among the files searched below.
+    # The records on every site (the bucket's key record, and the bucket settings and
+    # credentials the server records: decision 0016) are sealed too: they are among the files
+    # searched below.
     assert len([p for p in files if p.name.startswith("keys-")]) == 6
     for path in files:
         data = path.read_bytes()

@@ -23,6 +23,8 @@ from boto3.s3.transfer import TransferConfig
 from tests.conftest import Server, ServerFactory
 from tests.providers import Provider, running_moto
 
+from egide.domain import SITE_RECORD_PREFIXES
+
 KiB, MiB = 1024, 1024 * 1024
 NO_SCHEDULE = "[maintenance]\nrun_in_server = false\nscrub_period_days = 0\ngc_interval_hours = 0\n"
 
@@ -73,7 +75,7 @@ def _files_on_disk(server: Server) -> set[tuple[str, str]]:
     found = set()
     for site in (server.data_dir / "sites").iterdir():
         for path in (site / "shards").rglob("*"):
-            if path.is_file() and not path.name.startswith("keys-"):
+            if path.is_file() and not path.name.startswith(SITE_RECORD_PREFIXES):
                 found.add((site.name, path.name))
     return found
 

@@ -11,6 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import ServerFactory
 
+from egide.domain import SITE_RECORD_PREFIXES
+
 MiB = 1024 * 1024
 SIZES = {"empty": 0, "tiny": 1, "block": MiB, "many": 3 * MiB + 17}
 
@@ -25,7 +27,9 @@ def fill(s3: Any) -> dict[str, bytes]:
 
 def shard_files(site: Path) -> list[Path]:
     return sorted(
-        p for p in (site / "shards").rglob("*") if p.is_file() and not p.name.startswith("keys-")
+        p
+        for p in (site / "shards").rglob("*")
+        if p.is_file() and not p.name.startswith(SITE_RECORD_PREFIXES)
     )
 
 

@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
-from egide.domain import ObjectVersion, shard_name
-from egide.engine.keyrecords import PREFIX as RECORD_PREFIX
+from egide.domain import SITE_RECORD_PREFIXES, ObjectVersion, shard_name
 from egide.engine.store import ObjectStore
 from egide.sites.local import LocalSite
 
@@ -45,12 +44,14 @@ def payload(size: int, seed: int = 0) -> bytes:
 
 
 def files_under(directory: Path) -> list[Path]:
-    """Object data files under `directory`; bucket key records (one per bucket and site,
-    egide.engine.keyrecords) are not object data and are left out."""
+    """Object data files under `directory`; the records kept on every site (bucket keys,
+    delete markers …: decision 0016) are not object data and are left out."""
     if not directory.exists():
         return []
     return sorted(
-        p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(RECORD_PREFIX)
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and not p.name.startswith(SITE_RECORD_PREFIXES)
     )
 
 

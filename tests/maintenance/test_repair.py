@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, flip, run_job, wipe_site
 
-from egide.domain import shard_name
+from egide.domain import SITE_RECORD_PREFIXES, shard_name
 from egide.maintenance.repair import inspect, mend
 
 
@@ -33,7 +33,7 @@ def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
         # Full redundancy again: any two sites may go now.
         for site in env.sites[:2]:
             for path in site.root.joinpath("shards").rglob("*"):
-                if path.is_file() and not path.name.startswith("keys-"):
+                if path.is_file() and not path.name.startswith(SITE_RECORD_PREFIXES):
                     path.unlink()
         assert await env.get("b", "big") == big
         assert await env.get("b", "small") == small

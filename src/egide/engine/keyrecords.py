@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
+from egide.domain import KEY_RECORD_PREFIX
 from egide.sites.base import ShardMissing, Site, SiteError, write_file
 
 log = logging.getLogger("egide.keys")
 
-PREFIX = "keys-"
+PREFIX = KEY_RECORD_PREFIX
 KIND = "bucket-keys"
 
 

@@ -15,14 +15,7 @@ import logging
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
-from egide.domain import (
-    AMENDMENT_PREFIX,
-    CREDENTIALS_PREFIX,
-    MARKER_RECORD_PREFIX,
-    SETTINGS_PREFIX,
-    Job,
-    ObjectVersion,
-)
+from egide.domain import SITE_RECORD_PREFIXES, Job, ObjectVersion
 from egide.engine.placing import retired_sites
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.repair import mend, scan
@@ -31,8 +24,6 @@ from egide.sites.base import SiteError
 
 log = logging.getLogger("egide.evacuate")
 
-#: Records kept on every site that the catalog references: the leaving site's copies go.
-ON_EVERY_SITE = (MARKER_RECORD_PREFIX, AMENDMENT_PREFIX, SETTINGS_PREFIX, CREDENTIALS_PREFIX)
 #: Passes over the catalog before giving up on pieces that keep arriving on the site
 #: (multipart uploads placed there before the evacuation started, completing meanwhile).
 MAX_PASSES = 3
@@ -142,8 +133,8 @@ async def _sweep(ctx: JobContext, site: str) -> int:
         names = [name async for name in target.list()]
         for start in range(0, len(names), 500):
             chunk = names[start : start + 500]
-            # Marker and amendment records are needed, but on every site: others keep them.
-            records = [name for name in chunk if name.startswith(ON_EVERY_SITE)]
+            # Records kept on every site: the others hold copies (spread above).
+            records = [name for name in chunk if name.startswith(SITE_RECORD_PREFIXES)]
             unreferenced = await ctx.catalog.unreferenced(site, chunk)
             for name in dict.fromkeys([*records, *unreferenced]):
                 await target.delete(name)  # missing files count as deleted

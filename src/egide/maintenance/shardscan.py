@@ -23,6 +23,7 @@ from egide.coding.shardfile import (
     ShardFormatError,
     ShardHeader,
 )
+from egide.domain import SITE_RECORD_PREFIXES
 from egide.sites.base import ShardMissing, Site, SiteError
 
 log = logging.getLogger("egide.rebuild")
@@ -38,9 +39,9 @@ TAIL_READ = 4096
 PACK_PREFIX = "pack-"
 _LENGTH_SIZE = 8
 _SHARD_NAME = re.compile(r"^([0-9a-f]{32})-(\d+)-(\d+)$")
-#: Files of Égide that are not shards (bucket key, delete marker, amendment, settings and
-#: credentials records, catalog snapshots, site labels).
-SKIPPED_PREFIXES = ("keys-", "mark-", "amend-", "bset-", "creds-", "snap-", ".egide")
+#: Files of Égide that are not shards (the records kept on every site, catalog snapshots,
+#: site labels).
+SKIPPED_PREFIXES = (*SITE_RECORD_PREFIXES, "snap-", ".egide")
 
 
 @dataclass(frozen=True, slots=True)
