@@ -26,7 +26,8 @@ from egide.crypto import aead
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyfile import V2_MAGIC
 from egide.crypto.keyring import Keyring
-from egide.domain import SITE_RECORD_PREFIXES
+from egide.domain import SITE_RECORD_PREFIXES, parse_marker_record_name
+from egide.engine.markers import open_record
 from egide.masterkey import key_files, load_keyring
 from egide.server import open_store
 
@@ -333,6 +334,12 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
             bucket_id,
         )
     }
+    sites = store.root / "data/sites"
+    markers = [(p.name, p.read_bytes()) for p in sites.rglob(f"mark-{bucket_id.hex()}-*")]
+    assert len(markers) == 6  # draft.txt's delete marker, recorded on every site
+    for name, sealed in markers:  # the control: the bucket key opens them
+        marker_id = parse_marker_record_name(name)
+        assert marker_id is not None and open_record(generations, *marker_id, sealed) is not None
     for (version_id, _), shards in raw.items():  # the control: the right keys do open them
         # The shards predate the rotation: their manifests are sealed under the old key.
         assert any(opens(key, shards)[0] for key in generations)
@@ -354,6 +361,10 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
     for shards in raw.values():
         for key in candidates:
             assert opens(key, shards) == (False, False)
+    for name, sealed in markers:  # nor does any key left open the marker records
+        marker_id = parse_marker_record_name(name)
+        assert marker_id is not None
+        assert all(open_record([key], *marker_id, sealed) is None for key in candidates)
     assert read_everything(store) == others  # what is left reads, and only that is left
 
 
