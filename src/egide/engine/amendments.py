@@ -16,7 +16,7 @@ collection copy them onto sites that lack one (egide.maintenance.spread).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -29,10 +29,9 @@ from egide.domain import (
     parse_amendment_name,
 )
 from egide.engine.siterecords import (
-    open_any,
     open_document,
+    read_newest,
     seal_document,
-    where_listed,
     writable_sites,
     write_everywhere,
 )
@@ -123,20 +122,12 @@ async def read_amendments(
 ) -> tuple[dict[bytes, Amendment], list[str]]:
     """The newest readable amendment of every version recorded on any site, for the buckets
     of `keys` (bucket id → its key generations); and the problems met."""
-    where = await where_listed(sites, AMENDMENT_PREFIX)
-    by_version: dict[bytes, list[tuple[int, bytes, str]]] = {}
-    for name in where:
+
+    def opener(name: str, number: int) -> Callable[[bytes], Amendment | None] | None:
         parsed = parse_amendment_name(name)
-        if parsed is not None and parsed[0] in keys:
-            by_version.setdefault(parsed[1], []).append((parsed[2], parsed[0], name))
-    found: dict[bytes, Amendment] = {}
-    problems: list[str] = []
-    for version_id, named in by_version.items():
-        for number, bucket_id, name in sorted(named, reverse=True):  # the newest that opens
-            opener = partial(open_amendment, keys[bucket_id], bucket_id, version_id, number)
-            amendment = await open_any(sites, name, where[name], opener)
-            if amendment is not None:
-                found[version_id] = amendment
-                break
-            problems.append(f"{name}: no copy opens under its bucket's keys")
-    return found, problems
+        if parsed is None or parsed[0] not in keys:
+            return None
+        return partial(open_amendment, keys[parsed[0]], parsed[0], parsed[1], number)
+
+    found, problems = await read_newest(sites, AMENDMENT_PREFIX, amendment_number, opener)
+    return {version_id: amendment for version_id, (_, amendment) in found.items()}, problems

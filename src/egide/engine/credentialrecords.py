@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -26,28 +25,26 @@ from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
 from egide.domain import (
     CREDENTIALS_PREFIX,
-    SitesUnavailable,
     credentials_record_name,
     parse_credentials_record_name,
 )
-from egide.engine.siterecords import open_any, where_listed, writable_sites, write_everywhere
+from egide.engine.siterecords import read_newest, write_or_wait
 from egide.sites.base import Site
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
 
-log = logging.getLogger("egide.credentials")
 KIND = "credentials"
+#: Access keys with their secrets sealed under the master key, as the catalog holds them.
+Credentials = list[tuple[str, bytes]]
 
 
-def seal(keyring: Keyring, credentials: list[tuple[str, bytes]], number: int) -> bytes:
+def seal(keyring: Keyring, credentials: Credentials, number: int) -> bytes:
     document = [[access, sealed.hex()] for access, sealed in credentials]
     return keyring.seal_record(KIND, str(number).encode(), json.dumps(document).encode())
 
 
-def open_credentials(
-    keyring: Keyring, number: int, sealed: bytes
-) -> list[tuple[str, bytes]] | None:
+def open_credentials(keyring: Keyring, number: int, sealed: bytes) -> Credentials | None:
     try:
         document = json.loads(keyring.open_record(KIND, str(number).encode(), sealed))
         return [(str(access), bytes.fromhex(secret)) for access, secret in document]
@@ -63,13 +60,8 @@ async def record_credentials(store: ObjectStore) -> bool:
     if store.recorded_credentials == digest.hexdigest():
         return False
     number = time.time_ns()
-    try:
-        await write_everywhere(
-            await writable_sites(store), credentials_record_name(number),
-            seal(store.keyring, credentials, number), "credentials record",
-        )  # fmt: skip
-    except SitesUnavailable as exc:
-        log.warning("%s; trying again next round", exc)
+    sealed = seal(store.keyring, credentials, number)
+    if not await write_or_wait(store, credentials_record_name(number), sealed, "credentials"):
         return False
     store.recorded_credentials = digest.hexdigest()
     return True
@@ -77,18 +69,15 @@ async def record_credentials(store: ObjectStore) -> bool:
 
 async def read_credentials(
     sites: Mapping[str, Site], keyring: Keyring
-) -> tuple[list[tuple[str, bytes]] | None, int, list[str]]:
+) -> tuple[Credentials | None, int, list[str]]:
     """The newest credentials record that opens under `keyring` (None if there is none), its
     number, and the problems met."""
-    where = await where_listed(sites, CREDENTIALS_PREFIX)
-    problems: list[str] = []
-    numbered = sorted(
-        ((parsed[1], name) for name in where if (parsed := parse_credentials_record_name(name))),
-        reverse=True,
+
+    def opener(_: str, number: int) -> Callable[[bytes], Credentials | None]:
+        return partial(open_credentials, keyring, number)
+
+    found, problems = await read_newest(
+        sites, CREDENTIALS_PREFIX, parse_credentials_record_name, opener
     )
-    for number, name in numbered:
-        found = await open_any(sites, name, where[name], partial(open_credentials, keyring, number))
-        if found is not None:
-            return found, number, problems
-        problems.append(f"{name}: no copy opens under this master key")
-    return None, 0, problems
+    number, credentials = found.get(b"", (0, None))
+    return credentials, number, problems

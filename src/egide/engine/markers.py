@@ -12,7 +12,7 @@ onto the sites that lack one (egide.maintenance.spread).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -25,11 +25,10 @@ from egide.domain import (
     parse_marker_record_name,
 )
 from egide.engine.siterecords import (
-    open_any,
     open_document,
+    read_newest,
     remove_everywhere,
     seal_document,
-    where_listed,
     writable_sites,
     write_everywhere,
 )
@@ -92,21 +91,23 @@ async def commit_marker(
         raise
 
 
+def _marker_id(name: str) -> tuple[bytes, int] | None:
+    """A marker record is its marker's only one (egide.engine.siterecords.Numbered)."""
+    ids = parse_marker_record_name(name)
+    return (ids[1], 0) if ids else None
+
+
 async def read_records(
     sites: Mapping[str, Site], keys: Mapping[bytes, Sequence[bytes]]
 ) -> tuple[list[ObjectVersion], list[str]]:
     """Every delete marker recorded on any site, for the buckets of `keys` (bucket id → its
     key generations); and the problems met (records no key opens). One copy of each is read."""
-    where = await where_listed(sites, MARKER_RECORD_PREFIX)
-    markers: list[ObjectVersion] = []
-    problems: list[str] = []
-    for name, holders in sorted(where.items()):
+
+    def opener(name: str, _: int) -> Callable[[bytes], ObjectVersion | None] | None:
         ids = parse_marker_record_name(name)
         if ids is None or ids[0] not in keys:
-            continue  # not a record, or of a bucket gone (deleted or shredded)
-        marker = await open_any(sites, name, holders, partial(open_record, keys[ids[0]], *ids))
-        if marker is None:
-            problems.append(f"{name}: no copy opens under its bucket's keys")
-        else:
-            markers.append(marker)
-    return markers, problems
+            return None  # of a bucket gone (deleted or shredded)
+        return partial(open_record, keys[ids[0]], *ids)
+
+    found, problems = await read_newest(sites, MARKER_RECORD_PREFIX, _marker_id, opener)
+    return [marker for _, marker in found.values()], problems

@@ -17,32 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
 from egide.domain import (
     SETTINGS_PREFIX,
-    SitesUnavailable,
     parse_settings_record_name,
     settings_record_name,
 )
-from egide.engine.siterecords import (
-    open_any,
-    open_document,
-    seal_document,
-    where_listed,
-    writable_sites,
-    write_everywhere,
-)
+from egide.engine.siterecords import open_document, read_newest, seal_document, write_or_wait
 from egide.sites.base import Site
 
 if TYPE_CHECKING:
     from egide.engine.store import ObjectStore
-
-log = logging.getLogger("egide.settings")
 
 #: The setting that holds the digest of the settings last recorded (never recorded itself).
 RECORDED = "settings-recorded"
@@ -71,13 +60,8 @@ async def record_settings(store: ObjectStore) -> int:
         number = time.time_ns()
         document = {name: value for name, value in settings.items() if name != RECORDED}
         sealed = seal_document(store.bucket_key(bucket), document, _context(bucket.id, number))
-        try:
-            await write_everywhere(
-                await writable_sites(store), settings_record_name(bucket.id, number), sealed,
-                f"settings record of bucket {bucket.name}",
-            )  # fmt: skip
-        except SitesUnavailable as exc:
-            log.warning("%s; trying again next round", exc)
+        name = settings_record_name(bucket.id, number)
+        if not await write_or_wait(store, name, sealed, f"settings record of {bucket.name}"):
             continue
         await store.catalog.put_bucket_setting(bucket.id, RECORDED, now)
         recorded += 1
@@ -98,20 +82,11 @@ async def read_settings(
 ) -> tuple[dict[bytes, tuple[int, dict[str, str]]], list[str]]:
     """The newest readable settings record of every bucket of `keys` (bucket id → (number,
     settings)); and the problems met."""
-    where = await where_listed(sites, SETTINGS_PREFIX)
-    by_bucket: dict[bytes, list[tuple[int, str]]] = {}
-    for name in where:
+
+    def opener(name: str, number: int) -> Callable[[bytes], dict[str, str] | None] | None:
         parsed = parse_settings_record_name(name)
-        if parsed is not None and parsed[0] in keys:
-            by_bucket.setdefault(parsed[0], []).append((parsed[1], name))
-    found: dict[bytes, tuple[int, dict[str, str]]] = {}
-    problems: list[str] = []
-    for bucket_id, named in by_bucket.items():
-        for number, name in sorted(named, reverse=True):  # the newest that opens
-            opener = partial(open_settings, keys[bucket_id], bucket_id, number)
-            settings = await open_any(sites, name, where[name], opener)
-            if settings is not None:
-                found[bucket_id] = (number, settings)
-                break
-            problems.append(f"{name}: no copy opens under its bucket's keys")
-    return found, problems
+        if parsed is None or parsed[0] not in keys:
+            return None
+        return partial(open_settings, keys[parsed[0]], parsed[0], number)
+
+    return await read_newest(sites, SETTINGS_PREFIX, parse_settings_record_name, opener)

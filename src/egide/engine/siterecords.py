@@ -1,6 +1,7 @@
 """Small records written on every site beside the shards: delete markers
-(egide.engine.markers) and later changes to a version (egide.engine.amendments), which no
-shard carries but a catalog rebuild needs.
+(egide.engine.markers), later changes to a version (egide.engine.amendments), bucket settings
+(egide.engine.settingsrecords) and credentials (egide.engine.credentialrecords), which no
+shard carries but a catalog rebuild needs (docs/decisions/0016-records-beside-the-shards.md).
 
 Each is written on every site that takes new data (not retired by an evacuation, not down):
 any one copy is enough for a rebuild, and garbage collection and evacuations copy them onto
@@ -50,6 +51,17 @@ async def write_everywhere(sites: Mapping[str, Site], name: str, data: bytes, wh
         raise SitesUnavailable(f"no site took the {what}", tuple(failed))
 
 
+async def write_or_wait(store: ObjectStore, name: str, data: bytes, what: str) -> bool:
+    """Write a record that the servers keep up to date (settings, credentials) on the
+    writable sites; False, logged, if no site took it: the next round tries again."""
+    try:
+        await write_everywhere(await writable_sites(store), name, data, what)
+    except SitesUnavailable as exc:
+        log.warning("%s; trying again next round", exc)
+        return False
+    return True
+
+
 async def remove_everywhere(sites: Mapping[str, Site], name: str) -> None:
     """Best effort (garbage collection removes what is left)."""
     for site_name, site in sites.items():
@@ -61,16 +73,22 @@ async def remove_everywhere(sites: Mapping[str, Site], name: str) -> None:
             log.warning("%s on %s not removed: %s", name, site_name, exc)
 
 
-async def where_listed(sites: Mapping[str, Site], prefix: str) -> dict[str, list[str]]:
-    """Each file named with `prefix` on any site, and the sites holding it (a site that
-    cannot be listed is passed over, with a warning)."""
+async def where_listed(
+    sites: Mapping[str, Site], prefix: str, unreachable: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """Each file named with `prefix` on any site, and the sites holding it. A site that
+    cannot be listed is passed over, with a warning, and named in `unreachable` if given."""
     where: dict[str, list[str]] = {}
     for site_name, site in sites.items():
         try:
-            async for name in site.list(prefix):
-                where.setdefault(name, []).append(site_name)
+            names = [name async for name in site.list(prefix)]
         except SiteError as exc:
             log.warning("cannot list the %s records on %s: %s", prefix, site_name, exc)
+            if unreachable is not None:
+                unreachable[site_name] = str(exc)
+            continue
+        for name in names:
+            where.setdefault(name, []).append(site_name)
     return where
 
 
@@ -121,3 +139,33 @@ def superseded_of(names: Sequence[str], numbered: Numbered) -> list[str]:
     """The numbered record names that a newer one of the same id makes useless."""
     keep = set(newest_of(names, numbered).values())
     return [name for name in names if numbered(name) is not None and name not in keep]
+
+
+async def read_newest(
+    sites: Mapping[str, Site],
+    prefix: str,
+    numbered: Numbered,
+    opener: Callable[[str, int], Callable[[bytes], T | None] | None],
+) -> tuple[dict[bytes, tuple[int, T]], list[str]]:
+    """For each id, its newest record (among the names with `prefix`) that opens: id →
+    (number, what it holds); and the problems met. `opener(name, number)` gives the function
+    that opens that record, or None to pass the record over (of a bucket gone)."""
+    where = await where_listed(sites, prefix)
+    by_id: dict[bytes, list[tuple[int, str]]] = {}
+    for name in where:
+        parsed = numbered(name)
+        if parsed is not None:
+            by_id.setdefault(parsed[0], []).append((parsed[1], name))
+    found: dict[bytes, tuple[int, T]] = {}
+    problems: list[str] = []
+    for of, named in by_id.items():
+        for number, name in sorted(named, reverse=True):  # the newest that opens
+            opens = opener(name, number)
+            if opens is None:
+                break
+            value = await open_any(sites, name, where[name], opens)
+            if value is not None:
+                found[of] = (number, value)
+                break
+            problems.append(f"{name}: no copy opens under the keys at hand")
+    return found, problems
