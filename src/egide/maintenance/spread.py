@@ -1,6 +1,5 @@
-"""Records that belong on every site — bucket key records (egide.engine.keyrecords), delete
-marker records (egide.engine.markers) and amendment records (egide.engine.amendments) —
-copied onto the sites that lack them.
+"""Records that belong on every site — bucket key records (egide.engine.keyrecords) and the
+records of decision 0016 (egide.engine.siterecords) — copied onto the sites that lack them.
 
 Such a record is written on the sites of the day: a site added later has none, and evacuating
 the old sites (which deletes their copies) would leave nothing for a catalog rebuild to open.
@@ -22,6 +21,7 @@ from egide.catalog.base import Catalog
 from egide.domain import (
     AMENDMENT_PREFIX,
     CREDENTIALS_PREFIX,
+    KEY_RECORD_PREFIX,
     MARKER_RECORD_PREFIX,
     SETTINGS_PREFIX,
     marker_record_name,
@@ -29,9 +29,8 @@ from egide.domain import (
     parse_settings_record_name,
 )
 from egide.engine.amendments import amendment_number
-from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import record_name as key_record_name
-from egide.engine.siterecords import newest_of
+from egide.engine.siterecords import newest_of, where_listed
 from egide.sites.base import Site, SiteError, write_file
 
 log = logging.getLogger("egide.spread")
@@ -47,77 +46,68 @@ class Spread:
     missing: list[str] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
 
-    def add(self, other: Spread) -> None:
-        for site, count in other.copied.items():
-            self.copied[site] = self.copied.get(site, 0) + count
-        self.missing += other.missing
-        self.unreachable.update(other.unreachable)
-
 
 async def spread_records(
     catalog: Catalog, sites: Mapping[str, Site], *, skip: Collection[str] = ()
 ) -> Spread:
     """Every bucket key record, delete marker record, newest amendment record of a version,
     newest settings record of a bucket the catalog knows, and the newest credentials record,
-    onto every site of `sites` but `skip` that lacks it."""
-    buckets_now = await catalog.list_buckets()
-    buckets = [key_record_name(bucket.id) for bucket in buckets_now]
-    markers = [marker_record_name(*ids) for ids in await catalog.delete_markers()]
-    result = await spread(sites, KEY_RECORD_PREFIX, buckets, skip=skip)
-    result.add(await spread(sites, MARKER_RECORD_PREFIX, markers, skip=skip))
-    newest = newest_of(await _listed(sites, AMENDMENT_PREFIX, result), amendment_number)
-    present = await catalog.versions_present(list(newest))
-    amendments = [name for version_id, name in newest.items() if version_id in present]
-    result.add(await spread(sites, AMENDMENT_PREFIX, amendments, skip=skip))
-    listed = await _listed(sites, SETTINGS_PREFIX, result)
-    known = {bucket.id for bucket in buckets_now}
-    settings = [
-        name for bucket_id, name in newest_of(listed, parse_settings_record_name).items()
-        if bucket_id in known
-    ]  # fmt: skip
-    result.add(await spread(sites, SETTINGS_PREFIX, settings, skip=skip))
-    listed = await _listed(sites, CREDENTIALS_PREFIX, result)
-    credentials = list(newest_of(listed, parse_credentials_record_name).values())
-    result.add(await spread(sites, CREDENTIALS_PREFIX, credentials, skip=skip))
+    onto every site of `sites` but `skip` that lacks it. Each prefix is listed once."""
+    result = Spread()
+    buckets = await catalog.list_buckets()
+    where, targets = await _listing(sites, KEY_RECORD_PREFIX, skip, result)
+    wanted = [key_record_name(bucket.id) for bucket in buckets]
+    await _spread(sites, where, wanted, targets, result)
+    where, targets = await _listing(sites, MARKER_RECORD_PREFIX, skip, result)
+    wanted = [marker_record_name(*ids) for ids in await catalog.delete_markers()]
+    await _spread(sites, where, wanted, targets, result)
+    where, targets = await _listing(sites, AMENDMENT_PREFIX, skip, result)
+    newest = newest_of(sorted(where), amendment_number)
+    living = await catalog.versions_present(list(newest))
+    wanted = [name for version_id, name in newest.items() if version_id in living]
+    await _spread(sites, where, wanted, targets, result)
+    where, targets = await _listing(sites, SETTINGS_PREFIX, skip, result)
+    known = {bucket.id for bucket in buckets}
+    newest = newest_of(sorted(where), parse_settings_record_name)
+    wanted = [name for bucket_id, name in newest.items() if bucket_id in known]
+    await _spread(sites, where, wanted, targets, result)
+    where, targets = await _listing(sites, CREDENTIALS_PREFIX, skip, result)
+    wanted = list(newest_of(sorted(where), parse_credentials_record_name).values())
+    await _spread(sites, where, wanted, targets, result)
     return result
 
 
-async def _listed(sites: Mapping[str, Site], prefix: str, result: Spread) -> list[str]:
-    """Every name with `prefix` on any of `sites`, sorted; unreachable sites noted in `result`."""
-    listed: set[str] = set()
-    for site_name, site in sites.items():
-        try:
-            listed.update([name async for name in site.list(prefix)])
-        except SiteError as exc:
-            result.unreachable[site_name] = str(exc)
-    return sorted(listed)
+async def _listing(
+    sites: Mapping[str, Site], prefix: str, skip: Collection[str], result: Spread
+) -> tuple[dict[str, list[str]], list[str]]:
+    """What `prefix` names on the sites (name → the sites holding it), and the sites to copy
+    onto: listed, and not in `skip`. Sites that could not be listed are noted in `result`."""
+    unreachable: dict[str, str] = {}
+    where = await where_listed(sites, prefix, unreachable)
+    result.unreachable.update(unreachable)
+    return where, [name for name in sites if name not in skip and name not in unreachable]
 
 
-async def spread(
-    sites: Mapping[str, Site], prefix: str, names: Collection[str], *, skip: Collection[str] = ()
-) -> Spread:
-    """Copy each file of `names` (all starting with `prefix`) onto every site but `skip`
-    that lacks it."""
-    result = Spread()
-    present: dict[str, set[str]] = {}
-    for site_name, listed in sites.items():
-        try:
-            present[site_name] = {name async for name in listed.list(prefix)}
-        except SiteError as exc:
-            result.unreachable[site_name] = str(exc)
-    targets = [name for name in present if name not in skip]
+async def _spread(
+    sites: Mapping[str, Site],
+    where: Mapping[str, list[str]],
+    names: Collection[str],
+    targets: list[str],
+    result: Spread,
+) -> None:
+    """Copy each of `names` onto every one of `targets` that lacks it; `where` is what the
+    listing found (name → the sites holding it)."""
     for name in names:
-        held = [site for site in targets if name in present[site]]
-        lacking = [site for site in targets if name not in present[site]]
+        holders = where.get(name, [])
+        held = [site for site in targets if site in holders]
+        lacking = [site for site in targets if site not in holders]
         if lacking:
-            holders = [site for site, found in present.items() if name in found]
             written = await _copy(sites, name, holders, lacking)
             for site in written:
                 result.copied[site] = result.copied.get(site, 0) + 1
             held += written
         if not held:
             result.missing.append(name)
-    return result
 
 
 async def _copy(
