@@ -30,7 +30,7 @@ from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import Bucket, ObjectVersion
 from egide.engine.amendments import Amendment, read_amendments
-from egide.engine.credentialrecords import read_credentials
+from egide.engine.credentialrecords import Credentials, read_credentials
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
 from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
@@ -135,6 +135,38 @@ async def bucket_keys(sites: Mapping[str, Site], keyring: Keyring) -> dict[bytes
             bucket = Bucket(bucket_id, record.name, record.created, record.wrapped_keys[0])
             result[bucket_id] = BucketKeys(bucket, tuple(keys), record.wrapped_keys[1:])
     return result
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the records beside the shards hold (decision 0016), for the buckets found."""
+
+    markers: list[ObjectVersion]
+    #: Version id → its newest amendment.
+    amendments: dict[bytes, Amendment]
+    #: Bucket id → (number, settings) of its newest settings record.
+    settings: dict[bytes, tuple[int, dict[str, str]]]
+    #: The newest credentials record (None if there is none) and its number.
+    credentials: Credentials | None
+    credentials_number: int
+
+
+async def read_recorded(
+    sites: Mapping[str, Site], keyring: Keyring, keys: Mapping[bytes, BucketKeys],
+    report: RebuildReport,
+) -> Recorded:  # fmt: skip
+    """Every record beside the shards that opens, for the buckets of `keys`; what does not
+    open is added to the report's problems."""
+    generations = {bucket_id: k.keys for bucket_id, k in keys.items()}
+    markers, problems = await read_records(sites, generations)
+    report.problems += problems
+    amendments, problems = await read_amendments(sites, generations)
+    report.problems += problems
+    settings, problems = await read_settings(sites, generations)
+    report.problems += problems
+    credentials, number, problems = await read_credentials(sites, keyring)
+    report.problems += problems
+    return Recorded(markers, amendments, settings, credentials, number)
 
 
 def newest_by_name(buckets: Mapping[bytes, BucketKeys]) -> tuple[dict[bytes, BucketKeys], int]:
@@ -421,33 +453,27 @@ async def rebuild_catalog(
         result = version_from_manifest(version_id, found, keys, report)
         if result is not None:
             by_key.setdefault((found.bucket_id, result[0].key), []).append(result)
-    generations = {bucket_id: k.keys for bucket_id, k in found_keys.items()}
-    amendments, problems = await read_amendments(sites, generations)
-    report.problems += problems
+    recorded = await read_recorded(sites, keyring, found_keys, report)
     for where, found_versions in by_key.items():
-        by_key[where] = [(amended(v, amendments, report), old) for v, old in found_versions]
-    markers, problems = await read_records(sites, generations)
-    report.problems += problems
-    report.delete_markers = len(markers)
-    for marker in markers:
+        by_key[where] = [
+            (amended(v, recorded.amendments, report), old) for v, old in found_versions
+        ]
+    report.delete_markers = len(recorded.markers)
+    for marker in recorded.markers:
         by_key.setdefault((marker.bucket_id, marker.key), []).append((marker, False))
     ordered = {where: order_versions(versions, report) for where, versions in by_key.items()}
     per_bucket: dict[bytes, list[ObjectVersion]] = {}
     for (bucket_id, _), versions in ordered.items():
         per_bucket.setdefault(bucket_id, []).extend(versions)
     settings = {b: inferred_settings(versions) for b, versions in per_bucket.items()}
-    recorded, problems = await read_settings(sites, generations)
-    report.problems += problems
-    report.recorded_settings = len(recorded)
-    settings.update({bucket_id: values for bucket_id, (_, values) in recorded.items()})
+    report.recorded_settings = len(recorded.settings)
+    settings.update({bucket_id: values for bucket_id, (_, values) in recorded.settings.items()})
     await create_empty_catalog(into)
     retired = {bucket_id: k.retired for bucket_id, k in found_keys.items()}
-    credentials, _, problems = await read_credentials(sites, keyring)
-    report.problems += problems
-    report.credentials = len(credentials or ())
+    report.credentials = len(recorded.credentials or ())
     write_catalog(
         into, [k.bucket for k in found_keys.values()], ordered, settings, retired,
-        credentials or (),
+        recorded.credentials or (),
     )  # fmt: skip
     report.buckets = len(found_keys)
     report.objects = len(ordered)

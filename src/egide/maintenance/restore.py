@@ -23,10 +23,7 @@ from pathlib import Path
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, shard_name
-from egide.engine.amendments import Amendment, read_amendments
-from egide.engine.credentialrecords import read_credentials
-from egide.engine.markers import read_records
-from egide.engine.settingsrecords import read_settings
+from egide.engine.amendments import Amendment
 from egide.maintenance.rebuild import (
     VERSION_INSERT,
     RebuildError,
@@ -37,6 +34,7 @@ from egide.maintenance.rebuild import (
     newest_by_name,
     order_versions,
     place,
+    read_recorded,
     version_from_manifest,
     version_row,
 )
@@ -107,18 +105,10 @@ async def restore_catalog(
         into.unlink(missing_ok=True)
         raise
     report.from_snapshot = len(known)
-    generations = {b: k.keys for b, k in found_keys.items()}
-    markers, problems = await read_records(sites, generations)
-    report.problems += problems
-    amendments, problems = await read_amendments(sites, generations)
-    report.problems += problems
-    since = info.created * 1e9  # amendment numbers are times in nanoseconds
-    later = {v: a for v, a in amendments.items() if a.number > since}
-    settings, problems = await read_settings(sites, generations)
-    report.problems += problems
-    settings = {b: found for b, found in settings.items() if found[0] > since}
-    credentials, number, problems = await read_credentials(sites, keyring)
-    report.problems += problems
+    recorded = await read_recorded(sites, keyring, found_keys, report)
+    since = info.created * 1e9  # record numbers are times in nanoseconds
+    later = {v: a for v, a in recorded.amendments.items() if a.number > since}
+    settings = {b: found for b, found in recorded.settings.items() if found[0] > since}
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
     for version in known:
@@ -164,9 +154,9 @@ async def restore_catalog(
                 continue  # an upload still in progress: the snapshot has it
             result = version_from_manifest(version_id, found, keys, report)
             if result is not None:
-                version = amended(result[0], amendments, report)
+                version = amended(result[0], recorded.amendments, report)
                 new.setdefault((found.bucket_id, version.key), []).append((version, result[1]))
-        for marker in markers:
+        for marker in recorded.markers:
             if marker.version_id in in_snapshot or (
                 marker.bucket_id not in buckets
                 and found_keys[marker.bucket_id].bucket.name in buckets.values()
@@ -196,7 +186,8 @@ async def restore_catalog(
             db.executemany("DELETE FROM uploads WHERE upload_id = ?", [(u,) for u in done])
         for bucket_id, key in touched:
             _point_at_newest(db, bucket_id, key)
-        if credentials is not None and number > since:  # changed after the snapshot
+        credentials = recorded.credentials
+        if credentials is not None and recorded.credentials_number > since:  # changed after it
             known_keys = dict(db.execute("SELECT access_key, created FROM credentials"))
             db.execute("DELETE FROM credentials")
             db.executemany(
