@@ -109,8 +109,7 @@ async def mend(
         await ctx.catalog.mark_damaged(version.version_id, reason)
         return Outcome("unrecoverable", reason, bad=bad)
     if not bad and not rebalance and not set(leaving) & set(version.sites):
-        await ctx.catalog.forget_damaged([version.version_id])  # queued by a read that raced
-        return Outcome("healthy", bad=bad)
+        return await _healthy(ctx, version, bad)  # nothing to move: no placement looked up
     down = await _unavailable(ctx) | unreachable | set(leaving)
     down |= {name for name in version.sites if name not in ctx.sites}
     refused = _refused(ctx)
@@ -152,8 +151,7 @@ async def _mend_with(
     if not targets:
         if note:
             return Outcome("stuck", note, bad=bad)
-        await ctx.catalog.forget_damaged([version.version_id])  # queued by a read that raced
-        return Outcome("healthy", bad=bad)
+        return await _healthy(ctx, version, bad)
     try:
         written = await _rewrite(ctx, version, good, targets)
     except RewriteError as exc:
@@ -175,6 +173,13 @@ async def _mend_with(
     total = sum(w.bytes for w in written)
     state = "stuck" if note else "repaired" if bad else "moved"
     return Outcome(state, (note + "; " if note else "") + done, total, bad)
+
+
+async def _healthy(
+    ctx: JobContext, version: ObjectVersion, bad: dict[int, str] | None = None
+) -> Outcome:
+    await ctx.catalog.forget_damaged([version.version_id])  # queued by a read that raced
+    return Outcome("healthy", bad=bad or {})
 
 
 def _name(version: ObjectVersion) -> str:
