@@ -96,12 +96,12 @@ def _restart(job: Job) -> Job:
 
 
 async def _keep_records(ctx: JobContext, site: str) -> None:
-    """Before the site's copies are deleted: every key, marker, amendment and settings record
+    """Before the site's copies are deleted: every record kept on every site (decision 0016)
     is on every site that stays (sites added later have none yet), or the evacuation stops."""
     skip = {site, *await retired_sites(ctx.catalog)}
     spread = await spread_records(ctx.catalog, ctx.sites, skip=skip)
     for name, count in spread.copied.items():
-        log.info("copied %d key, marker, amendment and settings records to %s", count, name)
+        log.info("copied %d records kept on every site to %s", count, name)
     if spread.missing:
         raise EvacuationIncomplete(
             f"{len(spread.missing)} records kept on every site (such as {spread.missing[0]}) "
@@ -113,8 +113,8 @@ async def _keep_records(ctx: JobContext, site: str) -> None:
 
 async def _sweep(ctx: JobContext, site: str) -> int:
     """Delete the site's trashed files now (no grace: the site is leaving), then every file
-    left on it that the catalog does not reference (key records, snapshots, leftovers) and the
-    marker, amendment and settings records (copies of them stay on the other sites). A site
+    left on it that the catalog does not reference (snapshots, leftovers) and the records kept
+    on every site (copies of them stay on the other sites). A site
     that cannot be reached (a dead provider) keeps its files: the catalog forgets them."""
     target = ctx.sites.get(site)
     removed = 0

@@ -11,9 +11,8 @@ Delete marker, amendment, settings and credentials records (egide.engine.markers
 .amendments, .settingsrecords, .credentialrecords) are Égide files too: one whose marker,
 version or bucket is gone (removed, replaced, or never committed) goes the same way, and a
 numbered record that a newer one of the same version, bucket or series supersedes goes at
-once. Each pass first copies the
-records onto the sites that lack them (sites added since): every site then holds what a
-catalog rebuild needs (egide.maintenance.spread).
+once. Each pass first copies the records onto the sites that lack them (sites added since):
+every site then holds what a catalog rebuild needs (egide.maintenance.spread).
 """
 
 from __future__ import annotations
