@@ -33,7 +33,7 @@ LATER = 3 * DAY  # far enough for a one-day rule, whatever the hour
 
 async def setup(env: Env, *rules: LifecycleRule, versioning: str | None = None) -> bytes:
     bucket = await env.store.create_bucket("b")
-    await save_rules(env.catalog, bucket.id, rules)
+    await save_rules(env.store, bucket, rules)
     if versioning is not None:
         await env.catalog.put_bucket_setting(bucket.id, VERSIONING, versioning)
     return bucket.id

@@ -42,6 +42,7 @@ from egide.cli.common import (
 )
 from egide.config import Settings
 from egide.domain import BucketNotFound, Job
+from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.maintenance import jobs
@@ -193,7 +194,7 @@ def import_(
                 raise TransferError(f"cannot create bucket {bucket!r}: {exc}") from None
             created = await store.create_bucket(bucket)
             if all_versions:  # its versions need somewhere to live
-                await store.catalog.put_bucket_setting(created.id, VERSIONING, "Enabled")
+                await changes.put_bucket_setting(store, created, VERSIONING, "Enabled")
             versioned = " (versioning enabled)" if all_versions else ""
             err.print(f"created bucket {bucket}{versioned}", markup=False, highlight=False)
         return {"ledger": str(ledger_path(settings.data_dir, "import"))}

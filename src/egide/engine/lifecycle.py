@@ -37,6 +37,8 @@ from egide.domain import (
     WriteCondition,
     new_id,
 )
+from egide.engine.changes import put_bucket_setting
+from egide.engine.events import EventKind, asking
 from egide.engine.markers import commit_marker, marker_version
 from egide.engine.versioning import versioning_status
 
@@ -139,9 +141,9 @@ async def bucket_rules(catalog: Catalog, bucket_id: bytes) -> tuple[LifecycleRul
     return loads_rules(text) if text else ()
 
 
-async def save_rules(catalog: Catalog, bucket_id: bytes, rules: tuple[LifecycleRule, ...]) -> None:
+async def save_rules(store: ObjectStore, bucket: Bucket, rules: tuple[LifecycleRule, ...]) -> None:
     """Replace the bucket's rules (none: remove the configuration)."""
-    await catalog.put_bucket_setting(bucket_id, SETTING, dumps_rules(rules) if rules else None)
+    await put_bucket_setting(store, bucket, SETTING, dumps_rules(rules) if rules else None)
 
 
 # -- the pass ----------------------------------------------------------------------------------
@@ -174,21 +176,31 @@ class LifecycleReport:
         )  # fmt: skip
 
 
+#: Who asked, in the events of a lifecycle pass.
+LIFECYCLE = "egide:lifecycle"
+
+
 async def apply_lifecycle(store: ObjectStore, now: float, day: float = DAY) -> LifecycleReport:
     """One pass over every bucket with enabled rules, as if the time were `now`; `day` is the
     length of a lifecycle day (shorter only in tests)."""
     report = LifecycleReport()
-    for bucket in await store.catalog.list_buckets():
-        rules = tuple(rule for rule in await bucket_rules(store.catalog, bucket.id) if rule.enabled)
-        if not rules:
-            continue
-        status = await versioning_status(store.catalog, bucket.id)
-        scan = _BucketPass(store, bucket, rules, status, now, day, report)
-        try:
-            await scan.versions()
-            await scan.uploads()
-        except BucketNotFound:
-            continue  # deleted during the pass
+    token = asking.set(LIFECYCLE)  # the changes of this pass are its own, not a client's
+    try:
+        for bucket in await store.catalog.list_buckets():
+            rules = tuple(
+                rule for rule in await bucket_rules(store.catalog, bucket.id) if rule.enabled
+            )
+            if not rules:
+                continue
+            status = await versioning_status(store.catalog, bucket.id)
+            scan = _BucketPass(store, bucket, rules, status, now, day, report)
+            try:
+                await scan.versions()
+                await scan.uploads()
+            except BucketNotFound:
+                continue  # deleted during the pass
+    finally:
+        asking.reset(token)
     return report
 
 
@@ -292,6 +304,7 @@ class _BucketPass:
         if removed is None:
             self.report.changed += 1
             return False
+        self.store.announce_version(EventKind.OBJECT_REMOVED, self.bucket.name, removed)
         return True
 
     async def _remove_current(
@@ -328,6 +341,7 @@ class _BucketPass:
             self.report.unrecorded += 1
             return
         self.report.delete_markers_added += 1
+        self.store.announce_version(EventKind.DELETE_MARKER_CREATED, self.bucket.name, marker)
         self._log(rule, "added a delete marker over", version)
         state.current_id = marker.version_id
         if not (marker.is_null and version.is_null):
@@ -367,6 +381,7 @@ class _BucketPass:
             state.newer_noncurrent += 1
             return
         self.report.noncurrent_removed += 1
+        self.store.announce_version(EventKind.OBJECT_REMOVED, self.bucket.name, removed)
         self._log(rule, "removed noncurrent", version)
         state.remaining -= 1
 

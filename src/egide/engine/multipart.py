@@ -29,6 +29,7 @@ from egide.domain import (
     WriteCondition,
     new_id,
 )
+from egide.engine.events import EventKind
 from egide.engine.manifest import remove_completion_record, write_completion_record
 from egide.engine.versioning import new_version_fields
 from egide.engine.writer import Hasher, PartWriter
@@ -310,6 +311,8 @@ class Multipart:
             if not isinstance(exc, NoSuchUpload):  # else a racing completion owns the record
                 await remove_completion_record(self.store, version)
             raise
+        bucket = await self.store._bucket_by_id(upload.bucket_id)
+        self.store.announce_version(EventKind.OBJECT_CREATED, bucket.name, version)
         return version
 
     async def abort(self, upload: Upload) -> None:

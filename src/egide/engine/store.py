@@ -36,6 +36,7 @@ from egide.domain import (
     parse_version_id,
 )
 from egide.engine.credentialrecords import record_credentials
+from egide.engine.events import EventBus, EventKind
 from egide.engine.keyrecords import (
     KeyRecord,
     KeyRecordError,
@@ -123,6 +124,8 @@ class ObjectStore:
         self.recorded_credentials: str | None = None
         #: Catalog writes started without waiting (repair queue), kept until they end.
         self._pending: set[asyncio.Future[None]] = set()
+        #: What happened, for the observers beside the engine (audit, notifications, feeds).
+        self.events = EventBus()
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()
@@ -209,6 +212,7 @@ class ObjectStore:
         except BaseException:
             await delete_key_record(self.sites, bucket_id)
             raise
+        self.events.announce(EventKind.BUCKET_CREATED, name)
         return bucket
 
     async def bucket(self, name: str, *, cached: bool = False) -> Bucket:
@@ -236,6 +240,7 @@ class ObjectStore:
         self._bucket_cache.pop(name, None)
         bucket = await self.catalog.get_bucket(name)
         await self.catalog.delete_bucket(name)
+        self.events.announce(EventKind.BUCKET_REMOVED, name)
         if bucket is not None:
             failed = await delete_key_record(self.sites, bucket.id)
             if failed:
@@ -283,9 +288,17 @@ class ObjectStore:
         )  # fmt: skip
         md5 = hashlib.md5()
         put = self._put_packed if size <= self.pack_threshold else self._put_streamed
-        return await put(
+        version = await put(
             version, ctx, bucket, bucket_key, body, md5, hashers, before_commit, condition
         )
+        self.announce_version(EventKind.OBJECT_CREATED, bucket.name, version)
+        return version
+
+    def announce_version(self, kind: EventKind, bucket_name: str, version: ObjectVersion) -> None:
+        self.events.announce(
+            kind, bucket_name, key=version.key, version_id=version.version_id,
+            size=version.size, etag=version.etag,
+        )  # fmt: skip
 
     def _footer(
         self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
@@ -459,17 +472,21 @@ class ObjectStore:
         is suspended. Raises ObjectLocked."""
         bucket = await self.bucket(bucket_name, cached=True)
         if version_id is not None:
-            return await self.catalog.delete_version(
+            removed = await self.catalog.delete_version(
                 bucket.id, key, parse_version_id(version_id), bypass_governance=bypass_governance
             )
-        status = await versioning_status(self.catalog, bucket.id)
-        if status is None:
-            return await self.catalog.delete_version(bucket.id, key, None)
-        marker = marker_version(
-            bucket.id, new_id(), key, time.time(), is_null=status == "Suspended"
-        )
-        await commit_marker(self, bucket, marker)
-        return marker
+        elif (status := await versioning_status(self.catalog, bucket.id)) is None:
+            removed = await self.catalog.delete_version(bucket.id, key, None)
+        else:
+            marker = marker_version(
+                bucket.id, new_id(), key, time.time(), is_null=status == "Suspended"
+            )
+            await commit_marker(self, bucket, marker)
+            self.announce_version(EventKind.DELETE_MARKER_CREATED, bucket.name, marker)
+            return marker
+        if removed is not None:
+            self.announce_version(EventKind.OBJECT_REMOVED, bucket.name, removed)
+        return removed
 
     async def versioning(self, bucket_name: str) -> str | None:
         """ "Enabled", "Suspended", or None for a bucket whose versioning was never enabled."""

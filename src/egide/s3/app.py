@@ -20,6 +20,7 @@ from egide.admin.http import handle_admin, is_admin_request
 from egide.catalog.base import Catalog
 from egide.crypto.keyring import Keyring
 from egide.domain import DomainError
+from egide.engine.events import asking
 from egide.engine.store import ObjectStore
 from egide.s3 import (
     bucket,
@@ -226,6 +227,7 @@ class S3App:
                     raise errors.AccessDenied(
                         "Anonymous access is not allowed: sign your requests."
                     )
+                asking.set(auth.access_key)  # who asked, in the engine's events
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
                     requested_checksum(head)  # validate early, before reading the body
                 handler = HANDLERS.get(target.endpoint)

@@ -16,7 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from egide.domain import BucketNotFound, DomainError
+from egide.domain import Bucket, BucketNotFound, DomainError
+from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
@@ -229,23 +230,23 @@ def _loads(text: str) -> tuple[CorsRule, ...]:
 _cache: dict[bytes, tuple[tuple[CorsRule, ...], float]] = {}
 
 
-async def bucket_rules(store: ObjectStore, bucket_id: bytes) -> tuple[CorsRule, ...]:
+async def bucket_rules(store: ObjectStore, bucket: Bucket) -> tuple[CorsRule, ...]:
     """The bucket's rules: one indexed read of the catalog at most every CACHE_SECONDS."""
     now = time.monotonic()
-    hit = _cache.get(bucket_id)
+    hit = _cache.get(bucket.id)
     if hit is not None and now - hit[1] < CACHE_SECONDS:
         return hit[0]
-    text = await store.catalog.get_bucket_setting(bucket_id, SETTING)
+    text = await changes.bucket_setting(store, bucket, SETTING)
     rules = _loads(text) if text else ()
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
-    _cache[bucket_id] = (rules, now)
+    _cache[bucket.id] = (rules, now)
     return rules
 
 
-async def _save(store: ObjectStore, bucket_id: bytes, rules: tuple[CorsRule, ...]) -> None:
-    await store.catalog.put_bucket_setting(bucket_id, SETTING, _dumps(rules) if rules else None)
-    _cache.pop(bucket_id, None)
+async def _save(store: ObjectStore, bucket: Bucket, rules: tuple[CorsRule, ...]) -> None:
+    await changes.put_bucket_setting(store, bucket, SETTING, _dumps(rules) if rules else None)
+    _cache.pop(bucket.id, None)
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -255,14 +256,14 @@ async def handle_put_bucket_cors(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
     rules = parse_configuration(await read_checked_body(req))
-    await _save(store, bucket.id, rules)
+    await _save(store, bucket, rules)
     return Response(200)
 
 
 async def handle_get_bucket_cors(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    text = await store.catalog.get_bucket_setting(bucket.id, SETTING)
+    text = await changes.bucket_setting(store, bucket, SETTING)
     if not text:
         raise errors.NoSuchCORSConfiguration(BucketName=req.bucket)
     body = render_configuration(_loads(text))
@@ -272,7 +273,7 @@ async def handle_get_bucket_cors(req: Request, store: ObjectStore) -> Response:
 async def handle_delete_bucket_cors(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    await _save(store, bucket.id, ())
+    await _save(store, bucket, ())
     return Response(204)
 
 
@@ -292,7 +293,7 @@ async def handle_preflight(head: RequestHead, target: Route, store: ObjectStore)
         raise errors.AccessForbidden(
             "CORSResponse: Bucket not found", Method=method or "OPTIONS", ResourceType="BUCKET"
         ) from exc
-    rules = await bucket_rules(store, bucket.id)
+    rules = await bucket_rules(store, bucket)
     if not rules:
         raise errors.AccessForbidden(
             "CORSResponse: CORS is not enabled for this bucket.",
@@ -325,7 +326,7 @@ async def add_cors_headers(
         return
     try:
         bucket = await store.bucket(target.bucket, cached=True)
-        rules = await bucket_rules(store, bucket.id)
+        rules = await bucket_rules(store, bucket)
     except DomainError:
         return  # no bucket, no rules
     except Exception:

@@ -387,7 +387,7 @@ async def handle_put_bucket_lifecycle(req: Request, store: ObjectStore) -> Respo
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
     rules = parse_configuration(await read_checked_body(req))
-    await save_rules(store.catalog, bucket.id, rules)
+    await save_rules(store, bucket, rules)
     return Response(200)
 
 
@@ -403,5 +403,5 @@ async def handle_get_bucket_lifecycle(req: Request, store: ObjectStore) -> Respo
 async def handle_delete_bucket_lifecycle(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    await save_rules(store.catalog, bucket.id, ())
+    await save_rules(store, bucket, ())
     return Response(204)

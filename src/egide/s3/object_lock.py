@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from egide.engine.amendments import record_amendment
+from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import (
     LOCK_HOLD,
@@ -75,8 +75,8 @@ def lock_request(head: RequestHead) -> dict[str, str]:
 async def enable_on_create(store: ObjectStore, bucket_name: str) -> None:
     """CreateBucket with x-amz-bucket-object-lock-enabled: versioning on, lock on."""
     bucket = await store.bucket(bucket_name)
-    await store.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
-    await store.catalog.put_bucket_setting(bucket.id, OBJECT_LOCK, LockConfiguration().dumps())
+    await changes.put_bucket_setting(store, bucket, VERSIONING, "Enabled")
+    await changes.put_bucket_setting(store, bucket, OBJECT_LOCK, LockConfiguration().dumps())
 
 
 async def _require_lock(store: ObjectStore, bucket_name: str) -> LockConfiguration:
@@ -123,7 +123,7 @@ async def handle_put_configuration(req: Request, store: ObjectStore) -> Response
         raise errors.InvalidBucketState(
             "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
         )
-    await store.catalog.put_bucket_setting(bucket.id, OBJECT_LOCK, config.dumps())
+    await changes.put_bucket_setting(store, bucket, OBJECT_LOCK, config.dumps())
     return Response(200)
 
 
@@ -160,11 +160,9 @@ async def handle_put_retention(req: Request, store: ObjectStore) -> Response:
     if until is not None and until <= time.time():
         raise errors.InvalidArgument("The retain until date must be in the future!")
     version = await store.head_object(req.bucket, req.key, req.head.query_value("versionId"))
-    await store.catalog.set_lock(
-        version.bucket_id, version.key, version.version_id, retention=(mode, until),
-        bypass_governance=bypass_governance(req),
-    )  # fmt: skip
-    await record_amendment(store, version.version_id)  # what a catalog rebuild applies
+    await changes.set_retention(
+        store, version, mode, until, bypass_governance=bypass_governance(req)
+    )
     return Response(200)
 
 
@@ -188,10 +186,7 @@ async def handle_put_legal_hold(req: Request, store: ObjectStore) -> Response:
     if root.tag != "LegalHold" or status not in ("ON", "OFF"):
         raise errors.MalformedXML()
     version = await store.head_object(req.bucket, req.key, req.head.query_value("versionId"))
-    await store.catalog.set_lock(
-        version.bucket_id, version.key, version.version_id, legal_hold=status == "ON"
-    )
-    await record_amendment(store, version.version_id)  # what a catalog rebuild applies
+    await changes.set_legal_hold(store, version, status == "ON")
     return Response(200)
 
 

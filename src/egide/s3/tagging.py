@@ -15,7 +15,7 @@ import unicodedata
 from urllib.parse import quote, unquote, unquote_plus
 
 from egide.domain import TAGGING_HEADER, ObjectVersion
-from egide.engine.amendments import record_amendment
+from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
@@ -159,14 +159,14 @@ async def handle_put_bucket_tagging(req: Request, store: ObjectStore) -> Respons
     bucket = await store.bucket(req.bucket)
     tags = parse_tagging(await read_checked_body(req), MAX_BUCKET_TAGS)
     # An empty tag set is allowed and leaves the bucket untagged (GetBucketTagging: 404).
-    await store.catalog.put_bucket_setting(bucket.id, SETTING, json.dumps(tags) if tags else None)
+    await changes.put_bucket_setting(store, bucket, SETTING, json.dumps(tags) if tags else None)
     return Response(204)
 
 
 async def handle_get_bucket_tagging(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    text = await store.catalog.get_bucket_setting(bucket.id, SETTING)
+    text = await changes.bucket_setting(store, bucket, SETTING)
     if not text:
         raise errors.NoSuchTagSet(BucketName=req.bucket)
     return Response(200, {"content-type": "application/xml"}, render_tagging(json.loads(text)))
@@ -175,7 +175,7 @@ async def handle_get_bucket_tagging(req: Request, store: ObjectStore) -> Respons
 async def handle_delete_bucket_tagging(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    await store.catalog.put_bucket_setting(bucket.id, SETTING, None)
+    await changes.put_bucket_setting(store, bucket, SETTING, None)
     return Response(204)
 
 
@@ -190,13 +190,7 @@ async def _target_version(req: Request, store: ObjectStore) -> ObjectVersion:
 
 async def _set_tags(req: Request, store: ObjectStore, tags: Tags) -> None:
     version = await _target_version(req, store)
-    # False means a PUT or DELETE replaced the version after it was read: the tagging took
-    # effect just before that replacement (the tags of a replaced version are gone with it),
-    # so there is nothing left to do.
-    if await store.catalog.update_version_headers(
-        version.version_id, with_tags(version.headers, tags)
-    ):
-        await record_amendment(store, version.version_id)  # what a catalog rebuild applies
+    await changes.set_version_headers(store, version, with_tags(version.headers, tags))
 
 
 async def handle_put_object_tagging(req: Request, store: ObjectStore) -> Response:

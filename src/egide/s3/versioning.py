@@ -7,6 +7,7 @@ versioned, Enabled or Suspended; once enabled it can only be suspended, never un
 from __future__ import annotations
 
 from egide.domain import ObjectVersion
+from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING, lock_configuration
 from egide.s3 import errors
@@ -45,7 +46,7 @@ async def handle_put_bucket_versioning(req: Request, store: ObjectStore) -> Resp
             "An Object Lock configuration is present on this bucket, so the versioning "
             "state cannot be changed."
         )
-    await store.catalog.put_bucket_setting(bucket.id, VERSIONING, status)
+    await changes.put_bucket_setting(store, bucket, VERSIONING, status)
     return Response(200)
 
 
