@@ -326,25 +326,49 @@ def master_key(path: Path, passphrase: str | None) -> bytes:
 # -- records beside the shards -----------------------------------------------------------------
 
 
-def read_record(
-    sites: Sequence[Site],
-    listing: dict[str, list[Site]],
-    name: str,
-    keys: Sequence[bytes],
-    context: bytes,
-) -> Any:
-    """The JSON document of record `name`, from the first copy that opens under one of `keys`
-    with associated data `context`; None if no copy does."""
-    for site in listing.get(name, []):
-        try:
-            sealed = site.read(name, 0, site.sizes[name])
-        except OSError:
-            continue
-        for key in keys:
-            opened = unwrap(key, sealed, context)
-            if opened is not None:
-                return json.loads(opened)
-    return None
+#: The records beside the shards, and which of the ids in their name says what they are about.
+RECORD_SUBJECT = {"keys": 0, "mark": 0, "amend": 1, "bset": 0}
+
+
+class Listing:
+    """Every file found on the sites and where; the records by kind and what they are about."""
+
+    def __init__(self, sites: Sequence[Site]) -> None:
+        self.where: dict[str, list[Site]] = {}
+        for site in sites:
+            site.sizes = site.files()
+            for name in site.sizes:
+                self.where.setdefault(name, []).append(site)
+        self._records: dict[tuple[str, bytes], list[Name]] = {}
+        for name in self.where:
+            parsed = parse_name(name)
+            if parsed.kind in RECORD_SUBJECT:
+                subject = parsed.ids[RECORD_SUBJECT[parsed.kind]]
+                self._records.setdefault((parsed.kind, subject), []).append(parsed)
+
+    def records(self, kind: str, subject: bytes = b"") -> list[Name]:
+        """The records of `kind` about `subject` (every one if empty), the newest first."""
+        found = [
+            name
+            for (k, about), names in self._records.items()
+            if k == kind and subject in (b"", about)
+            for name in names
+        ]
+        return sorted(found, key=lambda name: (name.numbers, name.name), reverse=True)
+
+    def read_record(self, name: str, keys: Sequence[bytes], context: bytes) -> Iterator[Any]:
+        """The JSON document of each copy of record `name` that opens under one of `keys` with
+        associated data `context` (the one place records are read)."""
+        for site in self.where.get(name, []):
+            try:
+                sealed = site.read(name, 0, site.sizes[name])
+            except OSError:
+                continue
+            for key in keys:
+                opened = unwrap(key, sealed, context)
+                if opened is not None:
+                    yield json.loads(opened)
+                    break
 
 
 @dataclass
@@ -357,22 +381,18 @@ class Bucket:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def read_buckets(
-    sites: Sequence[Site], listing: dict[str, list[Site]], master: bytes
-) -> dict[str, Bucket]:
-    """Every bucket with a key record, by name (the newest of a name created twice)."""
+def read_buckets(listing: Listing, master: bytes) -> dict[str, Bucket]:
+    """Every bucket with a key record, by name (the newest of a name created twice). Of the
+    copies of a record, the one listing the most key generations (a rotation adds one)."""
     buckets: dict[str, Bucket] = {}
-    for name in sorted(listing):
-        parsed = parse_name(name)
-        if parsed.kind != "keys":
+    for record in listing.records("keys"):
+        bucket_id = record.ids[0]
+        context = b"egide/record/bucket-keys/" + bucket_id
+        copies = list(listing.read_record(record.name, [master], context))
+        if not copies:
+            warn(f"key record {record.name}: no copy opens under this master key")
             continue
-        bucket_id = parsed.ids[0]
-        document = read_record(
-            sites, listing, name, [master], b"egide/record/bucket-keys/" + bucket_id
-        )
-        if document is None:
-            warn(f"key record {name}: no copy opens under this master key")
-            continue
+        document = max(copies, key=lambda copy: len(copy["keys"]))
         keys = [
             key
             for wrapped in document["keys"]
@@ -383,13 +403,6 @@ def read_buckets(
         if keys and (known is None or bucket.created > known.created):
             buckets[bucket.name] = bucket
     return buckets
-
-
-def newest_numbered(listing: dict[str, list[Site]], kind: str, of: bytes) -> list[Name]:
-    """Records of `kind` about id `of` (a bucket or version), newest first."""
-    found = [(parse_name(n), n) for n in listing]
-    mine = [p for p, _ in found if p.kind == kind and of in p.ids]
-    return sorted(mine, key=lambda p: p.numbers, reverse=True)
 
 
 # -- shards ------------------------------------------------------------------------------------
@@ -532,18 +545,14 @@ def find_versions(bucket: Bucket, copies: list[Copy]) -> list[Version]:
     return versions
 
 
-def read_markers(
-    sites: Sequence[Site], listing: dict[str, list[Site]], bucket: Bucket
-) -> list[Version]:
+def read_markers(listing: Listing, bucket: Bucket) -> list[Version]:
     markers = []
-    for name in listing:
-        parsed = parse_name(name)
-        if parsed.kind != "mark" or parsed.ids[0] != bucket.id:
-            continue
-        context = b"egide/delete-marker/" + bucket.id + parsed.ids[1]
-        document = read_record(sites, listing, name, bucket.keys, context)
+    for record in listing.records("mark", bucket.id):
+        marker_id = record.ids[1]
+        context = b"egide/delete-marker/" + bucket.id + marker_id
+        document = next(listing.read_record(record.name, bucket.keys, context), None)
         if document is None:
-            warn(f"delete marker record {name}: no copy opens")
+            warn(f"delete marker record {record.name}: no copy opens")
             continue
         manifest = {
             "key": document["key"],
@@ -552,18 +561,16 @@ def read_markers(
             "size": 0,
             "headers": {},
         }
-        markers.append(Version(bucket, parsed.ids[1], manifest, delete_marker=True))
+        markers.append(Version(bucket, marker_id, manifest, delete_marker=True))
     return markers
 
 
-def amend(sites: Sequence[Site], listing: dict[str, list[Site]], version: Version) -> None:
+def amend(listing: Listing, version: Version) -> None:
     """Apply the version's newest amendment record (tags and locks changed after the write)."""
-    for parsed in newest_numbered(listing, "amend", version.version_id):
-        bucket_id = version.bucket.id
-        context = (
-            b"egide/amendment/" + bucket_id + version.version_id + str(parsed.numbers[0]).encode()
-        )
-        document = read_record(sites, listing, parsed.name, version.bucket.keys, context)
+    for record in listing.records("amend", version.version_id):
+        number = str(record.numbers[0]).encode()
+        context = b"egide/amendment/" + version.bucket.id + version.version_id + number
+        document = next(listing.read_record(record.name, version.bucket.keys, context), None)
         if document is None:
             continue
         headers = {k: v for k, v in version.manifest["headers"].items() if k != TAGGING_HEADER}
@@ -578,12 +585,11 @@ def amend(sites: Sequence[Site], listing: dict[str, list[Site]], version: Versio
         return
 
 
-def bucket_settings(
-    sites: Sequence[Site], listing: dict[str, list[Site]], bucket: Bucket
-) -> dict[str, str]:
-    for parsed in newest_numbered(listing, "bset", bucket.id):
-        context = b"egide/bucket-settings/" + bucket.id + str(parsed.numbers[0]).encode()
-        document = read_record(sites, listing, parsed.name, bucket.keys, context)
+def bucket_settings(listing: Listing, bucket: Bucket) -> dict[str, str]:
+    """The bucket's newest settings record that opens (versioning, lifecycle, CORS …)."""
+    for record in listing.records("bset", bucket.id):
+        context = b"egide/bucket-settings/" + bucket.id + str(record.numbers[0]).encode()
+        document = next(listing.read_record(record.name, bucket.keys, context), None)
         if document is not None:
             return {str(k): str(v) for k, v in document.items()}
     return {}
@@ -739,15 +745,13 @@ def restore_bytes(version: Version, out: BinaryIO) -> str:
 
 
 class Store:
+    """The sites as one store: listed once, their buckets opened with the master key."""
+
     def __init__(self, sites: Sequence[Site], master: bytes) -> None:
         self.sites = sites
-        self.listing: dict[str, list[Site]] = {}
-        for site in sites:
-            site.sizes = site.files()
-            for name in site.sizes:
-                self.listing.setdefault(name, []).append(site)
-        self.buckets = read_buckets(sites, self.listing, master)
-        if not self.buckets and any(parse_name(n).kind == "keys" for n in self.listing):
+        self.listing = Listing(sites)
+        self.buckets = read_buckets(self.listing, master)
+        if not self.buckets and self.listing.records("keys"):
             raise DecodeError("the master key opens no bucket key record: wrong key file?")
 
     def bucket(self, name: str) -> Bucket:
@@ -756,12 +760,12 @@ class Store:
                 f"no bucket {name!r} on these sites (found: {', '.join(self.buckets)})"
             )
         bucket = self.buckets[name]
-        bucket.settings = bucket_settings(self.sites, self.listing, bucket)
+        bucket.settings = bucket_settings(self.listing, bucket)
         return bucket
 
     def versions(self, bucket: Bucket, all_versions: bool) -> list[tuple[Version, bool]]:
-        """(version, is latest) in key order, oldest version first; the latest only unless
-        `all_versions`, and then none whose latest is a delete marker."""
+        """(version, is latest) in key order, oldest version first. Without `all_versions`,
+        each key's latest version only, and nothing for a key whose latest is a delete marker."""
         copies = [
             copy
             for site in self.sites
@@ -771,8 +775,8 @@ class Store:
         ]
         found = find_versions(bucket, copies)
         for version in found:
-            amend(self.sites, self.listing, version)
-        found += read_markers(self.sites, self.listing, bucket)
+            amend(self.listing, version)
+        found += read_markers(self.listing, bucket)
         by_key: dict[str, list[Version]] = {}
         for version in found:
             by_key.setdefault(version.key, []).append(version)
