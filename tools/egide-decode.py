@@ -643,7 +643,10 @@ def read_part(
     # The layout most pieces agree on (all of them, unless one is foreign or damaged).
     layouts: dict[tuple[int, int, int, int], list[Copy]] = {}
     for copy in copies:
-        layouts.setdefault((copy.k, copy.m, copy.block_size, copy.size), []).append(copy)
+        if copy.block_size > 0 and copy.block_count == -(-copy.size // copy.block_size):
+            layouts.setdefault((copy.k, copy.m, copy.block_size, copy.size), []).append(copy)
+    if not layouts:
+        raise Unrecoverable(f"part {part}: no piece with a consistent layout")
     (k, m, block_size, size), usable = max(
         layouts.items(), key=lambda item: len({c.index for c in item[1]})
     )
