@@ -443,22 +443,11 @@ def parse_shard(site: Site, file: str, start: int, data: bytes) -> Copy | None:
         return None
     count, size, key_len, manifest_len = FOOTER_FIXED.unpack_from(footer)
     start_manifest = FOOTER_FIXED.size + key_len
-    manifest = footer[start_manifest : start_manifest + manifest_len]
     return Copy(
-        site,
-        file,
-        start,
-        k,
-        m,
-        index,
-        part,
-        block_size,
-        bucket_id,
-        version_id,
-        count,
-        size,
-        manifest,
-    )
+        site=site, file=file, start=start, k=k, m=m, index=index, part=part,
+        block_size=block_size, bucket_id=bucket_id, version_id=version_id, block_count=count,
+        size=size, sealed_manifest=footer[start_manifest : start_manifest + manifest_len],
+    )  # fmt: skip
 
 
 def scan_file(site: Site, name: str, size: int) -> Iterator[Copy]:
@@ -546,6 +535,7 @@ def find_versions(bucket: Bucket, copies: list[Copy]) -> list[Version]:
 
 
 def read_markers(listing: Listing, bucket: Bucket) -> list[Version]:
+    """The bucket's delete markers: versions without data, from their records."""
     markers = []
     for record in listing.records("mark", bucket.id):
         marker_id = record.ids[1]
@@ -637,7 +627,7 @@ def read_part(
     true_size: int,
 ) -> None:
     """Write the first `true_size` plaintext bytes of one part, block by block, each from
-    any k pieces whose CRC32C holds (what follows the true size is padding)."""
+    any k of its pieces (what follows the true size is padding)."""
     if not copies:
         raise Unrecoverable(f"part {part}: no piece found")
     # The layout most pieces agree on (all of them, unless one is foreign or damaged).
