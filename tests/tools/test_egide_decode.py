@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -18,11 +19,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port
 from tests.providers import Provider, running_moto
+
+from egide.coding.shardfile import HEADER_SIZE, ShardFooter, ShardHeader
+from egide.domain import (
+    amendment_name,
+    credentials_record_name,
+    marker_record_name,
+    settings_record_name,
+    shard_name,
+)
+from egide.engine.keyrecords import record_name
+from egide.engine.packer import pack_name
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "egide-decode.py"
 KiB = 1024
@@ -187,6 +200,45 @@ def assert_latest_match(out: Path, expected: dict[str, dict[str, Any]]) -> None:
         assert entry["tags"] == want["tags"], entry["key"]
         assert entry["etag"] == want["etag"], entry["key"]
         assert entry["latest"] and not entry["delete_marker"]
+
+
+def load_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("egide_decode_tool", TOOL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tool_parses_the_names_and_shards_egide_writes() -> None:
+    """Where a format change lands first: the names and the header and footer layouts."""
+    tool = load_tool()
+    bucket, version = os.urandom(16), os.urandom(16)
+    named = {
+        shard_name(version, 3, 5): ("shard", (version,), (3, 5)),
+        pack_name(): ("pack", None, ()),
+        record_name(bucket): ("keys", (bucket,), ()),
+        marker_record_name(bucket, version): ("mark", (bucket, version), ()),
+        amendment_name(bucket, version, 17): ("amend", (bucket, version), (17,)),
+        settings_record_name(bucket, 18): ("bset", (bucket,), (18,)),
+        credentials_record_name(19): ("creds", (), (19,)),
+    }
+    for name, (kind, ids, numbers) in named.items():
+        parsed = tool.parse_name(name)
+        assert (parsed.kind, parsed.numbers) == (kind, numbers), name
+        assert ids is None or parsed.ids == ids, name
+
+    header = ShardHeader(4, 2, 5, 3, 65536, bucket, version).encode()
+    assert len(header) == HEADER_SIZE == tool.HEADER_SIZE
+    footer = ShardFooter(0, 0, b"", b"sealed manifest").encode()
+    copy = tool.parse_shard(None, "f", 0, header + footer)
+    assert (copy.k, copy.m, copy.index, copy.part, copy.block_size) == (4, 2, 5, 3, 65536)
+    assert (copy.bucket_id, copy.version_id) == (bucket, version)
+    assert copy.sealed_manifest == b"sealed manifest"
+    damaged = bytearray(header + footer)
+    damaged[20] ^= 1
+    assert tool.parse_shard(None, "f", 0, bytes(damaged)) is None
 
 
 def test_the_tool_imports_only_the_standard_library_cryptography_and_zfec() -> None:
