@@ -1,0 +1,427 @@
+"""tools/egide-decode.py: a store written by a real Égide server, read back without Égide.
+
+The server writes packed, multi-block, multipart, tagged, overwritten and versioned objects and a
+delete marker, and stops; then sites are removed or damaged and the tool, run in a process
+where `import egide` fails, restores every object, compared with what the S3 API returned."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port
+from tests.providers import Provider, running_moto
+
+from egide.coding.shardfile import HEADER_SIZE, ShardFooter, ShardHeader
+from egide.domain import (
+    amendment_name,
+    credentials_record_name,
+    marker_record_name,
+    settings_record_name,
+    shard_name,
+)
+from egide.engine.keyrecords import record_name
+from egide.engine.packer import pack_name
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "egide-decode.py"
+KiB = 1024
+MiB = 1024 * KiB
+PLAIN, HISTORY = "plain", "history"
+
+
+def body(name: str, size: int) -> bytes:
+    seed = hashlib.sha256(name.encode()).digest()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def decode(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The tool in a fresh interpreter where `import egide` raises: proof it never needs it."""
+    code = (
+        "import sys, runpy; sys.modules['egide'] = None; "
+        f"sys.argv = {[str(TOOL), *args]!r}; runpy.run_path({str(TOOL)!r}, run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@dataclass
+class Written:
+    """What the S3 API said was stored: per bucket, (key, version id) → what GET returned."""
+
+    data_dir: Path
+    config: Path
+    latest: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Every version of the versioned bucket, oldest first per key (markers with body None).
+    history: list[tuple[str, str, bytes | None]] = field(default_factory=list)
+
+
+def seen(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    got = s3.get_object(Bucket=bucket, Key=key)
+    tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    return {
+        "body": got["Body"].read(),
+        "content_type": got["ContentType"],
+        "metadata": got["Metadata"],
+        "tags": {t["Key"]: t["Value"] for t in tags},
+        "etag": got["ETag"].strip('"'),
+    }
+
+
+def write_store(s3: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Any]]:
+    s3.create_bucket(Bucket=PLAIN)
+    for i, size in enumerate([0, 1, 100, 5000, 200 * KiB]):  # packed (200 KiB: 4 blocks)
+        s3.put_object(
+            Bucket=PLAIN, Key=f"small/{i}", Body=body(f"s{i}", size),
+            ContentType="text/plain; charset=utf-8", Metadata={"n": str(i), "city": "Lyon"},
+            Tagging=f"class=small&i={i}",
+        )  # fmt: skip
+    s3.put_object(Bucket=PLAIN, Key="big.bin", Body=body("big", 700 * KiB + 3))  # 11 blocks
+    s3.put_object(Bucket=PLAIN, Key="é/../odd key", Body=body("odd", 10))
+    s3.put_object(Bucket=PLAIN, Key="again", Body=body("first", 300 * KiB))
+    s3.put_object(Bucket=PLAIN, Key="again", Body=body("second", 50), ContentType="a/b")
+    s3.put_object(Bucket=PLAIN, Key="retagged", Body=b"x", Tagging="old=1")
+    s3.put_object_tagging(
+        Bucket=PLAIN, Key="retagged", Tagging={"TagSet": [{"Key": "new", "Value": "2"}]}
+    )
+    upload = s3.create_multipart_upload(
+        Bucket=PLAIN, Key="multi", ContentType="video/mp4", Metadata={"take": "3"}
+    )["UploadId"]
+    parts = []
+    for number, data in [(1, body("p1", 5 * MiB)), (2, body("p2", 100 * KiB + 1))]:
+        part = s3.upload_part(
+            Bucket=PLAIN, Key="multi", UploadId=upload, PartNumber=number, Body=data
+        )
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    s3.complete_multipart_upload(
+        Bucket=PLAIN, Key="multi", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    keys = [f"small/{i}" for i in range(5)] + ["big.bin", "é/../odd key", "again", "retagged"]
+    latest = {PLAIN: {key: seen(s3, PLAIN, key) for key in [*keys, "multi"]}}
+
+    s3.create_bucket(Bucket=HISTORY)
+    s3.put_bucket_versioning(Bucket=HISTORY, VersioningConfiguration={"Status": "Enabled"})
+    for key, data in [("doc", b"v1"), ("kept", b"k1"), ("doc", b"v2"), ("kept", b"k2")]:
+        s3.put_object(Bucket=HISTORY, Key=key, Body=data, Metadata={"v": data.decode()})
+    s3.delete_object(Bucket=HISTORY, Key="doc")
+    latest[HISTORY] = {"kept": seen(s3, HISTORY, "kept")}
+    listed = s3.list_object_versions(Bucket=HISTORY)
+    return latest, [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]
+
+
+def start_server(root: Path, extra: str = "") -> Server:
+    port = free_port()
+    config = root / "egide.toml"
+    config.write_text(
+        f'data_dir = "{root / "data"}"\nlisten = "127.0.0.1:{port}"\nblock_size = 65536\n'
+        f"{extra}\n"
+        f'[[credentials]]\naccess_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
+    )
+    return Server(root / "data", config, port).start()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
+    """A store written by a real server over six local sites (4+2), the server stopped."""
+    server = start_server(tmp_path_factory.mktemp("egide-decode"))
+    try:
+        latest, versions = write_store(server.client())
+        bodies = {
+            v["VersionId"]: server.client()
+            .get_object(Bucket=HISTORY, Key=v["Key"], VersionId=v["VersionId"])["Body"]
+            .read()
+            for v in versions
+            if "Size" in v
+        }
+        wait_for_settings_records(server.data_dir / "sites" / "local-1", 2)
+        history = sorted(
+            (v["Key"], v["LastModified"], v["VersionId"], bodies.get(v["VersionId"]))
+            for v in versions
+        )
+    finally:
+        server.stop()
+    yield Written(
+        server.data_dir, server.config, latest, [(k, vid, data) for k, _, vid, data in history]
+    )
+
+
+def wait_for_settings_records(site: Path, count: int) -> None:
+    """Bucket settings are recorded by the servers' housekeeping round, seconds later."""
+    deadline = time.monotonic() + 60
+    while len(list(site.glob("shards/bs/bset-*"))) < count:
+        assert time.monotonic() < deadline, "no settings records written"
+        time.sleep(0.2)
+
+
+def copy_of(store: Written, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(store.data_dir, copy)
+    return copy
+
+
+def site_args(data: Path) -> list[str]:
+    """All six sites, named whether they still exist or not (as a user would)."""
+    return [arg for i in range(1, 7) for arg in ("--site", str(data / "sites" / f"local-{i}"))]
+
+
+def restored(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def assert_latest_match(out: Path, expected: dict[str, dict[str, Any]]) -> None:
+    entries = restored(out)
+    assert [e["key"] for e in entries] == sorted(expected)
+    for entry in entries:
+        want = expected[entry["key"]]
+        data = (out / entry["file"]).read_bytes()
+        assert data == want["body"], entry["key"]
+        assert entry["size"] == len(want["body"])
+        assert entry["sha256"] == hashlib.sha256(want["body"]).hexdigest()
+        assert entry["content_type"] == want["content_type"], entry["key"]
+        assert entry["metadata"] == want["metadata"], entry["key"]
+        assert entry["tags"] == want["tags"], entry["key"]
+        assert entry["etag"] == want["etag"], entry["key"]
+        assert entry["latest"] and not entry["delete_marker"]
+
+
+def load_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("egide_decode_tool", TOOL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tool_parses_the_names_and_shards_egide_writes() -> None:
+    """Where a format change lands first: the names and the header and footer layouts."""
+    tool = load_tool()
+    bucket, version = os.urandom(16), os.urandom(16)
+    named = {
+        shard_name(version, 3, 5): ("shard", (version,), (3, 5)),
+        pack_name(): ("pack", None, ()),
+        record_name(bucket): ("keys", (bucket,), ()),
+        marker_record_name(bucket, version): ("mark", (bucket, version), ()),
+        amendment_name(bucket, version, 17): ("amend", (bucket, version), (17,)),
+        settings_record_name(bucket, 18): ("bset", (bucket,), (18,)),
+        credentials_record_name(19): ("creds", (), (19,)),
+    }
+    for name, (kind, ids, numbers) in named.items():
+        parsed = tool.parse_name(name)
+        assert (parsed.kind, parsed.numbers) == (kind, numbers), name
+        assert ids is None or parsed.ids == ids, name
+
+    header = ShardHeader(4, 2, 5, 3, 65536, bucket, version).encode()
+    assert len(header) == HEADER_SIZE == tool.HEADER_SIZE
+    footer = ShardFooter(0, 0, b"", b"sealed manifest").encode()
+    copy = tool.parse_shard(None, "f", 0, header + footer)
+    assert (copy.k, copy.m, copy.index, copy.part, copy.block_size) == (4, 2, 5, 3, 65536)
+    assert (copy.bucket_id, copy.version_id) == (bucket, version)
+    assert copy.sealed_manifest == b"sealed manifest"
+    damaged = bytearray(header + footer)
+    damaged[20] ^= 1
+    assert tool.parse_shard(None, "f", 0, bytes(damaged)) is None
+
+
+def test_the_tool_imports_only_the_standard_library_cryptography_and_zfec() -> None:
+    allowed = set(sys.stdlib_module_names) | {"cryptography", "zfec", "__future__"}
+    imported = set()
+    for node in ast.walk(ast.parse(TOOL.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module is not None
+            imported.add(node.module.split(".")[0])
+    assert imported - allowed == set()
+    assert {"cryptography", "zfec"} <= imported
+
+
+def test_restores_every_object_with_its_metadata_after_losing_two_sites(
+    store: Written, tmp_path: Path
+) -> None:
+    data = copy_of(store, tmp_path)
+    shutil.rmtree(data / "sites" / "local-2")
+    shutil.rmtree(data / "sites" / "local-5")
+    key = ["--key", str(data / "master.key")]
+
+    listed = decode(*key, *site_args(data), "buckets")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [HISTORY, PLAIN]
+    assert "local-2: no shards directory, taken as lost" in listed.stderr
+
+    out = tmp_path / "out"
+    result = decode(*key, *site_args(data), "restore", PLAIN, str(out))
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, store.latest[PLAIN])
+    assert json.loads((out / "bucket.json").read_text())["failed"] == 0
+
+    out = tmp_path / "history-latest"
+    result = decode(*key, *site_args(data), "restore", HISTORY, str(out))
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, store.latest[HISTORY])  # "doc" is hidden by its delete marker
+    settings = json.loads((out / "bucket.json").read_text())["settings"]
+    assert settings.get("versioning") == "Enabled", settings
+
+
+def test_all_versions_and_the_delete_marker_come_back_in_order(
+    store: Written, tmp_path: Path
+) -> None:
+    data = copy_of(store, tmp_path)
+    shutil.rmtree(data / "sites" / "local-1")
+    shutil.rmtree(data / "sites" / "local-6")
+    out = tmp_path / "out"
+    result = decode(
+        "--key", str(data / "master.key"), *site_args(data),
+        "restore", HISTORY, str(out), "--all-versions",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    entries = restored(out)
+    got = [
+        (e["key"], e["version_id"], (out / e["file"]).read_bytes() if "file" in e else None)
+        for e in entries
+    ]
+    assert sorted(got) == sorted(store.history)
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_key.setdefault(entry["key"], []).append(entry)
+    assert [e["delete_marker"] for e in by_key["doc"]] == [False, False, True]
+    assert [e["latest"] for e in by_key["doc"]] == [False, False, True]
+    assert [(out / e["file"]).read_bytes() for e in by_key["kept"]] == [b"k1", b"k2"]
+    assert by_key["kept"][0]["metadata"] == {"v": "k1"}
+
+    listing = decode("--key", str(data / "master.key"), *site_args(data), "list", HISTORY, "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert [json.loads(line)["key"] for line in listing.stdout.splitlines()] == ["kept"]
+
+
+def test_a_corrupt_piece_is_caught_by_its_checksum_and_another_used(
+    store: Written, tmp_path: Path
+) -> None:
+    data = copy_of(store, tmp_path)
+    # Piece 0 damaged in block 1 and piece 1 in block 2 of every standalone shard that has
+    # them: pieces read first, in different blocks (each block still has five good pieces).
+    piece = -(-(65536 + 16) // 4) + 4  # after the header, each full block's piece and CRC
+    damaged = 0
+    for shard in (data / "sites").glob("local-*/shards/*/*-*-*"):
+        if not re.fullmatch(r"[0-9a-f]{32}-\d+-\d+", shard.name):
+            continue  # records
+        raw = bytearray(shard.read_bytes())
+        index = int(shard.name.rsplit("-", 1)[1])
+        if index < 2 and len(raw) > 52 + 3 * piece:
+            raw[52 + (index + 1) * piece + 40] ^= 0xFF
+            shard.write_bytes(bytes(raw))
+            damaged += 1
+    assert damaged >= 4  # big.bin and the multipart's first part at least
+    out = tmp_path / "out"
+    result = decode("--key", str(data / "master.key"), *site_args(data), "restore", PLAIN, str(out))
+    assert result.returncode == 0, result.stderr
+    assert "fails its checksum" in result.stderr
+    assert_latest_match(out, store.latest[PLAIN])
+
+
+def test_too_many_sites_lost_is_reported_and_the_rest_restored(
+    store: Written, tmp_path: Path
+) -> None:
+    data = copy_of(store, tmp_path)
+    for i in (1, 2, 3):
+        for shard in (data / "sites" / f"local-{i}" / "shards").glob("*/*-*-*"):
+            if re.fullmatch(r"[0-9a-f]{32}-\d+-\d+", shard.name):
+                shard.unlink()  # standalone shards only: packed objects stay readable
+    out = tmp_path / "out"
+    result = decode("--key", str(data / "master.key"), *site_args(data), "restore", PLAIN, str(out))
+    assert result.returncode == 1
+    assert "big.bin" in result.stderr and "pieces" in result.stderr
+    keys = [e["key"] for e in restored(out)]
+    assert "small/4" in keys and "big.bin" not in keys and "multi" not in keys
+    assert not list((out / "objects").glob("*.part"))
+
+
+def test_a_passphrase_protected_master_key(store: Written, tmp_path: Path) -> None:
+    data = copy_of(store, tmp_path)
+    phrase = "correct horse battery staple"
+    protect = subprocess.run(
+        [sys.executable, "-m", "egide", "keys", "protect", "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "EGIDE_NEW_PASSPHRASE": phrase},
+    )  # fmt: skip
+    assert protect.returncode == 0, protect.stdout + protect.stderr
+    assert "argon2id" in (data / "master.key").read_text()
+    key = ["--key", str(data / "master.key")]
+
+    refused = decode(*key, *site_args(data), "buckets", env={"EGIDE_PASSPHRASE": "wrong one"})
+    assert refused.returncode == 2
+    assert "wrong passphrase" in refused.stderr
+
+    phrase_file = tmp_path / "phrase"
+    phrase_file.write_text(phrase + "\n")
+    out = tmp_path / "out"
+    result = decode(
+        *key, "--passphrase-file", str(phrase_file), *site_args(data), "restore", PLAIN, str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, store.latest[PLAIN])
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    with running_moto(tmp_path_factory.mktemp("moto")) as provider:
+        yield provider
+
+
+def test_reads_s3_bucket_sites(moto: Provider, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Three local sites and three buckets at a provider (one under a prefix); two local
+    sites lost, so every object is read through the provider."""
+    buckets = [moto.new_bucket(f"d{i}") for i in range(3)]
+    prefixes = ["", "egide/shards/", ""]
+    sites = "".join(f'[[sites]]\nname = "disk-{i}"\npath = "sites/disk-{i}"\n' for i in range(3))
+    sites += "".join(
+        moto.site_toml(f"moto-{i}", bucket, prefix)
+        for i, (bucket, prefix) in enumerate(zip(buckets, prefixes, strict=True))
+    )
+    root = tmp_path_factory.mktemp("egide-decode-s3")
+    server = start_server(root, "code = { k = 4, m = 2 }\n" + sites)
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket=PLAIN)
+        expected = {}
+        for key, size in [("note", 300), ("scan", 400 * KiB), ("empty", 0)]:
+            s3.put_object(Bucket=PLAIN, Key=key, Body=body(key, size), Metadata={"k": key})
+            expected[key] = seen(s3, PLAIN, key)
+    finally:
+        server.stop()
+    shutil.rmtree(server.data_dir / "sites" / "disk-0")
+    shutil.rmtree(server.data_dir / "sites" / "disk-2")
+    local = [
+        arg for i in range(3) for arg in ("--site", str(server.data_dir / "sites" / f"disk-{i}"))
+    ]
+    remote = [
+        arg
+        for bucket, prefix in zip(buckets, prefixes, strict=True)
+        for arg in ("--s3", f"{moto.endpoint}/{bucket}/{prefix}")
+    ]
+    credentials = {"AWS_ACCESS_KEY_ID": moto.access_key, "AWS_SECRET_ACCESS_KEY": moto.secret_key}
+    out = root / "out"
+    result = decode(
+        "--key", str(server.data_dir / "master.key"), *local, *remote,
+        "restore", PLAIN, str(out), env=credentials,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, expected)
