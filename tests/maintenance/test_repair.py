@@ -10,7 +10,8 @@ from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, flip, run_job, wipe_site
 
 from egide.domain import SITE_RECORD_PREFIXES, shard_name
-from egide.maintenance.repair import inspect, mend
+from egide.maintenance.damage import inspect
+from egide.maintenance.repair import mend
 
 
 def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
@@ -174,8 +175,7 @@ def test_a_piece_moved_back_before_the_trash_pass_is_not_deleted_with_its_old_co
         back = await env.catalog.get_version_by_id(version.version_id)
         assert back is not None and back.sites[1] == away
         await env.store.empty_trash()
-        bad, _ = await inspect(back, ctx.sites, deep=True)
-        assert bad == {}
+        assert (await inspect(back, ctx.sites, deep=True)).bad == {}
         assert await env.get("b", "k") == data
 
     env.run(scenario)
