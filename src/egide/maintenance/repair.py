@@ -25,6 +25,7 @@ from egide.maintenance.damage import Damage, Place, inspect
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.relocate import NoRelocation, align, relocate
 from egide.maintenance.shards import RewriteError, Written, rewrite_part
+from egide.maintenance.spread import spread_records
 from egide.placement import Placement
 from egide.placement.compliance import check
 from egide.placement.solver import Infeasible, solve
@@ -310,8 +311,9 @@ def _log(job: Job, version: ObjectVersion, outcome: Outcome) -> None:
 
 @job_kind("repair")
 async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
-    """First the versions queued by reads and scrubs, then (unless `queue_only`) every version.
-    Params: deep (check every CRC instead of file sizes), queue_only."""
+    """First the versions queued by reads and scrubs, then (unless `queue_only`) every version,
+    and the records kept on every site onto the sites that lack them. Params: deep (check
+    every CRC instead of file sizes), queue_only."""
     deep = bool(job.params.get("deep"))
     ctx.options["refused"] = set()
     cursor = job.cursor or {"phase": "queue"}
@@ -331,5 +333,22 @@ async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             return
         job = replace(job, cursor=None)
         yield Step({"phase": "scan"})
-    async for step in scan(ctx, job, lambda v: mend(ctx, v, deep=deep)):
-        yield replace(step, cursor={"phase": "scan", **(step.cursor or {})})
+    if cursor.get("phase") != "records":
+        async for step in scan(ctx, job, lambda v: mend(ctx, v, deep=deep)):
+            yield replace(step, cursor={"phase": "scan", **(step.cursor or {})})
+    yield await _spread(ctx)
+
+
+async def _spread(ctx: JobContext) -> Step:
+    """The records kept on every site (egide.maintenance.spread) copied onto the sites that
+    lack them: a site replaced by an empty one holds them again when the repair ends, not
+    only after the next garbage collection."""
+    spread = await spread_records(ctx.catalog, ctx.sites, skip=await retired_sites(ctx.catalog))
+    copied = sum(spread.copied.values())
+    notes = [", ".join(f"{n} to {site}" for site, n in sorted(spread.copied.items()))]
+    if spread.missing:
+        log.warning("records on no site, not copied: %s", ", ".join(spread.missing))
+        notes.append(f"{len(spread.missing)} on no site")
+    notes += [f"{site} not listed: {why}" for site, why in sorted(spread.unreachable.items())]
+    note = "records copied: " + ("; ".join(n for n in notes if n) or "none missing")
+    return Step({"phase": "records"}, {"records_copied": copied}, note=note)
