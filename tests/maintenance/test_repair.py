@@ -193,3 +193,28 @@ def test_a_queued_version_found_healthy_leaves_the_queue(tmp_path: Path) -> None
         assert await env.catalog.damaged(None, 10) == []
 
     env.run(scenario)
+
+
+def test_a_repair_copies_the_site_records_onto_replaced_sites(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    def records(site: str) -> set[str]:
+        found = env.site(site).root.rglob("*")
+        return {p.name for p in found if p.is_file() and p.name.startswith(SITE_RECORD_PREFIXES)}
+
+    async def scenario() -> None:
+        for bucket in ("a", "b"):
+            await env.store.create_bucket(bucket)
+            await env.put(bucket, "k", payload(2 * BLOCK))
+        kept = records("site-5")
+        assert len(kept) == 2  # the two buckets' key records
+        for name in ("site-0", "site-3"):  # replaced by empty directories
+            wipe_site(env, name)
+            env.site(name).prepare()
+        job = await run_job(env, "repair")
+        assert job.progress["records_copied"] == 4
+        assert job.progress["repaired"] == 2
+        for name in ("site-0", "site-3"):
+            assert records(name) == kept
+
+    env.run(scenario)
