@@ -129,6 +129,24 @@ def test_damage_spread_over_blocks_and_parts_is_healed(
     env.run(scenario)
 
 
+def test_a_lost_file_and_rot_in_two_other_pieces_are_healed_together(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    data = payload(3 * BLOCK, 5)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        version = await env.put("b", "k", data)
+        env.shard_paths(version)[5].unlink()  # piece 5 gone whole: no block of it counts
+        _flip_piece(env, version, 0, 0, 0)  # then block 0 and block 1 keep 4 of 6: k = 4
+        _flip_piece(env, version, 1, 0, 1)
+        job = await run_job(env, "scrub")
+        assert (job.progress["repaired"], job.progress["bad_pieces"]) == (1, 3)
+        assert (await inspect(version, context(env).sites, deep=True)).bad == {}
+        assert await env.get("b", "k") == data
+
+    env.run(scenario)
+
+
 def test_a_block_with_fewer_than_k_good_pieces_is_unrecoverable(tmp_path: Path) -> None:
     env = make_env(tmp_path)
 
