@@ -201,7 +201,7 @@ def start(
     if as_json:
         print_json(job_dict(job))
     if background:
-        out.print(f"job {job.id} queued; the servers run it. Follow: egide job show {job.id} "
+        say.print(f"job {job.id} queued; the servers run it. Follow: egide job show {job.id} "
                   "--follow")  # fmt: skip
         return
     raise typer.Exit(exit_code(job) if as_json else summary(job, elapsed))
