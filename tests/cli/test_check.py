@@ -12,6 +12,7 @@ from typing import Any
 from tests.cli.conftest import Store
 
 from egide.coding.shardfile import HEADER_SIZE
+from egide.domain import shard_name
 
 Ref = tuple[str, str, str]
 
@@ -148,6 +149,25 @@ def test_deep_reads_every_block_and_catches_a_flipped_byte(store: Store) -> None
     )
     assert problems["records/1.json", 3, 0] == "checksum mismatch in 1 of 1 blocks (0)"
     assert problems["scans/plan.tif", 1, 0] == "header says shard index 0, the catalog 1"
+
+
+def test_deep_reads_the_completion_records_of_multipart_objects(store: Store) -> None:
+    video = _version(store, "archive", "video/council.mp4")
+    name = shard_name(video["version_id"], 0, 4)  # the completion record, part attempt 0
+    record = store.root / "data/sites" / video["sites"][4] / "shards" / name[:2] / name
+    _flip(record, record.stat().st_size - 30)  # in its footer: the parts the object keeps
+    assert store.egide("policy", "check").exit_code == 0  # the file is where it should be
+    result = store.json("policy", "check", "--deep", code=1)
+    (problem,) = result["shard_problems"]
+    assert (problem["key"], problem["shard"], problem["part"]) == ("video/council.mp4", 4, 0)
+    assert problem["file"] == name
+    assert problem["problem"] == "footer: shard footer corrupt"
+    gone = shard_name(video["version_id"], 0, 1)
+    (store.root / "data/sites" / video["sites"][1] / "shards" / gone[:2] / gone).unlink()
+    listed = store.json("policy", "check", code=1)
+    assert [(p["shard"], p["part"], p["problem"]) for p in listed["shard_problems"]] == [
+        (1, 0, f"missing: no file {gone} on site {video['sites'][1]}")
+    ]
 
 
 def test_a_report_is_recorded_and_a_later_check_says_unchanged(store: Store) -> None:

@@ -44,3 +44,9 @@ def test_bad_rates_and_busy_sites_are_refused_clearly(store: Store) -> None:
     assert busy.exit_code == 2
     assert "still holds data" in busy.output and "egide site evacuate lyon-1" in busy.output
     assert "lyon-1" in store.config.read_text()
+
+
+def test_a_job_queued_with_json_prints_the_document_only(store: Store) -> None:
+    _cancel_open(store)
+    queued = store.json("gc", "--background")  # stdout must parse as JSON alone
+    assert (queued["kind"], queued["state"]) == ("gc", "queued")

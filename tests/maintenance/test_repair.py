@@ -10,7 +10,8 @@ from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, flip, run_job, wipe_site
 
 from egide.domain import SITE_RECORD_PREFIXES, shard_name
-from egide.maintenance.repair import inspect, mend
+from egide.maintenance.damage import inspect
+from egide.maintenance.repair import mend
 
 
 def test_deleted_shard_files_are_rebuilt_in_place(tmp_path: Path) -> None:
@@ -174,8 +175,7 @@ def test_a_piece_moved_back_before_the_trash_pass_is_not_deleted_with_its_old_co
         back = await env.catalog.get_version_by_id(version.version_id)
         assert back is not None and back.sites[1] == away
         await env.store.empty_trash()
-        bad, _ = await inspect(back, ctx.sites, deep=True)
-        assert bad == {}
+        assert (await inspect(back, ctx.sites, deep=True)).bad == {}
         assert await env.get("b", "k") == data
 
     env.run(scenario)
@@ -191,5 +191,30 @@ def test_a_queued_version_found_healthy_leaves_the_queue(tmp_path: Path) -> None
         job = await run_job(env, "repair", {"queue_only": True})
         assert job.progress["healthy"] == 1
         assert await env.catalog.damaged(None, 10) == []
+
+    env.run(scenario)
+
+
+def test_a_repair_copies_the_site_records_onto_replaced_sites(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    def records(site: str) -> set[str]:
+        found = env.site(site).root.rglob("*")
+        return {p.name for p in found if p.is_file() and p.name.startswith(SITE_RECORD_PREFIXES)}
+
+    async def scenario() -> None:
+        for bucket in ("a", "b"):
+            await env.store.create_bucket(bucket)
+            await env.put(bucket, "k", payload(2 * BLOCK))
+        kept = records("site-5")
+        assert len(kept) == 2  # the two buckets' key records
+        for name in ("site-0", "site-3"):  # replaced by empty directories
+            wipe_site(env, name)
+            env.site(name).prepare()
+        job = await run_job(env, "repair")
+        assert job.progress["records_copied"] == 4
+        assert job.progress["repaired"] == 2
+        for name in ("site-0", "site-3"):
+            assert records(name) == kept
 
     env.run(scenario)

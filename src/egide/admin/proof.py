@@ -23,8 +23,14 @@ from typing import Any
 
 from egide.admin.policies import EffectivePolicy, effective_policy
 from egide.admin.probe import probe_all
-from egide.admin.scan import ShardFile, VersionRef, shard_files, stored_versions
-from egide.admin.verify import verify_shard
+from egide.admin.scan import (
+    ShardFile,
+    VersionRef,
+    completion_records,
+    shard_files,
+    stored_versions,
+)
+from egide.admin.verify import ShardCheck, check_shard
 from egide.catalog.base import Catalog
 from egide.domain import Bucket, ObjectVersion
 from egide.placement import Placement, Policy, SiteProfile, check, survival
@@ -296,25 +302,46 @@ class PolicyCheck:
             names = self._listed.get(shard.site)
             if names is not None and shard.file not in names:
                 self._problem(ref, shard, f"missing: no file {shard.file} on site {shard.site}")
+        records = [r for r in completion_records(version) if r.site in self.sites]
+        listed = [(r, self._listed.get(r.site)) for r in records]
+        absent = [r for r, names in listed if names is not None and r.file not in names]
+        if len(absent) < len(records):  # none at all: completed before records existed
+            for record in absent:
+                self._problem(ref, record, f"missing: no file {record.file} on site {record.site}")
 
     async def _verify_pending(self) -> None:
         pending, self._pending = self._pending, []
         limit = asyncio.Semaphore(VERIFY_CONCURRENCY)
 
-        async def one(version: ObjectVersion, ref: VersionRef, shard: ShardFile) -> None:
+        async def check(version: ObjectVersion, shard: ShardFile) -> ShardCheck | None:
             site = self.sites.get(shard.site)
             if site is None:
-                self._problem(ref, shard, f"site {shard.site} is not configured")
-                return
+                return ShardCheck([f"site {shard.site} is not configured"], lost=True)
             if shard.site in self._listed:  # unreachable: reported once, on the site
-                return
+                return None
             async with limit:
-                problem = await verify_shard(site, shard, version)
-            if problem is not None:
-                self._problem(ref, shard, problem)
+                return await check_shard(site, shard, version)
+
+        async def one(version: ObjectVersion, ref: VersionRef, shard: ShardFile) -> None:
+            found = await check(version, shard)
+            if found is not None and found.problem is not None:
+                self._problem(ref, shard, found.problem)
+
+        async def records(version: ObjectVersion, ref: VersionRef) -> None:
+            """The copies of a completion record: none on any site is a version completed
+            before records existed, with nothing to check."""
+            copies = completion_records(version)
+            found = await asyncio.gather(*(check(version, shard) for shard in copies))
+            if all(copy is None or copy.missing for copy in found):
+                return
+            for shard, copy in zip(copies, found, strict=True):
+                if copy is not None and copy.problem is not None:
+                    self._problem(ref, shard, copy.problem)
 
         shards = [(v, ref, shard) for v, ref in pending for shard in shard_files(v)]
-        await asyncio.gather(*(one(*item) for item in shards))
+        await asyncio.gather(
+            *(one(*item) for item in shards), *(records(v, ref) for v, ref in pending)
+        )
 
     # -- survival and exposure ----------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from egide.catalog.base import Catalog
 from egide.coding.blocks import Layout
 from egide.coding.shardfile import HEADER_SIZE
-from egide.domain import Bucket, ObjectVersion
+from egide.domain import Bucket, ObjectVersion, shard_name
+from egide.engine.manifest import COMPLETION_SEQ
 from egide.sites.base import Site, SiteError
 
 #: Versions asked of the catalog at a time.
@@ -98,6 +99,19 @@ def shard_files(version: ObjectVersion) -> list[ShardFile]:
         )
         for seq, size in parts
         for index, site in enumerate(version.sites)
+    ]
+
+
+def completion_records(version: ObjectVersion) -> list[ShardFile]:
+    """The completion record files of a multipart version: part 0, no blocks, one a site.
+    Versions completed before records existed have none."""
+    if not version.parts:
+        return []
+    empty = Layout(version.k, version.m, version.block_size, 0)
+    name = version.version_id
+    return [
+        ShardFile(i, site, shard_name(name, COMPLETION_SEQ, i), 0, COMPLETION_SEQ, empty, False)
+        for i, site in enumerate(version.sites)
     ]
 
 

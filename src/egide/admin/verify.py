@@ -8,6 +8,8 @@ metadata) is ever decrypted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from egide.admin.scan import PACK_LENGTH_SIZE, ShardFile
 from egide.coding.blocks import CHECKSUM_SIZE
 from egide.coding.shardfile import (
@@ -27,30 +29,70 @@ READ_BATCH = 4 * 1024 * 1024
 NAMED_BLOCKS = 8
 
 
+@dataclass
+class ShardCheck:
+    """What a check found in one shard file. A repair uses the parts of it that are still
+    good: the pieces of blocks whose checksums hold, and the footer if it is whole."""
+
+    problems: list[str] = field(default_factory=list)
+    #: No block of it can be used: missing, unreadable, truncated, or its header is corrupt or
+    #: names another shard (its pieces could be another shard's).
+    lost: bool = False
+    #: The file is not there at all (as opposed to there but unusable).
+    missing: bool = False
+    #: Its site did not answer.
+    unreadable: bool = False
+    #: Blocks whose piece fails its checksum.
+    bad_blocks: list[int] = field(default_factory=list)
+    #: Its footer is corrupt (a rebuild copies a whole one from another shard).
+    bad_footer: bool = False
+
+    @property
+    def problem(self) -> str | None:
+        return "; ".join(self.problems) or None
+
+    def block_ok(self, block: int) -> bool:
+        return not self.lost and block not in self.bad_blocks
+
+
 async def verify_shard(site: Site, shard: ShardFile, version: ObjectVersion) -> str | None:
     """None when the shard file (or pack segment) is intact, else what is wrong with it."""
+    return (await check_shard(site, shard, version)).problem
+
+
+async def check_shard(site: Site, shard: ShardFile, version: ObjectVersion) -> ShardCheck:
+    """The header, every block's checksum and the footer of one shard file (or segment)."""
+    found = ShardCheck()
     try:
-        return await _verify(site, shard, version)
+        await _verify(site, shard, version, found)
     except ShardMissing:
-        return f"missing: no file {shard.file} on site {site.name}"
+        found.problems = [f"missing: no file {shard.file} on site {site.name}"]
+        found.lost = found.missing = True
     except SiteError as exc:
-        return f"unreadable: {exc}"
+        found.problems = [f"unreadable: {exc}"]
+        found.lost = found.unreadable = True
+    return found
 
 
-async def _verify(site: Site, shard: ShardFile, version: ObjectVersion) -> str | None:
+async def _verify(site: Site, shard: ShardFile, version: ObjectVersion, found: ShardCheck) -> None:
     layout, base = shard.layout, shard.offset
-    problems: list[str] = []
+    problems = found.problems
     header_bytes = await site.read(shard.file, base, HEADER_SIZE)
     if not header_bytes:
-        return f"empty: file {shard.file} holds no shard at offset {base}"
+        problems.append(f"empty: file {shard.file} holds no shard at offset {base}")
+        found.lost = True
+        return
     try:
         header = ShardHeader.decode(header_bytes)
     except ShardFormatError as exc:
         problems.append(f"header: {exc}")
+        found.lost = True
     else:
-        problems += _header_problems(header, shard, version)
+        wrong = _header_problems(header, shard, version)
+        problems += wrong
+        found.lost = bool(wrong)
     count = layout.block_count
-    bad: list[int] = []
+    bad = found.bad_blocks
     full = layout.piece_len(0) + CHECKSUM_SIZE if count else 1
     step = max(1, READ_BATCH // full)
     for first in range(0, count, step):
@@ -63,15 +105,15 @@ async def _verify(site: Site, shard: ShardFile, version: ObjectVersion) -> str |
             stored = data[position : position + length]
             if len(stored) < length:
                 problems.append(f"truncated in block {index} of {count}")
-                return "; ".join(problems)
+                found.lost = True
+                return
             if verify_piece(stored) is None:
                 bad.append(index)
             position += length
     if bad:
         named = ", ".join(map(str, bad[:NAMED_BLOCKS])) + (" …" if len(bad) > NAMED_BLOCKS else "")
         problems.append(f"checksum mismatch in {len(bad)} of {count} blocks ({named})")
-    problems += await _footer_problems(site, shard, count)
-    return "; ".join(problems) or None
+    await _footer_problems(site, shard, count, found)
 
 
 def _header_problems(header: ShardHeader, shard: ShardFile, version: ObjectVersion) -> list[str]:
@@ -90,14 +132,16 @@ def _header_problems(header: ShardHeader, shard: ShardFile, version: ObjectVersi
     ]
 
 
-async def _footer_problems(site: Site, shard: ShardFile, count: int) -> list[str]:
+async def _footer_problems(site: Site, shard: ShardFile, count: int, found: ShardCheck) -> None:
     layout, base = shard.layout, shard.offset
     start = base + HEADER_SIZE + layout.shard_data_size()
     if shard.packed:
         prefix = await site.read(shard.file, base - PACK_LENGTH_SIZE, PACK_LENGTH_SIZE)
         end = base + int.from_bytes(prefix, "big")
         if end <= start:
-            return ["pack segment shorter than its blocks"]
+            found.problems.append("pack segment shorter than its blocks")
+            found.lost = True
+            return
         tail = await site.read(shard.file, start, end - start)
     else:
         tail = await site.read(shard.file, start, -1)
@@ -105,14 +149,16 @@ async def _footer_problems(site: Site, shard: ShardFile, count: int) -> list[str
         footer = ShardFooter.decode(tail)
         length = ShardFooter.body_length(tail)
     except ShardFormatError as exc:
-        return [f"footer: {exc}"]
-    problems = []
+        found.problems.append(f"footer: {exc}")
+        found.bad_footer = True
+        return
     if length + FOOTER_TAIL_SIZE != len(tail):
         extra = len(tail) - length - FOOTER_TAIL_SIZE
-        problems.append(f"{extra} unexpected bytes before the footer")
+        found.problems.append(f"{extra} unexpected bytes before the footer")
+        found.bad_footer = True
     if (footer.block_count, footer.size) != (count, layout.size):
-        problems.append(
+        found.problems.append(
             f"footer says {footer.block_count} blocks of {footer.size} bytes, the catalog "
             f"{count} of {layout.size}"
         )
-    return problems
+        found.lost = True

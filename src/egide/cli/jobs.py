@@ -3,8 +3,9 @@
 A maintenance command runs its job in this process with a progress bar, unless `--background`
 leaves it to the servers. Running the same command again resumes the unfinished job with the
 same parameters (after a crash, a SIGKILL, or Ctrl-C, which pauses it) instead of starting
-over. Exit codes: 0 done and nothing left damaged, 1 done but something could not be repaired
-(the summary says what), 2 the job failed or could not start.
+over. Exit codes, with --json as without: 0 done and nothing left damaged, 1 done but something
+could not be repaired (the summary or the document says what), 2 the job failed or could not
+start.
 """
 
 from __future__ import annotations
@@ -159,9 +160,14 @@ def summary(job: Job, elapsed: float) -> int:
         out.print(f"error: {job.error}")
     if job.state == "paused":
         out.print(f"paused: `egide job resume {job.id}` or the same command again goes on")
+    return exit_code(job)
+
+
+def exit_code(job: Job) -> int:
+    """2 the job failed, 1 something was left damaged, 0 otherwise (with --json too)."""
     if job.state == "failed":
         return 2
-    return 1 if any(counts.get(k) for k in TROUBLE) else 0
+    return 1 if any(job.progress.get(k) for k in TROUBLE) else 0
 
 
 def start(
@@ -195,10 +201,10 @@ def start(
     if as_json:
         print_json(job_dict(job))
     if background:
-        out.print(f"job {job.id} queued; the servers run it. Follow: egide job show {job.id} "
+        say.print(f"job {job.id} queued; the servers run it. Follow: egide job show {job.id} "
                   "--follow")  # fmt: skip
         return
-    raise typer.Exit(summary(job, elapsed) if not as_json else 0 if job.state == "done" else 2)
+    raise typer.Exit(exit_code(job) if as_json else summary(job, elapsed))
 
 
 def repair(

@@ -13,23 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 
-from egide.admin.scan import ShardFile, shard_files
+from egide.admin.scan import completion_records, shard_files
 from egide.admin.verify import verify_shard
-from egide.coding.blocks import Layout
-from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE
-from egide.domain import Job, ObjectVersion, shard_name
+from egide.domain import Job, ObjectVersion
 from egide.engine.manifest import COMPLETION_SEQ
 from egide.engine.placing import retired_sites, unprofiled
+from egide.maintenance.damage import Damage, Place, inspect
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.relocate import NoRelocation, align, relocate
 from egide.maintenance.shards import RewriteError, Written, rewrite_part
+from egide.maintenance.spread import spread_records
 from egide.placement import Placement
 from egide.placement.compliance import check
 from egide.placement.solver import Infeasible, solve
-from egide.sites.base import ShardMissing, Site, SiteError
 
 log = logging.getLogger("egide.repair")
 
@@ -44,52 +43,8 @@ class Outcome:
     state: str  # healthy, repaired, unrecoverable, stuck (no placement), changed
     note: str = ""
     bytes: int = 0
-    bad: dict[int, str] = field(default_factory=dict)
-
-
-async def inspect(
-    version: ObjectVersion, sites: Mapping[str, Site], *, deep: bool
-) -> tuple[dict[int, str], set[str]]:
-    """The pieces of `version` that are not whole (index → why), over all its parts, and the
-    sites that could not be reached. `deep` reads every byte and checks every CRC (scrub);
-    otherwise each file's presence and size are checked (a stat or HEAD per file)."""
-    bad: dict[int, str] = {}
-    unreachable: set[str] = set()
-
-    async def one(shard: ShardFile) -> None:
-        site = sites.get(shard.site)
-        if site is None:
-            bad.setdefault(shard.index, f"site {shard.site} is not configured")
-            return
-        try:
-            problem = (
-                await verify_shard(site, shard, version)
-                if deep
-                else await _size_problem(site, shard)
-            )
-        except SiteError as exc:
-            unreachable.add(shard.site)
-            problem = f"unreadable: {exc}"
-        if problem is not None:
-            if problem.startswith("unreadable"):
-                unreachable.add(shard.site)
-            bad.setdefault(shard.index, f"{shard.site}: {problem}")
-
-    await asyncio.gather(*(one(shard) for shard in shard_files(version)))
-    return bad, unreachable
-
-
-async def _size_problem(site: Site, shard: ShardFile) -> str | None:
-    need = shard.offset + HEADER_SIZE + shard.layout.shard_data_size() + FOOTER_TAIL_SIZE
-    try:
-        size = await site.size(shard.file)
-    except ShardMissing:
-        size = None
-    if size is None:
-        return f"missing: no file {shard.file}"
-    if size < need:
-        return f"truncated: {size} bytes, at least {need} expected"
-    return None
+    #: The damaged files found: (part attempt, piece index) → what is wrong.
+    bad: dict[Place, str] = field(default_factory=dict)
 
 
 async def mend(
@@ -102,20 +57,20 @@ async def mend(
 ) -> Outcome:
     """Repair one version; with `leaving`, also move its pieces off those sites (evacuation);
     with `rebalance`, also move pieces so the placement obeys the bucket's current policy."""
-    bad, unreachable = await inspect(version, ctx.sites, deep=deep)
-    good = {i for i in range(len(version.sites)) if i not in bad}
-    if len(good) < version.k:
-        reason = f"{len(good)} of {version.k} needed pieces left: " + "; ".join(bad.values())
-        await ctx.catalog.mark_damaged(version.version_id, reason)
-        return Outcome("unrecoverable", reason, bad=bad)
+    damage = await inspect(version, ctx.sites, deep=deep)
+    bad = damage.bad
+    shortfall = damage.shortfall()
+    if shortfall is not None:
+        await ctx.catalog.mark_damaged(version.version_id, shortfall)
+        return Outcome("unrecoverable", shortfall, bad=bad)
     if not bad and not rebalance and not set(leaving) & set(version.sites):
-        return await _healthy(ctx, version, bad)  # nothing to move: no placement looked up
-    down = await _unavailable(ctx) | unreachable | set(leaving)
+        return await _healthy(ctx, version)  # nothing to move: no placement looked up
+    down = await _unavailable(ctx) | damage.unreachable | set(leaving)
     down |= {name for name in version.sites if name not in ctx.sites}
     refused = _refused(ctx)
     down |= refused
     for _ in range(len(ctx.sites)):  # each round rules out a site that refused new files
-        outcome = await _mend_with(ctx, version, bad, good, down, set(leaving), rebalance)
+        outcome = await _mend_with(ctx, damage, down, set(leaving), rebalance)
         if isinstance(outcome, Outcome):
             return outcome
         down.add(outcome)
@@ -124,20 +79,17 @@ async def mend(
 
 
 async def _mend_with(
-    ctx: JobContext,
-    version: ObjectVersion,
-    bad: dict[int, str],
-    good: set[int],
-    down: set[str],
-    leaving: set[str],
-    rebalance: bool,
+    ctx: JobContext, damage: Damage, down: set[str], leaving: set[str], rebalance: bool
 ) -> Outcome | str:
     """One attempt of `mend` with these sites ruled out; the name of a site that refused a
     new file, to try again without it."""
+    version, bad, damaged = damage.version, damage.bad, damage.pieces
     moving = {
-        i for i, site in enumerate(version.sites) if site in down and (i in bad or site in leaving)
+        i
+        for i, site in enumerate(version.sites)
+        if site in down and (i in damaged or site in leaving)
     }
-    targets = {i: version.sites[i] for i in bad if i not in moving}
+    targets = {i: version.sites[i] for i in damaged if i not in moving}
     note = ""
     try:
         moves = await _moves(ctx, version, moving, down, rebalance)
@@ -153,7 +105,7 @@ async def _mend_with(
             return Outcome("stuck", note, bad=bad)
         return await _healthy(ctx, version, bad)
     try:
-        written = await _rewrite(ctx, version, good, targets)
+        written, unhealed = await _rewrite(ctx, damage, targets, set(moves))
     except RewriteError as exc:
         if exc.target is not None and exc.target not in down:
             log.warning("%s: %s; choosing another site", _name(version), exc)
@@ -168,15 +120,30 @@ async def _mend_with(
         replaced = [(f.site, f.file) for f in owned if f.index in moves]
         if not await ctx.catalog.move_shards(version, sites, [] if packed else replaced, fresh):
             return Outcome("changed", "the version changed meanwhile; nothing moved", bad=bad)
-    await ctx.catalog.forget_damaged([version.version_id])
-    done = ", ".join(f"piece {i} → {site}" for i, site in sorted(targets.items()))
+    if unhealed:
+        await ctx.catalog.mark_damaged(version.version_id, unhealed)
+        note = (note + "; " if note else "") + unhealed
+    else:
+        await ctx.catalog.forget_damaged([version.version_id])
+    done = ", ".join(
+        f"piece {w.index}{_part(version, w.part)} → {w.site}"
+        for w in sorted(written, key=lambda w: (w.part, w.index))
+    )
     total = sum(w.bytes for w in written)
     state = "stuck" if note else "repaired" if bad else "moved"
     return Outcome(state, (note + "; " if note else "") + done, total, bad)
 
 
+def _part(version: ObjectVersion, seq: int) -> str:
+    if not version.parts:
+        return ""
+    if seq == COMPLETION_SEQ:
+        return " (completion record)"
+    return "".join(f" of part {p.number}" for p in version.parts if p.seq == seq)
+
+
 async def _healthy(
-    ctx: JobContext, version: ObjectVersion, bad: dict[int, str] | None = None
+    ctx: JobContext, version: ObjectVersion, bad: dict[Place, str] | None = None
 ) -> Outcome:
     await ctx.catalog.forget_damaged([version.version_id])  # queued by a read that raced
     return Outcome("healthy", bad=bad or {})
@@ -231,44 +198,49 @@ async def _moves(
     return relocate(policy, profiles, version.sites, moving, down, version.version_id, code)
 
 
-def completion_records(version: ObjectVersion) -> list[ShardFile]:
-    """The completion record files of a multipart version: part 0, no blocks."""
-    if not version.parts:
-        return []
-    empty = Layout(version.k, version.m, version.block_size, 0)
-    name = version.version_id
-    return [
-        ShardFile(i, site, shard_name(name, COMPLETION_SEQ, i), 0, COMPLETION_SEQ, empty, False)
-        for i, site in enumerate(version.sites)
-    ]
-
-
 async def _rewrite(
-    ctx: JobContext, version: ObjectVersion, good: set[int], targets: dict[int, str]
-) -> list[Written]:
-    """Write the target pieces of every part, then read each new file back whole."""
+    ctx: JobContext, damage: Damage, targets: dict[int, str], moved: set[int]
+) -> tuple[list[Written], str]:
+    """Write the target pieces part by part: in each part, those damaged there and those that
+    move (every one, for a packed version); the completion record copies likewise, from a
+    whole copy. Then read each new file back whole. Also why a damaged completion record
+    could not be written again ("" when none)."""
+    version = damage.version
+    packed = version.pack is not None
     files = shard_files(version)
-    parts = sorted({f.part for f in files})
     written: list[Written] = []
-    for seq in parts:
-        shards = [f for f in files if f.part == seq]
-        written += await rewrite_part(version, shards, good, targets, ctx.sites)
+    for seq in sorted({f.part for f in files}):
+        damaged = damage.damaged_in(seq)
+        wanted = {i: s for i, s in targets.items() if packed or i in moved or i in damaged}
+        if wanted:
+            shards = [f for f in files if f.part == seq]
+            written += await rewrite_part(version, shards, damage.usable(seq), wanted, ctx.sites)
+    # The record of a completed multipart upload (engine.manifest) follows its pieces: a
+    # rebuild of the catalog needs one.
     records = completion_records(version)
-    if records:
-        # The record of a completed multipart upload (engine.manifest) follows its pieces:
-        # a rebuild of the catalog needs one. Versions completed before records existed
-        # have none to copy.
+    damaged = damage.damaged_in(COMPLETION_SEQ)
+    wanted = {i: s for i, s in targets.items() if i in moved or i in damaged}
+    whole = damage.whole_records()
+    unhealed = ""
+    if records and wanted and not whole:
+        if damaged:
+            unhealed = "no whole completion record left to copy"
+        else:  # completed before records existed: none to copy
+            log.info("%s: no completion record to copy", _name(version))
+    elif records and wanted:
         try:
-            written += await rewrite_part(version, records, good, targets, ctx.sites)
+            written += await rewrite_part(version, records, whole, wanted, ctx.sites)
         except RewriteError as exc:
-            log.info("%s: no completion record copied: %s", _name(version), exc)
+            if exc.target is not None:
+                raise
+            unhealed = f"completion record not copied: {exc}"
     by_place = {(f.index, f.part): f for f in [*files, *records]}
     for w in written:
         copy = replace(by_place[w.index, w.part], site=w.site, file=w.file, offset=0, packed=False)
         problem = await verify_shard(ctx.sites[w.site], copy, version)
         if problem is not None:
             raise RewriteError(f"the new copy on {w.site} does not verify: {problem}")
-    return written
+    return written, unhealed
 
 
 Act = Callable[[ObjectVersion], Awaitable[Outcome]]
@@ -339,8 +311,9 @@ def _log(job: Job, version: ObjectVersion, outcome: Outcome) -> None:
 
 @job_kind("repair")
 async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
-    """First the versions queued by reads and scrubs, then (unless `queue_only`) every version.
-    Params: deep (check every CRC instead of file sizes), queue_only."""
+    """First the versions queued by reads and scrubs, then (unless `queue_only`) every version,
+    and the records kept on every site onto the sites that lack them. Params: deep (check
+    every CRC instead of file sizes), queue_only."""
     deep = bool(job.params.get("deep"))
     ctx.options["refused"] = set()
     cursor = job.cursor or {"phase": "queue"}
@@ -360,5 +333,22 @@ async def repair_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
             return
         job = replace(job, cursor=None)
         yield Step({"phase": "scan"})
-    async for step in scan(ctx, job, lambda v: mend(ctx, v, deep=deep)):
-        yield replace(step, cursor={"phase": "scan", **(step.cursor or {})})
+    if cursor.get("phase") != "records":
+        async for step in scan(ctx, job, lambda v: mend(ctx, v, deep=deep)):
+            yield replace(step, cursor={"phase": "scan", **(step.cursor or {})})
+    yield await _spread(ctx)
+
+
+async def _spread(ctx: JobContext) -> Step:
+    """The records kept on every site (egide.maintenance.spread) copied onto the sites that
+    lack them: a site replaced by an empty one holds them again when the repair ends, not
+    only after the next garbage collection."""
+    spread = await spread_records(ctx.catalog, ctx.sites, skip=await retired_sites(ctx.catalog))
+    copied = sum(spread.copied.values())
+    notes = [", ".join(f"{n} to {site}" for site, n in sorted(spread.copied.items()))]
+    if spread.missing:
+        log.warning("records on no site, not copied: %s", ", ".join(spread.missing))
+        notes.append(f"{len(spread.missing)} on no site")
+    notes += [f"{site} not listed: {why}" for site, why in sorted(spread.unreachable.items())]
+    note = "records copied: " + ("; ".join(n for n in notes if n) or "none missing")
+    return Step({"phase": "records"}, {"records_copied": copied}, note=note)

@@ -11,8 +11,9 @@ from collections.abc import AsyncGenerator
 
 from egide.admin.scan import shard_files
 from egide.domain import Job, ObjectVersion
+from egide.maintenance.damage import inspect
 from egide.maintenance.jobs import JobContext, Step, job_kind
-from egide.maintenance.repair import Outcome, inspect, mend, scan
+from egide.maintenance.repair import Outcome, mend, scan
 
 
 def _stored(version: ObjectVersion) -> int:
@@ -30,9 +31,11 @@ async def scrub_job(ctx: JobContext, job: Job) -> AsyncGenerator[Step, None]:
         if repair:
             outcome = await mend(ctx, version, deep=True)
         else:
-            bad, _ = await inspect(version, ctx.sites, deep=True)
+            damage = await inspect(version, ctx.sites, deep=True)
+            bad = damage.bad
             if bad:
-                await ctx.catalog.mark_damaged(version.version_id, "; ".join(bad.values()))
+                reason = damage.shortfall() or "; ".join(bad.values())
+                await ctx.catalog.mark_damaged(version.version_id, reason)
             outcome = Outcome("damaged" if bad else "healthy", bad=bad)
         outcome.bytes += _stored(version)  # what the rate limit counts: bytes read
         return outcome

@@ -17,6 +17,7 @@ from egide.admin.scan import PACK_LENGTH_SIZE, ShardFile
 from egide.coding.blocks import CHECKSUM_SIZE
 from egide.coding.erasure import ErasureCode
 from egide.coding.shardfile import (
+    FOOTER_TAIL_SIZE,
     HEADER_SIZE,
     ShardFooter,
     ShardFormatError,
@@ -76,6 +77,8 @@ async def read_footer(site: Site, shard: ShardFile) -> bytes:
     else:
         tail = await site.read(shard.file, start, -1)
     ShardFooter.decode(tail)  # raises ShardFormatError
+    if ShardFooter.body_length(tail) + FOOTER_TAIL_SIZE != len(tail):
+        raise ShardFormatError("unexpected bytes before the footer")
     return tail
 
 
@@ -100,7 +103,7 @@ async def rewrite_part(
     seq = shards[0].part
     code = ErasureCode(version.k, version.m)
     usable = sorted(good)  # data pieces first: a healthy rebuild reads them only
-    if len(usable) < version.k:
+    if layout.block_count and len(usable) < version.k:
         raise RewriteError(f"only {len(usable)} good pieces of {version.k} needed")
     writers: dict[int, ShardWriter] = {}
     written = dict.fromkeys(targets, 0)
