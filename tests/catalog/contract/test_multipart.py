@@ -307,3 +307,36 @@ async def test_a_completed_version_keeps_its_parts_checksums(
     found = await catalog.get_object(bucket.id, "movie")
     assert found is not None and found.parts == (one,)
     assert found.parts[0].checksums == one.checksums
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="list_uploads finds uploads of the marker's key after the marker only while the "
+    "marker's upload exists: a client aborting (or completing) each page's uploads skips the "
+    "other uploads of that key",
+)
+async def test_paging_while_aborting_each_page_reaches_every_upload(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """A clean-up client: list one upload, abort it, list after it, and so on."""
+    for created in (1.0, 2.0, 3.0):
+        await started(catalog, bucket, "k", created=created)
+    await started(catalog, bucket, "l", created=0.5)
+    marker: tuple[str, bytes] | None = None
+    while page := await catalog.list_uploads(bucket.id, "", marker, 1):
+        await catalog.abort_upload(page[0].upload_id)
+        marker = (page[0].key, page[0].upload_id)
+    assert await catalog.list_uploads(bucket.id, "", None, 10) == []
+
+
+async def test_uploads_of_a_deleted_bucket_cannot_complete(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    up = await started(catalog, bucket)
+    parts = [await uploaded(catalog, up, 1)]
+    await catalog.delete_bucket("photos")
+    with pytest.raises(NoSuchUpload):
+        await catalog.complete_upload(completed(up, parts))
+    with pytest.raises(NoSuchUpload):
+        await catalog.next_part_seq(up.upload_id)
+    assert await catalog.list_uploads(bucket.id, "", None, 10) == []
