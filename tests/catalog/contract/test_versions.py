@@ -513,3 +513,67 @@ async def test_versions_present_answers_for_many_ids(catalog: Catalog, bucket: B
         await catalog.commit_version(each)
     asked = [new_id() for _ in range(1500)] + [v.version_id for v in committed]
     assert await catalog.versions_present(asked) == {v.version_id for v in committed}
+
+
+# -- keys as S3 has them, and races with lifecycle decisions -----------------------------------
+
+
+async def test_keys_are_not_normalised(catalog: Catalog, bucket: Bucket) -> None:
+    """ "é" composed and "e" + combining accent are two keys to S3."""
+    composed, decomposed = version(bucket, "caf\u00e9"), version(bucket, "cafe\u0301")
+    await catalog.commit_version(composed)
+    await catalog.commit_version(decomposed)
+    assert await catalog.get_object(bucket.id, "caf\u00e9") == composed
+    assert await catalog.get_object(bucket.id, "cafe\u0301") == decomposed
+    listed = await catalog.list_objects(bucket.id, "caf", None, 10)
+    assert [v.key for v in listed] == ["cafe\u0301", "caf\u00e9"]
+    assert await trashed(catalog) == []
+
+
+async def test_the_longest_key_s3_allows(catalog: Catalog, bucket: Bucket) -> None:
+    """1,024 bytes of UTF-8, here in 4-byte characters."""
+    key = "😀" * 256
+    assert len(key.encode()) == 1024
+    long = version(bucket, key)
+    await catalog.commit_version(long)
+    assert await catalog.get_object(bucket.id, key) == long
+    assert await catalog.list_objects(bucket.id, "😀" * 255, None, 10) == [long]
+
+
+async def test_a_marker_decided_on_a_version_never_hides_a_newer_write(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """A lifecycle expiration (marker on condition of the version it saw) racing a PUT."""
+    seen = version(bucket, "k", null=False)
+    await catalog.commit_version(seen)
+    fresh, hide = version(bucket, "k", null=False), marker(bucket, "k")
+    results = await asyncio.gather(
+        catalog.commit_version(fresh),
+        catalog.commit_version(hide, WriteCondition(if_version=seen.version_id)),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert results[1] is None or isinstance(results[1], PreconditionFailed)
+    assert await catalog.get_object(bucket.id, "k") == fresh
+
+
+async def test_an_expiration_decided_on_a_version_never_removes_a_newer_write(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """delete_version(expected=…) racing a PUT that replaces the null version."""
+    seen = version(bucket, "k")
+    await catalog.commit_version(seen)
+    fresh = version(bucket, "k")
+    results = await asyncio.gather(
+        catalog.commit_version(fresh),
+        catalog.delete_version(bucket.id, "k", None, expected=seen.version_id),
+    )
+    assert results[1] in (seen, None)
+    assert await catalog.get_object(bucket.id, "k") == fresh
+    assert set(await trashed(catalog)) == files(seen)
+
+
+async def test_many_keys_committed_at_once_all_land(catalog: Catalog, bucket: Bucket) -> None:
+    committed = [version(bucket, f"k{i:03}") for i in range(60)]
+    await asyncio.gather(*(catalog.commit_version(v) for v in committed))
+    assert await catalog.list_objects(bucket.id, "", None, 100) == committed
