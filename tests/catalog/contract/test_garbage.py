@@ -359,3 +359,31 @@ async def test_unreferenced_answers_for_many_names(
 ) -> None:
     names = [shard_name(new_id(), 0, 0) for _ in range(count)]
     assert await catalog.unreferenced("paris", names) == names
+
+
+async def test_move_shards_of_a_deleted_version_moves_nothing(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    gone = version(bucket, "k")
+    await catalog.commit_version(gone)
+    await deleted(catalog, gone)
+    await catalog.forget_trash([t.id for t in await catalog.trash_due(time.time() + 1, 100)])
+    written = [("elsewhere", shard_name(gone.version_id, 0, 5))]
+    assert not await catalog.move_shards(gone, SITES, [], written)
+    assert set(await trashed(catalog)) == set(written)
+    assert await catalog.get_version_by_id(gone.version_id) is None
+
+
+async def test_a_pack_shared_by_two_buckets_outlives_one_of_them(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    other = new_bucket("other")
+    await catalog.create_bucket(other)
+    mine, theirs = packed(bucket, "k", "pack-1", 0), packed(other, "k", "pack-1", 100)
+    assert await catalog.commit_pack("pack-1", PACK_SITES, [mine, theirs]) == [None, None]
+    summary = await catalog.shred_bucket(bucket.id, [])
+    assert summary.trashed_files == 0
+    assert await trashed(catalog) == []
+    assert await catalog.unreferenced("paris", ["pack-1"]) == []
+    await deleted(catalog, theirs)
+    assert set(await trashed(catalog)) == pack_files("pack-1")

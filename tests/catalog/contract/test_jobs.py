@@ -226,3 +226,14 @@ async def test_set_job_state_for_its_owner_only(catalog: Catalog) -> None:
     )  # fmt: skip
     assert failed.final
     assert await catalog.list_jobs(("failed",)) == [failed]
+
+
+async def test_a_given_job_whose_lease_lapsed_is_taken_over(catalog: Catalog) -> None:
+    job = await catalog.create_job("repair", {})
+    await catalog.claim_job(job.id, (), "dead", LAPSED)
+    taken = await catalog.claim_job(job.id, ("repair",), "alive", LEASE)
+    assert taken is not None and (taken.state, taken.owner) == ("running", "alive")
+    assert await catalog.save_job(job.id, "dead", cursor=None, progress={}, lease=LEASE) == "taken"
+    assert await catalog.save_job(job.id, "alive", cursor=None, progress={}, lease=LEASE) == (
+        "running"
+    )

@@ -286,3 +286,17 @@ async def test_a_locked_version_keeps_its_bucket_from_shredding(
     assert await catalog.get_bucket_setting(bucket.id, "versioning") == "Enabled"
     assert await catalog.shredded_buckets() == []
     assert await trashed(catalog) == []
+
+
+async def test_a_shredded_bucket_leaves_nothing_in_the_repair_queue(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    other = new_bucket("other")
+    await catalog.create_bucket(other)
+    broken, elsewhere = version(bucket, "k"), version(other, "k")
+    await catalog.commit_version(broken)
+    await catalog.commit_version(elsewhere)
+    await catalog.mark_damaged(broken.version_id, "shard missing")
+    await catalog.mark_damaged(elsewhere.version_id, "shard missing")
+    await catalog.shred_bucket(bucket.id, [])
+    assert await catalog.damaged(None, 10) == [(elsewhere.version_id, "shard missing")]
