@@ -202,3 +202,25 @@ async def test_first_locked_version_finds_a_hold_or_a_retention_in_force(
     other = new_bucket("other")
     await catalog.create_bucket(other)
     assert await catalog.first_locked_version(other.id, now) is None
+
+
+async def test_a_bucket_deleted_while_a_version_commits_is_never_left_holding_it(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """Either the bucket goes and the commit finds no bucket, or the commit lands first and
+    the bucket is not empty: never a version in a bucket that is gone."""
+    for attempt in range(5):
+        name = f"race-{attempt}"
+        raced = new_bucket(name)
+        await catalog.create_bucket(raced)
+        committed = version(raced, "k")
+        commit, delete = await asyncio.gather(
+            catalog.commit_version(committed), catalog.delete_bucket(name), return_exceptions=True
+        )
+        if commit is None:
+            assert isinstance(delete, BucketNotEmpty)
+            assert await catalog.get_object(raced.id, "k") == committed
+        else:
+            assert isinstance(commit, BucketNotFound) and delete is None
+            assert await catalog.get_version_by_id(committed.version_id) is None
+            assert set(committed.shard_files()) <= set(await trashed(catalog))

@@ -4,6 +4,7 @@ collection deletes the others, so a wrong answer loses data)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 
@@ -387,3 +388,24 @@ async def test_a_pack_shared_by_two_buckets_outlives_one_of_them(
     assert await catalog.unreferenced("paris", ["pack-1"]) == []
     await deleted(catalog, theirs)
     assert set(await trashed(catalog)) == pack_files("pack-1")
+
+
+async def test_a_pack_racing_a_create_only_put_one_wins(catalog: Catalog, bucket: Bucket) -> None:
+    create_only = WriteCondition(if_none_match="*")
+    inside, put = packed(bucket, "k", "pack-1", 0), version(bucket, "k")
+    results = await asyncio.gather(
+        catalog.commit_pack("pack-1", PACK_SITES, [inside], [create_only]),
+        catalog.commit_version(put, create_only),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], list)
+    [packed_result] = results[0]
+    outcomes = [packed_result, results[1]]
+    assert sum(r is None for r in outcomes) == 1
+    assert all(isinstance(r, PreconditionFailed) for r in outcomes if r is not None)
+    if packed_result is None:
+        assert await catalog.get_object(bucket.id, "k") == inside
+        assert set(await trashed(catalog)) == set(put.shard_files())
+    else:
+        assert await catalog.get_object(bucket.id, "k") == put
+        assert set(await trashed(catalog)) == pack_files("pack-1")

@@ -300,3 +300,17 @@ async def test_a_shredded_bucket_leaves_nothing_in_the_repair_queue(
     await catalog.mark_damaged(elsewhere.version_id, "shard missing")
     await catalog.shred_bucket(bucket.id, [])
     assert await catalog.damaged(None, 10) == [(elsewhere.version_id, "shard missing")]
+
+
+async def test_the_position_is_saved_only_while_a_rotation_is_under_way(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """A late batch of a finished rotation must not make it look under way again."""
+    assert await catalog.rewrap_data_keys(bucket.id, [], b"\x80" * 16) == 0
+    assert await catalog.bucket_key_rotation(bucket.id) is None
+    await catalog.start_bucket_key_rotation(bucket.id, bucket.wrapped_key, b"key-2")
+    await catalog.rewrap_data_keys(bucket.id, [], b"\x10" * 16)  # a batch with nothing to do
+    assert await catalog.bucket_key_rotation(bucket.id) == b"\x10" * 16
+    await catalog.finish_bucket_key_rotation(bucket.id)
+    await catalog.rewrap_data_keys(bucket.id, [], b"\x20" * 16)
+    assert await catalog.bucket_key_rotation(bucket.id) is None

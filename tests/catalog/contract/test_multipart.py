@@ -340,3 +340,20 @@ async def test_uploads_of_a_deleted_bucket_cannot_complete(
     with pytest.raises(NoSuchUpload):
         await catalog.next_part_seq(up.upload_id)
     assert await catalog.list_uploads(bucket.id, "", None, 10) == []
+
+
+async def test_a_completion_racing_a_create_only_put_one_wins(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    up = await started(catalog, bucket)
+    done = completed(up, [await uploaded(catalog, up, 1)])
+    put = version(bucket, "movie")
+    create_only = WriteCondition(if_none_match="*")
+    results = await asyncio.gather(
+        catalog.complete_upload(done, create_only),
+        catalog.commit_version(put, create_only),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, PreconditionFailed) for r in results if r is not None)
+    assert await catalog.get_object(bucket.id, "movie") == (done if results[0] is None else put)
