@@ -1,8 +1,9 @@
 """The catalog contract: one suite, run against every catalog backend.
 
 Each backend has one factory in `BACKENDS`; a second backend (PostgreSQL …) joins the suite by
-adding its factory there. Each test is an `async def` run in its own event loop, the loop its
-catalog was opened in (a backend may bind connections to a loop), against a fresh empty catalog.
+adding its factory there (one that needs a server may `pytest.skip` when none is configured).
+Each test is an `async def` run in its own event loop, the loop its catalog was opened in (a
+backend may bind connections to a loop), against a fresh empty catalog.
 """
 
 from __future__ import annotations
