@@ -1,0 +1,72 @@
+"""The catalog contract: one suite, run against every catalog backend.
+
+Each backend has one factory in `BACKENDS`; a second backend (PostgreSQL …) joins the suite by
+adding its factory there (one that needs a server may `pytest.skip` when none is configured).
+Each test is an `async def` run in its own event loop, the loop its catalog was opened in (a
+backend may bind connections to a loop), against a fresh empty catalog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.catalog.contract.builders import new_bucket
+
+from egide.catalog.base import Catalog
+from egide.catalog.sqlite import SQLiteCatalog
+from egide.domain import Bucket
+
+#: Longest a contract test may take before it counts as hung.
+TEST_TIMEOUT = 30.0
+
+
+async def open_sqlite(directory: Path) -> Catalog:
+    catalog = SQLiteCatalog(directory / "catalog.sqlite3")
+    catalog.open()
+    return catalog
+
+
+#: Backend name → a factory opening a fresh, empty catalog that keeps its files in a directory.
+BACKENDS: dict[str, Callable[[Path], Coroutine[Any, Any, Catalog]]] = {"sqlite": open_sqlite}
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.Runner]:
+    """The test's event loop: the catalog is opened, used and closed in it."""
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def catalog(
+    request: pytest.FixtureRequest, loop: asyncio.Runner, tmp_path: Path
+) -> Iterator[Catalog]:
+    opened = loop.run(BACKENDS[request.param](tmp_path))
+    yield opened
+    loop.run(opened.close())
+
+
+@pytest.fixture
+def bucket(catalog: Catalog, loop: asyncio.Runner) -> Bucket:
+    created = new_bucket("photos")
+    loop.run(catalog.create_bucket(created))
+    return created
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an `async def` test in the loop of its catalog."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    runner = pyfuncitem.funcargs.get("loop")
+    if not isinstance(runner, asyncio.Runner):
+        raise TypeError(f"{pyfuncitem.name}: an async contract test needs the `catalog` fixture")
+    names = inspect.signature(pyfuncitem.obj).parameters
+    args = {name: pyfuncitem.funcargs[name] for name in names}
+    runner.run(asyncio.wait_for(pyfuncitem.obj(**args), TEST_TIMEOUT))
+    return True
