@@ -645,9 +645,12 @@ class SQLiteCatalog:
                     results = await self._call(partial(self._commit_batch, items=items))
                 except Exception as exc:
                     for _, future in batch:
-                        future.set_exception(exc)
+                        if not future.done():  # a waiter cancelled (client gone) is skipped
+                            future.set_exception(exc)
                     continue
                 for (_, future), error in zip(batch, results, strict=True):
+                    if future.done():  # cancelled: its version is committed all the same
+                        continue
                     if error is None:
                         future.set_result(None)
                     else:
