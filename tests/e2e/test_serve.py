@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import trustme
 from tests.conftest import ServerFactory, free_port
 
 
@@ -200,3 +201,58 @@ def test_sigterm_during_start_up_stops_the_server(tmp_path: Path, delay: float) 
     proc.communicate(timeout=20)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+
+
+CATALOG_FILES = ("catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_data_directory_and_the_catalog_are_owner_only(make_server: ServerFactory) -> None:
+    """The catalog holds bucket and object names, metadata and tags in clear: no other user of
+    the host may read it, nor list the data directory."""
+    server = make_server()
+    s3 = server.client()
+    s3.create_bucket(Bucket="private")
+    s3.put_object(Bucket="private", Key="payroll-2026.xlsx", Body=b"x", Tagging="team=hr")
+    assert _mode(server.data_dir) == 0o700
+    for name in CATALOG_FILES:  # the -wal and -shm exist while the server runs
+        assert _mode(server.data_dir / name) == 0o600, name
+
+
+def test_an_open_data_directory_of_an_earlier_version_is_tightened_at_start(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server()
+    server.client().create_bucket(Bucket="private")
+    server.stop()
+    server.data_dir.chmod(0o755)
+    for name in CATALOG_FILES:
+        if (server.data_dir / name).exists():
+            (server.data_dir / name).chmod(0o644)
+    server.start()
+    server.client().put_object(Bucket="private", Key="k", Body=b"x")
+    assert _mode(server.data_dir) == 0o700
+    for name in CATALOG_FILES:
+        assert _mode(server.data_dir / name) == 0o600, name
+    assert f"{server.data_dir} was open to other users (mode 755): now 700" in server.output()
+
+
+def test_a_tls_key_other_users_can_read_is_refused(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    key.chmod(0o644)
+    config = tmp_path / "egide.toml"
+    config.write_text(
+        f'data_dir = "data"\nlisten = "127.0.0.1:{free_port()}"\n'
+        'tls_cert = "cert.pem"\ntls_key = "key.pem"\n'
+    )
+    result = serve_until_refused(config)
+    assert result.returncode == 2
+    assert f"chmod 600 {key}" in " ".join(result.stderr.split())
+    assert not (tmp_path / "data").exists()  # refused before anything was created
