@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 import trustme
-from tests.conftest import ServerFactory, free_port
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory, free_port
 
 
 def start_default(cwd: Path, port: int) -> subprocess.Popen[str]:
@@ -256,3 +256,55 @@ def test_a_tls_key_other_users_can_read_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"chmod 600 {key}" in " ".join(result.stderr.split())
     assert not (tmp_path / "data").exists()  # refused before anything was created
+
+
+def _three_sites_config(folder: Path, port: int, site_dir: str) -> Path:
+    config = folder / "egide.toml"
+    config.write_text(
+        f'data_dir = "d"\nlisten = "127.0.0.1:{port}"\n'
+        + "".join(f'[[sites]]\nname = "{n}"\npath = "{site_dir}/{n}"\n' for n in "abc")
+        + f'[[credentials]]\naccess_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
+    )
+    return config
+
+
+def test_relative_site_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None:
+    """As every other path of the file: `path = "sites/a"` beside `data_dir = "d"` is
+    FOLDER/sites/a, not FOLDER/d/sites/a."""
+    port = free_port()
+    server = Server(tmp_path / "d", _three_sites_config(tmp_path, port, "sites"), port).start()
+    try:
+        server.client().create_bucket(Bucket="paths")
+        server.client().put_object(Bucket="paths", Key="k", Body=b"where am I")
+    finally:
+        assert server.stop() == 0
+    for name in "abc":
+        assert any((tmp_path / "sites" / name / "shards").rglob("*-*")), name
+    assert not (tmp_path / "d" / "sites").exists()
+
+
+def test_an_upgrade_with_sites_at_their_old_place_is_refused_until_fixed(tmp_path: Path) -> None:
+    """A store whose `path = "sites/a"` an earlier version took from data_dir: the start is
+    refused, naming the line to write, rather than served with empty sites; once the line is
+    written as told, every object is there."""
+    port = free_port()
+    config = _three_sites_config(tmp_path, port, "d/sites")  # where the old rule put them
+    server = Server(tmp_path / "d", config, port).start()
+    try:
+        server.client().create_bucket(Bucket="paths")
+        server.client().put_object(Bucket="paths", Key="k", Body=b"kept")
+    finally:
+        assert server.stop() == 0
+    _three_sites_config(tmp_path, port, "sites")  # the file as the earlier version read it
+    result = serve_until_refused(config)
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f'path = "sites/a" now means {tmp_path / "sites" / "a"}' in message
+    assert 'set path = "d/sites/a"' in message
+    assert not (tmp_path / "sites").exists()
+    _three_sites_config(tmp_path, port, "d/sites")  # as the message says
+    server.start()
+    try:
+        assert server.client().get_object(Bucket="paths", Key="k")["Body"].read() == b"kept"
+    finally:
+        server.stop()
