@@ -25,14 +25,7 @@ def owner_only_dir(path: Path) -> None:
     """Create the directory 0700, or take group and other access away from an existing one
     (data directories of earlier versions were 0755), saying so."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & SHARED:
-        path.chmod(mode & ~SHARED)
-        log.warning(
-            "%s was open to other users (mode %o): now %o, as it holds the catalog and the "
-            "master key",
-            path, mode, mode & ~SHARED,
-        )  # fmt: skip
+    tighten(path)
 
 
 def owner_only_file(path: Path) -> None:
@@ -40,21 +33,25 @@ def owner_only_file(path: Path) -> None:
     from an existing one, saying so."""
     try:
         os.close(open_new_owner_only(path))
-        return
     except FileExistsError:
-        pass
-    tighten(path)
+        tighten(path)
 
 
 def tighten(path: Path) -> None:
-    """Take group and other access away from `path` if it exists and has any."""
+    """Take group and other access away from `path` if it exists and has any, saying so; a
+    process that does not own it (an admin's read-only command) says so and goes on."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return
-    if mode & SHARED:
+    if not mode & SHARED:
+        return
+    try:
         path.chmod(mode & ~SHARED)
-        log.warning("%s was open to other users (mode %o): now %o", path, mode, mode & ~SHARED)
+    except PermissionError:
+        log.warning("%s is open to other users (mode %o) and not ours to change", path, mode)
+        return
+    log.warning("%s was open to other users (mode %o): now %o", path, mode, mode & ~SHARED)
 
 
 def open_new_owner_only(path: Path) -> int:
