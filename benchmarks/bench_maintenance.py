@@ -45,7 +45,7 @@ class Server:
         self.root = root
         self.config = root / "egide.toml"
         sites = "".join(
-            f'[[sites]]\nname = "disk-{i}"\npath = "sites/disk-{i}"\n' for i in range(7)
+            f'[[sites]]\nname = "disk-{i}"\npath = "data/sites/disk-{i}"\n' for i in range(7)
         )
         self.config.write_text(
             f'data_dir = "{root / "data"}"\nlisten = "127.0.0.1:{self.port}"\n'

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from egide.config import ConfigError, Settings, default_code, load_settings
+from egide.masterkey import key_files
 
 MiB = 1024 * 1024
 
@@ -69,11 +70,102 @@ def test_default_code_for_six_sites_is_4_plus_2() -> None:
     assert (code.k, code.m) == (4, 2)
 
 
-def test_site_paths_are_resolved_under_data_dir(tmp_path: Path) -> None:
-    settings = load_settings(_config(tmp_path, 'data_dir = "d"\n' + _sites(3)))
-    assert [s.path for s in settings.resolved_sites()] == [
-        tmp_path / "d" / f"s{i}" for i in range(3)
-    ]
+def test_every_relative_path_is_taken_from_the_config_folder(tmp_path: Path) -> None:
+    """One rule for every path written in the file: data_dir, site paths, TLS files, the
+    passphrase file; the master key is in data_dir."""
+    text = (
+        'data_dir = "d"\ntls_cert = "tls/c.pem"\ntls_key = "tls/k.pem"\n'
+        'passphrase_file = "secret/pass"\n' + _sites(3)
+    )
+    settings = load_settings(_config(tmp_path, text))
+    assert settings.data_dir == tmp_path / "d"
+    assert [s.path for s in settings.resolved_sites()] == [tmp_path / f"s{i}" for i in range(3)]
+    assert settings.tls_cert == tmp_path / "tls" / "c.pem"
+    assert settings.tls_key == tmp_path / "tls" / "k.pem"
+    assert settings.passphrase_file == tmp_path / "secret" / "pass"
+    assert key_files(settings).current == tmp_path / "d" / "master.key"
+
+
+def test_a_relative_site_path_does_not_follow_a_data_dir_override(tmp_path: Path) -> None:
+    path = _config(tmp_path, _sites(1))
+    settings = load_settings(path, data_dir=tmp_path / "elsewhere")
+    assert [s.path for s in settings.resolved_sites()] == [tmp_path / "s0"]
+
+
+def test_an_absolute_site_path_is_kept(tmp_path: Path) -> None:
+    text = f'data_dir = "d"\n[[sites]]\nname = "a"\npath = "{tmp_path / "abs"}"\n'
+    assert load_settings(_config(tmp_path, text)).resolved_sites()[0].path == tmp_path / "abs"
+
+
+def test_without_a_file_relative_paths_are_taken_from_the_working_directory() -> None:
+    settings = Settings.model_validate({"data_dir": "d", "sites": [{"name": "a", "path": "s"}]})
+    assert settings.data_dir == Path("d")
+    assert [s.path for s in settings.resolved_sites()] == [Path("s")]
+
+
+def _old_site(tmp_path: Path, data_dir: str = "d") -> Path:
+    """A site as an earlier Égide placed `path = "sites/a"`: under data_dir, holding data."""
+    old = tmp_path / data_dir / "sites" / "a"
+    (old / "shards" / "00").mkdir(parents=True)
+    (old / "shards" / "00" / "piece").write_bytes(b"x")
+    return old
+
+
+SITE_A = '[[sites]]\nname = "a"\npath = "sites/a"\n'
+
+
+def test_a_site_whose_data_is_left_at_its_old_location_is_refused(tmp_path: Path) -> None:
+    """Earlier versions took a relative site path from data_dir: a start with the site's data
+    elsewhere would serve it empty."""
+    old = _old_site(tmp_path)
+    path = _config(tmp_path, 'data_dir = "d"\n' + SITE_A)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert f'site a: path = "sites/a" now means {tmp_path / "sites" / "a"}' in message
+    assert str(old) in message
+    assert 'set path = "d/sites/a"' in message
+    assert "or move the directory" in message
+
+
+def test_the_fix_the_refusal_names_loads(tmp_path: Path) -> None:
+    old = _old_site(tmp_path)
+    text = 'data_dir = "d"\n[[sites]]\nname = "a"\npath = "d/sites/a"\n'
+    assert load_settings(_config(tmp_path, text)).resolved_sites()[0].path == old
+
+
+def test_an_empty_new_location_does_not_hide_the_old_data(tmp_path: Path) -> None:
+    _old_site(tmp_path)
+    (tmp_path / "sites" / "a").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="now means"):
+        load_settings(_config(tmp_path, 'data_dir = "d"\n' + SITE_A))
+
+
+def test_an_old_location_under_a_data_dir_override_is_found(tmp_path: Path) -> None:
+    _old_site(tmp_path, "other")
+    with pytest.raises(ConfigError, match="now means"):
+        load_settings(_config(tmp_path, SITE_A), data_dir=tmp_path / "other")
+
+
+def test_an_absolute_data_dir_outside_the_folder_is_suggested_absolute(tmp_path: Path) -> None:
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    old = _old_site(tmp_path, "var")
+    with pytest.raises(ConfigError, match=f'set path = "{old}"'):
+        load_settings(_config(conf, f'data_dir = "{tmp_path / "var"}"\n' + SITE_A))
+
+
+@pytest.mark.parametrize("new_has_data", [True, False])
+def test_a_site_at_its_new_location_or_with_nothing_left_behind_loads(
+    tmp_path: Path, new_has_data: bool
+) -> None:
+    if new_has_data:
+        _old_site(tmp_path)
+        (tmp_path / "sites" / "a" / "shards").mkdir(parents=True)
+    else:
+        (tmp_path / "d" / "sites" / "a").mkdir(parents=True)  # an empty old directory
+    settings = load_settings(_config(tmp_path, 'data_dir = "d"\n' + SITE_A))
+    assert settings.resolved_sites()[0].path == tmp_path / "sites" / "a"
 
 
 def test_relative_data_dir_is_resolved_against_the_config_directory(tmp_path: Path) -> None:

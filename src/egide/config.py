@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from egide.config_paths import resolve_file_paths, sites_left_behind
 from egide.placement import Policy, SiteProfile
 from egide.placement.settings import (
     BucketPolicies,
@@ -301,13 +302,8 @@ class Settings(_Strict):
         return int(self.listen.rsplit(":", 1)[1])
 
     def resolved_sites(self) -> list[SiteConfig]:
-        if self.sites:
-            return [
-                site.model_copy(update={"path": self.data_dir / site.path})
-                if isinstance(site, LocalSiteConfig)
-                else site
-                for site in self.sites
-            ]
+        if self.sites:  # their paths as given (the file's, from its folder: load_settings)
+            return list(self.sites)
         return [
             LocalSiteConfig(name=f"local-{i}", path=self.data_dir / "sites" / f"local-{i}")
             for i in range(1, DEFAULT_SITE_COUNT + 1)
@@ -336,6 +332,7 @@ class Settings(_Strict):
 def load_settings(path: Path | None, **overrides: object) -> Settings:
     """Read and validate a TOML file (or none); `overrides` come from the command line."""
     data: dict[str, object] = {}
+    written_sites: dict[str, str] = {}
     if path is not None:
         try:
             data = tomllib.loads(path.read_text())
@@ -343,15 +340,16 @@ def load_settings(path: Path | None, **overrides: object) -> Settings:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-        for name in ("data_dir", "tls_cert", "tls_key", "passphrase_file"):
-            if isinstance(data.get(name), str):
-                data[name] = path.parent / str(data[name])
+        written_sites = resolve_file_paths(data, path.parent)
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, _site_error_loc(err['loc']))) or '(top level)'}: {err['msg']}"
             for err in exc.errors()
         )
         raise ConfigError(f"{path or 'settings'}: {problems}") from None
+    if path is not None and (left_behind := sites_left_behind(settings, written_sites, path)):
+        raise ConfigError(f"{path}: {left_behind}")
+    return settings

@@ -25,6 +25,7 @@ from egide.crypto.keyring import Keyring, create_master_key_file
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
+from egide.owner_only import check_private_key, owner_only_dir
 from egide.s3.app import S3App
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
@@ -91,7 +92,7 @@ async def _ensure_credentials(
 def prepare(settings: Settings) -> Started:
     """Everything done once per start, before any worker serves: the data directory, the
     master key, catalog migrations, credentials, and sweeping what a crash left behind."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(settings.data_dir)
     keyring, created_key = open_keyring(settings)
     for site_config in settings.resolved_sites():
         build_site(site_config).prepare()
@@ -244,6 +245,8 @@ def serve(settings: Settings) -> None:
     # Before anything binds with SO_REUSEPORT, which would let a second server on the same
     # port silently share its traffic.
     check_port_free(settings.host, settings.port)
+    if settings.tls_key is not None:
+        check_private_key(settings.tls_key, "TLS key")
     unlock_for_workers(settings)
     started = prepare(settings)
     workers = settings.resolved_workers()

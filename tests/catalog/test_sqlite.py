@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Coroutine, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -189,6 +190,58 @@ def test_commit_version_into_missing_bucket_raises_bucket_not_found(
 ) -> None:
     with pytest.raises(BucketNotFound):
         run(catalog.commit_version(_version(_bucket(), "a.txt")))
+
+
+def test_a_commit_cancelled_mid_batch_does_not_stall_the_others(
+    catalog: SQLiteCatalog, bucket: Bucket, path: Path
+) -> None:
+    """A PUT whose client left while its batch was committing must not leave the rest of the
+    batch, nor later commits, waiting; its version is committed with the batch all the same."""
+    versions = [_version(bucket, f"k{i}") for i in range(4)]
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the batch waits for this write lock
+
+    async def scenario() -> None:
+        commits = [asyncio.ensure_future(catalog.commit_version(v)) for v in versions]
+        await asyncio.sleep(0.2)  # the batch is taken, its transaction waits for the lock
+        commits[1].cancel()
+        await asyncio.sleep(0)
+        writer.execute("ROLLBACK")
+        for commit in (commits[0], *commits[2:]):
+            await asyncio.wait_for(commit, 5)
+        await asyncio.wait_for(catalog.commit_version(_version(bucket, "later")), 5)
+
+    run(scenario())
+    writer.close()
+    for key in ("k0", "k1", "k2", "k3", "later"):
+        assert run(catalog.get_object(bucket.id, key)) is not None
+
+
+def test_a_commit_cancelled_mid_failed_batch_does_not_stall_the_others(
+    catalog: SQLiteCatalog, bucket: Bucket, path: Path
+) -> None:
+    """The same when the batch fails as a whole: every other waiter is told why."""
+    versions = [_version(bucket, f"k{i}") for i in range(4)]
+    # Headers the catalog cannot store as JSON fail the batch's transaction, not one version.
+    versions[3] = replace(versions[3], headers={"x-amz-meta-a": b"bytes"})  # type: ignore[dict-item]
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+
+    async def scenario() -> None:
+        commits = [asyncio.ensure_future(catalog.commit_version(v)) for v in versions]
+        await asyncio.sleep(0.2)
+        commits[1].cancel()
+        await asyncio.sleep(0)
+        writer.execute("ROLLBACK")
+        for commit in (commits[0], *commits[2:]):
+            with pytest.raises(TypeError):
+                await asyncio.wait_for(commit, 5)
+        await asyncio.wait_for(catalog.commit_version(_version(bucket, "later")), 5)
+
+    run(scenario())
+    writer.close()
+    assert run(catalog.get_object(bucket.id, "k0")) is None
+    assert run(catalog.get_object(bucket.id, "later")) is not None
 
 
 @pytest.mark.parametrize(("k", "m"), [(4, 2), (2, 1)])

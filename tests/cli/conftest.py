@@ -55,7 +55,7 @@ def config_text(port: int) -> str:
         lines += [
             "[[sites]]",
             f'name = "{name}"',
-            f'path = "sites/{name}"',
+            f'path = "data/sites/{name}"',
             f'provider = "{provider}"',
             f'city = "{city}"',
             f"certifications = {json.dumps(certifications)}",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import shutil
+import tomllib
 from pathlib import Path
 
+import pytest
 from tests.cli.conftest import SITES, Store
 
 from egide.coding.blocks import Layout
@@ -92,7 +94,7 @@ def test_site_add_appends_a_validated_entry(store: Store) -> None:
     assert [op for op, *_ in changes] == ["equal", "insert", "equal"]
     (_, _, _, start, end) = changes[1]
     assert after[start : end - 1] == [
-        "[[sites]]", 'name = "scw-par"', 'path = "sites/scw-par"', 'provider = "Scaleway"',
+        "[[sites]]", 'name = "scw-par"', 'path = "data/sites/scw-par"', 'provider = "Scaleway"',
         'city = "Paris"', 'certifications = ["HDS"]', "storage_gb_month = 0.012",
     ]  # fmt: skip
     assert after[end] == "[[policies]]  # the default"
@@ -132,6 +134,34 @@ def test_site_add_to_a_file_without_sites_keeps_the_default_ones(tmp_path: Path)
     sites = load_settings(config).resolved_sites()
     assert [site.name for site in sites] == [f"local-{i}" for i in range(1, 7)] + ["nas"]
     assert [getattr(site, "path", None) for site in sites[:1]] == [tmp_path / "data/sites/local-1"]
+
+
+def _written_paths(config: Path) -> dict[str, str]:
+    return {site["name"]: site["path"] for site in tomllib.loads(config.read_text())["sites"]}
+
+
+def test_site_add_writes_paths_read_from_the_file_s_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default site goes under data_dir, a --path is taken from the working directory;
+    both are written so that the file, read from its folder, points at the same place."""
+    config = tmp_path / "conf" / "egide.toml"
+    config.parent.mkdir()
+    config.write_text('data_dir = "data"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    store = Store(config.parent)
+    assert store.egide("site", "add", "nas", "--city", "Lyon").exit_code == 0
+    assert store.egide("site", "add", "usb", "--path", "usb/egide").exit_code == 0
+    written = _written_paths(config)
+    assert written["local-1"] == "data/sites/local-1"
+    assert written["nas"] == "data/sites/nas"
+    assert written["usb"] == str(work / "usb" / "egide")  # outside the folder: absolute
+    paths = {site.name: getattr(site, "path", None) for site in load_settings(config).sites}
+    assert paths["local-1"] == config.parent / "data" / "sites" / "local-1"
+    assert paths["nas"] == config.parent / "data" / "sites" / "nas"
+    assert paths["usb"] == work / "usb" / "egide"
 
 
 def test_help_texts_keep_their_toml_table_names() -> None:

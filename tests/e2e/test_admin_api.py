@@ -15,7 +15,7 @@ from tests.e2e.test_auth import Reply, send, sign
 pytestmark = pytest.mark.timeout(120)
 
 SITES = "".join(
-    f'[[sites]]\nname = "{name}"\npath = "sites/{name}"\nprovider = "{provider}"\n'
+    f'[[sites]]\nname = "{name}"\npath = "data/sites/{name}"\nprovider = "{provider}"\n'
     f'city = "{city}"\ncertifications = {json.dumps(certs)}\n'
     for name, provider, city, certs in (
         ("lyon-1", "Ville de Lyon", "Lyon", ["HDS"]),

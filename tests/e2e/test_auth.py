@@ -378,6 +378,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     cert, key, ca_file = root / "cert.pem", root / "key.pem", root / "ca.pem"
     cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     leaf.private_key_pem.write_to_path(str(key))
+    key.chmod(0o600)  # a key other users can read is refused
     ca.cert_pem.write_to_path(str(ca_file))
     return cert, key, ca_file
 

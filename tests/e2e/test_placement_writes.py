@@ -39,7 +39,7 @@ def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Provid
 
 def _config(weed: Provider, moto: Provider) -> str:
     disks = "".join(
-        f'[[sites]]\nname = "disk-{i}"\npath = "sites/disk-{i}"\n'
+        f'[[sites]]\nname = "disk-{i}"\npath = "data/sites/disk-{i}"\n'
         'provider = "Ville de Lyon"\ncity = "Lyon"\n'
         for i in range(1, 5)
     )

@@ -80,7 +80,9 @@ def test_objects_live_on_provider_sites_and_survive_losing_both(
 ) -> None:
     weed, moto = providers
     weed_bucket, moto_bucket = weed.new_bucket("weed"), moto.new_bucket("moto")
-    sites = "".join(f'[[sites]]\nname = "disk-{i}"\npath = "sites/disk-{i}"\n' for i in range(1, 5))
+    sites = "".join(
+        f'[[sites]]\nname = "disk-{i}"\npath = "data/sites/disk-{i}"\n' for i in range(1, 5)
+    )
     sites += weed.site_toml("seaweed-paris", weed_bucket, "egide/shards/")
     sites += moto.site_toml("moto-lyon", moto_bucket, "")
     server = make_server("code = { k = 4, m = 2 }\n" + sites)

@@ -32,7 +32,9 @@ NO_SCHEDULE = "[maintenance]\nrun_in_server = false\nscrub_period_days = 0\ngc_i
 
 
 def _sites(count: int) -> str:
-    return "".join(f'[[sites]]\nname = "disk-{i}"\npath = "sites/disk-{i}"\n' for i in range(count))
+    return "".join(
+        f'[[sites]]\nname = "disk-{i}"\npath = "data/sites/disk-{i}"\n' for i in range(count)
+    )
 
 
 def egide(server: Server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from tests.conftest import ServerFactory, free_port
+import trustme
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory, free_port
 
 
 def start_default(cwd: Path, port: int) -> subprocess.Popen[str]:
@@ -200,3 +201,110 @@ def test_sigterm_during_start_up_stops_the_server(tmp_path: Path, delay: float) 
     proc.communicate(timeout=20)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+
+
+CATALOG_FILES = ("catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_data_directory_and_the_catalog_are_owner_only(make_server: ServerFactory) -> None:
+    """The catalog holds bucket and object names, metadata and tags in clear: no other user of
+    the host may read it, nor list the data directory."""
+    server = make_server()
+    s3 = server.client()
+    s3.create_bucket(Bucket="private")
+    s3.put_object(Bucket="private", Key="payroll-2026.xlsx", Body=b"x", Tagging="team=hr")
+    assert _mode(server.data_dir) == 0o700
+    for name in CATALOG_FILES:  # the -wal and -shm exist while the server runs
+        assert _mode(server.data_dir / name) == 0o600, name
+
+
+def test_an_open_data_directory_of_an_earlier_version_is_tightened_at_start(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server()
+    server.client().create_bucket(Bucket="private")
+    server.stop()
+    server.data_dir.chmod(0o755)
+    for name in CATALOG_FILES:
+        if (server.data_dir / name).exists():
+            (server.data_dir / name).chmod(0o644)
+    server.start()
+    server.client().put_object(Bucket="private", Key="k", Body=b"x")
+    assert _mode(server.data_dir) == 0o700
+    for name in CATALOG_FILES:
+        assert _mode(server.data_dir / name) == 0o600, name
+    assert f"{server.data_dir} was open to other users (mode 755): now 700" in server.output()
+
+
+def test_a_tls_key_other_users_can_read_is_refused(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    key.chmod(0o644)
+    config = tmp_path / "egide.toml"
+    config.write_text(
+        f'data_dir = "data"\nlisten = "127.0.0.1:{free_port()}"\n'
+        'tls_cert = "cert.pem"\ntls_key = "key.pem"\n'
+    )
+    result = serve_until_refused(config)
+    assert result.returncode == 2
+    assert f"chmod 600 {key}" in " ".join(result.stderr.split())
+    assert not (tmp_path / "data").exists()  # refused before anything was created
+
+
+def _three_sites_config(folder: Path, port: int, site_dir: str) -> Path:
+    config = folder / "egide.toml"
+    config.write_text(
+        f'data_dir = "d"\nlisten = "127.0.0.1:{port}"\n'
+        + "".join(f'[[sites]]\nname = "{n}"\npath = "{site_dir}/{n}"\n' for n in "abc")
+        + f'[[credentials]]\naccess_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
+    )
+    return config
+
+
+def test_relative_site_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None:
+    """As every other path of the file: `path = "sites/a"` beside `data_dir = "d"` is
+    FOLDER/sites/a, not FOLDER/d/sites/a."""
+    port = free_port()
+    server = Server(tmp_path / "d", _three_sites_config(tmp_path, port, "sites"), port).start()
+    try:
+        server.client().create_bucket(Bucket="paths")
+        server.client().put_object(Bucket="paths", Key="k", Body=b"where am I")
+    finally:
+        assert server.stop() == 0
+    for name in "abc":
+        assert any((tmp_path / "sites" / name / "shards").rglob("*-*")), name
+    assert not (tmp_path / "d" / "sites").exists()
+
+
+def test_an_upgrade_with_sites_at_their_old_place_is_refused_until_fixed(tmp_path: Path) -> None:
+    """A store whose `path = "sites/a"` an earlier version took from data_dir: the start is
+    refused, naming the line to write, rather than served with empty sites; once the line is
+    written as told, every object is there."""
+    port = free_port()
+    config = _three_sites_config(tmp_path, port, "d/sites")  # where the old rule put them
+    server = Server(tmp_path / "d", config, port).start()
+    try:
+        server.client().create_bucket(Bucket="paths")
+        server.client().put_object(Bucket="paths", Key="k", Body=b"kept")
+    finally:
+        assert server.stop() == 0
+    _three_sites_config(tmp_path, port, "sites")  # the file as the earlier version read it
+    result = serve_until_refused(config)
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f'path = "sites/a" now means {tmp_path / "sites" / "a"}' in message
+    assert 'set path = "d/sites/a"' in message
+    assert not (tmp_path / "sites").exists()
+    _three_sites_config(tmp_path, port, "d/sites")  # as the message says
+    server.start()
+    try:
+        assert server.client().get_object(Bucket="paths", Key="k")["Body"].read() == b"kept"
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 import struct
 import time
 from collections.abc import Mapping
@@ -187,3 +188,30 @@ def test_two_versions_of_one_key_in_one_batch(env: Env) -> None:
 
     env.run(scenario)
     assert env.sql("SELECT live FROM packs") == [(1,)]
+
+
+def test_an_add_cancelled_mid_pack_does_not_stall_the_others(env: Env) -> None:
+    """A PUT whose client left while its pack was committing: the others of the pack and
+    later ones complete; its object stands (the pack holds it)."""
+    bucket = _bucket()
+    items = _items(env, bucket)
+    writer = sqlite3.connect(env.db_path, isolation_level=None)
+
+    async def scenario() -> None:
+        await env.catalog.create_bucket(bucket)
+        writer.execute("BEGIN IMMEDIATE")  # the pack's commit waits for this write lock
+        packer = _packer(env)
+        adds = [asyncio.ensure_future(packer.add(s, v)) for s, v in items]
+        await asyncio.sleep(0.3)
+        adds[1].cancel()
+        await asyncio.sleep(0)
+        writer.execute("ROLLBACK")
+        for add in (adds[0], *adds[2:]):
+            assert isinstance(await asyncio.wait_for(add, 5), ObjectVersion)
+        later = _version(env, bucket, "later", 10)
+        await asyncio.wait_for(packer.add(_segments(env, 10), later), 5)
+        for _, version in items:
+            assert await env.catalog.get_object(bucket.id, version.key) is not None
+
+    env.run(scenario)
+    writer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import sqlite3
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -167,3 +168,19 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
             await restored.close()
 
     env.run(scenario)
+
+
+def test_a_fetched_snapshot_and_a_catalog_are_owner_only(env: Env, tmp_path: Path) -> None:
+    """Both hold bucket and object names, metadata and tags in clear."""
+    assert stat.S_IMODE(env.db_path.stat().st_mode) == 0o600
+    into = tmp_path / "back.sqlite3"
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        await env.put("b", "k", payload(100))
+        sites = {s.name: s for s in env.sites}
+        await take_snapshot(env.catalog, env.keyring, sites)
+        await fetch_snapshot(sites, env.keyring, into)
+
+    env.run(scenario)
+    assert stat.S_IMODE(into.stat().st_mode) == 0o600

@@ -377,7 +377,7 @@ def test_local_and_s3_sites_resolve_side_by_side(tmp_path: Path) -> None:
     settings = load_settings(path, data_dir=tmp_path / "data")
     s3_site, local_site = settings.resolved_sites()
     assert isinstance(s3_site, S3SiteConfig) and s3_site.endpoint == "https://s3.gra.example"
-    assert isinstance(local_site, LocalSiteConfig) and local_site.path == tmp_path / "data" / "d"
+    assert isinstance(local_site, LocalSiteConfig) and local_site.path == tmp_path / "d"
     # The settings travel to worker processes as JSON: the union must survive the trip.
     assert Settings.model_validate_json(settings.model_dump_json()) == settings
 

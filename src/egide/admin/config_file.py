@@ -19,6 +19,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT
 
 from egide.config import ConfigError, LocalSiteConfig, Settings, load_settings
+from egide.config_paths import as_written
 
 
 class SiteAddError(Exception):
@@ -34,12 +35,13 @@ class SiteAdded:
     wrote_defaults: bool
 
 
-def _default_entries(settings: Settings) -> list[dict[str, Any]]:
-    """The implicit sites of a file without `[[sites]]`, as entries (paths under data_dir)."""
+def _default_entries(settings: Settings, folder: Path) -> list[dict[str, Any]]:
+    """The implicit sites of a file without `[[sites]]`, as entries of the file in `folder`
+    (their directories under data_dir, written as the file's paths are read)."""
     entries = []
     for site in settings.resolved_sites():
         assert isinstance(site, LocalSiteConfig)
-        entries.append({"name": site.name, "path": str(site.path.relative_to(settings.data_dir))})
+        entries.append({"name": site.name, "path": as_written(site.path, folder)})
     return entries
 
 
@@ -52,7 +54,9 @@ def _table(entry: dict[str, Any]) -> Any:
 
 
 def add_site(path: Path, entry: dict[str, Any]) -> SiteAdded:
-    """Append `entry` (the fields of a `[[sites]]` table) to the configuration at `path`."""
+    """Append `entry` (the fields of a `[[sites]]` table) to the configuration at `path`. A
+    local site's `path` is a directory given on the command line (relative: to the working
+    directory), by default data_dir/sites/NAME; it is written as the file's paths are read."""
     try:
         text = path.read_text()
         before = load_settings(path)
@@ -63,11 +67,15 @@ def add_site(path: Path, entry: dict[str, Any]) -> SiteAdded:
         raise SiteAddError(f"{path} is invalid already, fix it first: {exc}") from None
     if any(site.name == entry.get("name") for site in before.sites):
         raise SiteAddError(f"a site named {entry.get('name')} is already configured")
+    if entry.get("kind", "local") == "local":
+        given = entry.get("path")
+        local = Path(given) if given else before.data_dir / "sites" / str(entry.get("name"))
+        entry = {**entry, "path": as_written(local, path.parent)}
     sites = document.get("sites")
     wrote_defaults = sites is None
     if sites is None:
         sites = tomlkit.aot()
-        for default in _default_entries(before):
+        for default in _default_entries(before, path.parent):
             sites.append(_table(default))
         document.append("sites", sites)
     elif not isinstance(sites, AoT):

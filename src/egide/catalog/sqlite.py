@@ -39,6 +39,7 @@ from egide.domain import (
     parse_settings_record_name,
     shard_name,
 )
+from egide.owner_only import owner_only_file, tighten
 
 T = TypeVar("T")
 #: A version to commit and the condition its writer set (conditional writes).
@@ -394,6 +395,11 @@ class SQLiteCatalog:
         self._thread.submit(self._open).result()
 
     def _open(self) -> None:
+        # Names, metadata and tags are in clear here; the -wal and -shm files SQLite creates
+        # take the database file's mode, so creating it 0600 first covers all three.
+        owner_only_file(self._path)
+        for suffix in ("-wal", "-shm"):
+            tighten(self._path.with_name(self._path.name + suffix))
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -645,9 +651,12 @@ class SQLiteCatalog:
                     results = await self._call(partial(self._commit_batch, items=items))
                 except Exception as exc:
                     for _, future in batch:
-                        future.set_exception(exc)
+                        if not future.done():  # a waiter cancelled (client gone) is skipped
+                            future.set_exception(exc)
                     continue
                 for (_, future), error in zip(batch, results, strict=True):
+                    if future.done():  # cancelled: its version is committed all the same
+                        continue
                     if error is None:
                         future.set_result(None)
                     else:

@@ -42,6 +42,7 @@ from egide.maintenance.rebuild import (
 )
 from egide.maintenance.restore import RestoreReport, restore_catalog
 from egide.maintenance.snapshots import SnapshotError, list_snapshots, take_snapshot
+from egide.owner_only import owner_only_dir
 from egide.sites.base import Site
 from egide.supervisor import check_port_free
 
@@ -131,7 +132,7 @@ def _target(settings: Settings, into: Path | None, force: bool, stamp: str, what
         check_port_free(settings.host, settings.port)
     except OSError:
         fail(f"something listens on {settings.listen}: stop the Égide server there first")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    owner_only_dir(settings.data_dir)
     return live.with_name(f"{live.name}.{what}-{stamp}.tmp")
 
 

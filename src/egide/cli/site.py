@@ -195,7 +195,11 @@ def site_add(
     config: Annotated[Path, typer.Option("--config", "-c", help="The egide.toml to edit.")],
     kind: Annotated[str, typer.Option(help="local or s3.")] = "local",
     path: Annotated[
-        str | None, typer.Option(help="Local: directory (relative: under data_dir).")
+        str | None,
+        typer.Option(
+            help="Local: directory (relative: from the working directory); "
+            "by default data_dir/sites/NAME."
+        ),
     ] = None,
     endpoint: Annotated[str | None, typer.Option(help="S3: https://… of the provider.")] = None,
     bucket: Annotated[str | None, typer.Option(help="S3: the bucket at the provider.")] = None,
@@ -241,7 +245,7 @@ def site_add(
         if create_bucket:
             entry["create_bucket"] = True
     elif kind == "local":
-        entry["path"] = path if path is not None else f"sites/{name}"
+        entry["path"] = path  # written as the file's paths are read, by add_site
     else:
         fail(f"--kind must be local or s3, not {kind}")
     profile = {

@@ -33,6 +33,7 @@ from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
 from egide.domain import new_id
+from egide.owner_only import open_new_owner_only
 from egide.placement import SiteProfile
 from egide.sites.base import ShardMissing, Site, SiteError, write_file
 
@@ -331,7 +332,7 @@ async def _fetch(
         raise SnapshotError("written by a newer Égide: upgrade first")
     decompressor = zlib.decompressobj()
     digest = hashlib.sha256()
-    with open(into, "xb") as f:
+    with os.fdopen(open_new_owner_only(into), "wb") as f:  # names in clear: owner only
         for number in range(int(str(index["chunks"]))):
             file = f"{entry.name}-{number:05d}"
             data = None

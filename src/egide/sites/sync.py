@@ -109,9 +109,11 @@ class SyncGroup:
                     await loop.run_in_executor(self._executor, self._flush, paths)
                 except OSError as exc:
                     for _, future in batch:
-                        future.set_exception(exc)
+                        if not future.done():  # a waiter cancelled (client gone) is skipped
+                            future.set_exception(exc)
                 else:
                     for _, future in batch:
-                        future.set_result(None)
+                        if not future.done():
+                            future.set_result(None)
         finally:
             self._flusher = None
