@@ -391,7 +391,9 @@ def test_reads_s3_bucket_sites(moto: Provider, tmp_path_factory: pytest.TempPath
     sites lost, so every object is read through the provider."""
     buckets = [moto.new_bucket(f"d{i}") for i in range(3)]
     prefixes = ["", "egide/shards/", ""]
-    sites = "".join(f'[[sites]]\nname = "disk-{i}"\npath = "sites/disk-{i}"\n' for i in range(3))
+    sites = "".join(
+        f'[[sites]]\nname = "disk-{i}"\npath = "data/sites/disk-{i}"\n' for i in range(3)
+    )
     sites += "".join(
         moto.site_toml(f"moto-{i}", bucket, prefix)
         for i, (bucket, prefix) in enumerate(zip(buckets, prefixes, strict=True))
