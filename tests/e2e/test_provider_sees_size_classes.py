@@ -9,6 +9,7 @@ GETs, listings and a catalog rebuild still give the true sizes and bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from typing import Any
 
 from tests.conftest import Server, ServerFactory
 from tests.e2e.test_catalog_recovery import egide, listing, lose_catalog
+from tests.e2e.test_self_healing import NO_SCHEDULE
+from tests.e2e.test_self_healing import egide as command
 
 from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.domain import SITE_RECORD_PREFIXES
@@ -145,7 +148,7 @@ def test_piece_and_pack_sizes_fall_only_on_padding_classes(make_server: ServerFa
 def test_a_bucket_with_padding_off_writes_exact_sizes(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
-    server = make_server()
+    server = make_server(NO_SCHEDULE)
     s3 = server.client()
     s3.create_bucket(Bucket="exact")
     s3.put_object(Bucket="exact", Key="before", Body=b"p" * 1_000_000)  # padded: on by default
@@ -158,20 +161,47 @@ def test_a_bucket_with_padding_off_writes_exact_sizes(
     )  # fmt: skip
     time.sleep(1.5)  # a gateway reads a bucket's policy again after a second
     s3.put_object(Bucket="exact", Key="after", Body=b"x" * 1_000_000)
+    s3.put_object(Bucket="exact", Key="small", Body=b"exactly 23 bytes stored")
     classes = allowed_lengths(4, MiB)
     exact = piece_bytes(1_000_000, 4, MiB)
     files = [(path, length) for path, length, _, _ in shard_lengths(server)]
     padded = [length for _, length in files if length in classes]
     unpadded = [length for _, length in files if length not in classes]
-    assert len(padded) == len(unpadded) == 6
-    # The exact size shows again: a manifest sealed unpadded, data of 1,000,000 bytes.
-    assert all(HEADER + exact < length < HEADER + exact + 1024 for length in unpadded)
+    assert len(padded) == 6 and len(unpadded) == 12
+    # The exact size shows again: a manifest sealed unpadded, data of 1,000,000 bytes, and a
+    # pack segment of a few hundred bytes for 23 bytes.
+    large = [length for length in unpadded if length > 4096]
+    assert len(large) == 6
+    assert all(HEADER + exact < length < HEADER + exact + 1024 for length in large)
+    assert all(length < 1000 for length in unpadded if length <= 4096)
     assert s3.get_object(Bucket="exact", Key="after")["Body"].read() == b"x" * 1_000_000
     # The padded version written before still reads, whole and in ranges.
     got = s3.get_object(Bucket="exact", Key="before", Range="bytes=999990-")["Body"].read()
     assert got == b"p" * 10
     head = s3.head_object(Bucket="exact", Key="before")
     assert head["ContentLength"] == 1_000_000
+    # Padded and exact versions side by side: a lost site is repaired, scrub finds them sound,
+    # a rebuilt catalog reads both.
+    bodies = {"before": b"p" * 1_000_000, "after": b"x" * 1_000_000,
+              "small": b"exactly 23 bytes stored"}  # fmt: skip
+    lost = [
+        path for path, _, _, _ in shard_lengths(server) if server.site_dirs()[2] in path.parents
+    ]
+    for path in set(lost):
+        path.unlink()
+    repaired = command(server, "repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    scrubbed = command(server, "scrub", "--json")
+    assert scrubbed.returncode == 0, scrubbed.stderr
+    assert json.loads(scrubbed.stdout)["progress"].get("bad_pieces", 0) == 0
+    before = listing(s3)
+    lose_catalog(server)
+    rebuilt = egide(server, "rebuild", "--force", "--json")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["degraded"] == 0
+    server.start()
+    assert listing(server.client()) == before
+    check_reads(server.client(), "exact", bodies)
 
 
 def test_a_rebuilt_catalog_gives_exact_sizes(make_server: ServerFactory) -> None:
