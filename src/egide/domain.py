@@ -37,6 +37,25 @@ class Part:
     last_modified: float = 0.0
     #: x-amz-checksum-<algorithm> → base64 value, as the client sent it.
     checksums: dict[str, str] = field(default_factory=dict)
+    #: The plaintext bytes its blocks hold, padding included (decision 0017); None: `size`.
+    padded_size: int | None = None
+
+    @property
+    def stored_size(self) -> int:
+        """The size its blocks are laid out for (egide.coding.blocks.Layout)."""
+        return self.size if self.padded_size is None else self.padded_size
+
+    def fields(self) -> list[object]:
+        """The part as the catalog's `versions.parts` and completion records list it."""
+        fields: list[object] = [
+            self.number,
+            self.seq,
+            self.size,
+            self.etag,
+            self.last_modified,
+            self.checksums,
+        ]
+        return fields if self.padded_size is None else [*fields, self.padded_size]
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,18 @@ class ObjectVersion:
     #: Order among the versions of its key (higher is newer); set by the catalog, so not
     #: part of a version's identity.
     seq: int = field(default=0, compare=False)
+    #: The plaintext bytes its blocks hold, padding included (decision 0017); None: `size`
+    #: (written unpadded, or before padding). A multipart version's parts carry their own.
+    padded_size: int | None = None
+
+    @property
+    def stored_size(self) -> int:
+        """The size its blocks are laid out for (egide.coding.blocks.Layout)."""
+        return self.size if self.padded_size is None else self.padded_size
+
+    def laid_out(self) -> list[tuple[int, int]]:
+        """(part attempt, stored size) of each shard file set holding its blocks."""
+        return [(p.seq, p.stored_size) for p in self.parts] or [(0, self.stored_size)]
 
     @property
     def s3_version_id(self) -> str:

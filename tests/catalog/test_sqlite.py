@@ -103,6 +103,44 @@ def test_reopening_keeps_data_and_does_not_rerun_migrations(path: Path) -> None:
     assert _user_version(path) == len(MIGRATIONS)
 
 
+def test_versions_written_before_padding_keep_their_exact_layout(path: Path) -> None:
+    """Schema 7 (before decision 0017) to now: old rows say nothing of padding, so their
+    blocks are laid out for their true size; new rows keep the padded size of each part."""
+    bucket = _bucket()
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:7], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+    old_id = new_id()
+    db.execute(
+        "INSERT INTO buckets (id, name, created, wrapped_key) VALUES (?, ?, ?, ?)",
+        (bucket.id, bucket.name, bucket.created, bucket.wrapped_key),
+    )
+    db.execute(
+        "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
+        "wrapped_data_key, k, m, block_size, sites, headers, parts) "
+        "VALUES (?, ?, 'old', 7000000, 'e-2', 1.0, ?, 4, 2, 1048576, ?, '{}', ?)",
+        (old_id, bucket.id, b"dk" * 30, '["a","b","c","d","e","f"]',
+         '[[1, 1, 5242880, "e1", 1.0, {}], [2, 2, 1757120, "e2", 1.0, {}]]'),
+    )  # fmt: skip
+    db.execute(
+        "INSERT INTO objects (bucket_id, key, version_id) VALUES (?, 'old', ?)", (bucket.id, old_id)
+    )
+    db.commit()
+    db.close()
+    catalog = SQLiteCatalog(path)
+    catalog.open()
+    try:
+        old = run(catalog.get_object(bucket.id, "old"))
+        assert old is not None and old.padded_size is None
+        assert old.laid_out() == [(1, 5242880), (2, 1757120)]
+        new = replace(_version(bucket, "new", size=1_000_000), padded_size=1_015_808)
+        run(catalog.commit_version(new))
+        assert run(catalog.get_object(bucket.id, "new")) == new
+        assert new.laid_out() == [(0, 1_015_808)]
+    finally:
+        run(catalog.close())
+
+
 def test_catalog_with_newer_schema_is_refused(path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")

@@ -228,8 +228,8 @@ class Segment:
 def segments(store: Store, bucket: str) -> dict[tuple[bytes, int], dict[int, Segment]]:
     """(version id, part seq) → shard index → its segment, read raw from the site files."""
     rows = store.sql(
-        "SELECT v.version_id, v.size, v.block_size, v.k, v.m, v.sites, v.pack, v.pack_offset, "
-        "v.parts FROM versions v JOIN buckets b ON b.id = v.bucket_id "
+        "SELECT v.version_id, coalesce(v.padded_size, v.size), v.block_size, v.k, v.m, v.sites, "
+        "v.pack, v.pack_offset, v.parts FROM versions v JOIN buckets b ON b.id = v.bucket_id "
         "WHERE b.name = ? AND v.delete_marker = 0",
         bucket,
     )
@@ -237,7 +237,9 @@ def segments(store: Store, bucket: str) -> dict[tuple[bytes, int], dict[int, Seg
     for version_id, size, block, k, m, sites, pack, offset, parts in rows:
         if size == 0:
             continue
-        part_sizes = [(p[1], p[2]) for p in json.loads(parts)] if parts else [(0, size)]
+        # A part's blocks hold its padded size (decision 0017), its 7th field when padded.
+        listed = json.loads(parts) if parts else []
+        part_sizes = [(p[1], p[6] if len(p) > 6 else p[2]) for p in listed] or [(0, size)]
         for seq, part_size in part_sizes:
             layout = Layout(k, m, block, part_size)
             for index, site in enumerate(json.loads(sites)):
@@ -316,9 +318,10 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
     store.egide("keys", "rotate-bucket", "archive")  # two generations to destroy
     others = read_everything(store, ("health", "scratch"))
     raw = segments(store, "archive")  # a provider's copy, taken before
-    # minutes.txt twice (versioned), draft.txt (behind its delete marker), plan.tif, and
-    # the two parts of council.mp4; packed and standalone files both
-    assert len(raw) == 6
+    # minutes.txt twice (versioned), draft.txt (behind its delete marker), plan.tif, empty
+    # (padded to the smallest class: decision 0017) and the two parts of council.mp4; packed
+    # and standalone files both
+    assert len(raw) == 7
     keyring = load_keyring(load_settings(store.config))
     (bucket_id, wrapped), *_ = store.sql("SELECT id, wrapped_key FROM buckets WHERE name='archive'")
     bucket_key = keyring.bucket_key(bucket_id, wrapped)

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from tests.engine.helpers import BLOCK, PACK, Env, payload
 
+from egide.admin.scan import shard_files
 from egide.coding.shardfile import HEADER_SIZE
 from egide.domain import (
     BucketExists,
@@ -406,5 +407,40 @@ def test_buckets(env: Env) -> None:
         assert (await env.store.list_objects("photos")).objects == []
         await env.put("photos", "b", b"data")
         assert await env.get("photos", "b") == b"data"
+
+    env.run(scenario)
+
+
+# -- size padding (decision 0017) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "padded"),
+    # 4 MiB + 1 pads to the next 128 KiB: one byte of body, then 65,535 zeros in its block and
+    # a block of zeros only. 3 blocks + 5 bytes pads within its last block.
+    [(0, 4096), (1, 4096), (PACK + 1, 17_408), (3 * BLOCK + 5, 200_704),
+     (4 * 1024 * 1024 + 1, 4 * 1024 * 1024 + 128 * 1024)],
+)  # fmt: skip
+def test_padded_round_trip(env: Env, size: int, padded: int) -> None:
+    """The blocks hold the padded size; hashes, reads and ranges see the body only."""
+    data = payload(size, seed=size)
+    sha = hashlib.sha256()
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        put = await env.put("b", "obj", data, hashers=[sha])
+        assert (put.size, put.stored_size) == (size, padded)
+        assert put.etag == hashlib.md5(data).hexdigest()
+        assert sha.digest() == hashlib.sha256(data).digest()
+        assert await env.store.head_object("b", "obj") == put
+        layout = shard_files(put)[0].layout
+        assert layout.size == padded
+        if put.pack is None:  # each standalone piece file is laid out for the padded size
+            for path in env.shard_paths(put):
+                assert path.stat().st_size > HEADER_SIZE + layout.shard_data_size()
+        if size:
+            assert await env.get("b", "obj") == data
+            assert await env.read(put, size - 1) == data[-1:]
+            assert await env.read(put, size // 2, size - 1) == data[size // 2 :]
 
     env.run(scenario)

@@ -87,7 +87,7 @@ async def proposed_bill(
     async for version, _ in stored_versions(catalog, bucket):
         versions += 1
         placement = solve(policy, profiles, seed=version.version_id)
-        sizes = [part.size for part in version.parts] or [version.size]
+        sizes = [size for _, size in version.laid_out()]  # padding included
         per_shard = sum(
             HEADER_SIZE + Layout(policy.k, policy.m, version.block_size, size).shard_data_size()
             for size in sizes

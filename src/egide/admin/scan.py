@@ -85,7 +85,7 @@ class ShardFile:
 
 def shard_files(version: ObjectVersion) -> list[ShardFile]:
     """Every shard of every part of `version`, in part then shard order."""
-    parts = [(part.seq, part.size) for part in version.parts] or [(0, version.size)]
+    parts = version.laid_out()  # the sizes the blocks hold, padding included
     packed = version.pack is not None
     return [
         ShardFile(

@@ -206,12 +206,19 @@ MIGRATIONS: tuple[str, ...] = (
         pending_sites TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 8: size padding (docs/decisions/0017-size-padding.md): the plaintext bytes a version's
+    # (or an upload part's) blocks hold, padding included; NULL: its size (no padding).
+    # A completed multipart version keeps it per part, in `versions.parts`.
+    """
+    ALTER TABLE versions ADD COLUMN padded_size INTEGER;
+    ALTER TABLE parts ADD COLUMN padded_size INTEGER;
+    """,
 )
 
 _VERSION_COLUMNS = (
     "v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.wrapped_data_key, "
     "v.k, v.m, v.block_size, v.sites, v.headers, v.pack, v.pack_offset, v.parts, v.is_null, "
-    "v.delete_marker, v.retention_mode, v.retain_until, v.legal_hold, v.seq"
+    "v.delete_marker, v.retention_mode, v.retain_until, v.legal_hold, v.seq, v.padded_size"
 )
 _UPLOAD_COLUMNS = (
     "upload_id, bucket_id, key, created, wrapped_data_key, k, m, block_size, sites, headers"
@@ -221,9 +228,7 @@ _UPLOAD_COLUMNS = (
 def _parts_json(parts: tuple[Part, ...]) -> str | None:
     if not parts:
         return None
-    return json.dumps(
-        [[p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums] for p in parts]
-    )
+    return json.dumps([p.fields() for p in parts])
 
 
 def _parts(text: str | None) -> tuple[Part, ...]:
@@ -237,7 +242,7 @@ def _version(row: sqlite3.Row) -> ObjectVersion:
         sites=tuple(json.loads(row[10])), headers=json.loads(row[11]), pack=row[12],
         pack_offset=row[13], parts=_parts(row[14]), is_null=bool(row[15]),
         delete_marker=bool(row[16]), retention_mode=row[17], retain_until=row[18],
-        legal_hold=bool(row[19]), seq=row[20],
+        legal_hold=bool(row[19]), seq=row[20], padded_size=row[21],
     )  # fmt: skip
 
 
@@ -590,8 +595,9 @@ class SQLiteCatalog:
         db.execute(
             "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
             "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, "
-            "seq, is_null, delete_marker, retention_mode, retain_until, legal_hold) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "seq, is_null, delete_marker, retention_mode, retain_until, legal_hold, "
+            "padded_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?)",
             (
                 version.version_id, version.bucket_id, version.key, version.size,
                 version.etag, version.last_modified, version.wrapped_data_key, version.k,
@@ -599,6 +605,7 @@ class SQLiteCatalog:
                 json.dumps(version.headers), version.pack, version.pack_offset,
                 _parts_json(version.parts), seq, version.is_null, version.delete_marker,
                 version.retention_mode, version.retain_until, version.legal_hold,
+                version.padded_size,
             ),
         )  # fmt: skip
         db.execute(
@@ -841,10 +848,10 @@ class SQLiteCatalog:
                     )
                 db.execute(
                     "INSERT OR REPLACE INTO parts (upload_id, number, seq, size, etag, "
-                    "last_modified, checksums) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "last_modified, checksums, padded_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         upload_id, part.number, part.seq, part.size, part.etag,
-                        part.last_modified, json.dumps(part.checksums),
+                        part.last_modified, json.dumps(part.checksums), part.padded_size,
                     ),
                 )  # fmt: skip
             return True
@@ -855,12 +862,13 @@ class SQLiteCatalog:
     async def list_parts(self, upload_id: bytes, after: int = 0, limit: int = 10_000) -> list[Part]:
         def run(db: sqlite3.Connection) -> list[Part]:
             rows = db.execute(
-                "SELECT number, seq, size, etag, last_modified, checksums FROM parts "
+                "SELECT number, seq, size, etag, last_modified, checksums, padded_size FROM parts "
                 "WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?",
                 (upload_id, after, limit),
             )
             return [
-                Part(row[0], row[1], row[2], row[3], row[4], json.loads(row[5])) for row in rows
+                Part(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+                for row in rows
             ]
 
         return await self._call(run)

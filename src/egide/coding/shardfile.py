@@ -1,12 +1,14 @@
 """The shard file format: header, pieces with checksums, footer.
 
 Header (fixed size): magic, format, k, m, piece index, part, block size, bucket id, version id,
-CRC32C. Footer: block count, plaintext size, a master-wrapped bucket key (written empty since
-key rotation, docs/decisions/0013-key-rotation.md; older shards hold one) and the manifest
-(bucket, key, metadata, wrapped data key) sealed under the bucket key, then its length, a CRC32C
-and a magic. The footer goes last because a stream's size is known only at its end and a remote
-site cannot rewrite a header; see docs/decisions/0002-shard-footer.md. Nothing here is readable
-without the keys except opaque ids and sizes; with the keys the catalog can be rebuilt from it.
+CRC32C. Footer: block count, the plaintext size the blocks are laid out for (padding included:
+a size class, never the true size, docs/decisions/0017-size-padding.md), a master-wrapped bucket
+key (written empty since key rotation, docs/decisions/0013-key-rotation.md; older shards hold
+one) and the manifest (bucket, key, metadata, wrapped data key; padded to a class with spaces)
+sealed under the bucket key, then its length, a CRC32C and a magic. The footer goes last
+because a stream's size is known only at its end and a remote site cannot rewrite a header; see
+docs/decisions/0002-shard-footer.md. Nothing here is readable without the keys except opaque
+ids and size classes; with the keys the catalog can be rebuilt from it.
 """
 
 from __future__ import annotations

@@ -52,10 +52,11 @@ def version_manifest(bucket_name: str, version: ObjectVersion) -> dict[str, obje
         "retain_until": version.retain_until,
         "legal_hold": version.legal_hold,
     }
+    if version.padded_size is not None:
+        # The footer's size field holds this, the size laid out (decision 0017).
+        manifest["padded_size"] = version.padded_size
     if version.parts:
-        manifest["parts"] = [
-            [p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums] for p in version.parts
-        ]
+        manifest["parts"] = [p.fields() for p in version.parts]
     return manifest
 
 
@@ -80,6 +81,12 @@ class Manifest:
     part_number: int | None = None
     #: A completion record's parts (else empty).
     parts: tuple[Part, ...] = field(default=())
+    #: The plaintext bytes the blocks hold, padding included (None: `size`, no padding).
+    padded_size: int | None = None
+
+    @property
+    def stored_size(self) -> int:
+        return self.size if self.padded_size is None else self.padded_size
 
     @property
     def is_completion(self) -> bool:
@@ -89,9 +96,11 @@ class Manifest:
     def from_document(cls, doc: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a document that is no manifest."""
         parts = tuple(
-            Part(int(n), int(s), int(size), str(e), float(t), dict(c))
-            for n, s, size, e, t, c in doc.get("parts") or ()
-        )
+            Part(int(n), int(s), int(size), str(e), float(t), dict(c),
+                 int(padded[0]) if padded else None)
+            for n, s, size, e, t, c, *padded in doc.get("parts") or ()
+        )  # fmt: skip
+        padded_size = doc.get("padded_size")
         is_null = doc.get("is_null")
         return cls(
             bucket=str(doc["bucket"]), key=str(doc["key"]), etag=str(doc["etag"]),
@@ -102,6 +111,7 @@ class Manifest:
             retention_mode=doc.get("retention_mode"), retain_until=doc.get("retain_until"),
             legal_hold=bool(doc.get("legal_hold", False)),
             part_number=int(doc["part"]) if "part" in doc else None, parts=parts,
+            padded_size=None if padded_size is None else int(padded_size),
         )  # fmt: skip
 
 
@@ -112,8 +122,9 @@ async def write_completion_record(store: ObjectStore, version: ObjectVersion) ->
     bucket = await store._bucket_by_id(version.bucket_id)
     manifest = version_manifest(bucket.name, version)
     footer = store.seal_footer(
-        bucket, store.bucket_key(bucket), version.version_id, manifest, 0, 0
-    ).encode()
+        bucket, store.bucket_key(bucket), version.version_id, manifest, 0, 0,
+        pad=await store.pads(bucket),
+    ).encode()  # fmt: skip
 
     async def one(index: int) -> None:
         site = store.sites[version.sites[index]]

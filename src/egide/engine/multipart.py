@@ -223,7 +223,8 @@ class Multipart:
         ctx = PartCipher(
             AESGCM(data_key), bucket.id, upload.upload_id, seq, store.code(upload.k, upload.m)
         )
-        writer = PartWriter(ctx, [store.sites[n] for n in upload.sites], upload.block_size)
+        pad = await store.pads(bucket)
+        writer = PartWriter(ctx, [store.sites[n] for n in upload.sites], upload.block_size, pad=pad)
         md5 = hashlib.md5()
         try:
             await writer.open()  # the upload's sites are fixed: a part cannot go elsewhere
@@ -236,9 +237,12 @@ class Multipart:
                 "headers": upload.headers, "sites": upload.sites,
                 "data_key": upload.wrapped_data_key.hex(),
             }  # fmt: skip
+            if writer.padded_size is not None:
+                manifest["padded_size"] = writer.padded_size
             footer = store.seal_footer(
-                bucket, bucket_key, upload.upload_id, manifest, writer.block_count, writer.size
-            )
+                bucket, bucket_key, upload.upload_id, manifest, writer.block_count,
+                writer.stored_size, pad=pad,
+            )  # fmt: skip
             await writer.finish(footer)
             await writer.commit()
         except BaseException as exc:
@@ -246,7 +250,7 @@ class Multipart:
             if isinstance(exc, SitesUnavailable):  # new uploads avoid the site
                 store.placer.failed(exc)
             raise
-        part = Part(number, seq, writer.size, etag, time.time(), checksums)
+        part = Part(number, seq, writer.size, etag, time.time(), checksums, writer.padded_size)
         await self.catalog.commit_part(upload.upload_id, part, upload.sites)
         return part
 

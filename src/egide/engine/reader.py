@@ -79,7 +79,9 @@ class ObjectReader:
         self.first = first
         self.last = last
         self.seq = part.seq if part is not None else 0
-        size = part.size if part is not None else version.size
+        # The blocks hold the padded size (decision 0017); first..last stay below the true
+        # size, so the padding is never returned.
+        size = part.stored_size if part is not None else version.stored_size
         self.layout = Layout(version.k, version.m, version.block_size, size)
         #: Shard index → why the whole shard is unusable (missing file, dead site).
         self.lost: dict[int, str] = {

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from egide.catalog.base import Catalog
 from egide.coding.erasure import ErasureCode
+from egide.coding.padding import pad_manifest, padded_size
 from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
@@ -288,8 +289,9 @@ class ObjectStore:
         )  # fmt: skip
         md5 = hashlib.md5()
         put = self._put_packed if size <= self.pack_threshold else self._put_streamed
+        pad = await self.pads(bucket)
         version = await put(
-            version, ctx, bucket, bucket_key, body, md5, hashers, before_commit, condition
+            version, ctx, bucket, bucket_key, body, md5, hashers, before_commit, condition, pad
         )
         self.announce_version(EventKind.OBJECT_CREATED, bucket.name, version)
         return version
@@ -300,23 +302,30 @@ class ObjectStore:
             size=version.size, etag=version.etag,
         )  # fmt: skip
 
+    async def pads(self, bucket: Bucket) -> bool:
+        """Whether new data of `bucket` is padded to size classes (its policy's `padding`)."""
+        return (await self.placer.policy(bucket)).padding
+
     def _footer(
-        self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int
+        self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int, pad: bool
     ) -> ShardFooter:
         manifest = version_manifest(bucket.name, version)
         return self.seal_footer(bucket, bucket_key, version.version_id, manifest, blocks,
-                                version.size)  # fmt: skip
+                                version.stored_size, pad=pad)  # fmt: skip
 
     @staticmethod
     def seal_footer(
         bucket: Bucket, bucket_key: bytes, version_id: bytes, manifest: dict[str, object],
-        blocks: int, size: int,
+        blocks: int, size: int, *, pad: bool,
     ) -> ShardFooter:  # fmt: skip
         """The shard footer: what rebuilding the catalog from the shards needs, sealed under
-        the bucket key."""
+        the bucket key. `size` is the plaintext the blocks hold (padded: the class, never the
+        true size, which only the manifest says); with `pad` the manifest is padded too."""
+        document = json.dumps(manifest).encode()
         sealed = aead.wrap(
-            bucket_key, json.dumps(manifest).encode(), b"egide/manifest/" + version_id
-        )
+            bucket_key, pad_manifest(document) if pad else document,
+            b"egide/manifest/" + version_id,
+        )  # fmt: skip
         # No master-wrapped bucket key in the footer: a copy there would survive shredding the
         # bucket; the key records on the sites carry it (docs/decisions/0013-key-rotation.md).
         return ShardFooter(blocks, size, b"", sealed)
@@ -325,11 +334,12 @@ class ObjectStore:
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
         body: AsyncIterator[bytes], md5: hashlib._Hash, hashers: Sequence[Hasher],
         before_commit: Callable[[str], Awaitable[None]] | None,
-        condition: WriteCondition | None,
+        condition: WriteCondition | None, pad: bool,
     ) -> ObjectVersion:  # fmt: skip
         failed: set[str] = set()
         while True:
-            writer = PartWriter(ctx, [self.sites[n] for n in version.sites], self.block_size)
+            sites = [self.sites[n] for n in version.sites]
+            writer = PartWriter(ctx, sites, self.block_size, pad=pad)
             try:
                 await writer.open()  # nothing of the body is consumed yet: trying again is free
                 break
@@ -340,8 +350,12 @@ class ObjectStore:
             etag = md5.hexdigest()
             if before_commit is not None:
                 await before_commit(etag)
-            version = replace(version, etag=etag, size=writer.size, last_modified=time.time())
-            await writer.finish(self._footer(version, bucket, bucket_key, writer.block_count))
+            version = replace(
+                version, etag=etag, size=writer.size, padded_size=writer.padded_size,
+                last_modified=time.time(),
+            )  # fmt: skip
+            footer = self._footer(version, bucket, bucket_key, writer.block_count, pad)
+            await writer.finish(footer)
             await writer.commit()
         except BaseException as exc:
             await writer.abort()
@@ -355,23 +369,29 @@ class ObjectStore:
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
         body: AsyncIterator[bytes], md5: hashlib._Hash, hashers: Sequence[Hasher],
         before_commit: Callable[[str], Awaitable[None]] | None,
-        condition: WriteCondition | None,
+        condition: WriteCondition | None, pad: bool,
     ) -> ObjectVersion:  # fmt: skip
         data = bytearray()
         async for chunk in body:
             data += chunk
             if len(data) > self.pack_threshold:
                 raise ValueError("body longer than announced")
-        blocks = await on_cpu(encode_object, ctx, bytes(data), self.block_size, [md5, *hashers])
+        blocks = await on_cpu(
+            encode_object, ctx, bytes(data), self.block_size, [md5, *hashers], pad
+        )
         etag = md5.hexdigest()
         if before_commit is not None:
             await before_commit(etag)
-        version = replace(version, etag=etag, size=len(data), last_modified=time.time())
-        return await self._pack(version, ctx, bucket, bucket_key, blocks, condition)
+        stored = padded_size(len(data)) if pad else len(data)
+        version = replace(
+            version, etag=etag, size=len(data), last_modified=time.time(),
+            padded_size=stored if stored != len(data) else None,
+        )  # fmt: skip
+        return await self._pack(version, ctx, bucket, bucket_key, blocks, condition, pad)
 
     async def _pack(
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
-        blocks: list[list[bytes]], condition: WriteCondition | None,
+        blocks: list[list[bytes]], condition: WriteCondition | None, pad: bool,
     ) -> ObjectVersion:  # fmt: skip
         """Write a small version's segments in a pack. The object is still in memory, so a
         site failing the pack is replaced by a new placement without it (nothing committed)."""
@@ -382,7 +402,7 @@ class ObjectStore:
         ]  # fmt: skip
         failed: set[str] = set()
         while True:
-            footer = self._footer(version, bucket, bucket_key, len(blocks)).encode()
+            footer = self._footer(version, bucket, bucket_key, len(blocks), pad).encode()
             segments = {
                 site: b"".join([headers[i], *(pieces[i] for pieces in blocks), footer])
                 for i, site in enumerate(version.sites)

@@ -3,6 +3,8 @@
 The body is consumed block by block. Block i is encoded while its MD5 is computed on the other
 core and block i-1 is still being written, so memory stays at a few blocks whatever the size.
 Nothing becomes visible here: the caller commits the catalog row after `commit` succeeds.
+With padding (decision 0017), zeros follow the body up to its size class: they are sealed with
+it, never hashed, and the reader never returns them (it stops at the true size).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+from egide.coding.padding import padded_size
 from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.domain import SitesUnavailable, shard_name
 from egide.engine.workers import on_cpu
@@ -52,26 +55,55 @@ def _update_all(hashers: Sequence[Hasher], data: bytes) -> None:
 
 
 def encode_object(
-    ctx: PartCipher, data: bytes, block_size: int, hashers: Sequence[Hasher]
+    ctx: PartCipher, data: bytes, block_size: int, hashers: Sequence[Hasher], pad: bool
 ) -> list[list[bytes]]:
-    """A whole (small) object at once: hashed, and its blocks' stored pieces, per block."""
+    """A whole (small) object at once: hashed, and its blocks' stored pieces, per block
+    (padded to its size class with `pad`)."""
     _update_all(hashers, data)
+    if pad:
+        data += bytes(padded_size(len(data)) - len(data))
     return [
         encode_block(ctx, index, data[start : start + block_size])
         for index, start in enumerate(range(0, len(data), block_size))
     ]
 
 
-class PartWriter:
-    """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure."""
+async def _padded(body: AsyncIterator[bytes], writer: PartWriter) -> AsyncIterator[bytes]:
+    """The body, then zeros up to its size class; `writer.size` is set when the body ends."""
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        yield chunk
+    writer.size = size
+    left = padded_size(size) - size
+    zeros = bytes(min(left, writer.block_size))  # at most one block of zeros in memory
+    while left > 0:
+        yield zeros if left >= len(zeros) else zeros[:left]
+        left -= len(zeros)
 
-    def __init__(self, ctx: PartCipher, sites: Sequence[Site], block_size: int) -> None:
+
+class PartWriter:
+    """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure.
+
+    `size` is the body's length; `stored_size` the plaintext the blocks hold (with `pad`, the
+    size's class, decision 0017; else the size)."""
+
+    def __init__(
+        self, ctx: PartCipher, sites: Sequence[Site], block_size: int, *, pad: bool
+    ) -> None:
         self.ctx = ctx
         self.sites = sites
         self.block_size = block_size
+        self.pad = pad
         self.size = 0
+        self.stored_size = 0
         self.block_count = 0
         self._writers: list[ShardWriter] = []
+
+    @property
+    def padded_size(self) -> int | None:
+        """The stored size when padding made it differ from the size (else None)."""
+        return self.stored_size if self.stored_size != self.size else None
 
     async def _each(self, calls: Sequence[object]) -> None:
         results = await asyncio.gather(*calls, return_exceptions=True)  # type: ignore[call-overload]
@@ -121,19 +153,25 @@ class PartWriter:
         hashing: asyncio.Future[None] | None = None
         encoding: asyncio.Future[list[bytes]] | None = None
         writing: asyncio.Future[None] | None = None
+        self.size = -1  # until the body ends (with padding): every byte so far is the body's
+        source = _padded(body, self) if self.pad else body
         try:
-            async for block in rechunk(body, self.block_size):
+            async for block in rechunk(source, self.block_size):
                 if hashing is not None:
                     await hashing  # hashers take the blocks in order
-                hashing = on_cpu(_update_all, hashers, block)
+                # A block holding padding comes after the body ended, when `size` is known.
+                content = block if self.size < 0 else block[: max(self.size - self.stored_size, 0)]
+                hashing = on_cpu(_update_all, hashers, content)
                 encoded = on_cpu(encode_block, self.ctx, self.block_count, block)
-                self.size += len(block)
+                self.stored_size += len(block)
                 self.block_count += 1
                 if encoding is not None:
                     writing = await self._write_after(writing, await encoding)
                 encoding = encoded
             if encoding is not None:
                 writing = await self._write_after(writing, await encoding)
+            if not self.pad:
+                self.size = self.stored_size
             for stage in (hashing, writing):
                 if stage is not None:
                     await stage

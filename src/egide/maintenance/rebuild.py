@@ -254,7 +254,7 @@ def version_from_manifest(
         return None
     first = next(s for s in found.sightings if s.header.part == COMPLETION_SEQ)
     k, m, block_size = first.header.k, first.header.m, first.header.block_size
-    parts = [(p.seq, p.size) for p in manifest.parts] or [(0, manifest.size)]
+    parts = [(p.seq, p.stored_size) for p in manifest.parts] or [(0, manifest.stored_size)]
     placed = place(found, k, m, parts, manifest.sites)
     if placed.found < k:
         report.unrecoverable.append({
@@ -274,7 +274,7 @@ def version_from_manifest(
         block_size=block_size, sites=placed.sites, headers=manifest.headers, pack=placed.pack,
         pack_offset=placed.pack_offset, parts=manifest.parts, is_null=bool(manifest.is_null),
         retention_mode=manifest.retention_mode, retain_until=manifest.retain_until,
-        legal_hold=manifest.legal_hold,
+        legal_hold=manifest.legal_hold, padded_size=manifest.padded_size,
     )  # fmt: skip
     return version, manifest.is_null is None
 
@@ -341,23 +341,19 @@ def inferred_settings(versions: Sequence[ObjectVersion]) -> dict[str, str]:
 VERSION_INSERT = (
     "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
     "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, seq, "
-    "is_null, delete_marker, retention_mode, retain_until, legal_hold) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "is_null, delete_marker, retention_mode, retain_until, legal_hold, padded_size) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 def version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
-    parts = (
-        json.dumps([[p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums]
-                    for p in version.parts])
-        if version.parts else None
-    )  # fmt: skip
+    parts = json.dumps([p.fields() for p in version.parts]) if version.parts else None
     return (
         version.version_id, version.bucket_id, version.key, version.size, version.etag,
         version.last_modified, version.wrapped_data_key, version.k, version.m,
         version.block_size, json.dumps(version.sites), json.dumps(version.headers), version.pack,
         version.pack_offset, parts, seq, version.is_null, version.delete_marker,
-        version.retention_mode, version.retain_until, version.legal_hold,
+        version.retention_mode, version.retain_until, version.legal_hold, version.padded_size,
     )  # fmt: skip
 
 

@@ -77,7 +77,7 @@ async def _snapshot_versions(path: Path) -> tuple[list[ObjectVersion], dict[byte
 
 
 def _parts(version: ObjectVersion) -> list[tuple[int, int]]:
-    return [(p.seq, p.size) for p in version.parts] or [(0, version.size)]
+    return version.laid_out()
 
 
 async def restore_catalog(

@@ -85,6 +85,10 @@ class Policy(BaseModel):
     #: A built-in city name or a latitude/longitude table.
     origin: str | Point | None = None
     objective: Objective = "spread"
+    #: Pad new objects and manifests to size classes, so that a site's files give a class of
+    #: sizes, never a size (docs/decisions/0017-size-padding.md). Not placement, but a
+    #: bucket's policy is where its rules for the sites are set.
+    padding: bool = True
 
     @field_validator("countries", "exclude_countries")
     @classmethod
@@ -273,6 +277,11 @@ class Policy(BaseModel):
             effect = "readable from there alone" if count >= self.k else "not enough to read alone"
             lines.append(f"at least {_shards(count)} in {country} ({effect})")
         lines.append(f"objective {self.objective}: {_OBJECTIVES[self.objective]}")
+        lines.append(
+            "padding on: sites see each object's size class only"
+            if self.padding
+            else "padding off: sites see each object's exact size"
+        )
         return "\n".join(lines)
 
     def _origin_name(self) -> str:
