@@ -206,6 +206,10 @@ class S3App:
             await self._send(response, head, request_id, send)
             return
         try:
+            if head.unreadable:
+                raise errors.InvalidURI(
+                    f"Couldn't parse the specified URI: {head.unreadable} is not UTF-8."
+                )
             target = route(head, self.domains)
             if target.endpoint is Endpoint.PREFLIGHT:
                 # Browsers send preflights without credentials (Fetch standard): they are

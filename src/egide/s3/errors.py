@@ -106,6 +106,7 @@ InvalidPolicyDocument = _error(
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
+InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
 MalformedPOSTRequest = _error(
     "MalformedPOSTRequest",
