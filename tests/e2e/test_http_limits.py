@@ -1,0 +1,155 @@
+"""Clients that hold a server's memory, time or connections are cut off (issue 13, item 5).
+
+Raw sockets against a real server with short limits (`[http]` in its configuration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import time
+from typing import Any
+
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory
+
+LIMITS = """workers = 1
+[http]
+header_timeout_seconds = 1.5
+body_timeout_seconds = 1.5
+keep_alive_seconds = 2
+max_connections = 8
+"""
+
+
+class UnsignedPayload(S3SigV4Auth):
+    """Signs the head only, so that the body can be sent (or not) afterwards."""
+
+    def payload(self, request: AWSRequest) -> str:
+        return "UNSIGNED-PAYLOAD"
+
+
+@pytest.fixture
+def limited(make_server: ServerFactory) -> Server:
+    return make_server(LIMITS)
+
+
+def connect(server: Server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    return sock
+
+
+def read_until_closed(sock: socket.socket, within: float = 30.0) -> bytes:
+    """Everything the server sends until it closes the connection (fails after `within`)."""
+    sock.settimeout(within)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def send_slowly(sock: socket.socket, data: bytes, pause: float) -> bool:
+    """Send one byte per `pause` seconds; False once the server has closed the connection."""
+    for byte in data:
+        try:
+            sock.sendall(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        time.sleep(pause)
+    return True
+
+
+def still_serves(server: Server) -> None:
+    assert server.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_one_megabyte_header_is_refused_and_the_connection_closed(limited: Server) -> None:
+    with connect(limited) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(b"a" * (1024 * 1024))  # never finished
+        reply = read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"<Code>RequestHeaderSectionTooLarge</Code>" in reply
+    still_serves(limited)
+
+
+def test_too_many_headers_are_refused(limited: Server) -> None:
+    head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200))
+    with connect(limited) as sock:
+        sock.sendall(head + b"\r\n")
+        reply = read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"<Code>RequestHeaderSectionTooLarge</Code>" in reply
+
+
+def test_a_slow_header_client_is_disconnected(limited: Server) -> None:
+    """One byte every 50 ms would take 15 s; the head must be whole within 1.5 s."""
+    with connect(limited) as sock:
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 300
+        assert not send_slowly(sock, head, 0.05)
+    still_serves(limited)
+
+
+def test_a_connection_that_sends_nothing_is_closed(limited: Server) -> None:
+    with connect(limited) as sock:
+        assert read_until_closed(sock) == b""
+
+
+def test_a_stalled_body_gets_request_timeout_and_others_are_served(limited: Server) -> None:
+    s3 = limited.client()
+    s3.create_bucket(Bucket="stall")
+    request = AWSRequest(method="PUT", url=f"{limited.endpoint}/stall/k", data=b"")
+    UnsignedPayload(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    assert request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
+    head = f"PUT /stall/k HTTP/1.1\r\nHost: 127.0.0.1:{limited.port}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in request.headers.items())
+    with connect(limited) as sock:
+        sock.sendall(f"{head}Content-Length: 1000\r\n\r\n".encode() + b"a" * 10)
+        still_serves(limited)
+        reply = read_until_closed(sock)
+    assert reply == b"" or (
+        reply.startswith(b"HTTP/1.1 400 ") and b"<Code>RequestTimeout</Code>" in reply
+    )
+    assert reply, "the server answers RequestTimeout before closing"
+    still_serves(limited)
+
+
+def test_an_idle_keep_alive_connection_is_closed(limited: Server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", limited.port, timeout=30)
+    conn.request("GET", "/")
+    reply = conn.getresponse()
+    reply.read()
+    assert reply.status == 403 and not reply.will_close
+    assert conn.sock is not None
+    assert read_until_closed(conn.sock) == b""
+    conn.close()
+
+
+def test_idle_connections_beyond_the_cap_do_not_lock_out_a_request(limited: Server) -> None:
+    idle = [connect(limited) for _ in range(20)]
+    try:
+        time.sleep(0.3)
+        s3: Any = limited.client()
+        assert s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+        closed = 0
+        for sock in idle:
+            sock.settimeout(0.01)
+            try:
+                closed += sock.recv(1) == b""
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                closed += 1
+        assert closed >= 20 - 8
+    finally:
+        for sock in idle:
+            sock.close()
+    assert "connection limit" in limited.output()
