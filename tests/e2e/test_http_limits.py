@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import resource
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory, free_port
 
 LIMITS = """workers = 1
 [http]
@@ -153,3 +158,53 @@ def test_idle_connections_beyond_the_cap_do_not_lock_out_a_request(limited: Serv
         for sock in idle:
             sock.close()
     assert "connection limit" in limited.output()
+
+
+class FewFilesServer(Server):
+    """A server started under `ulimit -n 256`, as a small or badly configured host runs it."""
+
+    def start(self) -> Server:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "egide", "serve", "--config", str(self.config)],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"egide did not start:\n{self.output()}")
+
+
+def test_more_idle_connections_than_file_descriptors_do_not_stop_the_server(
+    tmp_path: Path,
+) -> None:
+    """Before: once accept() failed for want of descriptors, uvloop closed the listening
+    socket without a word and every later request was refused."""
+    port = free_port()
+    config = tmp_path / "egide.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nlisten = "127.0.0.1:{port}"\nworkers = 1\n'
+        f'[[credentials]]\naccess_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
+    )
+    server = FewFilesServer(tmp_path / "data", config, port).start()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(400):
+            with contextlib.suppress(OSError):
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.5)
+        still_serves(server)
+        output = server.output()
+        assert "max_connections 1000 is above what 256 open files allow" in output
+        assert "connection limit reached" in output
+    finally:
+        for sock in idle:
+            sock.close()
+        assert server.proc is not None
+        server.proc.kill()
+        server.proc.wait()
