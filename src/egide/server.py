@@ -25,6 +25,7 @@ from egide.crypto.keyring import Keyring, create_master_key_file
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
+from egide.s3.access_log import open_access_log
 from egide.s3.app import S3App
 from egide.s3.connection import protocol_class
 from egide.sites.factory import build_site, describe_site
@@ -159,6 +160,7 @@ def open_app(settings: Settings) -> S3App:
     return S3App(
         store, store.catalog, store.keyring, domains=settings.domains,
         spool_dir=settings.data_dir, background=background,
+        access_log=open_access_log(settings.http.access_log),
     )  # fmt: skip
 
 
