@@ -3,8 +3,9 @@
 uvicorn bounds neither the request head (httptools keeps an unfinished header line in memory:
 twenty clients each sending an unfinished 50 MB header took two workers to 700 MB), nor the
 time a client takes to send a head or a body, nor the number of connections (once the file
-descriptors are gone, uvloop closes the listening socket without a word and the process never
-accepts again). This subclass of `HttpToolsProtocol` adds, per connection (`[http]` settings):
+descriptors are gone, libuv accepts each new connection and closes it at once, so every
+request fails and nothing is logged). This subclass of `HttpToolsProtocol` adds, per
+connection (`[http]` settings):
 
 - the head (request line and headers, counted as it arrives) and each header line are bounded,
   and so is the number of headers: 400 RequestHeaderSectionTooLarge, then close;
@@ -12,7 +13,8 @@ accepts again). This subclass of `HttpToolsProtocol` adds, per connection (`[htt
   (slowloris); a body may not stall, unread by the server's fault excepted, longer than
   `body_timeout_seconds`: 400 RequestTimeout, then close;
 - at most `max_connections` per process: a new one closes the connection idle longest (no
-  request being served), or is answered 503 SlowDown when all are busy; logged, rate-limited.
+  request being served), or is answered 503 SlowDown when all are busy; logged, rate-limited,
+  and so is a connection given a descriptor near the process's limit.
 
 Keep-alive idle time is uvicorn's own `timeout_keep_alive`.
 """
@@ -62,9 +64,8 @@ class RateLimitedLog:
         log.warning(message, *args)
 
 
-def connection_cap(wanted: int) -> int:
-    """`wanted` connections, kept below this process's open-file limit (raised to its hard
-    limit first) so that accepting never runs out of file descriptors."""
+def descriptor_limit() -> int:
+    """This process's open-file limit, raised to its hard limit first."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -72,7 +73,13 @@ def connection_cap(wanted: int) -> int:
             soft = hard
         except (ValueError, OSError):
             pass
-    room = max(soft - FD_RESERVE, soft // 2) if soft != resource.RLIM_INFINITY else wanted
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def connection_cap(wanted: int, soft: int) -> int:
+    """`wanted` connections, kept below the open-file limit `soft` so that accepting never
+    runs out of file descriptors."""
+    room = max(soft - FD_RESERVE, soft // 2)
     if wanted > room:
         log.warning(
             "http.max_connections %d is above what %d open files allow: %d connections per "
@@ -105,6 +112,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     #: Connections serving no request (idle, or a head still arriving), oldest first.
     waiting: ClassVar[dict[BoundedHttpProtocol, None]]
     refusals: ClassVar[RateLimitedLog]
+    #: A connection given a descriptor at or above this is logged: the limit is near.
+    fd_alarm: ClassVar[int]
+    fd_warnings: ClassVar[RateLimitedLog]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,6 +130,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.fileno() >= self.fd_alarm:
+            self.fd_warnings.warning(
+                "file descriptor %d given to a connection: near this process's limit (%d "
+                "connections open); raise `ulimit -n` or lower http.max_connections",
+                sock.fileno(),
+                len(self.connections),
+            )
         if len(self.connections) > self.max_connections:
             victim = next(iter(self.waiting), None)
             if victim is None:
@@ -282,13 +300,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
 def protocol_class(config: HttpConfig) -> type[BoundedHttpProtocol]:
     """The protocol of one server process: `config`'s bounds and its own connection table."""
+    limit = descriptor_limit()
     return type(
         "EgideHttpProtocol",
         (BoundedHttpProtocol,),
         {
             "limits": config,
-            "max_connections": connection_cap(config.max_connections),
+            "max_connections": connection_cap(config.max_connections, limit),
             "waiting": {},
             "refusals": RateLimitedLog(),
+            "fd_alarm": limit * 9 // 10,
+            "fd_warnings": RateLimitedLog(),
         },
     )
