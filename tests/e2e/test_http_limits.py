@@ -86,6 +86,18 @@ def test_a_one_megabyte_header_is_refused_and_the_connection_closed(limited: Ser
     still_serves(limited)
 
 
+def test_a_whole_head_over_the_total_is_refused(limited: Server) -> None:
+    """Five 4 KiB headers: each line within its bound, 20 KiB in all, sent in one piece."""
+    head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-%d: %s\r\n" % (i, b"a" * 4000) for i in range(5)
+    )
+    with connect(limited) as sock:
+        sock.sendall(head + b"\r\n")
+        reply = read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"<Code>RequestHeaderSectionTooLarge</Code>" in reply
+
+
 def test_too_many_headers_are_refused(limited: Server) -> None:
     head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200))
     with connect(limited) as sock:

@@ -120,6 +120,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True
         self._head_bytes = 0
+        #: Bytes of the request line and headers parsed (`_head_bytes`: received meanwhile).
+        self._parsed = 0
         self._header_count = 0
         self._head_timer: Any = None
         self._body_timer: Any = None
@@ -217,14 +219,30 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_bytes, self._header_count = True, 0, 0
+        self._in_head, self._head_bytes, self._header_count, self._parsed = True, 0, 0, 0
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(
                 self.limits.header_timeout_seconds, self._head_timeout
             )
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed += len(url)
+        self._check_head_total()
+        super().on_url(url)
+
+    def _check_head_total(self) -> None:
+        """The head's parsed size: the bound holds for a head that arrived in one read too."""
+        if self._parsed > self.limits.max_header_bytes:
+            self._too_large = (
+                "Your request header section exceeds the maximum allowed size "
+                f"({self.limits.max_header_bytes} bytes)."
+            )
+            raise _HeadTooLarge(self._too_large)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
+        self._parsed += len(name) + len(value) + 4
+        self._check_head_total()
         if len(name) + len(value) + 4 > self.limits.max_header_line_bytes:
             self._too_large = (
                 "A header line exceeds the maximum allowed size "
@@ -278,9 +296,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or cycle is None or not cycle.more_body:
             return
         now = self.loop.time()
-        if self.flow.read_paused or cycle.response_complete:
-            # The server is not reading (its own pace, or it has answered): not the client's
-            # stall. Measure again from when it reads.
+        if self.flow.read_paused or cycle.response_complete or cycle.waiting_for_100_continue:
+            # The server is not reading (its own pace, it has answered, or the client waits
+            # for its 100 Continue): not the client's stall. Measure again from when it reads.
             self._body_seen = now
         idle = now - self._body_seen
         if idle < self.limits.body_timeout_seconds:
