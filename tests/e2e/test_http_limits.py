@@ -220,3 +220,34 @@ def test_more_idle_connections_than_file_descriptors_do_not_stop_the_server(
         assert server.proc is not None
         server.proc.kill()
         server.proc.wait()
+
+
+def test_a_connection_beyond_the_cap_when_all_are_busy_gets_slow_down(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server("workers = 1\n[http]\nmax_connections = 4\nbody_timeout_seconds = 60")
+    server.client().create_bucket(Bucket="busy")
+    busy = []
+    try:
+        for i in range(4):  # each is serving a PUT whose body has not come: not evictable
+            request = AWSRequest(method="PUT", url=f"{server.endpoint}/busy/{i}", data=b"")
+            UnsignedPayload(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(
+                request
+            )
+            head = f"PUT /busy/{i} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            head += "".join(f"{name}: {value}\r\n" for name, value in request.headers.items())
+            sock = connect(server)
+            sock.sendall(f"{head}Content-Length: 100\r\n\r\n".encode() + b"a")
+            busy.append(sock)
+        time.sleep(0.5)
+        with connect(server) as extra:
+            reply = read_until_closed(extra)
+        assert reply.startswith(b"HTTP/1.1 503 ") and b"<Code>SlowDown</Code>" in reply
+        for sock in busy:  # the busy ones finish as if nothing happened
+            sock.sendall(b"a" * 99)
+            sock.settimeout(30)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for sock in busy:
+            sock.close()
+    assert "all busy" in server.output()
