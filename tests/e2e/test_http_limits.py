@@ -251,3 +251,11 @@ def test_a_connection_beyond_the_cap_when_all_are_busy_gets_slow_down(
         for sock in busy:
             sock.close()
     assert "all busy" in server.output()
+
+
+def test_pipelined_requests_are_all_answered(limited: Server) -> None:
+    """The protocol's overrides keep uvicorn's pipelining: two heads in one write, two replies."""
+    with connect(limited) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        replies = read_until_closed(sock)  # closed after keep_alive_seconds
+    assert replies.count(b"HTTP/1.1 403 Forbidden\r\n") == 2

@@ -311,7 +311,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
+        idle = self.cycle is None or self.cycle.response_complete  # no pipelined request
+        if idle and not self.transport.is_closing():
             self.waiting.pop(self, None)
             self.waiting[self] = None
 
