@@ -223,6 +223,36 @@ class HealthConfig(_Strict):
         return self
 
 
+class HttpConfig(_Strict):
+    """Bounds on what one client may hold of a server process (`[http]`, docs/guide.md
+    "Connections and limits"), and the optional access log."""
+
+    #: The request head (request line and headers) and each header line, in bytes: above,
+    #: 400 RequestHeaderSectionTooLarge and the connection is closed (S3 allows 8 KiB).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=MiB)
+    max_header_line_bytes: int = Field(default=8 * 1024, ge=256, le=MiB)
+    max_headers: int = Field(default=100, ge=8, le=10_000)
+    #: Seconds a client has to send a whole request head (from the connection or from its
+    #: first byte), and may leave a body without sending a byte (then 400 RequestTimeout).
+    header_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    #: Seconds an idle keep-alive connection stays open.
+    keep_alive_seconds: int = Field(default=15, ge=1, le=3600)
+    #: Connections per server process. A new one beyond closes the connection idle longest
+    #: (503 SlowDown if every one is busy); kept below the process's file limit.
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    #: JSON lines, one per request: "-" for standard error, or an absolute file path; none by
+    #: default. Signatures and security tokens are never written (docs/guide.md).
+    access_log: str | None = None
+
+    @field_validator("access_log")
+    @classmethod
+    def _check_access_log(cls, value: str | None) -> str | None:
+        if value is not None and value != "-" and not Path(value).is_absolute():
+            raise ValueError('an absolute path, or "-" for standard error')
+        return value
+
+
 class Settings(_Strict):
     data_dir: Path = Path("egide-data")
     listen: str = Field("127.0.0.1:9000", pattern=r"^[^:\s]+:\d{1,5}$")
@@ -259,6 +289,8 @@ class Settings(_Strict):
     #: Site latency, hedged reads and circuit breakers (docs/guide.md, "Slow and failing sites").
     health: HealthConfig = HealthConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()
+    #: Header bounds, client timeouts, connection cap, access log (`[http]`).
+    http: HttpConfig = HttpConfig()
     #: Placement policies (`[[policies]]`): one without `buckets` is the default; without any,
     #: every bucket uses `code` over all sites (docs/placement.md).
     policies: list[PolicyConfig] = Field(default_factory=list)

@@ -26,7 +26,9 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
+from egide.s3.access_log import open_access_log
 from egide.s3.app import S3App
+from egide.s3.connection import protocol_class
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
@@ -159,6 +161,7 @@ def open_app(settings: Settings) -> S3App:
     return S3App(
         store, store.catalog, store.keyring, domains=settings.domains,
         spool_dir=settings.data_dir, background=background,
+        access_log=open_access_log(settings.http.access_log),
     )  # fmt: skip
 
 
@@ -177,7 +180,8 @@ def die_with_parent() -> None:
 def _run_server(settings: Settings, sock: socket.socket) -> None:
     """Serve on `sock` until SIGTERM/SIGINT, finishing the requests in flight."""
     config = uvicorn.Config(
-        open_app(settings), lifespan="on", loop="uvloop", http="httptools",
+        open_app(settings), lifespan="on", loop="uvloop", http=protocol_class(settings.http),
+        timeout_keep_alive=settings.http.keep_alive_seconds,
         log_level="warning", timeout_graceful_shutdown=30, server_header=False,
         ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
     )  # fmt: skip

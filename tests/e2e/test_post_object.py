@@ -387,3 +387,33 @@ def test_body_without_closing_boundary_stores_nothing(
 def test_missing_bucket(poster: Any) -> None:
     post = poster.generate_presigned_post("no-such-bucket-for-post", "k", ExpiresIn=300)
     _expect(_post(post, b"x"), 404, "NoSuchBucket")
+
+
+# --- names (issue 13, item 4) ------------------------------------------------------------------
+
+
+def test_utf8_file_name_becomes_the_key_unchanged(s3: Any, poster: Any, bucket: str) -> None:
+    """Browsers send the file name as raw UTF-8 (HTML5): it is read as such, not mangled."""
+    post = poster.generate_presigned_post(bucket, "in/${filename}", ExpiresIn=300)
+    assert _post(post, b"ok", filename="café.txt").status_code == 204
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["in/café.txt"]
+
+
+def test_file_name_that_is_not_utf8_is_refused(
+    shared_server: Server, s3: Any, poster: Any, bucket: str
+) -> None:
+    post = poster.generate_presigned_post(bucket, "in/${filename}", ExpiresIn=300)
+    boundary = uuid.uuid4().hex
+    body = bytearray()
+    for name, value in post["fields"].items():
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        body += value.encode() + b"\r\n"
+    body += f"--{boundary}\r\n".encode()
+    body += b'Content-Disposition: form-data; name="file"; filename="caf\xff.txt"\r\n\r\nok\r\n'
+    body += f"--{boundary}--\r\n".encode()
+    status, reply = _urllib_post(
+        post["url"], bytes(body), f"multipart/form-data; boundary={boundary}"
+    )
+    assert status == 400 and b"<Code>MalformedPOSTRequest</Code>" in reply
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0

@@ -4,7 +4,6 @@ version (or part), re-sealed under the target's own data key; it is never held i
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 
 from egide.domain import DeleteMarkerHit, ObjectVersion
 from egide.engine.store import ObjectStore
@@ -20,7 +19,7 @@ from egide.s3.put import (
     write_condition,
     written_headers,
 )
-from egide.s3.request import RequestHead
+from egide.s3.request import RequestHead, decode_component
 from egide.s3.tagging import HEADER as TAGGING
 from egide.s3.tagging import stored_tagging
 from egide.s3.xml import document, element, iso8601
@@ -41,7 +40,14 @@ def copy_source(head: RequestHead) -> tuple[str, str, str | None]:
     URL-encoded, with an optional `?versionId=`."""
     value = head.header("x-amz-copy-source") or ""
     path, _, query = value.partition("?")
-    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    try:
+        decoded = decode_component(path.encode("latin-1"))
+    except UnicodeDecodeError:
+        raise errors.InvalidArgument(
+            "Invalid copy source encoding: the source name is not UTF-8.",
+            ArgumentName="x-amz-copy-source", ArgumentValue=value,
+        ) from None  # fmt: skip
+    bucket, _, key = decoded.lstrip("/").partition("/")
     if not bucket or not key:
         raise errors.InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",

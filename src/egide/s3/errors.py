@@ -106,6 +106,7 @@ InvalidPolicyDocument = _error(
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
+InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
 MalformedPOSTRequest = _error(
     "MalformedPOSTRequest",
@@ -170,6 +171,18 @@ RequestTimeTooSkewed = _error(
     "The difference between the request time and the current time is too large.",
 )
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
+SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
+RequestTimeout = _error(
+    "RequestTimeout",
+    400,
+    "Your socket connection to the server was not read from or written to within the timeout "
+    "period.",
+)
+RequestHeaderSectionTooLarge = _error(
+    "RequestHeaderSectionTooLarge",
+    400,
+    "Your request header section exceeds the maximum allowed size.",
+)
 SignatureDoesNotMatch = _error(
     "SignatureDoesNotMatch",
     403,

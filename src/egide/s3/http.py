@@ -25,9 +25,11 @@ class RequestBody:
         self._expected = expected
         #: Whether the whole body has been read (else the connection must not be reused).
         self.done = not has_body
+        #: Bytes of the body read so far.
+        self.received = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        received = 0
+        received = self.received
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
@@ -42,6 +44,7 @@ class RequestBody:
             chunk = message.get("body", b"")
             if chunk:
                 received += len(chunk)
+                self.received = received
                 yield chunk
             if not message.get("more_body", False):
                 self.done = True

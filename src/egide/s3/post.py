@@ -92,7 +92,9 @@ class _Form:
 
     def _header_end(self) -> None:
         name = self._header_name.decode("latin-1").strip().lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        # Bytes kept as they are (parse_options_header gives them back as latin-1 bytes); the
+        # parameters are read as UTF-8, strictly, once parsed.
+        self._headers[name] = self._header_value.decode("latin-1").strip()
         self._header_name.clear()
         self._header_value.clear()
 
@@ -100,12 +102,15 @@ class _Form:
         kind, params = parse_options_header(self._headers.get("content-disposition", ""))
         if kind != b"form-data" or b"name" not in params:
             raise errors.MalformedPOSTRequest()
-        self._name = params[b"name"].decode("utf-8", "replace").lower()
+        try:  # names are never mapped: `${filename}` may become the key
+            self._name = params[b"name"].decode().lower()
+            raw = params.get(b"filename", b"").decode()
+        except UnicodeDecodeError as exc:
+            raise errors.MalformedPOSTRequest() from exc
         self._skip = self.file_done
         if self._name == "file" and not self.file_done:
             self.in_file = True
             # Browsers send a base name; old ones sent a whole client-side path.
-            raw = params.get(b"filename", b"").decode("utf-8", "replace")
             self.filename = raw.replace("\\", "/").rsplit("/", 1)[-1]
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote_to_bytes
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,9 @@ class RequestHead:
 
     `headers` maps lower-case names to values (repeated headers joined with ","), `query` keeps
     the decoded pairs in the order sent, `raw_path` is the path exactly as sent (percent-encoded).
+    Percent-escapes decode as UTF-8; `unreadable` names the first part of the URI that is not
+    UTF-8 (the app refuses the request: decoded with replacement characters, `a%FE`, `a%FF`
+    and `a%EF%BF%BD` would be one key).
     """
 
     method: str
@@ -19,11 +22,12 @@ class RequestHead:
     query: tuple[tuple[str, str], ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
     raw_query: str = ""
+    unreadable: str | None = None
 
     @property
     def path(self) -> str:
-        """The decoded path."""
-        return unquote(self.raw_path)
+        """The decoded path (replacement characters only where `unreadable` is set)."""
+        return decode_component(self.raw_path.encode("latin-1"), "replace")
 
     def query_value(self, name: str) -> str | None:
         for key, value in self.query:
@@ -47,11 +51,36 @@ class RequestHead:
         raw_path = scope.get("raw_path") or str(scope["path"]).encode()
         query_string = scope.get("query_string", b"")
         assert isinstance(raw_path, bytes) and isinstance(query_string, bytes)
-        query = tuple(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        raw_path = raw_path.split(b"?", 1)[0]
+        unreadable = None if readable(raw_path) else "the path"
+        query = []
+        for part in query_string.split(b"&"):
+            if not part:
+                continue
+            raw_name, _, raw_value = part.replace(b"+", b" ").partition(b"=")
+            name = decode_component(raw_name, "replace")
+            if unreadable is None and not (readable(raw_name) and readable(raw_value)):
+                unreadable = f"the query parameter {name}"
+            query.append((name, decode_component(raw_value, "replace")))
         return cls(
             method=str(scope["method"]),
-            raw_path=raw_path.decode("latin-1").split("?", 1)[0],
-            query=query,
+            raw_path=raw_path.decode("latin-1"),
+            query=tuple(query),
             headers=headers,
             raw_query=query_string.decode("latin-1"),
+            unreadable=unreadable,
         )
+
+
+def decode_component(raw: bytes, errors: str = "strict") -> str:
+    """A percent-encoded URI component as text: the bytes it encodes, read as UTF-8."""
+    return unquote_to_bytes(raw).decode("utf-8", errors)
+
+
+def readable(raw: bytes) -> bool:
+    """Whether `raw` decodes as UTF-8: a name must have one spelling, never be mapped."""
+    try:
+        decode_component(raw)
+    except UnicodeDecodeError:
+        return False
+    return True
