@@ -72,10 +72,10 @@ def test_default_code_for_six_sites_is_4_plus_2() -> None:
 
 def test_every_relative_path_is_taken_from_the_config_folder(tmp_path: Path) -> None:
     """One rule for every path written in the file: data_dir, site paths, TLS files, the
-    passphrase file; the master key is in data_dir."""
+    passphrase file, the access log; the master key is in data_dir."""
     text = (
         'data_dir = "d"\ntls_cert = "tls/c.pem"\ntls_key = "tls/k.pem"\n'
-        'passphrase_file = "secret/pass"\n' + _sites(3)
+        'passphrase_file = "secret/pass"\n' + _sites(3) + '[http]\naccess_log = "log/a.jsonl"\n'
     )
     settings = load_settings(_config(tmp_path, text))
     assert settings.data_dir == tmp_path / "d"
@@ -83,6 +83,7 @@ def test_every_relative_path_is_taken_from_the_config_folder(tmp_path: Path) -> 
     assert settings.tls_cert == tmp_path / "tls" / "c.pem"
     assert settings.tls_key == tmp_path / "tls" / "k.pem"
     assert settings.passphrase_file == tmp_path / "secret" / "pass"
+    assert settings.http.access_log == str(tmp_path / "log" / "a.jsonl")
     assert key_files(settings).current == tmp_path / "d" / "master.key"
 
 

@@ -241,15 +241,16 @@ class HttpConfig(_Strict):
     #: Connections per server process. A new one beyond closes the connection idle longest
     #: (503 SlowDown if every one is busy); kept below the process's file limit.
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
-    #: JSON lines, one per request: "-" for standard error, or an absolute file path; none by
-    #: default. Signatures and security tokens are never written (docs/guide.md).
+    #: JSON lines, one per request: "-" for standard error, or a file path (relative: from the
+    #: configuration file's folder); none by default. Signatures and security tokens are never
+    #: written (docs/guide.md).
     access_log: str | None = None
 
     @field_validator("access_log")
     @classmethod
     def _check_access_log(cls, value: str | None) -> str | None:
         if value is not None and value != "-" and not Path(value).is_absolute():
-            raise ValueError('an absolute path, or "-" for standard error')
+            raise ValueError('a file path, or "-" for standard error')
         return value
 
 
