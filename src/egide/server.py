@@ -1,4 +1,5 @@
-"""Assemble Égide from settings: key, catalog, sites, store, S3 app; first-start defaults."""
+"""Assemble Égide from settings: key, catalog, sites, store, the front door and the apps it
+mounts; first-start defaults."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ import secrets
 import signal
 import socket
 import string
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from egide import __version__
+from egide.admin.http import AdminApp
+from egide.auth.authorize import Authorizer
+from egide.auth.credentials import SecretCache
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
@@ -26,12 +32,13 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
-from egide.s3.access_log import open_access_log
 from egide.s3.app import S3App
 from egide.s3.connection import protocol_class
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
+from egide.web.access_log import open_access_log
+from egide.web.dispatch import FrontDoor, Mount
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PR_SET_PDEATHSIG = 1
@@ -134,11 +141,13 @@ def open_store(settings: Settings) -> ObjectStore:
     return store
 
 
-def open_app(settings: Settings) -> S3App:
-    """The S3 application of one server process, over a prepared data directory."""
+def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontDoor:
+    """The front door of one server process, over a prepared data directory: the S3 API for
+    every path, the admin API under /_egide/admin/, one secret cache and one `authorizer`
+    shared by both (allow-all unless given)."""
     tune_allocator()
     store = open_store(settings)
-    background = []
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = [store.run_housekeeping]
     if settings.maintenance.run_in_server:
         from egide.maintenance.schedule import run_maintenance, store_context
 
@@ -158,10 +167,18 @@ def open_app(settings: Settings) -> S3App:
                 retired=store.placer.retired,
             )
         )
-    return S3App(
-        store, store.catalog, store.keyring, domains=settings.domains,
-        spool_dir=settings.data_dir, background=background,
-        access_log=open_access_log(settings.http.access_log),
+    secrets = SecretCache(store.catalog, store.keyring)
+    authorizer = authorizer or Authorizer()
+    s3 = S3App(
+        store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir
+    )
+    # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
+    # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
+    # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.
+    mounts = [Mount("/_egide/admin/", AdminApp(store, secrets, authorizer))]
+    return FrontDoor(
+        s3, mounts, domains=settings.domains, background=background,
+        closers=[store.catalog.close], access_log=open_access_log(settings.http.access_log),
     )  # fmt: skip
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from egide.s3.addressing import bucket_from_host, host_name
-from egide.s3.request import RequestHead
 from egide.s3.router import Endpoint, route
+from egide.web.hosts import bucket_from_host, host_name
+from egide.web.request import RequestHead
 
 DOMAINS = ["s3.example.org", "example.org"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from egide.s3 import errors
-from egide.s3.request import RequestHead
 from egide.s3.tagging import (
     MAX_BUCKET_TAGS,
     MAX_OBJECT_TAGS,
@@ -18,6 +17,7 @@ from egide.s3.tagging import (
     tag_count,
     with_tags,
 )
+from egide.web.request import RequestHead
 
 
 def header(value: str) -> RequestHead:

@@ -1,9 +1,10 @@
-"""The admin API: JSON over HTTP on the S3 listener, under `/_egide/admin/`.
+"""The admin API: JSON over HTTP, mounted by the front door under `/_egide/admin/`.
 
 Requests are signed with SigV4 by the same credentials as S3 (any S3 SDK's signer, `aws
---endpoint-url … s3api`-style tools, or `curl --aws-sigv4`). No bucket can shadow these paths:
-bucket names cannot contain `_`. A virtual-hosted request (`<bucket>.<domain>/_egide/…`) is an
-object key of that bucket, never the admin API.
+--endpoint-url … s3api`-style tools, or `curl --aws-sigv4`). Path style only: a virtual-hosted
+request (`<bucket>.<domain>/_egide/…`) is an object key of that bucket (egide.web.dispatch).
+Routes are data (ROUTES below): path pattern → method → (policy action, handler), so every
+request is authenticated, matched, authorized as its action on its resource, then handled.
 
   GET    /_egide/admin/sites                      profiles, health as this process sees it
   GET    /_egide/admin/buckets/{bucket}/policy    the policy the bucket follows, and its source
@@ -15,150 +16,225 @@ object key of that bucket, never the admin API.
   GET    /_egide/admin/jobs/{id}                  one job: state, counters, cursor
   POST   /_egide/admin/jobs/{id}/{action}         pause, resume or cancel it
 
-Errors are `{"code": …, "message": …}` with the HTTP status; the signature errors are S3's own
-codes (SignatureDoesNotMatch, AccessDenied …).
+Errors are `{"code": …, "message": …}` with the HTTP status (egide.admin.errors); the signature
+and authorization errors keep AWS's codes (SignatureDoesNotMatch, AccessDenied …).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import logging
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from egide.admin.errors import AdminError, error_response
 from egide.admin.policies import (
     MAX_POLICY_BYTES,
-    InfeasiblePolicy,
-    PolicyError,
     effective_policy,
     explanation_dict,
     parse_policy,
     set_policy,
 )
-from egide.domain import Bucket
+from egide.auth import errors as auth_errors
+from egide.auth.authorize import Authorizer, Principal, RequestContext
+from egide.auth.credentials import SecretCache
+from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
+from egide.catalog.base import Catalog
+from egide.domain import Bucket, BucketNotFound, Job
 from egide.engine.store import ObjectStore
 from egide.maintenance import jobs
 from egide.maintenance.jobs import job_dict
 from egide.placement import explain
-from egide.s3 import errors
-from egide.s3.addressing import virtual_host_target
-from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
-from egide.s3.auth.streaming import SignedPayloadVerifier
-from egide.s3.http import RequestBody, Response
-from egide.s3.request import RequestHead
 from egide.sites.local import LocalSite
+from egide.web.dispatch import Call, json_response, send_response
+from egide.web.http import RequestBody, Response, Send
 
-log = logging.getLogger("egide.admin")
-
-#: Paths under this prefix are never S3: reserved for Égide's own APIs.
-RESERVED_PREFIX = "/_egide/"
-ADMIN_PREFIX = "/_egide/admin/"
+PREFIX = "/_egide/admin/"
 
 
-class AdminError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+@dataclass
+class AdminRequest:
+    """What a handler gets: the call, its authentication, the path's parameters, the store."""
+
+    call: Call
+    auth: AuthResult
+    params: dict[str, str]
+    store: ObjectStore
 
 
-def is_admin_request(head: RequestHead, domains: tuple[str, ...]) -> bool:
-    """A path-style request under /_egide/ (see the module docstring)."""
-    return head.raw_path.startswith(RESERVED_PREFIX) and virtual_host_target(head, domains) is None
+AdminHandler = Callable[[AdminRequest], Awaitable[Response]]
 
 
-def _json(status: int, document: object) -> Response:
-    body = json.dumps(document, ensure_ascii=False, indent=2).encode() + b"\n"
-    return Response(status, {"content-type": "application/json"}, body)
+@dataclass(frozen=True)
+class Operation:
+    action: str  # the policy action `authorize` is asked about, egide:…
+    handler: AdminHandler
 
 
-async def handle_admin(
-    head: RequestHead,
-    raw: RequestBody,
-    store: ObjectStore,
-    load_secret: Callable[[RequestHead], Awaitable[None]],
-    secret_of: Callable[[str], str | None],
-) -> Response:
-    """Authenticate, then answer one admin request; every error is answered as JSON."""
-    try:
-        await load_secret(head)
-        auth = authenticate(head, secret_of, now=datetime.now(UTC))
+@dataclass(frozen=True)
+class AdminRoute:
+    """A path pattern (`jobs/{job}`, relative to PREFIX), its resource ARN pattern, and one
+    operation per method (in the order a 405 lists them)."""
+
+    pattern: str
+    resource: str
+    methods: dict[str, Operation]
+    #: Checks the path's parameters before anything else (an id that cannot exist: 404).
+    check: Callable[[dict[str, str]], None] | None = None
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = _compiled(self.pattern).fullmatch(path)
+        return None if found is None else found.groupdict()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern))
+
+
+def _job_id(params: dict[str, str]) -> None:
+    if not params["job"].isdigit():
+        raise AdminError(404, "NoSuchJob", f"no job {params['job']}")
+
+
+class AdminApp:
+    def __init__(self, store: ObjectStore, secrets: SecretCache, authorizer: Authorizer) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.authorizer = authorizer
+
+    async def serve(self, call: Call, send: Send) -> None:
+        call.exchange.operation = "Admin"
+        try:
+            response = await self._answer(call)
+        except Exception as exc:
+            response = error_response(exc, call.head)
+        await send_response(response, call, send)
+
+    async def _answer(self, call: Call) -> Response:
+        head = call.head
+        now = datetime.now(UTC)
+        await self.secrets.load(head)
+        auth = authenticate(head, self.secrets.get, now=now)
         if auth is None:
-            raise errors.AccessDenied("The admin API needs a signed request (SigV4).")
-        return await _dispatch(head, raw, store, auth)
-    except AdminError as exc:
-        return _json(exc.status, {"code": exc.code, "message": exc.message})
-    except PolicyError as exc:
-        code = "InfeasiblePolicy" if isinstance(exc, InfeasiblePolicy) else "InvalidPolicy"
-        return _json(400, {"code": code, "message": str(exc)})
-    except errors.S3Error as exc:
-        return _json(exc.status, {"code": exc.code, "message": exc.message})
-    except Exception:
-        log.exception("admin API: internal error on %s %s", head.method, head.raw_path)
-        return _json(500, {"code": "InternalError", "message": "internal error (see the log)"})
-
-
-async def _dispatch(
-    head: RequestHead, raw: RequestBody, store: ObjectStore, auth: AuthResult
-) -> Response:
-    path = head.path
-    if not path.startswith(ADMIN_PREFIX):
+            raise auth_errors.AccessDenied("The admin API needs a signed request (SigV4).")
+        path = head.path
+        relative = path[len(PREFIX) :].strip("/") if path.startswith(PREFIX) else None
+        for route in ROUTES:
+            params = None if relative is None else route.match(relative)
+            if params is None:
+                continue
+            if route.check is not None:
+                route.check(params)
+            operation = route.methods.get(head.method)
+            if operation is None:
+                allowed = ", ".join(route.methods)
+                raise AdminError(
+                    405, "MethodNotAllowed", f"{head.method} is not allowed here: {allowed}"
+                )
+            context = RequestContext(
+                request_time=now,
+                source_ip=call.client[0] if call.client else None,
+                secure_transport=call.scheme == "https",
+                user_agent=head.header("user-agent"),
+            )
+            await self.authorizer.authorize(
+                Principal(access_key=auth.access_key), operation.action,
+                route.resource.format(**params), context,
+            )  # fmt: skip
+            return await operation.handler(AdminRequest(call, auth, params, self.store))
         raise AdminError(404, "NotFound", f"no such resource: {path}")
-    parts = path[len(ADMIN_PREFIX) :].strip("/").split("/")
-    if parts == ["sites"]:
-        _allow(head, "GET")
-        return _json(200, {"sites": _sites(store)})
-    if len(parts) == 3 and parts[0] == "buckets" and parts[2] == "policy":
-        _allow(head, "GET", "PUT", "DELETE")
-        bucket = await _bucket(store, parts[1])
-        if head.method == "PUT":
-            policy = parse_policy(await _read_body(raw, auth))
-            await set_policy(store.catalog, bucket, policy, store.placer.profiles)
-            store.placer.forget(bucket.id)
-        elif head.method == "DELETE":
-            await set_policy(store.catalog, bucket, None, store.placer.profiles)
-            store.placer.forget(bucket.id)
-        return _json(200, await _policy(store, bucket))
-    if parts[0] == "jobs":
-        return await _jobs(head, raw, store, auth, parts[1:])
-    if len(parts) == 3 and parts[0] == "buckets" and parts[2] == "placement":
-        _allow(head, "GET")
-        return _json(200, await _placement(store, await _bucket(store, parts[1])))
-    raise AdminError(404, "NotFound", f"no such resource: {path}")
 
 
-async def _jobs(
-    head: RequestHead, raw: RequestBody, store: ObjectStore, auth: AuthResult, parts: list[str]
-) -> Response:
-    catalog = store.catalog
-    try:
-        if not parts:
-            _allow(head, "GET", "POST")
-            if head.method == "POST":
-                request = _json_object(await _read_body(raw, auth, "job request"))
-                params = request.get("params", {})
-                if not isinstance(params, dict):
-                    raise AdminError(400, "InvalidRequest", "params must be a JSON object")
-                job = await jobs.submit(catalog, str(request.get("kind")), params)
-                return _json(201, job_dict(job))
-            states = () if head.query_value("all") is not None else jobs.OPEN_STATES
-            return _json(200, {"jobs": [job_dict(j) for j in await catalog.list_jobs(states)]})
-        if not parts[0].isdigit():
-            raise AdminError(404, "NoSuchJob", f"no job {parts[0]}")
-        job_id = int(parts[0])
-        if len(parts) == 2 and parts[1] in ("pause", "resume", "cancel"):
-            _allow(head, "POST")
-            return _json(200, job_dict(await getattr(jobs, parts[1])(catalog, job_id)))
-        if len(parts) == 1:
-            _allow(head, "GET")
-            found = await catalog.get_job(job_id)
-            if found is None:
-                raise AdminError(404, "NoSuchJob", f"no job {job_id}")
-            return _json(200, job_dict(found))
-    except jobs.JobError as exc:
-        status, code = (404, "NoSuchJob") if str(exc).startswith("no job") else (409, "InvalidJob")
-        raise AdminError(status, code, str(exc)) from None
-    raise AdminError(404, "NotFound", f"no such resource: {head.path}")
+async def _get_sites(req: AdminRequest) -> Response:
+    return json_response(200, {"sites": _sites(req.store)})
+
+
+async def _get_policy(req: AdminRequest) -> Response:
+    bucket = await _bucket(req.store, req.params["bucket"])
+    return json_response(200, await _policy(req.store, bucket))
+
+
+async def _put_policy(req: AdminRequest) -> Response:
+    store = req.store
+    bucket = await _bucket(store, req.params["bucket"])
+    policy = parse_policy(await _read_body(req.call.body, req.auth))
+    await set_policy(store.catalog, bucket, policy, store.placer.profiles)
+    store.placer.forget(bucket.id)
+    return json_response(200, await _policy(store, bucket))
+
+
+async def _delete_policy(req: AdminRequest) -> Response:
+    store = req.store
+    bucket = await _bucket(store, req.params["bucket"])
+    await set_policy(store.catalog, bucket, None, store.placer.profiles)
+    store.placer.forget(bucket.id)
+    return json_response(200, await _policy(store, bucket))
+
+
+async def _get_placement(req: AdminRequest) -> Response:
+    bucket = await _bucket(req.store, req.params["bucket"])
+    return json_response(200, await _placement(req.store, bucket))
+
+
+async def _list_jobs(req: AdminRequest) -> Response:
+    states = () if req.call.head.query_value("all") is not None else jobs.OPEN_STATES
+    listed = await jobs.listed(req.store.catalog, states)
+    return json_response(200, {"jobs": [job_dict(j) for j in listed]})
+
+
+async def _submit_job(req: AdminRequest) -> Response:
+    request = _json_object(await _read_body(req.call.body, req.auth, "job request"))
+    params = request.get("params", {})
+    if not isinstance(params, dict):
+        raise AdminError(400, "InvalidRequest", "params must be a JSON object")
+    job = await jobs.submit(req.store.catalog, str(request.get("kind")), params)
+    return json_response(201, job_dict(job))
+
+
+async def _get_job(req: AdminRequest) -> Response:
+    return json_response(200, job_dict(await jobs.get(req.store.catalog, int(req.params["job"]))))
+
+
+def _job_change(change: Callable[[Catalog, int], Awaitable[Job]]) -> AdminHandler:
+    async def handle(req: AdminRequest) -> Response:
+        return json_response(200, job_dict(await change(req.store.catalog, int(req.params["job"]))))
+
+    return handle
+
+
+ROUTES: tuple[AdminRoute, ...] = (
+    AdminRoute("sites", "arn:egide:admin:::sites", {
+        "GET": Operation("egide:ListSites", _get_sites),
+    }),
+    AdminRoute("buckets/{bucket}/policy", "arn:aws:s3:::{bucket}", {
+        "GET": Operation("egide:GetBucketPolicy", _get_policy),
+        "PUT": Operation("egide:PutBucketPolicy", _put_policy),
+        "DELETE": Operation("egide:DeleteBucketPolicy", _delete_policy),
+    }),
+    AdminRoute("buckets/{bucket}/placement", "arn:aws:s3:::{bucket}", {
+        "GET": Operation("egide:GetBucketPlacement", _get_placement),
+    }),
+    AdminRoute("jobs", "arn:egide:admin:::jobs", {
+        "GET": Operation("egide:ListJobs", _list_jobs),
+        "POST": Operation("egide:SubmitJob", _submit_job),
+    }),
+    AdminRoute("jobs/{job}", "arn:egide:admin:::jobs/{job}", {
+        "GET": Operation("egide:GetJob", _get_job),
+    }, check=_job_id),
+    AdminRoute("jobs/{job}/pause", "arn:egide:admin:::jobs/{job}", {
+        "POST": Operation("egide:PauseJob", _job_change(jobs.pause)),
+    }, check=_job_id),
+    AdminRoute("jobs/{job}/resume", "arn:egide:admin:::jobs/{job}", {
+        "POST": Operation("egide:ResumeJob", _job_change(jobs.resume)),
+    }, check=_job_id),
+    AdminRoute("jobs/{job}/cancel", "arn:egide:admin:::jobs/{job}", {
+        "POST": Operation("egide:CancelJob", _job_change(jobs.cancel)),
+    }, check=_job_id),
+)  # fmt: skip
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -169,13 +245,6 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise AdminError(400, "InvalidRequest", "the body must be a JSON object")
     return document
-
-
-def _allow(head: RequestHead, *methods: str) -> None:
-    if head.method not in methods:
-        raise AdminError(
-            405, "MethodNotAllowed", f"{head.method} is not allowed here: {', '.join(methods)}"
-        )
 
 
 async def _read_body(raw: RequestBody, auth: AuthResult, what: str = "policy") -> str:
@@ -196,10 +265,10 @@ async def _read_body(raw: RequestBody, auth: AuthResult, what: str = "policy") -
 
 
 async def _bucket(store: ObjectStore, name: str) -> Bucket:
-    bucket = await store.catalog.get_bucket(name)
-    if bucket is None:
-        raise AdminError(404, "NoSuchBucket", f"no bucket {name}")
-    return bucket
+    try:
+        return await store.bucket(name)
+    except BucketNotFound:
+        raise AdminError(404, "NoSuchBucket", f"no bucket {name}") from None
 
 
 def _sites(store: ObjectStore) -> list[dict[str, Any]]:

@@ -164,6 +164,19 @@ async def submit(catalog: Catalog, kind: str, params: dict[str, object]) -> Job:
     return await catalog.create_job(kind, params)
 
 
+async def listed(catalog: Catalog, states: tuple[str, ...] = OPEN_STATES) -> list[Job]:
+    """The jobs in one of `states` (none given: every job)."""
+    return await catalog.list_jobs(states)
+
+
+async def get(catalog: Catalog, job_id: int) -> Job:
+    """Job `job_id`; JobError if there is none."""
+    job = await catalog.get_job(job_id)
+    if job is None:
+        raise JobError(f"no job {job_id}")
+    return job
+
+
 async def pause(catalog: Catalog, job_id: int) -> Job:
     return await _change(catalog, job_id, "paused", ("queued", "running"))
 

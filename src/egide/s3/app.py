@@ -1,29 +1,25 @@
-"""The ASGI application: route, authenticate, decode the body, dispatch, answer errors as XML.
+"""The S3 API: route, authenticate, authorize, decode the body, dispatch, answer errors as XML.
 
 Every request goes the same way: RequestHead → Route (501 for anything unknown) → SigV4
-(before a byte of the body is read) → body pipeline for the payload mode → one handler.
+(before a byte of the body is read) → authorize → body pipeline for the payload mode → one
+handler. The front door (egide.web.dispatch) mounts it for every path outside /_egide/.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from egide.admin.http import handle_admin, is_admin_request
-from egide.catalog.base import Catalog
-from egide.crypto.keyring import Keyring
+from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, RequestContext
+from egide.auth.credentials import SecretCache
+from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import DomainError
 from egide.engine.events import asking
 from egide.engine.store import ObjectStore
 from egide.s3 import (
+    actions,
     bucket,
     copy,
     cors,
@@ -39,18 +35,19 @@ from egide.s3 import (
     tagging,
     versioning,
 )
-from egide.s3.access_log import Exchange, entry
 from egide.s3.auth.checksums import requested_checksum
-from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
-from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
-from egide.s3.http import Receive, Request, RequestBody, Response
-from egide.s3.request import RequestHead
+from egide.s3.auth.streaming import ChunkedBodyDecoder
+from egide.s3.http import Request, RequestBody, Response
 from egide.s3.router import Endpoint, Route, route
-from egide.s3.translate import to_s3_error
+from egide.s3.translate import from_http_error, to_s3_error
 from egide.s3.xml import DECLARATION, element
+from egide.web.access_log import Exchange
+from egide.web.dispatch import Call, send_response
+from egide.web.errors import HttpError
+from egide.web.http import Send
+from egide.web.request import RequestHead
 
 log = logging.getLogger("egide.s3")
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 Handler = Callable[[Request, ObjectStore], Awaitable[Response]]
 
 HANDLERS: dict[Endpoint, Handler] = {
@@ -97,8 +94,6 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GET_OBJECT_LEGAL_HOLD: object_lock.handle_get_legal_hold,
 }
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
-
 
 def error_body(exc: errors.S3Error, resource: str, request_id: str) -> bytes:
     extra = "".join(element(name, value) for name, value in exc.fields.items())
@@ -108,71 +103,34 @@ def error_body(exc: errors.S3Error, resource: str, request_id: str) -> bytes:
     ).encode()
 
 
-def _has_body(head: RequestHead) -> bool:
-    length = head.header("content-length")
-    return bool(head.header("transfer-encoding")) or (length is not None and length != "0")
+def request_context(call: Call, now: datetime) -> RequestContext:
+    """What `authorize` may read about a request besides who asks and what for."""
+    return RequestContext(
+        request_time=now,
+        source_ip=call.client[0] if call.client else None,
+        secure_transport=call.scheme == "https",
+        user_agent=call.head.header("user-agent"),
+    )
 
 
 class S3App:
     def __init__(
         self,
         store: ObjectStore,
-        catalog: Catalog,
-        keyring: Keyring,
-        domains: Sequence[str] = (),
+        secrets: SecretCache,
+        authorizer: Authorizer,
+        domains: tuple[str, ...] = (),
         spool_dir: Path | None = None,
-        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
-        access_log: logging.Logger | None = None,
     ) -> None:
         self.store = store
-        #: Loops run beside the server while it is up (maintenance jobs).
-        self.background = tuple(background)
-        self.catalog = catalog
-        self.keyring = keyring
+        #: Secrets of access keys, shared with the other mounted apps.
+        self.secrets = secrets
+        self.authorizer = authorizer
         #: Domains under which `<bucket>.<domain>` addresses a bucket (virtual-hosted style).
         self.domains = tuple(domains)
         #: Where browser form uploads are spooled while they arrive (None: the system's).
         self.spool_dir = spool_dir
-        self._secrets: dict[str, str] = {}
-        #: Where one JSON line per request goes (egide.s3.access_log), if anywhere.
-        self.access_log = access_log
         self._unimplemented: set[str] = set()
-        self._tasks: tuple[asyncio.Task[None], ...] = ()
-
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                loops = [self.store.run_housekeeping, *self.background]
-                self._tasks = tuple(asyncio.create_task(loop()) for loop in loops)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                for task in self._tasks:
-                    task.cancel()
-                for task in self._tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                await self.catalog.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _secret(self, head: RequestHead) -> None:
-        """Load the secret of the request's access key into the cache (the signature check
-        itself is synchronous)."""
-        header = head.header("authorization") or ""
-        match = _CREDENTIAL.search(header)
-        access_key = match.group(1) if match else (head.query_value("X-Amz-Credential") or "")
-        access_key = access_key.split("/", 1)[0]
-        if access_key and access_key not in self._secrets:
-            sealed = await self.catalog.get_credential(access_key)
-            if sealed is not None:
-                self._secrets[access_key] = self.keyring.open_secret(access_key, sealed).decode()
 
     @staticmethod
     def _body(
@@ -197,56 +155,9 @@ class S3App:
             body = SignedPayloadVerifier(auth.payload_sha256).wrap(body)
         return body, trailers
 
-    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        request_id = os.urandom(8).hex().upper()
-        head = RequestHead.from_asgi(scope)
-        length = head.header("content-length")
-        raw = RequestBody(
-            receive, int(length) if length and length.isdigit() else None, _has_body(head)
-        )
-        exchange = Exchange(time.monotonic())
-        access_log = self.access_log
-        if access_log is None:
-            await self._serve(head, raw, request_id, scope, send, exchange)
-            return
-
-        async def counted(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                exchange.status = message["status"]
-            else:
-                exchange.bytes_out += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self._serve(head, raw, request_id, scope, counted, exchange)
-        finally:
-            client = scope.get("client")
-            access_log.info(
-                entry(
-                    head, exchange, remote=f"{client[0]}:{client[1]}" if client else "-",
-                    request_id=request_id, bytes_in=raw.received,
-                    duration=time.monotonic() - exchange.started,
-                )
-            )  # fmt: skip
-
-    async def _serve(
-        self,
-        head: RequestHead,
-        raw: RequestBody,
-        request_id: str,
-        scope: dict[str, Any],
-        send: Send,
-        exchange: Exchange,
-    ) -> None:
+    async def serve(self, call: Call, send: Send) -> None:
+        head, raw, request_id, exchange = call.head, call.body, call.request_id, call.exchange
         target: Route | None = None
-        if is_admin_request(head, self.domains):
-            exchange.operation = "Admin"
-            # Égide's JSON admin API (egide.admin.http): no bucket name can start with "_".
-            response = await handle_admin(head, raw, self.store, self._secret, self._secrets.get)
-            if not raw.done:
-                response.headers["connection"] = "close"
-            await self._send(response, head, request_id, send)
-            return
         try:
             if head.unreadable:
                 raise errors.InvalidURI(
@@ -254,25 +165,34 @@ class S3App:
                 )
             target = route(head, self.domains)
             exchange.operation = target.endpoint.value
+            now = datetime.now(UTC)
             if target.endpoint is Endpoint.PREFLIGHT:
                 # Browsers send preflights without credentials (Fetch standard): they are
                 # answered from the bucket's CORS rules alone, with no signature to check.
+                await self.authorizer.authorize(
+                    ANONYMOUS, actions.action(target, head),
+                    actions.resource(target.bucket, target.key), request_context(call, now),
+                )  # fmt: skip
                 response = await cors.handle_preflight(head, target, self.store)
             elif target.endpoint is Endpoint.POST_OBJECT:
                 # A form upload carries its authorization in the body: post.py verifies the
-                # signed policy as the form streams in.
+                # signed policy as the form streams in, then authorizes its signer.
                 req = Request(head, target.bucket, target.key, raw.chunks(), request_id)
-                scheme = str(scope.get("scheme", "http"))
                 response = await post.handle_post_object(
-                    req, self.store, spool_dir=self.spool_dir, scheme=scheme
-                )
+                    req, self.store, spool_dir=self.spool_dir, scheme=call.scheme,
+                    secrets=self.secrets, authorize=self._post_authorizer(call, now),
+                )  # fmt: skip
             else:
-                await self._secret(head)
-                auth = authenticate(head, self._secrets.get, now=datetime.now(UTC))
+                await self.secrets.load(head)
+                auth = authenticate(head, self.secrets.get, now=now)
                 if auth is None:
                     raise errors.AccessDenied(
                         "Anonymous access is not allowed: sign your requests."
                     )
+                await self.authorizer.authorize(
+                    Principal(access_key=auth.access_key), actions.action(target, head),
+                    actions.resource(target.bucket, target.key), request_context(call, now),
+                )  # fmt: skip
                 asking.set(auth.access_key)  # who asked, in the engine's events
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
                     requested_checksum(head)  # validate early, before reading the body
@@ -288,17 +208,26 @@ class S3App:
                 response = await handler(req, self.store)
         except errors.S3Error as exc:
             response = self._error(exc, head, request_id, exchange)
+        except HttpError as exc:
+            response = self._error(from_http_error(exc), head, request_id, exchange)
         except DomainError as exc:
             response = self._error(to_s3_error(exc, target), head, request_id, exchange)
         except Exception:
             log.exception("internal error on %s %s", head.method, head.raw_path)
             response = self._error(errors.S3Error(), head, request_id, exchange)
-        if not raw.done:
-            # The body was not read (an error came first): the rest of it would be taken for
-            # the next request on this connection, so close it instead.
-            response.headers["connection"] = "close"
         await cors.add_cors_headers(response, head, target, self.store)
-        await self._send(response, head, request_id, send)
+        await send_response(response, call, send)
+
+    def _post_authorizer(
+        self, call: Call, now: datetime
+    ) -> Callable[[str, str, str], Awaitable[None]]:
+        async def authorize(access_key: str, bucket: str, key: str) -> None:
+            await self.authorizer.authorize(
+                Principal(access_key=access_key), actions.ACTIONS[Endpoint.POST_OBJECT],
+                actions.resource(bucket, key), request_context(call, now),
+            )  # fmt: skip
+
+        return authorize
 
     def _error(
         self, exc: errors.S3Error, head: RequestHead, request_id: str, exchange: Exchange
@@ -317,32 +246,3 @@ class S3App:
         log.log(level, "%s %s → %s: %s", head.method, head.raw_path, exc.code, exc.message)
         body = b"" if head.method == "HEAD" else error_body(exc, head.path, request_id)
         return Response(exc.status, {"content-type": "application/xml", **exc.headers}, body)
-
-    async def _send(self, response: Response, head: RequestHead, request_id: str,
-                    send: Send) -> None:  # fmt: skip
-        headers = dict(response.headers)
-        headers["x-amz-request-id"] = request_id
-        headers["server"] = "Egide"
-        body = response.body
-        if isinstance(body, bytes):
-            headers.setdefault("content-length", str(len(body)))
-        raw_headers = [
-            (n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in headers.items()
-        ]
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": raw_headers}
-        )
-        if isinstance(body, bytes) or head.method == "HEAD":
-            await send(
-                {"type": "http.response.body", "body": body if isinstance(body, bytes) else b""}
-            )
-            return
-        try:
-            async for chunk in body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except DomainError as exc:
-            # Headers are gone: the only honest thing left is to cut the connection, so the
-            # client sees a short body, never wrong bytes.
-            log.error("aborting response of %s: %s", head.path, exc)
-            raise
-        await send({"type": "http.response.body", "body": b""})

@@ -15,7 +15,7 @@ import hmac
 from egide.s3 import errors
 from egide.s3.auth.checksums import Checksum, requested_checksum, verify
 from egide.s3.http import Request
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 MAX_XML_BODY = 64 * 1024
 

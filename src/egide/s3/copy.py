@@ -19,10 +19,10 @@ from egide.s3.put import (
     write_condition,
     written_headers,
 )
-from egide.s3.request import RequestHead, decode_component
 from egide.s3.tagging import HEADER as TAGGING
 from egide.s3.tagging import stored_tagging
 from egide.s3.xml import document, element, iso8601
+from egide.web.request import RequestHead, decode_component
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 _XML = {"content-type": "application/xml"}

@@ -22,9 +22,9 @@ from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
 from egide.s3.http import Request, Response
-from egide.s3.request import RequestHead
 from egide.s3.router import Endpoint, Route
 from egide.s3.xml import document, element, parse
+from egide.web.request import RequestHead
 
 log = logging.getLogger("egide.s3")
 SETTING = "cors"

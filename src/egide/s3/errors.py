@@ -26,8 +26,14 @@ class S3Error(Exception):
         super().__init__(f"{self.code}: {self.message}")
 
 
+#: Every S3 error class by its code (the shared layers' errors are mapped through it).
+BY_CODE: dict[str, type[S3Error]] = {}
+
+
 def _error(code: str, status: int, message: str) -> type[S3Error]:
-    return type(code, (S3Error,), {"code": code, "status": status, "default_message": message})
+    cls = type(code, (S3Error,), {"code": code, "status": status, "default_message": message})
+    BY_CODE[code] = cls
+    return cls
 
 
 # Listed here, not generated from a table at import time, so that linters and readers see names.

@@ -9,8 +9,8 @@ from egide.domain import ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.s3 import errors, tagging
 from egide.s3.http import Request, Response, http_date
-from egide.s3.request import RequestHead
 from egide.s3.xml import iso8601
+from egide.web.request import RequestHead
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 # Query parameters that override response headers (GetObject, "Overriding response header values").

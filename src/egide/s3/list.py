@@ -11,8 +11,8 @@ from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.bucket import OWNER
 from egide.s3.http import Request, Response
-from egide.s3.request import RequestHead
 from egide.s3.xml import document, element, iso8601
+from egide.web.request import RequestHead
 
 MAX_KEYS = 1000
 

@@ -27,8 +27,8 @@ from egide.s3.body import read_small_body
 from egide.s3.bucket import OWNER
 from egide.s3.http import Request, Response
 from egide.s3.put import BodyChecks, check_key, check_length, object_headers, write_condition
-from egide.s3.request import RequestHead
 from egide.s3.xml import document, element, iso8601, parse
+from egide.web.request import RequestHead
 
 #: A CompleteMultipartUpload document names at most 10,000 parts of ~150 bytes.
 MAX_COMPLETE_BODY = 4 * 1024 * 1024

@@ -27,8 +27,8 @@ from egide.engine.versioning import (
 from egide.s3 import errors
 from egide.s3.body import read_checked_body, read_small_body
 from egide.s3.http import Request, Response
-from egide.s3.request import RequestHead
 from egide.s3.xml import document, element, iso8601, parse
+from egide.web.request import RequestHead
 
 MODES = ("GOVERNANCE", "COMPLIANCE")
 _XML = {"content-type": "application/xml"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -20,14 +20,15 @@ from urllib.parse import quote, urlencode
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from egide.auth.credentials import SecretCache
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.http import Request, Response
 from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
-from egide.s3.request import RequestHead
 from egide.s3.xml import document, element
+from egide.web.request import RequestHead
 
 CHUNK = 1024 * 1024
 #: Fields around the file (the policy, the key, metadata…): far below this in practice, and
@@ -146,21 +147,23 @@ def _boundary(head: RequestHead) -> bytes:
     return params[b"boundary"]
 
 
-async def _authorize(fields: dict[str, str], bucket: str, store: ObjectStore) -> PostPolicy:
-    """Signature, expiry and conditions of the form's policy; the size is checked later."""
+async def _verify(
+    fields: dict[str, str], bucket: str, secrets: SecretCache
+) -> tuple[PostPolicy, str]:
+    """Signature, expiry and conditions of the form's policy (the size is checked later), and
+    the access key that signed it."""
     if not any(name in fields for name in ("policy", "x-amz-signature", "x-amz-credential")):
         raise errors.AccessDenied("Anonymous access is not allowed: sign your POST policy.")
     if not fields.get("policy"):
         raise post_policy.missing_field("policy")
     credential = post_policy.credential(fields)
-    sealed = await store.catalog.get_credential(credential.access_key)
-    if sealed is None:
+    secret = await secrets.secret(credential.access_key)
+    if secret is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=credential.access_key)
-    secret = store.keyring.open_secret(credential.access_key, sealed).decode()
     post_policy.verify_signature(fields, credential, secret)
     policy = PostPolicy.decode(fields["policy"])
     policy.check({**fields, "bucket": bucket}, datetime.now(UTC))
-    return policy
+    return policy, credential.access_key
 
 
 async def _spool(form: _Form, chunks: AsyncIterator[bytes], spool: IO[bytes], limit: int) -> int:
@@ -216,10 +219,17 @@ def _success(req: Request, fields: dict[str, str], key: str, etag: str, scheme: 
 
 
 async def handle_post_object(
-    req: Request, store: ObjectStore, *, spool_dir: Path | None, scheme: str
+    req: Request,
+    store: ObjectStore,
+    *,
+    spool_dir: Path | None,
+    scheme: str,
+    secrets: SecretCache,
+    authorize: Callable[[str, str, str], Awaitable[None]],
 ) -> Response:
     """`spool_dir` receives the file while it arrives (see below); `scheme` makes the
-    object's Location URL."""
+    object's Location URL; `authorize(access_key, bucket, key)` is asked once the policy's
+    signature holds, for the key the form names."""
     assert req.bucket is not None
     form = _Form(_boundary(req.head))
     chunks = aiter(req.body)
@@ -236,13 +246,14 @@ async def handle_post_object(
         )  # fmt: skip
     if "key" not in fields:
         raise post_policy.missing_field("key")
-    policy = await _authorize(fields, req.bucket, store)
+    policy, access_key = await _verify(fields, req.bucket, secrets)
     key = fields["key"].replace("${filename}", form.filename)
     if not key:
         raise errors.InvalidArgument(
             "User key must have a length greater than 0.", ArgumentName="key", ArgumentValue=""
         )
     check_key(key)
+    await authorize(access_key, req.bucket, key)
     headers = object_headers(RequestHead("POST", "/", headers=dict(fields)))
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     bounds = policy.length_range()

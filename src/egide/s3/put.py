@@ -10,8 +10,8 @@ from egide.s3.auth.checksums import Checksum, requested_checksum, verify
 from egide.s3.body import content_md5
 from egide.s3.http import Request, Response
 from egide.s3.object_lock import lock_request
-from egide.s3.request import RequestHead
 from egide.s3.tagging import stored_tagging
+from egide.web.request import RequestHead
 
 CHECKSUM_TYPE = "x-amz-checksum-type"
 MAX_OBJECT_SIZE = 5 * 1024**3  # a single PUT; larger objects need multipart upload

@@ -12,7 +12,7 @@ from enum import Enum
 
 from egide.s3.addressing import virtual_host_target
 from egide.s3.errors import InvalidArgument, MethodNotAllowed, NotImplementedOperation
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 
 class Endpoint(Enum):

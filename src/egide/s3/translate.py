@@ -1,4 +1,5 @@
-"""The one place where engine (domain) errors become S3 errors."""
+"""The one place where engine (domain) errors, and the errors of the layers every front door
+shares (auth, web), become S3 errors."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ from egide.engine.multipart import MIN_PART_SIZE, InvalidPartOrder, PartTooSmall
 from egide.s3 import errors
 from egide.s3.http import http_date
 from egide.s3.router import Route
+from egide.web.errors import HttpError
+
+
+def from_http_error(exc: HttpError) -> errors.S3Error:
+    """An auth or web error as the S3 error of the same code, status, message and fields."""
+    cls = errors.BY_CODE.get(exc.code)
+    if cls is None or cls.status != exc.status:
+        cls = type(exc.code, (errors.S3Error,), {"code": exc.code, "status": exc.status})
+    return cls(exc.message, **exc.fields)
 
 
 def to_s3_error(exc: DomainError, target: Route | None) -> errors.S3Error:

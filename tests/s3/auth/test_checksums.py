@@ -13,7 +13,7 @@ from botocore.config import Config
 
 from egide.s3 import errors
 from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm, requested_checksum, verify
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 BOTOCORE = {
     ChecksumAlgorithm.CRC32: httpchecksum.Crc32Checksum,

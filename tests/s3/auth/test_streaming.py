@@ -24,11 +24,11 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.config import Config
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum, CrtCrc64NvmeChecksum
 
+from egide.auth.sigv4 import AuthResult, PayloadMode, authenticate
 from egide.s3 import errors
 from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm, requested_checksum, verify
-from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
-from egide.s3.auth.streaming import ChunkedBodyDecoder, SignedPayloadVerifier
-from egide.s3.request import RequestHead
+from egide.s3.auth.streaming import ChunkedBodyDecoder
+from egide.web.request import RequestHead
 
 DOC_KEY = "AKIAIOSFODNN7EXAMPLE"
 DOC_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -465,22 +465,3 @@ def test_boto3_put_object_over_https() -> None:
     checksum = Checksum(ChecksumAlgorithm.CRC32)
     checksum.update(output)
     verify(decoder.trailers["x-amz-checksum-crc32"], checksum)
-
-
-# --- x-amz-content-sha256 with a hex digest ----------------------------------------------------
-
-
-def test_signed_payload_verifier() -> None:
-    body = [b"hello ", b"world"]
-    good = SignedPayloadVerifier(hashlib.sha256(b"hello world").hexdigest().upper())
-
-    async def drain(verifier: SignedPayloadVerifier) -> bytes:
-        return b"".join([piece async for piece in verifier.wrap(_source(body))])
-
-    assert asyncio.run(drain(good)) == b"hello world"
-    bad = SignedPayloadVerifier(hashlib.sha256(b"hello world!").hexdigest())
-    with pytest.raises(errors.XAmzContentSHA256Mismatch) as caught:
-        asyncio.run(drain(bad))
-    assert (
-        caught.value.fields["S3ComputedContentSHA256"] == hashlib.sha256(b"hello world").hexdigest()
-    )

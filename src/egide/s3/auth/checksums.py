@@ -15,7 +15,7 @@ from enum import Enum
 from awscrt import checksums as crt
 
 from egide.s3.errors import BadDigest, InvalidRequest
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 _PREFIX = "x-amz-checksum-"
 # x-amz-checksum-* headers that name something other than a checksum value.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from egide.auth.sigv4 import ALGORITHM, SERVICE, TERMINATOR, same_signature, sign, signing_key
 from egide.s3 import errors
-from egide.s3.auth.sigv4 import ALGORITHM, SERVICE, TERMINATOR, same_signature, sign, signing_key
 
 #: Form fields a policy need not mention (the doc's list, plus the bucket that is in the URL).
 EXEMPT_FIELDS = frozenset({"x-amz-signature", "file", "policy", "bucket"})

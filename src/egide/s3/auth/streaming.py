@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 from enum import Enum, auto
 
-from egide.s3.auth.sigv4 import EMPTY_SHA256, AuthResult, PayloadMode, same_signature, sign
+from egide.auth.sigv4 import EMPTY_SHA256, AuthResult, PayloadMode, same_signature, sign
 from egide.s3.errors import (
     IncompleteBody,
     InvalidChunkSizeError,
@@ -21,7 +21,6 @@ from egide.s3.errors import (
     MalformedTrailerError,
     S3Error,
     SignatureDoesNotMatch,
-    XAmzContentSHA256Mismatch,
 )
 
 #: S3 refuses a chunk smaller than this unless it is the last one carrying data.
@@ -278,29 +277,3 @@ class ChunkedBodyDecoder:
             StringToSign=string_to_sign,
             SignatureProvided=provided,
         )
-
-
-class SignedPayloadVerifier:
-    """Check a body against the hex sha256 its x-amz-content-sha256 header announced."""
-
-    def __init__(self, expected_sha256: str) -> None:
-        self.expected_sha256 = expected_sha256.lower()
-        self._hash = hashlib.sha256()
-
-    def update(self, data: bytes | memoryview) -> None:
-        self._hash.update(data)
-
-    def verify(self) -> None:
-        computed = self._hash.hexdigest()
-        if not same_signature(computed, self.expected_sha256):
-            raise XAmzContentSHA256Mismatch(
-                ClientComputedContentSHA256=self.expected_sha256,
-                S3ComputedContentSHA256=computed,
-            )
-
-    async def wrap(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        """Pass `source` through, raising at its end if the hash does not match."""
-        async for piece in source:
-            self._hash.update(piece)
-            yield piece
-        self.verify()

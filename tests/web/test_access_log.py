@@ -1,9 +1,9 @@
-"""Redaction and the access key of egide.s3.access_log."""
+"""Redaction and the access key of egide.web.access_log."""
 
 from __future__ import annotations
 
-from egide.s3.access_log import access_key_of, redacted_query
-from egide.s3.request import RequestHead
+from egide.web.access_log import access_key_of, redacted_query
+from egide.web.request import RequestHead
 
 
 def test_signatures_and_tokens_are_redacted_whatever_their_case() -> None:

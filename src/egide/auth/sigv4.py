@@ -2,7 +2,9 @@
 
 Header auth: https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
 Presigned:   https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
-Only AWS4-HMAC-SHA256 is accepted: SigV2 is deprecated and SigV4a (ECDSA) is not implemented.
+Shared by every mounted app (S3, admin API …); aws-chunked bodies, checksums and POST policies
+are S3 payload matters and live in egide.s3.auth. Only AWS4-HMAC-SHA256 is accepted: SigV2 is
+deprecated and SigV4a (ECDSA) is not implemented.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from urllib.parse import quote, unquote_to_bytes
 
-from egide.s3.errors import (
+from egide.auth.errors import (
     AccessDenied,
+    AuthError,
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     InvalidAccessKeyId,
@@ -27,10 +30,10 @@ from egide.s3.errors import (
     InvalidRequest,
     NotImplementedOperation,
     RequestTimeTooSkewed,
-    S3Error,
     SignatureDoesNotMatch,
+    XAmzContentSHA256Mismatch,
 )
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "s3"
@@ -151,7 +154,7 @@ def _header_value(value: str) -> str:
     return _SPACES.sub(" ", value.strip(" \t"))
 
 
-def _malformed(presigned: bool, message: str) -> S3Error:
+def _malformed(presigned: bool, message: str) -> AuthError:
     if presigned:
         return AuthorizationQueryParametersError(message)
     return AuthorizationHeaderMalformed(message)
@@ -322,8 +325,8 @@ def authenticate(
 ) -> AuthResult | None:
     """Verify the SigV4 signature of a request; None when the request is anonymous.
 
-    Raises the S3Error AWS would return. The body is not read here: the caller checks it
-    according to `AuthResult.payload_mode` (see streaming.py).
+    Raises the error AWS would return (egide.auth.errors). The body is not read here: the
+    caller checks it according to `AuthResult.payload_mode` (see egide.s3.auth.streaming).
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -440,3 +443,29 @@ def authenticate(
         amz_date=amz_date,
         scope=scope,
     )
+
+
+class SignedPayloadVerifier:
+    """Check a body against the hex sha256 its x-amz-content-sha256 header announced."""
+
+    def __init__(self, expected_sha256: str) -> None:
+        self.expected_sha256 = expected_sha256.lower()
+        self._hash = hashlib.sha256()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._hash.update(data)
+
+    def verify(self) -> None:
+        computed = self._hash.hexdigest()
+        if not same_signature(computed, self.expected_sha256):
+            raise XAmzContentSHA256Mismatch(
+                ClientComputedContentSHA256=self.expected_sha256,
+                S3ComputedContentSHA256=computed,
+            )
+
+    async def wrap(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """Pass `source` through, raising at its end if the hash does not match."""
+        async for piece in source:
+            self._hash.update(piece)
+            yield piece
+        self.verify()

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 #: Query parameters whose values are secret or prove possession of one (lower-case).
 SECRET_PARAMETERS = frozenset({"x-amz-signature", "x-amz-security-token", "signature"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from egide.s3.request import RequestHead
+from egide.web.request import RequestHead
 
 
 def head(raw_path: bytes, query: bytes = b"") -> RequestHead:

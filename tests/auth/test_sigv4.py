@@ -6,8 +6,9 @@ into a RequestHead the way the ASGI server does, and fed to `authenticate`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,9 +22,9 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from egide.s3 import errors
-from egide.s3.auth.sigv4 import AuthResult, PayloadMode, authenticate
-from egide.s3.request import RequestHead
+from egide.auth import errors
+from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
+from egide.web.request import RequestHead
 
 ACCESS_KEY = "AKIDEGIDETEST0000001"
 SECRET = "egide/secret+key/0123456789abcdefghijklmn"
@@ -401,7 +402,7 @@ def test_missing_content_sha256(s3: Any) -> None:
         ("AKID/20130525/us-east-1/s3/aws4_request", errors.AuthorizationHeaderMalformed),
     ],
 )
-def test_malformed_credential(credential: str, error: type[errors.S3Error]) -> None:
+def test_malformed_credential(credential: str, error: type[errors.AuthError]) -> None:
     headers = {
         "host": "h",
         "x-amz-date": "20130524T000000Z",
@@ -417,3 +418,27 @@ def test_other_algorithm_refused() -> None:
     headers = {"authorization": "AWS4-ECDSA-P256-SHA256 Credential=a/b/c/s3/aws4_request"}
     with pytest.raises(errors.InvalidArgument):
         auth(RequestHead("GET", "/", headers=headers))
+
+
+# --- x-amz-content-sha256 with a hex digest ----------------------------------------------------
+
+
+async def _source(pieces: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+def test_signed_payload_verifier() -> None:
+    body = [b"hello ", b"world"]
+    good = SignedPayloadVerifier(hashlib.sha256(b"hello world").hexdigest().upper())
+
+    async def drain(verifier: SignedPayloadVerifier) -> bytes:
+        return b"".join([piece async for piece in verifier.wrap(_source(body))])
+
+    assert asyncio.run(drain(good)) == b"hello world"
+    bad = SignedPayloadVerifier(hashlib.sha256(b"hello world!").hexdigest())
+    with pytest.raises(errors.XAmzContentSHA256Mismatch) as caught:
+        asyncio.run(drain(bad))
+    assert (
+        caught.value.fields["S3ComputedContentSHA256"] == hashlib.sha256(b"hello world").hexdigest()
+    )

@@ -1,0 +1,72 @@
+"""The one `authorize(principal, action, resource, context)` every request of every mounted app
+passes, after authentication and before its handler runs.
+
+Actions are in AWS's vocabulary (`s3:GetObject`; Égide's own APIs `egide:SubmitJob` …), resources
+are ARNs (`arn:aws:s3:::bucket/key`, `arn:egide:admin:::jobs/7`), the context holds what AWS's
+global condition keys read (aws:SourceIp, aws:SecureTransport, aws:CurrentTime …). Today every
+authenticated principal may do everything (`allow_all`); identities, identity and bucket
+policies plug in as another `Decision`, without touching a front door. A denial is raised as
+AccessDenied, which each front door answers in its dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from egide.auth.errors import AccessDenied
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who asks. An access key today; users, groups and sessions (STS) come with identities."""
+
+    access_key: str | None = None
+    user: str | None = None
+    groups: frozenset[str] = frozenset()
+    session: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.access_key is None and self.user is None and self.session is None
+
+
+#: A request that carries no credentials (a CORS preflight; a form's policy is signed).
+ANONYMOUS = Principal()
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a policy's conditions may read about the request (AWS global condition keys)."""
+
+    request_time: datetime  # aws:CurrentTime
+    source_ip: str | None = None  # aws:SourceIp
+    secure_transport: bool = False  # aws:SecureTransport
+    user_agent: str | None = None  # aws:UserAgent
+    keys: dict[str, str] = field(default_factory=dict)  # service keys, e.g. s3:prefix
+
+
+#: The decision: may `principal` do `action` on `resource` in `context`?
+Decision = Callable[[Principal, str, str, RequestContext], Awaitable[bool]]
+
+
+async def allow_all(
+    principal: Principal, action: str, resource: str, context: RequestContext
+) -> bool:
+    """Every authenticated request, and every anonymous one that reaches here, is allowed."""
+    return True
+
+
+class Authorizer:
+    """Holds the decision of one server process; front doors call `authorize`."""
+
+    def __init__(self, decide: Decision = allow_all) -> None:
+        self.decide = decide
+
+    async def authorize(
+        self, principal: Principal, action: str, resource: str, context: RequestContext
+    ) -> None:
+        """Return if allowed; raise AccessDenied (403) otherwise."""
+        if not await self.decide(principal, action, resource, context):
+            raise AccessDenied()

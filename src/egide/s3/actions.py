@@ -1,0 +1,86 @@
+"""Each S3 endpoint as the policy action and resource `authorize` is asked about.
+
+Actions follow AWS's "Actions, resources, and condition keys for Amazon S3" and the permission
+each API page names (DeleteBucketCors needs s3:PutBucketCORS, HeadBucket s3:ListBucket …):
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html
+Every Endpoint has one row (a test holds the table to the router's enum).
+"""
+
+from __future__ import annotations
+
+from egide.s3.router import Endpoint, Route
+from egide.web.request import RequestHead
+
+ACTIONS: dict[Endpoint, str] = {
+    Endpoint.LIST_BUCKETS: "s3:ListAllMyBuckets",
+    Endpoint.CREATE_BUCKET: "s3:CreateBucket",
+    Endpoint.HEAD_BUCKET: "s3:ListBucket",
+    Endpoint.DELETE_BUCKET: "s3:DeleteBucket",
+    Endpoint.GET_BUCKET_LOCATION: "s3:GetBucketLocation",
+    Endpoint.GET_BUCKET_VERSIONING: "s3:GetBucketVersioning",
+    Endpoint.PUT_BUCKET_VERSIONING: "s3:PutBucketVersioning",
+    Endpoint.GET_BUCKET_CORS: "s3:GetBucketCORS",
+    Endpoint.PUT_BUCKET_CORS: "s3:PutBucketCORS",
+    Endpoint.DELETE_BUCKET_CORS: "s3:PutBucketCORS",
+    Endpoint.GET_BUCKET_TAGGING: "s3:GetBucketTagging",
+    Endpoint.PUT_BUCKET_TAGGING: "s3:PutBucketTagging",
+    Endpoint.DELETE_BUCKET_TAGGING: "s3:PutBucketTagging",
+    Endpoint.GET_BUCKET_LIFECYCLE: "s3:GetLifecycleConfiguration",
+    Endpoint.PUT_BUCKET_LIFECYCLE: "s3:PutLifecycleConfiguration",
+    Endpoint.DELETE_BUCKET_LIFECYCLE: "s3:PutLifecycleConfiguration",
+    Endpoint.GET_OBJECT_LOCK_CONFIGURATION: "s3:GetBucketObjectLockConfiguration",
+    Endpoint.PUT_OBJECT_LOCK_CONFIGURATION: "s3:PutBucketObjectLockConfiguration",
+    Endpoint.LIST_OBJECTS: "s3:ListBucket",
+    Endpoint.LIST_OBJECTS_V2: "s3:ListBucket",
+    Endpoint.LIST_OBJECT_VERSIONS: "s3:ListBucketVersions",
+    Endpoint.LIST_MULTIPART_UPLOADS: "s3:ListBucketMultipartUploads",
+    # AWS checks s3:DeleteObject for each key listed; with bucket policies this becomes one
+    # authorize per key (the resource here is the bucket).
+    Endpoint.DELETE_OBJECTS: "s3:DeleteObject",
+    # A form upload is authorized in post.py once its policy's signature is verified.
+    Endpoint.POST_OBJECT: "s3:PutObject",
+    Endpoint.PUT_OBJECT: "s3:PutObject",
+    Endpoint.COPY_OBJECT: "s3:PutObject",
+    Endpoint.GET_OBJECT: "s3:GetObject",
+    Endpoint.HEAD_OBJECT: "s3:GetObject",
+    Endpoint.DELETE_OBJECT: "s3:DeleteObject",
+    Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectTagging",
+    Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectTagging",
+    Endpoint.DELETE_OBJECT_TAGGING: "s3:DeleteObjectTagging",
+    Endpoint.GET_OBJECT_RETENTION: "s3:GetObjectRetention",
+    Endpoint.PUT_OBJECT_RETENTION: "s3:PutObjectRetention",
+    Endpoint.GET_OBJECT_LEGAL_HOLD: "s3:GetObjectLegalHold",
+    Endpoint.PUT_OBJECT_LEGAL_HOLD: "s3:PutObjectLegalHold",
+    Endpoint.CREATE_MULTIPART_UPLOAD: "s3:PutObject",
+    Endpoint.UPLOAD_PART: "s3:PutObject",
+    Endpoint.UPLOAD_PART_COPY: "s3:PutObject",
+    Endpoint.COMPLETE_MULTIPART_UPLOAD: "s3:PutObject",
+    Endpoint.ABORT_MULTIPART_UPLOAD: "s3:AbortMultipartUpload",
+    Endpoint.LIST_PARTS: "s3:ListMultipartUploadParts",
+    # S3 has no action for a CORS preflight (it is answered from the bucket's CORS rules,
+    # unauthenticated): Égide's own name, so that a policy can still refuse it.
+    Endpoint.PREFLIGHT: "egide:CorsPreflight",
+}
+
+#: With a versionId, these act on one version: AWS asks for the *Version* action.
+VERSION_ACTIONS: dict[Endpoint, str] = {
+    Endpoint.GET_OBJECT: "s3:GetObjectVersion",
+    Endpoint.HEAD_OBJECT: "s3:GetObjectVersion",
+    Endpoint.DELETE_OBJECT: "s3:DeleteObjectVersion",
+    Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectVersionTagging",
+    Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectVersionTagging",
+    Endpoint.DELETE_OBJECT_TAGGING: "s3:DeleteObjectVersionTagging",
+}
+
+
+def action(target: Route, head: RequestHead) -> str:
+    if head.query_value("versionId") is not None and target.endpoint in VERSION_ACTIONS:
+        return VERSION_ACTIONS[target.endpoint]
+    return ACTIONS[target.endpoint]
+
+
+def resource(bucket: str | None, key: str | None = None) -> str:
+    """The ARN: `arn:aws:s3:::bucket/key`, `arn:aws:s3:::bucket`, or `*` (ListBuckets)."""
+    if bucket is None:
+        return "*"
+    return f"arn:aws:s3:::{bucket}" if key is None else f"arn:aws:s3:::{bucket}/{key}"
