@@ -1,12 +1,15 @@
-"""Fixtures that start real Égide servers (subprocesses on free ports) and real S3 clients."""
+"""Fixtures that start real Égide servers (subprocesses on free ports, or in this process when
+a test injects a Python object the server is assembled with) and real S3 clients."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +18,10 @@ from typing import Any
 
 import boto3
 import pytest
+import uvicorn
 from botocore.config import Config
+
+from egide.auth.authorize import Authorizer
 
 ACCESS_KEY = "EGTESTACCESSKEY0001"
 SECRET_KEY = "egide-test-secret-key-0001"
@@ -126,6 +132,51 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFact
         if server.proc is not None:
             server.proc.kill()
             server.proc.wait()
+
+
+InProcessFactory = Callable[[Authorizer], Server]
+
+
+@pytest.fixture
+def make_inprocess_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessFactory]:
+    """A real server (the front door of `egide.server.open_app`, uvicorn, a socket) run in a
+    thread of this process, with the `Authorizer` the test gives it: the one thing the
+    configuration file cannot carry. `proc` stays None; stop it by leaving the test."""
+    from egide.config import load_settings
+    from egide.server import open_app, prepare
+
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def make(authorizer: Authorizer) -> Server:
+        root = tmp_path_factory.mktemp("egide-inproc")
+        port = free_port()
+        config = root / "egide.toml"
+        config.write_text(
+            f'data_dir = "{root / "data"}"\nlisten = "127.0.0.1:{port}"\n'
+            f'[[credentials]]\naccess_key = "{ACCESS_KEY}"\nsecret_key = "{SECRET_KEY}"\n'
+        )
+        settings = load_settings(config)
+        prepare(settings)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                open_app(settings, authorizer), host="127.0.0.1", port=port, lifespan="on",
+                log_level="warning",
+            )
+        )  # fmt: skip
+        thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.02)
+        return Server(root / "data", config, port)
+
+    yield make
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(30)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,36 @@
+"""Every S3 endpoint is one policy action on one resource (AWS's names)."""
+
+from __future__ import annotations
+
+from egide.s3.actions import ACTIONS, action, resource
+from egide.s3.router import Endpoint, route
+from egide.web.request import RequestHead
+
+
+def test_every_endpoint_has_its_action() -> None:
+    assert set(ACTIONS) == set(Endpoint)
+    for endpoint, name in ACTIONS.items():
+        service, _, verb = name.partition(":")
+        assert service in ("s3", "egide") and verb[:1].isupper(), (endpoint, name)
+
+
+def test_the_action_of_a_request() -> None:
+    def of(method: str, path: str, query: tuple[tuple[str, str], ...] = ()) -> str:
+        head = RequestHead(method, path, query)
+        return action(route(head), head)
+
+    assert of("GET", "/") == "s3:ListAllMyBuckets"
+    assert of("HEAD", "/b") == "s3:ListBucket"
+    assert of("DELETE", "/b", (("cors", ""),)) == "s3:PutBucketCORS"
+    assert of("GET", "/b/k") == "s3:GetObject"
+    assert of("GET", "/b/k", (("versionId", "v1"),)) == "s3:GetObjectVersion"
+    assert of("DELETE", "/b/k", (("versionId", "v1"),)) == "s3:DeleteObjectVersion"
+    assert of("PUT", "/b/k", (("tagging", ""), ("versionId", "v"))) == "s3:PutObjectVersionTagging"
+    assert of("PUT", "/b/k", (("retention", ""), ("versionId", "v"))) == "s3:PutObjectRetention"
+    assert of("OPTIONS", "/b/k") == "egide:CorsPreflight"
+
+
+def test_resources_are_arns() -> None:
+    assert resource(None) == "*"
+    assert resource("b") == "arn:aws:s3:::b"
+    assert resource("b", "a/k") == "arn:aws:s3:::b/a/k"
