@@ -33,11 +33,11 @@ from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
 from egide.s3.app import S3App
-from egide.s3.connection import protocol_class
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
 from egide.web.access_log import open_access_log
+from egide.web.connection import protocol_class
 from egide.web.dispatch import FrontDoor, Mount
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -34,3 +34,23 @@ IncompleteBody = http_error(
     400,
     "You did not provide the number of bytes specified by the Content-Length HTTP header.",
 )
+
+# What a connection is refused with before any app has its request (egide.web.connection).
+BadRequest = http_error("BadRequest", 400, "Bad Request")
+NotImplementedOperation = http_error(
+    "NotImplemented",
+    501,
+    "A header or query you provided implies functionality that is not implemented.",
+)
+RequestHeaderSectionTooLarge = http_error(
+    "RequestHeaderSectionTooLarge",
+    400,
+    "Your request header section exceeds the maximum allowed size.",
+)
+RequestTimeout = http_error(
+    "RequestTimeout",
+    400,
+    "Your socket connection to the server was not read from or written to within the timeout "
+    "period.",
+)
+SlowDown = http_error("SlowDown", 503, "Please reduce your request rate.")

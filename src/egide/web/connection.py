@@ -27,13 +27,13 @@ import resource
 import time
 from http import HTTPStatus
 from typing import Any, ClassVar
+from xml.sax.saxutils import escape
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from egide.config import HttpConfig
-from egide.s3 import errors
-from egide.s3.xml import DECLARATION, element
+from egide.web import errors
 
 log = logging.getLogger("egide.http")
 
@@ -91,11 +91,13 @@ def connection_cap(wanted: int, soft: int) -> int:
     return min(wanted, room)
 
 
-def error_response(exc: errors.S3Error) -> bytes:
-    """An S3 error as a whole HTTP response that closes the connection."""
+def error_response(exc: errors.HttpError) -> bytes:
+    """An error as a whole HTTP response that closes the connection. It comes before any app
+    has the request, so it is in the dialect most clients speak: S3's XML error document."""
     body = (
-        f"{DECLARATION}<Error>{element('Code', exc.code)}{element('Message', exc.message)}"
-        f"{element('RequestId', os.urandom(8).hex().upper())}</Error>"
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(exc.code)}</Code>'
+        f"<Message>{escape(exc.message)}</Message>"
+        f"<RequestId>{os.urandom(8).hex().upper()}</RequestId></Error>"
     ).encode()
     return (
         f"HTTP/1.1 {exc.status} {HTTPStatus(exc.status).phrase}\r\n"
@@ -178,7 +180,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.close()
 
-    def _refuse(self, exc: errors.S3Error) -> None:
+    def _refuse(self, exc: errors.HttpError) -> None:
         """Answer `exc` (unless a response is under way) and close; the app, if it is waiting
         for the body, is told the client is gone."""
         cycle = self.cycle

@@ -1,4 +1,4 @@
-"""The pieces of egide.s3.connection that need no server (the rest: tests/e2e/test_http_limits)."""
+"""The pieces of egide.web.connection that need no server (the rest: tests/e2e/test_http_limits)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from egide.s3 import errors
-from egide.s3.connection import RateLimitedLog, connection_cap, error_response
+from egide.web import errors
+from egide.web.connection import RateLimitedLog, connection_cap, error_response
 
 
 def test_a_rate_limited_log_counts_the_lines_it_leaves_out(
