@@ -39,7 +39,7 @@ from egide.admin.policies import (
     set_policy,
 )
 from egide.auth import errors as auth_errors
-from egide.auth.authorize import Authorizer, Principal, RequestContext
+from egide.auth.authorize import Authorizer, Principal, context_of
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.catalog.base import Catalog
@@ -135,15 +135,9 @@ class AdminApp:
                 raise AdminError(
                     405, "MethodNotAllowed", f"{head.method} is not allowed here: {allowed}"
                 )
-            context = RequestContext(
-                request_time=now,
-                source_ip=call.client[0] if call.client else None,
-                secure_transport=call.scheme == "https",
-                user_agent=head.header("user-agent"),
-            )
             await self.authorizer.authorize(
                 Principal(access_key=auth.access_key), operation.action,
-                route.resource.format(**params), context,
+                route.resource.format(**params), context_of(call, now),
             )  # fmt: skip
             return await operation.handler(AdminRequest(call, auth, params, self.store))
         raise AdminError(404, "NotFound", f"no such resource: {path}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from egide.auth.errors import AccessDenied
+from egide.web.dispatch import Call
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ class RequestContext:
     secure_transport: bool = False  # aws:SecureTransport
     user_agent: str | None = None  # aws:UserAgent
     keys: dict[str, str] = field(default_factory=dict)  # service keys, e.g. s3:prefix
+
+
+def context_of(call: Call, now: datetime) -> RequestContext:
+    """What a policy may read about `call` besides who asks and what for."""
+    return RequestContext(
+        request_time=now,
+        source_ip=call.client[0] if call.client else None,
+        secure_transport=call.scheme == "https",
+        user_agent=call.head.header("user-agent"),
+    )
 
 
 #: The decision: may `principal` do `action` on `resource` in `context`?

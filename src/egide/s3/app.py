@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, RequestContext
+from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, context_of
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import DomainError
@@ -103,16 +103,6 @@ def error_body(exc: errors.S3Error, resource: str, request_id: str) -> bytes:
     ).encode()
 
 
-def request_context(call: Call, now: datetime) -> RequestContext:
-    """What `authorize` may read about a request besides who asks and what for."""
-    return RequestContext(
-        request_time=now,
-        source_ip=call.client[0] if call.client else None,
-        secure_transport=call.scheme == "https",
-        user_agent=call.head.header("user-agent"),
-    )
-
-
 class S3App:
     def __init__(
         self,
@@ -171,7 +161,7 @@ class S3App:
                 # answered from the bucket's CORS rules alone, with no signature to check.
                 await self.authorizer.authorize(
                     ANONYMOUS, actions.action(target, head),
-                    actions.resource(target.bucket, target.key), request_context(call, now),
+                    actions.resource(target.bucket, target.key), context_of(call, now),
                 )  # fmt: skip
                 response = await cors.handle_preflight(head, target, self.store)
             elif target.endpoint is Endpoint.POST_OBJECT:
@@ -191,7 +181,7 @@ class S3App:
                     )
                 await self.authorizer.authorize(
                     Principal(access_key=auth.access_key), actions.action(target, head),
-                    actions.resource(target.bucket, target.key), request_context(call, now),
+                    actions.resource(target.bucket, target.key), context_of(call, now),
                 )  # fmt: skip
                 asking.set(auth.access_key)  # who asked, in the engine's events
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
@@ -224,7 +214,7 @@ class S3App:
         async def authorize(access_key: str, bucket: str, key: str) -> None:
             await self.authorizer.authorize(
                 Principal(access_key=access_key), actions.ACTIONS[Endpoint.POST_OBJECT],
-                actions.resource(bucket, key), request_context(call, now),
+                actions.resource(bucket, key), context_of(call, now),
             )  # fmt: skip
 
         return authorize
