@@ -204,50 +204,89 @@ def shard_name(version_id: bytes, part: int, index: int) -> str:
 #: Bucket key records (egide.engine.keyrecords).
 KEY_RECORD_PREFIX = "keys-"
 MARKER_RECORD_PREFIX = "mark-"
-_MARKER_RECORD = re.compile(r"^mark-([0-9a-f]{32})-([0-9a-f]{32})$")
+#: Before decision 0018 record names carried their bucket id; such names are still read.
+_MARKER_RECORD = re.compile(r"^mark-(?:([0-9a-f]{32})-)?([0-9a-f]{32})$")
+#: Where a record name has no bucket id (decision 0018): the bucket is found by its key.
+NO_BUCKET = b""
 
 
-def marker_record_name(bucket_id: bytes, version_id: bytes) -> str:
-    """The file of a delete marker's record on a site (egide.engine.markers): random ids only."""
+def marker_record_name(version_id: bytes) -> str:
+    """The file of a delete marker's record on a site (egide.engine.markers): the marker's
+    random version id only, so that nothing in it names or groups a bucket (decision 0018)."""
+    return f"{MARKER_RECORD_PREFIX}{version_id.hex()}"
+
+
+def legacy_marker_record_name(bucket_id: bytes, version_id: bytes) -> str:
+    """The name a marker record had before decision 0018 (still read, spread and collected)."""
     return f"{MARKER_RECORD_PREFIX}{bucket_id.hex()}-{version_id.hex()}"
 
 
 def parse_marker_record_name(name: str) -> tuple[bytes, bytes] | None:
-    """(bucket id, version id) of a delete marker record's file name; None for other names."""
+    """(bucket id, version id) of a delete marker record's file name, the bucket id NO_BUCKET
+    in a name of decision 0018; None for other names."""
     found = _MARKER_RECORD.match(name)
-    return (bytes.fromhex(found[1]), bytes.fromhex(found[2])) if found else None
+    if not found:
+        return None
+    return (bytes.fromhex(found[1]) if found[1] else NO_BUCKET, bytes.fromhex(found[2]))
 
 
 #: The version header holding its tags, query-encoded in key order (egide.s3.tagging).
 TAGGING_HEADER = "x-amz-tagging"
 
 AMENDMENT_PREFIX = "amend-"
-_AMENDMENT = re.compile(r"^amend-([0-9a-f]{32})-([0-9a-f]{32})-(\d{1,20})$")
+_AMENDMENT = re.compile(r"^amend-(?:([0-9a-f]{32})-)?([0-9a-f]{32})-(\d{1,20})$")
 
 
-def amendment_name(bucket_id: bytes, version_id: bytes, number: int) -> str:
-    """The file of a version's amendment record (egide.engine.amendments): random ids and a
-    number that grows with each change."""
+def amendment_name(version_id: bytes, number: int) -> str:
+    """The file of a version's amendment record (egide.engine.amendments): its random version
+    id and a number that grows with each change; no bucket id (decision 0018)."""
+    return f"{AMENDMENT_PREFIX}{version_id.hex()}-{number}"
+
+
+def legacy_amendment_name(bucket_id: bytes, version_id: bytes, number: int) -> str:
+    """The name an amendment record had before decision 0018 (still read and collected)."""
     return f"{AMENDMENT_PREFIX}{bucket_id.hex()}-{version_id.hex()}-{number}"
 
 
 def parse_amendment_name(name: str) -> tuple[bytes, bytes, int] | None:
-    """(bucket id, version id, number) of an amendment record's file name; None otherwise."""
+    """(bucket id, version id, number) of an amendment record's file name, the bucket id
+    NO_BUCKET in a name of decision 0018; None otherwise."""
     found = _AMENDMENT.match(name)
-    return (bytes.fromhex(found[1]), bytes.fromhex(found[2]), int(found[3])) if found else None
+    if not found:
+        return None
+    bucket_id = bytes.fromhex(found[1]) if found[1] else NO_BUCKET
+    return (bucket_id, bytes.fromhex(found[2]), int(found[3]))
 
 
 SETTINGS_PREFIX = "bset-"
 _SETTINGS = re.compile(r"^bset-([0-9a-f]{32})-(\d{1,20})$")
+_SETTINGS_RECORD = re.compile(r"^bset-([0-9a-f]{32})$")
 
 
-def settings_record_name(bucket_id: bytes, number: int) -> str:
-    """The file of a bucket's settings record (egide.engine.settingsrecords)."""
+def settings_record_name(record_id: bytes) -> str:
+    """The file of a bucket's settings record (egide.engine.settingsrecords): a random id
+    drawn for each record, which the catalog keeps as the bucket's current one (decision
+    0018); the bucket id and number are sealed inside."""
+    return f"{SETTINGS_PREFIX}{record_id.hex()}"
+
+
+#: The bucket setting naming the bucket's current settings record (kept by the catalog only).
+SETTINGS_RECORD_SETTING = "settings-record"
+
+
+def is_settings_record_name(name: str) -> bool:
+    """Whether `name` is a settings record's name of decision 0018 (random id only)."""
+    return _SETTINGS_RECORD.match(name) is not None
+
+
+def legacy_settings_record_name(bucket_id: bytes, number: int) -> str:
+    """The name a settings record had before decision 0018 (still read and collected)."""
     return f"{SETTINGS_PREFIX}{bucket_id.hex()}-{number}"
 
 
 def parse_settings_record_name(name: str) -> tuple[bytes, int] | None:
-    """(bucket id, number) of a settings record's file name; None otherwise."""
+    """(bucket id, number) of a settings record's name from before decision 0018; None
+    otherwise (a newer one names neither: they are sealed inside)."""
     found = _SETTINGS.match(name)
     return (bytes.fromhex(found[1]), int(found[2])) if found else None
 

@@ -335,11 +335,12 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
         )
     }
     sites = store.root / "data/sites"
-    markers = [(p.name, p.read_bytes()) for p in sites.rglob(f"mark-{bucket_id.hex()}-*")]
+    markers = [(p.name, p.read_bytes()) for p in sites.rglob("mark-*")]
     assert len(markers) == 6  # draft.txt's delete marker, recorded on every site
     for name, sealed in markers:  # the control: the bucket key opens them
-        marker_id = parse_marker_record_name(name)
-        assert marker_id is not None and open_record(generations, *marker_id, sealed) is not None
+        marker_id = parse_marker_record_name(name)  # names no bucket (decision 0018)
+        assert marker_id is not None and marker_id[0] == b""
+        assert open_record(generations, bucket_id, marker_id[1], sealed) is not None
     for (version_id, _), shards in raw.items():  # the control: the right keys do open them
         # The shards predate the rotation: their manifests are sealed under the old key.
         assert any(opens(key, shards)[0] for key in generations)
@@ -364,7 +365,9 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
     for name, sealed in markers:  # nor does any key left open the marker records
         marker_id = parse_marker_record_name(name)
         assert marker_id is not None
-        assert all(open_record([key], *marker_id, sealed) is None for key in candidates)
+        assert all(
+            open_record([key], bucket_id, marker_id[1], sealed) is None for key in candidates
+        )
     assert read_everything(store) == others  # what is left reads, and only that is left
 
 

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from egide.catalog.base import RecordedReport, ShreddedBucket, ShredSummary, TrashedShard
 from egide.domain import (
+    SETTINGS_RECORD_SETTING,
     Bucket,
     BucketExists,
     BucketNotEmpty,
@@ -33,6 +34,7 @@ from egide.domain import (
     Part,
     Upload,
     WriteCondition,
+    is_settings_record_name,
     parse_amendment_name,
     parse_credentials_record_name,
     parse_marker_record_name,
@@ -264,17 +266,27 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
         return row is not None and site in json.loads(row[0])
     if parse_credentials_record_name(name):  # the credentials: older ones are superseded
         return True
-    if settings := parse_settings_record_name(name):  # a bucket's settings: on every site
-        return bool(db.execute("SELECT 1 FROM buckets WHERE id = ?", (settings[0],)).fetchone())
+    if is_settings_record_name(name):  # a bucket's current settings record: on every site
+        return bool(db.execute(
+            "SELECT 1 FROM bucket_settings WHERE name = ? AND value = ?",
+            (SETTINGS_RECORD_SETTING, name),
+        ).fetchone())  # fmt: skip
+    if settings := parse_settings_record_name(name):  # before 0018: until a newer one exists
+        return bool(db.execute(
+            "SELECT 1 FROM buckets WHERE id = ? AND NOT EXISTS (SELECT 1 FROM bucket_settings "
+            "WHERE bucket_id = ? AND name = ?)",
+            (settings[0], settings[0], SETTINGS_RECORD_SETTING),
+        ).fetchone())  # fmt: skip
+    # Records of decision 0018 name no bucket (NO_BUCKET): the version id alone decides.
     if amendment := parse_amendment_name(name):  # a version's later changes: on every site
         return bool(db.execute(
-            "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ?",
-            (amendment[1], amendment[0]),
+            "SELECT 1 FROM versions WHERE version_id = ? AND (? = x'' OR bucket_id = ?)",
+            (amendment[1], amendment[0], amendment[0]),
         ).fetchone())  # fmt: skip
     if marker := parse_marker_record_name(name):  # a delete marker's record: on every site
         return bool(db.execute(
-            "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ? AND delete_marker = 1",
-            (marker[1], marker[0]),
+            "SELECT 1 FROM versions WHERE version_id = ? AND (? = x'' OR bucket_id = ?) "
+            "AND delete_marker = 1", (marker[1], marker[0], marker[0]),
         ).fetchone())  # fmt: skip
     fields = name.split("-")
     if len(fields) != 3 or not all(fields):

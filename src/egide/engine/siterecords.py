@@ -125,6 +125,19 @@ def open_document(keys: Sequence[bytes], sealed: bytes, context: bytes) -> dict[
     return None
 
 
+def open_in_any(
+    keys: Mapping[bytes, Sequence[bytes]], sealed: bytes, opens: Callable[..., T | None]
+) -> T | None:
+    """What `opens(bucket key generations, bucket id, sealed)` makes of a record whose name
+    does not say its bucket (decision 0018): each bucket of `keys` is tried in turn (an AEAD
+    tag check each), the first that opens wins; None if none does."""
+    for bucket_id, generations in keys.items():
+        opened = opens(generations, bucket_id, sealed)
+        if opened is not None:
+            return opened
+    return None
+
+
 def newest_of(names: Sequence[str], numbered: Numbered) -> dict[bytes, str]:
     """Of numbered record names, the newest for each id (id → name)."""
     newest: dict[bytes, tuple[int, str]] = {}
