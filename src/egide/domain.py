@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -25,9 +26,11 @@ class Bucket:
 class Part:
     """One part of a multipart upload (or of the object it completed into).
 
-    `seq` is the attempt's own number, unique within the upload: it names the part's shard
-    files and enters its nonces, so a part uploaded again under the same `number` never reuses
-    the nonces of the attempt it replaces (DESIGN.md, Blocks).
+    `seq` is the attempt's own number, unique within the upload: it enters its nonces, so a
+    part uploaded again under the same `number` never reuses the nonces of the attempt it
+    replaces (DESIGN.md, Blocks). `pid`, a random id drawn for each attempt, names its shard
+    files (decision 0018: nothing on a site ties them to their version or to the other parts);
+    an attempt written before has none and its files are named by version id and seq.
     """
 
     number: int
@@ -37,6 +40,39 @@ class Part:
     last_modified: float = 0.0
     #: x-amz-checksum-<algorithm> → base64 value, as the client sent it.
     checksums: dict[str, str] = field(default_factory=dict)
+    pid: bytes = b""
+
+    def fields(self) -> list[object]:
+        """The part as the catalog and completion records keep it (a JSON list)."""
+        listed: list[object] = [
+            self.number,
+            self.seq,
+            self.size,
+            self.etag,
+            self.last_modified,
+            self.checksums,
+        ]
+        return [*listed, self.pid.hex()] if self.pid else listed
+
+    @classmethod
+    def from_fields(cls, fields: list[object]) -> Part:
+        """Raises TypeError or ValueError on a list that is no part."""
+        number, seq, size, etag, modified, checksums, *rest = fields
+        pid = bytes.fromhex(str(rest[0])) if rest and rest[0] else b""
+        if pid and len(pid) != 16:
+            raise ValueError("a part file id is 16 bytes")
+        if not isinstance(checksums, dict):
+            raise TypeError("checksums")
+        return cls(
+            int(str(number)), int(str(seq)), int(str(size)), str(etag), float(str(modified)),
+            {str(k): str(v) for k, v in checksums.items()}, pid,
+        )  # fmt: skip
+
+    def file(self, version_id: bytes, index: int) -> str:
+        """The name of the file holding shard `index` of this part attempt."""
+        return (
+            shard_name(self.pid, 0, index) if self.pid else shard_name(version_id, self.seq, index)
+        )
 
 
 @dataclass(frozen=True)
@@ -107,16 +143,26 @@ class ObjectVersion:
             return f"it is retained in {self.retention_mode} mode until {until}"
         return None
 
+    @functools.cached_property
+    def _part_file_ids(self) -> dict[int, bytes]:
+        return {part.seq: part.pid for part in self.parts if part.pid}
+
+    def part_file(self, seq: int) -> tuple[bytes, int]:
+        """The (id, seq) that name the files of part attempt `seq` and that their clear header
+        holds: its random part file id and 0 (decision 0018), else the version id and `seq`."""
+        pid = self._part_file_ids.get(seq) if seq else None
+        return (pid, 0) if pid else (self.version_id, seq)
+
     def shard(self, index: int, seq: int = 0) -> str:
         """The name of the file holding shard `index` (of part attempt `seq`) on its site."""
-        return self.pack if self.pack is not None else shard_name(self.version_id, seq, index)
+        return self.pack if self.pack is not None else shard_name(*self.part_file(seq), index)
 
     def shard_files(self) -> list[tuple[str, str]]:
         """(site, file) of every shard file the version owns (a pack's files are shared)."""
         # A multipart object also owns its completion record, part attempt 0 (engine.manifest).
         seqs = [0, *(part.seq for part in self.parts)]
         return [
-            (site, shard_name(self.version_id, seq, i))
+            (site, shard_name(*self.part_file(seq), i))
             for seq in seqs
             for i, site in enumerate(self.sites)
         ]
@@ -197,8 +243,13 @@ class WriteCondition:
 
 
 def shard_name(version_id: bytes, part: int, index: int) -> str:
-    """Opaque shard file name: random version id, part and piece index only."""
+    """Opaque shard file name: a random id (a version's, or a part attempt's own, decision
+    0018), the part attempt (0 since then) and the piece index only."""
     return f"{version_id.hex()}-{part}-{index}"
+
+
+#: What a clear shard header holds where it once held the bucket id (decision 0018).
+NO_BUCKET_ID = bytes(16)
 
 
 #: Bucket key records (egide.engine.keyrecords).

@@ -10,10 +10,15 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import Server, ServerFactory
-from tests.e2e.test_catalog_recovery import SCHEDULE, settings_recorded
+from tests.e2e.test_catalog_recovery import SCHEDULE, egide, lose_catalog, settings_recorded
+
+from egide.coding.shardfile import HEADER_SIZE, ShardHeader
+from egide.domain import SITE_RECORD_PREFIXES
 
 RECORD_PREFIXES = ("mark-", "amend-", "bset-")
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
+_PIECE = re.compile(r"^([0-9a-f]{32})-(\d+)-(\d+)$")
+PART = 5 * 1024 * 1024
 
 
 def bucket_ids(server: Server) -> dict[str, bytes]:
@@ -69,3 +74,58 @@ def test_records_say_nothing_countable_per_bucket(make_server: ServerFactory) ->
     for bucket in activity:
         versions = s3.list_object_versions(Bucket=bucket)
         assert len(versions["DeleteMarkers"]) == activity[bucket]
+
+
+def test_part_counts_cannot_be_told(make_server: ServerFactory) -> None:
+    server = make_server()
+    s3 = server.client()
+    s3.create_bucket(Bucket="media")
+    bodies: dict[str, bytes] = {}
+    for count in (1, 3, 7):
+        key = f"parts-{count}"
+        upload = s3.create_multipart_upload(Bucket="media", Key=key)["UploadId"]
+        parts = []
+        for n in range(1, count + 1):
+            body = bytes([n]) * (PART if n < count else 1000 + n)
+            bodies[key] = bodies.get(key, b"") + body
+            etag = s3.upload_part(
+                Bucket="media", Key=key, UploadId=upload, PartNumber=n, Body=body
+            )["ETag"]
+            parts.append({"PartNumber": n, "ETag": etag})
+        s3.complete_multipart_upload(
+            Bucket="media", Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+        )
+    (bucket_id,) = bucket_ids(server).values()
+    for site in server.site_dirs():
+        pieces = [
+            p for p in site.rglob("*")
+            if p.is_file() and "shards" in p.parts and not p.name.startswith(SITE_RECORD_PREFIXES)
+        ]  # fmt: skip
+        # One file per part (1 + 3 + 7) and per completion record (3) on each site ...
+        assert len(pieces) == 11 + 3
+        ids: Counter[bytes] = Counter()
+        for path in pieces:
+            match = _PIECE.match(path.name)
+            assert match is not None, path.name
+            # ... each named by an id of its own, no part number in the name ...
+            assert match[2] == "0", f"{path.name} names a part attempt"
+            with path.open("rb") as f:
+                header = ShardHeader.decode(f.read(HEADER_SIZE))
+            # ... and a clear header that holds that id, no bucket, no part: nothing groups
+            # the files of one object, so its part count cannot be read off the site.
+            assert (header.version_id.hex(), header.part) == (match[1], 0)
+            assert header.bucket_id == bytes(16) and bucket_id not in path.read_bytes()[:64]
+            ids[header.version_id] += 1
+        assert set(ids.values()) == {1}
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket="media", Key=key)["Body"].read() == body
+    # The catalog rebuilt from the sites finds every part again (the completion records,
+    # sealed, list the parts' ids).
+    lose_catalog(server)
+    rebuilt = egide(server, "rebuild", "--force")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    server.start()
+    s3 = server.client()
+    for key, body in bodies.items():
+        got = s3.get_object(Bucket="media", Key=key)
+        assert got["Body"].read() == body and got["ETag"].endswith(f'-{key.split("-")[1]}"')

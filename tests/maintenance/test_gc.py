@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engine.helpers import BLOCK, PACK, make_env, payload
+from tests.engine.helpers import BLOCK, PACK, chunks, make_env, payload
 from tests.maintenance.helpers import run_job
 
 from egide.domain import marker_record_name, new_id, shard_name
 from egide.engine.amendments import record_amendment
 from egide.engine.keyrecords import record_name
+from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
 from egide.engine.settingsrecords import RECORD_NAME, record_settings
 from egide.engine.versioning import VERSIONING
 
@@ -136,5 +137,42 @@ def test_settings_records_of_a_deleted_bucket_go(tmp_path: Path) -> None:
         current = await env.catalog.get_bucket_setting(kept.id, RECORD_NAME)
         for site in env.sites:
             assert [n async for n in site.list("bset-")] == [current]
+
+    env.run(scenario)
+
+
+def test_part_files_named_by_their_own_ids_go_with_their_parts_only(tmp_path: Path) -> None:
+    """A part file (decision 0018) names neither its upload nor its version: the catalog's
+    index of part file ids keeps it while its upload or version has it, and no longer."""
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        mp = env.store.multipart
+        upload = await mp.create("b", "k", {})
+        one = await mp.upload_part(upload, 1, chunks(payload(MIN_PART_SIZE, 1)))
+        replaced = await mp.upload_part(upload, 2, chunks(payload(10, 2)))
+        two = await mp.upload_part(upload, 2, chunks(payload(20, 3)))
+        files = [(site, one.file(upload.upload_id, i)) for i, site in enumerate(upload.sites)]
+        files += [(site, two.file(upload.upload_id, i)) for i, site in enumerate(upload.sites)]
+        gone = [(site, replaced.file(upload.upload_id, i)) for i, site in enumerate(upload.sites)]
+        sites = {site.name: site for site in env.sites}
+
+        async def present(listed: list[tuple[str, str]]) -> list[bool]:
+            return [bool(await sites[site].size(name)) for site, name in listed]
+
+        await env.store.empty_trash()  # the replaced attempt's files
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        assert all(await present(files)) and not any(await present(gone))  # in progress
+        await mp.complete(upload, [CompletedPart(1, one.etag, {}), CompletedPart(2, two.etag, {})])
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        assert all(await present(files))  # completed
+        await env.store.delete_object("b", "k")
+        await env.store.empty_trash()
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        assert not any(await present(files))
 
     env.run(scenario)

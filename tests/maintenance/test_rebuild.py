@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from tests.engine.helpers import Env, chunks, make_env, payload
 from tests.maintenance.helpers import run_job
 
 from egide.catalog.sqlite import SQLiteCatalog
+from egide.coding.shardfile import HEADER_SIZE, ShardHeader
 from egide.crypto.keyring import Keyring
 from egide.domain import (
     ObjectVersion,
@@ -25,6 +29,7 @@ from egide.domain import (
 )
 from egide.engine.amendments import record_amendment
 from egide.engine.credentialrecords import record_credentials
+from egide.engine.manifest import write_completion_record
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
 from egide.engine.settingsrecords import RECORD_NAME, record_settings
 from egide.engine.siterecords import seal_document
@@ -397,5 +402,70 @@ def test_records_named_before_decision_0018_are_read_kept_and_collected(
         await run_job(env, "gc", {"grace": 0})  # deleted
         for site in env.sites:
             assert not any([await site.size(name) for name in legacy])
+
+    env.run(scenario)
+
+
+async def _as_before_0018(env: Env, version: ObjectVersion) -> ObjectVersion:
+    """`version` (multipart) as an Égide before decision 0018 wrote it: part files named by
+    version id and seq, with the bucket id, version id and seq in their clear header."""
+    sites = {site.name: site for site in env.sites}
+    for part in version.parts:
+        for index, name in enumerate(version.sites):
+            data = await sites[name].read(part.file(version.version_id, index), 0, -1)
+            header = ShardHeader.decode(data[:HEADER_SIZE])
+            assert header.bucket_id == bytes(16) and header.version_id == part.pid
+            legacy = replace(header, part=part.seq, bucket_id=version.bucket_id,
+                             version_id=version.version_id).encode()  # fmt: skip
+            new_name = shard_name(version.version_id, part.seq, index)
+            await write_file(sites[name], new_name, legacy + data[HEADER_SIZE:])
+            await sites[name].delete(part.file(version.version_id, index))
+    old = replace(version, parts=tuple(replace(p, pid=b"") for p in version.parts))
+    await write_completion_record(env.store, old)
+    with sqlite3.connect(env.tmp / "catalog.sqlite3") as db:
+        parts = json.dumps([p.fields() for p in old.parts])
+        db.execute("UPDATE versions SET parts = ? WHERE version_id = ?", (parts, old.version_id))
+        db.execute("DELETE FROM part_files")
+    db.close()
+    return old
+
+
+def test_parts_named_before_decision_0018_read_rebuild_repair_and_go(
+    env: Env, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        store = env.store
+        await store.create_bucket("b")
+        mp = store.multipart
+        upload = await mp.create("b", "multi", {})
+        one = await mp.upload_part(upload, 1, chunks(payload(MIN_PART_SIZE, 3)))
+        two = await mp.upload_part(upload, 2, chunks(payload(1000, 5)))
+        version = await mp.complete(
+            upload, [CompletedPart(1, one.etag, {}), CompletedPart(2, two.etag, {})]
+        )
+        assert all(len(p.pid) == 16 for p in version.parts)
+        old = await _as_before_0018(env, version)
+        body = payload(MIN_PART_SIZE, 3) + payload(1000, 5)
+        assert await _read_all(store, "b", "multi") == body
+        before = await _all_versions(env.catalog)
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.problems == [] and report.degraded == 0
+            assert await _all_versions(rebuilt) == before
+            assert await _read_all(_store(env, rebuilt), "b", "multi") == body
+        files = [(site, name) for site, name in old.shard_files()]
+        sites = {site.name: site for site in env.sites}
+        await sites[files[-1][0]].delete(files[-1][1])  # a piece of part 2 lost
+        await run_job(env, "repair", {})
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        for site, name in files:  # repaired, and kept: still referenced under its old name
+            assert await sites[site].size(name), name
+        assert await _read_all(store, "b", "multi") == body
+        await store.delete_object("b", "multi")
+        await store.empty_trash()
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        for site, name in files:
+            assert await sites[site].size(name) is None, name
 
     env.run(scenario)

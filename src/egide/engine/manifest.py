@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from egide.coding.shardfile import ShardHeader
-from egide.domain import ObjectVersion, Part, SitesUnavailable, shard_name
+from egide.domain import NO_BUCKET_ID, ObjectVersion, Part, SitesUnavailable, shard_name
 from egide.sites.base import write_file
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ def version_manifest(bucket_name: str, version: ObjectVersion) -> dict[str, obje
         "legal_hold": version.legal_hold,
     }
     if version.parts:
-        manifest["parts"] = [
-            [p.number, p.seq, p.size, p.etag, p.last_modified, p.checksums] for p in version.parts
-        ]
+        manifest["parts"] = [p.fields() for p in version.parts]
     return manifest
 
 
@@ -88,10 +86,7 @@ class Manifest:
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a document that is no manifest."""
-        parts = tuple(
-            Part(int(n), int(s), int(size), str(e), float(t), dict(c))
-            for n, s, size, e, t, c in doc.get("parts") or ()
-        )
+        parts = tuple(Part.from_fields(list(fields)) for fields in doc.get("parts") or ())
         is_null = doc.get("is_null")
         return cls(
             bucket=str(doc["bucket"]), key=str(doc["key"]), etag=str(doc["etag"]),
@@ -118,7 +113,7 @@ async def write_completion_record(store: ObjectStore, version: ObjectVersion) ->
     async def one(index: int) -> None:
         site = store.sites[version.sites[index]]
         header = ShardHeader(
-            version.k, version.m, index, COMPLETION_SEQ, version.block_size, version.bucket_id,
+            version.k, version.m, index, COMPLETION_SEQ, version.block_size, NO_BUCKET_ID,
             version.version_id,
         ).encode()  # fmt: skip
         name = shard_name(version.version_id, COMPLETION_SEQ, index)

@@ -91,9 +91,11 @@ async def record_settings(store: ObjectStore) -> int:
         sealed = seal_document(store.bucket_key(bucket), document, context)
         if not await write_or_wait(store, name, sealed, f"settings record of {bucket.name}"):
             continue
-        await store.catalog.put_bucket_setting(bucket.id, RECORD_NAME, name)
-        await store.catalog.put_bucket_setting(bucket.id, RECORDED, now)
         previous = settings.get(RECORD_NAME)
+        if not await store.catalog.swap_bucket_setting(bucket.id, RECORD_NAME, previous, name):
+            await remove_everywhere(store.sites, name)  # another server recorded them meanwhile
+            continue
+        await store.catalog.put_bucket_setting(bucket.id, RECORDED, now)
         if previous is not None:  # superseded: one record a bucket at rest (else GC's)
             await remove_everywhere(store.sites, previous)
         count += 1

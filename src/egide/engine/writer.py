@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from egide.coding.shardfile import ShardFooter, ShardHeader
-from egide.domain import SitesUnavailable, shard_name
+from egide.domain import NO_BUCKET_ID, SitesUnavailable, shard_name
 from egide.engine.workers import on_cpu
 from egide.pipeline import PartCipher, encode_block
 from egide.sites.base import ShardWriter, Site, SiteError
@@ -63,10 +63,19 @@ def encode_object(
 
 
 class PartWriter:
-    """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure."""
+    """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure.
+    `name`: the (id, seq) naming its files and written in their clear header (a part
+    attempt's own random id and 0, decision 0018); the version id and part by default."""
 
-    def __init__(self, ctx: PartCipher, sites: Sequence[Site], block_size: int) -> None:
+    def __init__(
+        self,
+        ctx: PartCipher,
+        sites: Sequence[Site],
+        block_size: int,
+        name: tuple[bytes, int] | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.name = name or (ctx.version_id, ctx.part)
         self.sites = sites
         self.block_size = block_size
         self.size = 0
@@ -89,10 +98,7 @@ class PartWriter:
     async def open(self) -> None:
         ctx = self.ctx
         results = await asyncio.gather(
-            *(
-                site.writer(shard_name(ctx.version_id, ctx.part, i))
-                for i, site in enumerate(self.sites)
-            ),
+            *(site.writer(shard_name(*self.name, i)) for i, site in enumerate(self.sites)),
             return_exceptions=True,
         )
         self._writers = [r for r in results if not isinstance(r, BaseException)]
@@ -109,7 +115,13 @@ class PartWriter:
             ) from errors[0]
         headers = [
             ShardHeader(
-                ctx.code.k, ctx.code.m, i, ctx.part, self.block_size, ctx.bucket_id, ctx.version_id
+                ctx.code.k,
+                ctx.code.m,
+                i,
+                self.name[1],
+                self.block_size,
+                NO_BUCKET_ID,
+                self.name[0],
             ).encode()
             for i in range(len(self.sites))
         ]
