@@ -64,7 +64,15 @@ def test_records_say_nothing_countable_per_bucket(make_server: ServerFactory) ->
             # Neither the name nor the clear bytes name the bucket ...
             assert bucket_id.hex() not in path.name, path.name
             assert bucket_id not in data and bucket_id.hex().encode() not in data
-    # ... nor group records: each name has one random id of its own (a marker's or an
+    # No other file names a bucket either, in its name or its clear bytes (shard headers
+    # hold none), but its key record: `keys-<bucket id>`, one per bucket, which a rebuild
+    # with the master key alone needs to find.
+    for path in site_files(server):
+        data = path.read_bytes()
+        for bucket_id in ids.values():
+            assert bucket_id not in data, path
+            assert bucket_id.hex() not in path.name or path.name == f"keys-{bucket_id.hex()}"
+    # Nor do names group records: each has one random id of its own (a marker's or an
     # object version's, or drawn for a settings record), shared with no other record.
     names = {p.name for p in records}
     tokens = Counter(token for name in names for token in _HEX_ID.findall(name))

@@ -121,14 +121,18 @@ def amendment_number(name: str) -> tuple[bytes, int] | None:
 
 
 def _open_unnamed(
-    keys: Mapping[bytes, Sequence[bytes]], version_id: bytes, number: int, sealed: bytes
+    keys: Mapping[bytes, Sequence[bytes]],
+    order: list[bytes],
+    version_id: bytes,
+    number: int,
+    sealed: bytes,
 ) -> Amendment | None:
     """A record whose name has no bucket: the bucket whose key opens it is its bucket."""
 
     def opens(generations: Sequence[bytes], bucket_id: bytes, data: bytes) -> Amendment | None:
         return open_amendment(generations, bucket_id, version_id, number, data)
 
-    return open_in_any(keys, sealed, opens)
+    return open_in_any(keys, sealed, opens, order)
 
 
 async def read_amendments(
@@ -137,10 +141,12 @@ async def read_amendments(
     """The newest readable amendment of every version recorded on any site, for the buckets
     of `keys` (bucket id → its key generations); and the problems met."""
 
+    order = list(keys)  # tried busiest first (siterecords.open_in_any)
+
     def opener(name: str, number: int) -> Callable[[bytes], Amendment | None] | None:
         parsed = parse_amendment_name(name)
         if parsed is not None and parsed[0] == NO_BUCKET:
-            return partial(_open_unnamed, keys, parsed[1], number)
+            return partial(_open_unnamed, keys, order, parsed[1], number)
         if parsed is None or parsed[0] not in keys:
             return None
         return partial(open_amendment, keys[parsed[0]], parsed[0], parsed[1], number)

@@ -101,14 +101,14 @@ def _marker_id(name: str) -> tuple[bytes, int] | None:
 
 
 def _open_unnamed(
-    keys: Mapping[bytes, Sequence[bytes]], version_id: bytes, sealed: bytes
+    keys: Mapping[bytes, Sequence[bytes]], order: list[bytes], version_id: bytes, sealed: bytes
 ) -> ObjectVersion | None:
     """A record whose name has no bucket: the bucket whose key opens it is its bucket."""
 
     def opens(generations: Sequence[bytes], bucket_id: bytes, data: bytes) -> ObjectVersion | None:
         return open_record(generations, bucket_id, version_id, data)
 
-    return open_in_any(keys, sealed, opens)
+    return open_in_any(keys, sealed, opens, order)
 
 
 async def read_records(
@@ -117,10 +117,12 @@ async def read_records(
     """Every delete marker recorded on any site, for the buckets of `keys` (bucket id → its
     key generations); and the problems met (records no key opens). One copy of each is read."""
 
+    order = list(keys)  # tried busiest first (siterecords.open_in_any)
+
     def opener(name: str, _: int) -> Callable[[bytes], ObjectVersion | None] | None:
         ids = parse_marker_record_name(name)
         if ids is not None and ids[0] == NO_BUCKET:
-            return partial(_open_unnamed, keys, ids[1])
+            return partial(_open_unnamed, keys, order, ids[1])
         if ids is None or ids[0] not in keys:
             return None  # of a bucket gone (deleted or shredded)
         return partial(open_record, keys[ids[0]], *ids)

@@ -36,6 +36,7 @@ from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
 from egide.engine.markers import read_records
 from egide.engine.settingsrecords import read_settings
+from egide.engine.siterecords import try_buckets
 from egide.engine.versioning import OBJECT_LOCK, VERSIONING, LockConfiguration
 from egide.maintenance.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
 from egide.sites.base import Site, SiteError
@@ -240,18 +241,23 @@ def place(
 
 
 def bucket_of(
-    version_id: bytes, found: FoundVersion, keys: Mapping[bytes, BucketKeys]
+    version_id: bytes,
+    found: FoundVersion,
+    keys: Mapping[bytes, BucketKeys],
+    order: list[bytes] | None = None,
 ) -> bytes | None:
     """The bucket of a version: the one its clear headers name or, where they name none
-    (decision 0018), the one whose key opens its manifest (a tag check per bucket tried);
-    None if none does (a part file, whose manifest is its version's, or a bucket gone)."""
+    (decision 0018), the one whose key opens its manifest (a tag check per bucket tried, in
+    `order`, busiest first: siterecords.try_buckets); None if none does (a part file, whose
+    manifest is its version's, or a bucket gone)."""
     if found.bucket_id != NO_BUCKET_ID:
         return found.bucket_id
     sealed = found.manifests.get(COMPLETION_SEQ, [])
-    for bucket_id, bucket_keys in keys.items():
-        if open_manifest(bucket_keys.keys, version_id, sealed) is not None:
-            return bucket_id
-    return None
+
+    def opens(bucket: BucketKeys, bucket_id: bytes, data: list[bytes]) -> bytes | None:
+        return bucket_id if open_manifest(bucket.keys, version_id, data) else None
+
+    return try_buckets(order if order is not None else list(keys), keys, sealed, opens)
 
 
 def adopt_parts(
@@ -494,8 +500,9 @@ async def rebuild_catalog(
     by_key: dict[tuple[bytes, str], list[tuple[ObjectVersion, bool]]] = {}
     adopted: set[bytes] = set()
     unplaced: list[bytes] = []
+    order = list(found_keys)
     for version_id, found in scan.versions.items():
-        bucket_id = bucket_of(version_id, found, found_keys)
+        bucket_id = bucket_of(version_id, found, found_keys, order)
         if bucket_id is None:
             unplaced.append(version_id)
             continue

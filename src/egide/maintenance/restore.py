@@ -116,6 +116,7 @@ async def restore_catalog(
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
     adopted: set[bytes] = set()
+    order = list(found_keys)  # tried busiest first (rebuild.bucket_of)
     for version in known:
         found = scan.versions.get(version.version_id, FoundVersion(version.bucket_id))
         found = adopt_parts(scan, found, version.parts, adopted)
@@ -150,7 +151,7 @@ async def restore_catalog(
         for version_id, found in scan.versions.items():
             if version_id in in_snapshot or version_id in adopted:
                 continue
-            bucket_id = bucket_of(version_id, found, found_keys)
+            bucket_id = bucket_of(version_id, found, found_keys, order)
             if bucket_id is None:
                 continue  # a part file no completion record lists (decision 0018)
             keys = found_keys.get(bucket_id)
