@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from tests.engine.helpers import BLOCK, PACK, chunks, make_env, payload
@@ -169,10 +170,17 @@ def test_part_files_named_by_their_own_ids_go_with_their_parts_only(tmp_path: Pa
         await run_job(env, "gc", {"grace": 0})
         await run_job(env, "gc", {"grace": 0})
         assert all(await present(files))  # completed
+        aborted = await mp.create("b", "aborted", {})
+        await mp.upload_part(aborted, 1, chunks(payload(30, 4)))
+        await mp.abort(aborted)
         await env.store.delete_object("b", "k")
         await env.store.empty_trash()
         await run_job(env, "gc", {"grace": 0})
         await run_job(env, "gc", {"grace": 0})
         assert not any(await present(files))
+        # And the index forgets them: no row outlives its part.
+        with sqlite3.connect(env.tmp / "catalog.sqlite3") as db:
+            assert db.execute("SELECT count(*) FROM part_files").fetchone() == (0,)
+        db.close()
 
     env.run(scenario)

@@ -554,6 +554,7 @@ class SQLiteCatalog:
         ).fetchone()
         version = _version(row)
         db.execute("DELETE FROM versions WHERE version_id = ?", (version_id,))
+        db.execute("DELETE FROM part_files WHERE version_id = ?", (version_id,))
         if version.pack is not None:
             SQLiteCatalog._unref_pack(db, version.pack)
             return
@@ -875,6 +876,7 @@ class SQLiteCatalog:
                         (site, _attempt_file(upload_id, old[0], old[1], i))
                         for i, site in enumerate(sites)
                     ])  # fmt: skip
+                    db.execute("DELETE FROM part_files WHERE file_id = ?", (old[1],))
                 db.execute(
                     "INSERT OR REPLACE INTO parts (upload_id, number, seq, size, etag, "
                     "last_modified, checksums, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -950,6 +952,8 @@ class SQLiteCatalog:
             for seq, pid in attempts
             for i, site in enumerate(sites)
         ])  # fmt: skip
+        # The index keeps the kept ones: the version completed from them is their owner now.
+        db.executemany("DELETE FROM part_files WHERE file_id = ?", [(p,) for _, p in attempts])
         db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
         db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
 

@@ -249,6 +249,7 @@ def _drop(db: sqlite3.Connection, version_ids: list[bytes]) -> None:
     db.executemany("DELETE FROM objects WHERE version_id = ?", rows)
     db.executemany("DELETE FROM damaged WHERE version_id = ?", rows)
     db.executemany("DELETE FROM versions WHERE version_id = ?", rows)
+    db.executemany("DELETE FROM part_files WHERE version_id = ?", rows)
 
 
 def _append(
