@@ -84,7 +84,8 @@ class RebuildReport:
     #: Versions restored with some pieces missing (readable; repair rebuilds the rest).
     degraded: int = 0
     #: Multipart uploads whose parts were found without a completion record: uploads in progress
-    #: when the catalog was lost, or objects completed before the record existed.
+    #: when the catalog was lost, or objects completed before the record existed. A part
+    #: written since decision 0018 names no upload: each such attempt counts once.
     uploads_without_record: int = 0
     #: Delete markers found (their records, egide.engine.markers), counted among `versions`.
     delete_markers: int = 0
