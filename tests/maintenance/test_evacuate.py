@@ -212,7 +212,7 @@ def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> No
         assert marker is not None
         for site in new:  # added to the configuration after the bucket and the marker
             await site.delete(record_name(bucket.id))
-            await site.delete(marker_record_name(bucket.id, marker.version_id))
+            await site.delete(marker_record_name(marker.version_id))
         for site in old:
             job = await run_job(env, "evacuate", {"site": site.name}, evacuate_settle=0)
             assert job.state == "done", job.error

@@ -224,7 +224,9 @@ class Multipart:
             AESGCM(data_key), bucket.id, upload.upload_id, seq, store.code(upload.k, upload.m)
         )
         pad = await store.pads(bucket)
-        writer = PartWriter(ctx, [store.sites[n] for n in upload.sites], upload.block_size, pad=pad)
+        pid = new_id()  # names its files: nothing on a site ties them to the upload's others
+        sites = [store.sites[n] for n in upload.sites]
+        writer = PartWriter(ctx, sites, upload.block_size, pad=pad, name=(pid, 0))
         md5 = hashlib.md5()
         try:
             await writer.open()  # the upload's sites are fixed: a part cannot go elsewhere
@@ -250,7 +252,7 @@ class Multipart:
             if isinstance(exc, SitesUnavailable):  # new uploads avoid the site
                 store.placer.failed(exc)
             raise
-        part = Part(number, seq, writer.size, etag, time.time(), checksums, writer.padded_size)
+        part = Part(number, seq, writer.size, etag, time.time(), checksums, pid, writer.padded_size)
         await self.catalog.commit_part(upload.upload_id, part, upload.sites)
         return part
 

@@ -23,6 +23,7 @@ from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import (
+    NO_BUCKET_ID,
     Bucket,
     BucketNotFound,
     CurrentIsDeleteMarker,
@@ -396,7 +397,7 @@ class ObjectStore:
         """Write a small version's segments in a pack. The object is still in memory, so a
         site failing the pack is replaced by a new placement without it (nothing committed)."""
         headers = [
-            ShardHeader(ctx.code.k, ctx.code.m, i, 0, self.block_size, ctx.bucket_id,
+            ShardHeader(ctx.code.k, ctx.code.m, i, 0, self.block_size, NO_BUCKET_ID,
                         ctx.version_id).encode()
             for i in range(len(version.sites))
         ]  # fmt: skip
