@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, Env, chunks, files_under, payload
 
 from egide.catalog.sqlite import SQLiteCatalog
@@ -303,8 +304,8 @@ def test_a_site_failing_before_the_body_is_written_around(env: Env, size: int) -
 
 def test_a_site_failing_mid_stream_fails_the_write_cleanly_and_is_avoided_next(env: Env) -> None:
     alpha = _flaky(env, "alpha-1")
-    clock = [1000.0]
-    env.store.placer.clock = lambda: clock[0]
+    clock = ManualClock()
+    env.store.placer.clock = clock
 
     async def scenario() -> None:
         await _buckets(env, "cheap")
@@ -321,7 +322,7 @@ def test_a_site_failing_mid_stream_fails_the_write_cleanly_and_is_avoided_next(e
         assert await env.get("cheap", "k") == payload(STREAMED, seed=6)
         # ... until it has had time to recover.
         alpha.fail_writes = False
-        clock[0] += SUSPECT_SECONDS + 1
+        clock.advance(SUSPECT_SECONDS + 1)
         back = await env.put("cheap", "k", payload(STREAMED, seed=7))
         assert back.sites[0] == "alpha-1"
         assert await env.get("cheap", "k") == payload(STREAMED, seed=7)

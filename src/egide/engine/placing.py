@@ -13,13 +13,13 @@ See docs/decisions/0009-placement-wiring.md.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import ValidationError
 
 from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Bucket, SitesUnavailable
 from egide.placement import Infeasible, Placement, Policy, SiteProfile, solve
 from egide.placement.settings import BucketPolicies, SiteProfileFields
@@ -85,7 +85,7 @@ class Placer:
         fallback: Policy,
         health: SiteHealth,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         known = {profile.name: profile for profile in profiles}
         strangers = sorted(set(known) - set(sites))
@@ -105,7 +105,7 @@ class Placer:
 
     async def policy(self, bucket: Bucket) -> Policy:
         """The policy governing new versions of `bucket` (cached POLICY_CACHE_SECONDS)."""
-        now = self.clock()
+        now = self.clock.monotonic()
         hit = self._cache.get(bucket.id)
         if hit is not None and now - hit[1] < POLICY_CACHE_SECONDS:
             return hit[0]
@@ -134,7 +134,7 @@ class Placer:
         that just failed this write) nor those known down; NoPlacement if there are none."""
         policy = await self.policy(bucket)
         down = self.health.unavailable() | frozenset(exclude) | await self.retired()
-        now = self.clock()
+        now = self.clock.monotonic()
         suspects = {s for s, when in self._suspects.items() if now - when < SUSPECT_SECONDS}
         latency = self._latencies() if policy.objective == "fastest" else None
         attempts = [down | suspects, down] if suspects - down else [down]
@@ -155,7 +155,7 @@ class Placer:
     async def retired(self) -> frozenset[str]:
         """`retired_sites`, asked of the catalog at most every RETIRED_CACHE_SECONDS."""
         sites, when = self._retired
-        now = self.clock()
+        now = self.clock.monotonic()
         if now - when >= RETIRED_CACHE_SECONDS:
             sites = await retired_sites(self.catalog)
             self._retired = (sites, now)
@@ -170,7 +170,7 @@ class Placer:
         if any(seen is exc for seen in self._seen):
             return
         self._seen.append(exc)
-        now = self.clock()
+        now = self.clock.monotonic()
         for site in exc.sites:
             self.health.record_failure(site, str(exc))
             if site not in self._suspects or now - self._suspects[site] >= SUSPECT_SECONDS:
@@ -179,5 +179,5 @@ class Placer:
 
     def suspects(self) -> Mapping[str, float]:
         """Sites avoided after a failed write, and when they failed (for `egide site list`)."""
-        now = self.clock()
+        now = self.clock.monotonic()
         return {s: when for s, when in self._suspects.items() if now - when < SUSPECT_SECONDS}

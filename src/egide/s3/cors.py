@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
+import weakref
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -225,28 +225,36 @@ def _loads(text: str) -> tuple[CorsRule, ...]:
 
 # -- the rules of a bucket, cached ----------------------------------------------------------
 
-#: bucket id → (its rules, empty if none; when read). Ids are never reused, so one cache
-#: serves every store of the process.
-_cache: dict[bytes, tuple[tuple[CorsRule, ...], float]] = {}
+_RulesCache = dict[bytes, tuple[tuple[CorsRule, ...], float]]
+#: Per store (each reads its own clock): bucket id → (its rules, empty if none; when read).
+_caches: weakref.WeakKeyDictionary[ObjectStore, _RulesCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(store: ObjectStore) -> _RulesCache:
+    cache = _caches.get(store)
+    if cache is None:
+        cache = _caches[store] = {}
+    return cache
 
 
 async def bucket_rules(store: ObjectStore, bucket: Bucket) -> tuple[CorsRule, ...]:
     """The bucket's rules: one indexed read of the catalog at most every CACHE_SECONDS."""
-    now = time.monotonic()
-    hit = _cache.get(bucket.id)
+    now = store.clock.monotonic()
+    cache = _cache(store)
+    hit = cache.get(bucket.id)
     if hit is not None and now - hit[1] < CACHE_SECONDS:
         return hit[0]
     text = await changes.bucket_setting(store, bucket, SETTING)
     rules = _loads(text) if text else ()
-    if len(_cache) >= _CACHE_LIMIT:
-        _cache.clear()
-    _cache[bucket.id] = (rules, now)
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[bucket.id] = (rules, now)
     return rules
 
 
 async def _save(store: ObjectStore, bucket: Bucket, rules: tuple[CorsRule, ...]) -> None:
     await changes.put_bucket_setting(store, bucket, SETTING, _dumps(rules) if rules else None)
-    _cache.pop(bucket.id, None)
+    _cache(store).pop(bucket.id, None)
 
 
 # -- handlers ---------------------------------------------------------------------------------
