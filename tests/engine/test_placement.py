@@ -262,6 +262,25 @@ def test_the_catalog_setting_overrides_the_configuration(env: Env) -> None:
     env.run(scenario)
 
 
+def test_a_policy_another_process_set_applies_once_the_cache_ends(env: Env) -> None:
+    """A policy stored by another process (the CLI, another gateway) governs this store's new
+    versions once its cache of the bucket's policy has aged `cache_seconds`, not before."""
+    clock = ManualClock()
+    env.store.placer.clock = clock
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("later")
+        code = (await env.put("later", "before", payload(SMALL))).k
+        assert code != 2
+        await store_policy(env.catalog, bucket.id, Policy(k=2, m=2, providers=("Gamma", "Beta")))
+        clock.advance(env.store.placer.cache_seconds - 0.25)
+        assert (await env.put("later", "cached", payload(SMALL))).k == code
+        clock.advance(0.25)
+        assert (await env.put("later", "after", payload(SMALL))).k == 2
+
+    env.run(scenario)
+
+
 def test_an_invalid_policy_in_the_catalog_refuses_writes(env: Env) -> None:
     async def scenario() -> None:
         bucket = await env.store.create_bucket("photos")

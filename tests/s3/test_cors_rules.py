@@ -9,10 +9,9 @@ import pytest
 from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, K, M, make_env
 
-from egide.engine.store import ObjectStore
+from egide.engine.store import BUCKET_CACHE_SECONDS, ObjectStore
 from egide.s3 import errors
 from egide.s3.cors import (
-    CACHE_SECONDS,
     CorsRule,
     _save,
     bucket_rules,
@@ -200,8 +199,8 @@ def test_response_headers_of_a_rule() -> None:
 
 
 def test_a_store_keeps_a_bucket_s_rules_until_the_cache_ends(tmp_path: Path) -> None:
-    """Rules another gateway changed are seen once CACHE_SECONDS have passed on this store's
-    clock, not before; a change made through a store is seen by it at once."""
+    """Rules another gateway changed are seen once BUCKET_CACHE_SECONDS have passed on this
+    store's clock, not before; a change made through a store is seen by it at once."""
     clock = ManualClock()
     env = make_env(tmp_path, clock=clock)
     other = ObjectStore(
@@ -214,7 +213,7 @@ def test_a_store_keeps_a_bucket_s_rules_until_the_cache_ends(tmp_path: Path) -> 
         assert await bucket_rules(env.store, bucket) == ()
         await _save(other, bucket, (rule,))
         assert await bucket_rules(other, bucket) == (rule,)
-        clock.advance(CACHE_SECONDS - 0.25)
+        clock.advance(BUCKET_CACHE_SECONDS - 0.25)
         assert await bucket_rules(env.store, bucket) == ()
         clock.advance(0.25)
         assert await bucket_rules(env.store, bucket) == (rule,)

@@ -64,7 +64,7 @@ def load_policy(text: str) -> Policy:
 
 async def store_policy(catalog: Catalog, bucket_id: bytes, policy: Policy | None) -> None:
     """Set (or with None, remove) the policy of a bucket at run time: for the CLI and admin
-    API. Every gateway process applies it within POLICY_CACHE_SECONDS."""
+    API. Every gateway process applies it within its `bucket_cache_seconds`."""
     await catalog.put_bucket_setting(bucket_id, SETTING, dump_policy(policy) if policy else None)
 
 
@@ -86,6 +86,7 @@ class Placer:
         health: SiteHealth,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        cache_seconds: float = POLICY_CACHE_SECONDS,
     ) -> None:
         known = {profile.name: profile for profile in profiles}
         strangers = sorted(set(known) - set(sites))
@@ -97,6 +98,7 @@ class Placer:
         self.fallback = fallback
         self.health = health
         self.clock = clock
+        self.cache_seconds = cache_seconds
         self._cache: dict[bytes, tuple[Policy, float]] = {}
         self._suspects: dict[str, float] = {}
         self._retired: tuple[frozenset[str], float] = (frozenset(), -RETIRED_CACHE_SECONDS)
@@ -104,10 +106,10 @@ class Placer:
         self._seen: deque[SitesUnavailable] = deque(maxlen=16)
 
     async def policy(self, bucket: Bucket) -> Policy:
-        """The policy governing new versions of `bucket` (cached POLICY_CACHE_SECONDS)."""
+        """The policy governing new versions of `bucket` (cached `cache_seconds`)."""
         now = self.clock.monotonic()
         hit = self._cache.get(bucket.id)
-        if hit is not None and now - hit[1] < POLICY_CACHE_SECONDS:
+        if hit is not None and now - hit[1] < self.cache_seconds:
             return hit[0]
         text = await self.catalog.get_bucket_setting(bucket.id, SETTING)
         if text:

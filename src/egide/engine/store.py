@@ -70,6 +70,8 @@ from egide.sites.base import Site, SiteError
 from egide.sites.health import SiteHealth
 
 log = logging.getLogger("egide.store")
+#: How long a process trusts what it read of a bucket (that it exists, its placement policy,
+#: its CORS rules) by default: the `bucket_cache_seconds` setting.
 BUCKET_CACHE_SECONDS = 1.0
 
 
@@ -92,6 +94,7 @@ class ObjectStore:
         lifecycle_interval: float = 3600.0,
         lifecycle_day: float = 86_400.0,
         clock: Clock = SYSTEM_CLOCK,
+        bucket_cache_seconds: float = BUCKET_CACHE_SECONDS,
     ) -> None:
         if len(sites) < k + m:
             raise ValueError(f"code {k}+{m} needs {k + m} sites, {len(sites)} configured")
@@ -100,6 +103,9 @@ class ObjectStore:
         self.sites = {site.name: site for site in sites}
         #: What the caches and expiries below read the time from (tests move it by hand).
         self.clock = clock
+        #: Another process's change to a bucket (deleted, its policy, its CORS rules) shows
+        #: here within this delay; this process's own changes show at once.
+        self.bucket_cache_seconds = bucket_cache_seconds
         #: What reads learnt about each site: latency, errors, circuit breakers.
         self.health = health or SiteHealth(self.sites, clock=clock)
         self.k, self.m, self.block_size = k, m, block_size
@@ -112,7 +118,7 @@ class ObjectStore:
         #: Chooses each new version's sites by its bucket's policy; without any, k+m over all.
         self.placer = Placer(
             catalog, list(self.sites), profiles, policies or BucketPolicies(),
-            Policy(k=k, m=m), self.health, clock=clock,
+            Policy(k=k, m=m), self.health, clock=clock, cache_seconds=bucket_cache_seconds,
         )  # fmt: skip
         self.multipart = Multipart(self)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
@@ -221,12 +227,13 @@ class ObjectStore:
         return bucket
 
     async def bucket(self, name: str, *, cached: bool = False) -> Bucket:
-        """The bucket named `name`. With `cached`, a lookup up to BUCKET_CACHE_SECONDS old
+        """The bucket named `name`. With `cached`, a lookup up to `bucket_cache_seconds` old
         may serve: object operations use it, while bucket operations always ask the catalog
         (another process may have deleted the bucket; a write still fails then, because its
         commit checks the bucket in the same transaction)."""
         now = self.clock.monotonic()
-        if cached and (hit := self._bucket_cache.get(name)) and now - hit[1] < BUCKET_CACHE_SECONDS:
+        hit = self._bucket_cache.get(name) if cached else None
+        if hit is not None and now - hit[1] < self.bucket_cache_seconds:
             return hit[0]
         bucket = await self.catalog.get_bucket(name)
         if bucket is None:

@@ -31,9 +31,8 @@ SETTING = "cors"
 METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 MAX_RULES = 100
 MAX_ID_CHARS = 255
-#: Rules read from the catalog serve for this long; Put/DeleteBucketCors in this process drop
-#: them at once, another gateway's change is seen within this delay.
-CACHE_SECONDS = 1.0
+#: Rules read from the catalog serve for the store's `bucket_cache_seconds`: Put and
+#: DeleteBucketCors in this process drop them at once, another's change shows within that delay.
 _CACHE_LIMIT = 10_000
 VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 _NOT_ALLOWED = (
@@ -238,11 +237,12 @@ def _cache(store: ObjectStore) -> _RulesCache:
 
 
 async def bucket_rules(store: ObjectStore, bucket: Bucket) -> tuple[CorsRule, ...]:
-    """The bucket's rules: one indexed read of the catalog at most every CACHE_SECONDS."""
+    """The bucket's rules: one indexed read of the catalog at most every
+    `store.bucket_cache_seconds`."""
     now = store.clock.monotonic()
     cache = _cache(store)
     hit = cache.get(bucket.id)
-    if hit is not None and now - hit[1] < CACHE_SECONDS:
+    if hit is not None and now - hit[1] < store.bucket_cache_seconds:
         return hit[0]
     text = await changes.bucket_setting(store, bucket, SETTING)
     rules = _loads(text) if text else ()
