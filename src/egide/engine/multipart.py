@@ -189,7 +189,7 @@ class Multipart:
         _, wrapped = store.keyring.new_data_key(store.bucket_key(bucket), upload_id)
         placement = await store.place(bucket, upload_id)  # every part goes to these sites
         upload = Upload(
-            upload_id=upload_id, bucket_id=bucket.id, key=key, created=time.time(),
+            upload_id=upload_id, bucket_id=bucket.id, key=key, created=store.clock.time(),
             wrapped_data_key=wrapped, k=placement.k, m=placement.m, block_size=store.block_size,
             sites=placement.sites, headers=headers,
         )  # fmt: skip
@@ -337,7 +337,8 @@ class Multipart:
         """Abort uploads started more than `older_than` seconds ago; their parts go to the
         trash like any replaced shard."""
         aborted = 0
-        while batch := await self.catalog.uploads_before(time.time() - older_than, 100):
+        cutoff = self.store.clock.time() - older_than
+        while batch := await self.catalog.uploads_before(cutoff, 100):
             for upload in batch:
                 try:
                     await self.catalog.abort_upload(upload.upload_id)
