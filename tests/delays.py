@@ -4,7 +4,6 @@
 what became of them (answered, cancelled, failed). `DelayingProxy` is a TCP proxy in front of
 a real S3 server (SeaweedFS, moto) that holds each response back, or cuts and refuses
 connections: a slow or dead provider as the S3 client sees one, down to the dropped connection.
-`ManualClock` is a clock a test moves by hand (for cool-downs and sample ages).
 """
 
 from __future__ import annotations
@@ -19,14 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from egide.sites.base import ShardWriter, Site, SiteError
-
-
-class ManualClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class SlowSite:

@@ -271,6 +271,9 @@ class Settings(_Strict):
     #: PEM certificate chain and key: serve HTTPS instead of HTTP.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Seconds a server process trusts what it read of a bucket (that it exists, its placement
+    #: policy, its CORS rules): a change made through another process shows within this delay.
+    bucket_cache_seconds: float = Field(1.0, ge=0, le=60)
     #: Seconds a replaced version's shards are kept, so that reads already under way finish.
     trash_grace_seconds: float = Field(60.0, ge=0)
     #: Days after which a multipart upload never completed nor aborted is aborted and its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -25,9 +26,11 @@ class Bucket:
 class Part:
     """One part of a multipart upload (or of the object it completed into).
 
-    `seq` is the attempt's own number, unique within the upload: it names the part's shard
-    files and enters its nonces, so a part uploaded again under the same `number` never reuses
-    the nonces of the attempt it replaces (DESIGN.md, Blocks).
+    `seq` is the attempt's own number, unique within the upload: it enters its nonces, so a
+    part uploaded again under the same `number` never reuses the nonces of the attempt it
+    replaces (DESIGN.md, Blocks). `pid`, a random id drawn for each attempt, names its shard
+    files (decision 0018: nothing on a site ties them to their version or to the other parts);
+    an attempt written before has none and its files are named by version id and seq.
     """
 
     number: int
@@ -37,6 +40,9 @@ class Part:
     last_modified: float = 0.0
     #: x-amz-checksum-<algorithm> → base64 value, as the client sent it.
     checksums: dict[str, str] = field(default_factory=dict)
+    #: The part attempt's own file id (decision 0018); b"": its files are named by the
+    #: version id and seq (parts written before that decision).
+    pid: bytes = b""
     #: The plaintext bytes its blocks hold, padding included (decision 0017); None: `size`.
     padded_size: int | None = None
 
@@ -46,8 +52,10 @@ class Part:
         return self.size if self.padded_size is None else self.padded_size
 
     def fields(self) -> list[object]:
-        """The part as the catalog's `versions.parts` and completion records list it."""
-        fields: list[object] = [
+        """The part as the catalog's `versions.parts` and completion records list it (a JSON
+        list): number, seq, size, ETag, time, checksums, then its file id (hex, "" for none)
+        and its padded size, each left out when it and what follows are absent."""
+        listed: list[object] = [
             self.number,
             self.seq,
             self.size,
@@ -55,7 +63,30 @@ class Part:
             self.last_modified,
             self.checksums,
         ]
-        return fields if self.padded_size is None else [*fields, self.padded_size]
+        if self.padded_size is not None:
+            return [*listed, self.pid.hex(), self.padded_size]
+        return [*listed, self.pid.hex()] if self.pid else listed
+
+    @classmethod
+    def from_fields(cls, fields: list[object]) -> Part:
+        """Raises TypeError or ValueError on a list that is no part."""
+        number, seq, size, etag, modified, checksums, *rest = fields
+        pid = bytes.fromhex(str(rest[0])) if rest and rest[0] else b""
+        if pid and len(pid) != 16:
+            raise ValueError("a part file id is 16 bytes")
+        padded = int(str(rest[1])) if len(rest) > 1 and rest[1] is not None else None
+        if not isinstance(checksums, dict):
+            raise TypeError("checksums")
+        return cls(
+            int(str(number)), int(str(seq)), int(str(size)), str(etag), float(str(modified)),
+            {str(k): str(v) for k, v in checksums.items()}, pid, padded,
+        )  # fmt: skip
+
+    def file(self, version_id: bytes, index: int) -> str:
+        """The name of the file holding shard `index` of this part attempt."""
+        return (
+            shard_name(self.pid, 0, index) if self.pid else shard_name(version_id, self.seq, index)
+        )
 
 
 @dataclass(frozen=True)
@@ -138,16 +169,26 @@ class ObjectVersion:
             return f"it is retained in {self.retention_mode} mode until {until}"
         return None
 
+    @functools.cached_property
+    def _part_file_ids(self) -> dict[int, bytes]:
+        return {part.seq: part.pid for part in self.parts if part.pid}
+
+    def part_file(self, seq: int) -> tuple[bytes, int]:
+        """The (id, seq) that name the files of part attempt `seq` and that their clear header
+        holds: its random part file id and 0 (decision 0018), else the version id and `seq`."""
+        pid = self._part_file_ids.get(seq) if seq else None
+        return (pid, 0) if pid else (self.version_id, seq)
+
     def shard(self, index: int, seq: int = 0) -> str:
         """The name of the file holding shard `index` (of part attempt `seq`) on its site."""
-        return self.pack if self.pack is not None else shard_name(self.version_id, seq, index)
+        return self.pack if self.pack is not None else shard_name(*self.part_file(seq), index)
 
     def shard_files(self) -> list[tuple[str, str]]:
         """(site, file) of every shard file the version owns (a pack's files are shared)."""
         # A multipart object also owns its completion record, part attempt 0 (engine.manifest).
         seqs = [0, *(part.seq for part in self.parts)]
         return [
-            (site, shard_name(self.version_id, seq, i))
+            (site, shard_name(*self.part_file(seq), i))
             for seq in seqs
             for i, site in enumerate(self.sites)
         ]
@@ -228,57 +269,101 @@ class WriteCondition:
 
 
 def shard_name(version_id: bytes, part: int, index: int) -> str:
-    """Opaque shard file name: random version id, part and piece index only."""
+    """Opaque shard file name: a random id (a version's, or a part attempt's own, decision
+    0018), the part attempt (0 since then) and the piece index only."""
     return f"{version_id.hex()}-{part}-{index}"
+
+
+#: What a clear shard header holds where it once held the bucket id (decision 0018).
+NO_BUCKET_ID = bytes(16)
 
 
 #: Bucket key records (egide.engine.keyrecords).
 KEY_RECORD_PREFIX = "keys-"
 MARKER_RECORD_PREFIX = "mark-"
-_MARKER_RECORD = re.compile(r"^mark-([0-9a-f]{32})-([0-9a-f]{32})$")
+#: Before decision 0018 record names carried their bucket id; such names are still read.
+_MARKER_RECORD = re.compile(r"^mark-(?:([0-9a-f]{32})-)?([0-9a-f]{32})$")
+#: Where a record name has no bucket id (decision 0018): the bucket is found by its key.
+NO_BUCKET = b""
 
 
-def marker_record_name(bucket_id: bytes, version_id: bytes) -> str:
-    """The file of a delete marker's record on a site (egide.engine.markers): random ids only."""
+def marker_record_name(version_id: bytes) -> str:
+    """The file of a delete marker's record on a site (egide.engine.markers): the marker's
+    random version id only, so that nothing in it names or groups a bucket (decision 0018)."""
+    return f"{MARKER_RECORD_PREFIX}{version_id.hex()}"
+
+
+def legacy_marker_record_name(bucket_id: bytes, version_id: bytes) -> str:
+    """The name a marker record had before decision 0018 (still read, spread and collected)."""
     return f"{MARKER_RECORD_PREFIX}{bucket_id.hex()}-{version_id.hex()}"
 
 
 def parse_marker_record_name(name: str) -> tuple[bytes, bytes] | None:
-    """(bucket id, version id) of a delete marker record's file name; None for other names."""
+    """(bucket id, version id) of a delete marker record's file name, the bucket id NO_BUCKET
+    in a name of decision 0018; None for other names."""
     found = _MARKER_RECORD.match(name)
-    return (bytes.fromhex(found[1]), bytes.fromhex(found[2])) if found else None
+    if not found:
+        return None
+    return (bytes.fromhex(found[1]) if found[1] else NO_BUCKET, bytes.fromhex(found[2]))
 
 
 #: The version header holding its tags, query-encoded in key order (egide.s3.tagging).
 TAGGING_HEADER = "x-amz-tagging"
 
 AMENDMENT_PREFIX = "amend-"
-_AMENDMENT = re.compile(r"^amend-([0-9a-f]{32})-([0-9a-f]{32})-(\d{1,20})$")
+_AMENDMENT = re.compile(r"^amend-(?:([0-9a-f]{32})-)?([0-9a-f]{32})-(\d{1,20})$")
 
 
-def amendment_name(bucket_id: bytes, version_id: bytes, number: int) -> str:
-    """The file of a version's amendment record (egide.engine.amendments): random ids and a
-    number that grows with each change."""
+def amendment_name(version_id: bytes, number: int) -> str:
+    """The file of a version's amendment record (egide.engine.amendments): its random version
+    id and a number that grows with each change; no bucket id (decision 0018)."""
+    return f"{AMENDMENT_PREFIX}{version_id.hex()}-{number}"
+
+
+def legacy_amendment_name(bucket_id: bytes, version_id: bytes, number: int) -> str:
+    """The name an amendment record had before decision 0018 (still read and collected)."""
     return f"{AMENDMENT_PREFIX}{bucket_id.hex()}-{version_id.hex()}-{number}"
 
 
 def parse_amendment_name(name: str) -> tuple[bytes, bytes, int] | None:
-    """(bucket id, version id, number) of an amendment record's file name; None otherwise."""
+    """(bucket id, version id, number) of an amendment record's file name, the bucket id
+    NO_BUCKET in a name of decision 0018; None otherwise."""
     found = _AMENDMENT.match(name)
-    return (bytes.fromhex(found[1]), bytes.fromhex(found[2]), int(found[3])) if found else None
+    if not found:
+        return None
+    bucket_id = bytes.fromhex(found[1]) if found[1] else NO_BUCKET
+    return (bucket_id, bytes.fromhex(found[2]), int(found[3]))
 
 
 SETTINGS_PREFIX = "bset-"
 _SETTINGS = re.compile(r"^bset-([0-9a-f]{32})-(\d{1,20})$")
+_SETTINGS_RECORD = re.compile(r"^bset-([0-9a-f]{32})$")
 
 
-def settings_record_name(bucket_id: bytes, number: int) -> str:
-    """The file of a bucket's settings record (egide.engine.settingsrecords)."""
+def settings_record_name(record_id: bytes) -> str:
+    """The file of a bucket's settings record (egide.engine.settingsrecords): a random id
+    drawn for each record, which the catalog keeps as the bucket's current one (decision
+    0018); the bucket id and number are sealed inside."""
+    return f"{SETTINGS_PREFIX}{record_id.hex()}"
+
+
+#: The bucket setting naming the bucket's current settings record (kept by the catalog only).
+SETTINGS_RECORD_SETTING = "settings-record"
+
+
+def is_settings_record_name(name: str) -> bool:
+    """Whether `name` is a settings record's name of decision 0018 (random id only)."""
+    return _SETTINGS_RECORD.match(name) is not None
+
+
+def legacy_settings_record_name(bucket_id: bytes, number: int) -> str:
+    """The name a settings record had before decision 0018 (still read and collected)."""
     return f"{SETTINGS_PREFIX}{bucket_id.hex()}-{number}"
 
 
 def parse_settings_record_name(name: str) -> tuple[bytes, int] | None:
-    """(bucket id, number) of a settings record's file name; None otherwise."""
+    """(bucket id, number) of a settings record's name from before decision 0018; None
+    otherwise (a newer one names neither: they are sealed inside)."""
     found = _SETTINGS.match(name)
     return (bytes.fromhex(found[1]), int(found[2])) if found else None
 

@@ -135,6 +135,7 @@ def open_store(settings: Settings) -> ObjectStore:
         upload_expiry=settings.incomplete_upload_days * 86400,
         lifecycle_interval=settings.lifecycle_interval_seconds,
         lifecycle_day=settings.lifecycle_day_seconds,
+        bucket_cache_seconds=settings.bucket_cache_seconds,
         health=SiteHealth([site.name for site in sites], settings.health),
         profiles=settings.site_profiles(), policies=settings.bucket_policies(),
     )  # fmt: skip

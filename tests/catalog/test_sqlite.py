@@ -453,3 +453,14 @@ def test_prefix_end_bounds_every_extension_of_the_prefix(prefix: str) -> None:
     assert prefix < end
     for tail in ("", "a", MAX, MAX * 4):
         assert prefix + tail < end
+
+
+def test_a_bucket_setting_is_swapped_only_from_the_value_expected(
+    catalog: SQLiteCatalog, bucket: Bucket
+) -> None:
+    """Two servers recording a bucket's settings at once (decision 0018): one wins."""
+    assert run(catalog.swap_bucket_setting(bucket.id, "settings-record", None, "bset-a"))
+    assert not run(catalog.swap_bucket_setting(bucket.id, "settings-record", None, "bset-b"))
+    assert run(catalog.get_bucket_setting(bucket.id, "settings-record")) == "bset-a"
+    assert run(catalog.swap_bucket_setting(bucket.id, "settings-record", "bset-a", "bset-c"))
+    assert run(catalog.get_bucket_setting(bucket.id, "settings-record")) == "bset-c"

@@ -128,9 +128,9 @@ def test_deleted_and_moved_shards_are_reported_exactly(store: Store) -> None:
 def test_deep_reads_every_block_and_catches_a_flipped_byte(store: Store) -> None:
     video = _version(store, "archive", "video/council.mp4")
     first_part_seq = video["parts"][0][1]
-    part_file = store.shard_file(video, 1).with_name(
-        f"{video['version_id'].hex()}-{first_part_seq}-1"
-    )
+    first_part_id = video["parts"][0][6]  # a part's files are named by its own id (0018)
+    name = f"{first_part_id}-0-1"
+    part_file = store.root / "data/sites" / video["sites"][1] / "shards" / name[:2] / name
     _flip(part_file, part_file.stat().st_size // 2)
     record = _version(store, "health", "records/1.json")
     _flip(store.shard_file(record, 3), 8 + HEADER_SIZE + 3)  # in the pack segment's piece

@@ -237,13 +237,16 @@ def segments(store: Store, bucket: str) -> dict[tuple[bytes, int], dict[int, Seg
     for version_id, size, block, k, m, sites, pack, offset, parts in rows:
         if size == 0:
             continue
-        # A part's blocks hold its padded size (decision 0017), its 7th field when padded.
+        # A part's blocks hold its padded size (decision 0017, its 8th field when padded) and
+        # its files are named by its own id (decision 0018, its 7th field).
         listed = json.loads(parts) if parts else []
-        part_sizes = [(p[1], p[6] if len(p) > 6 else p[2]) for p in listed] or [(0, size)]
-        for seq, part_size in part_sizes:
+        part_sizes = [
+            (p[1], p[7] if len(p) > 7 else p[2], p[6] if len(p) > 6 else "") for p in listed
+        ] or [(0, size, "")]
+        for seq, part_size, pid in part_sizes:
             layout = Layout(k, m, block, part_size)
             for index, site in enumerate(json.loads(sites)):
-                name = pack or f"{version_id.hex()}-{seq}-{index}"
+                name = pack or (f"{pid}-0-{index}" if pid else f"{version_id.hex()}-{seq}-{index}")
                 raw = (store.root / "data/sites" / site / "shards" / name[:2] / name).read_bytes()
                 start = offset if pack else 0
                 foot = start + HEADER_SIZE + layout.shard_data_size()
@@ -271,18 +274,18 @@ def first_block(shards: dict[int, Segment]) -> bytes:
     return ErasureCode(layout.k, layout.m).decode(pieces, layout.sealed_len(0))
 
 
-def opens(key: bytes, shards: dict[int, Segment]) -> tuple[bool, bool]:
-    """Whether `key` opens (the manifest as a bucket key, block 0 as a data key)."""
-    header = shards[0].header
+def opens(
+    key: bytes, shards: dict[int, Segment], bucket_id: bytes, version_id: bytes, seq: int
+) -> tuple[bool, bool]:
+    """Whether `key` opens (the manifest as a bucket key, block 0 as a data key). The ids come
+    from the catalog: a clear header names no bucket (decision 0018)."""
     manifest = block = True
     try:
-        aead.unwrap(key, shards[0].footer.sealed_manifest, b"egide/manifest/" + header.version_id)
+        aead.unwrap(key, shards[0].footer.sealed_manifest, b"egide/manifest/" + version_id)
     except DecryptionError:
         manifest = False
     try:
-        aead.open_block(
-            AESGCM(key), header.bucket_id, header.version_id, header.part, 0, first_block(shards)
-        )
+        aead.open_block(AESGCM(key), bucket_id, version_id, seq, 0, first_block(shards))
     except DecryptionError:
         block = False
     return manifest, block
@@ -338,15 +341,17 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
         )
     }
     sites = store.root / "data/sites"
-    markers = [(p.name, p.read_bytes()) for p in sites.rglob(f"mark-{bucket_id.hex()}-*")]
+    markers = [(p.name, p.read_bytes()) for p in sites.rglob("mark-*")]
     assert len(markers) == 6  # draft.txt's delete marker, recorded on every site
     for name, sealed in markers:  # the control: the bucket key opens them
-        marker_id = parse_marker_record_name(name)
-        assert marker_id is not None and open_record(generations, *marker_id, sealed) is not None
-    for (version_id, _), shards in raw.items():  # the control: the right keys do open them
+        marker_id = parse_marker_record_name(name)  # names no bucket (decision 0018)
+        assert marker_id is not None and marker_id[0] == b""
+        assert open_record(generations, bucket_id, marker_id[1], sealed) is not None
+    for (version_id, seq), shards in raw.items():  # the control: the right keys do open them
         # The shards predate the rotation: their manifests are sealed under the old key.
-        assert any(opens(key, shards)[0] for key in generations)
-        assert opens(data_keys[version_id], shards)[1]
+        ids = (bucket_id, version_id, seq)
+        assert any(opens(key, shards, *ids)[0] for key in generations)
+        assert opens(data_keys[version_id], shards, *ids)[1]
         assert all(s.footer.wrapped_bucket_key == b"" for s in shards.values())
 
     result = store.egide("bucket", "delete", "archive", "--shred", "--yes")
@@ -361,13 +366,15 @@ def test_shredded_bucket_opens_under_no_key_left(store: Store) -> None:
     assert wrapped not in catalog and not (store.root / "data/catalog.sqlite3-wal").read_bytes()
     candidates = organisation_keys(store)
     assert len(candidates) > 5
-    for shards in raw.values():
+    for (version_id, seq), shards in raw.items():
         for key in candidates:
-            assert opens(key, shards) == (False, False)
+            assert opens(key, shards, bucket_id, version_id, seq) == (False, False)
     for name, sealed in markers:  # nor does any key left open the marker records
         marker_id = parse_marker_record_name(name)
         assert marker_id is not None
-        assert all(open_record([key], *marker_id, sealed) is None for key in candidates)
+        assert all(
+            open_record([key], bucket_id, marker_id[1], sealed) is None for key in candidates
+        )
     assert read_everything(store) == others  # what is left reads, and only that is left
 
 

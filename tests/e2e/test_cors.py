@@ -20,7 +20,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
 
-from egide.s3.cors import CACHE_SECONDS
+from egide.engine.store import BUCKET_CACHE_SECONDS
 
 VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 APP = "https://app.example.com"
@@ -390,7 +390,8 @@ def test_changes_apply_at_once_in_the_process(make_server: Any) -> None:
 def test_changes_reach_every_worker_within_the_cache_delay(
     s3: Any, shared_server: Server, bucket: str
 ) -> None:
-    """Other worker processes keep rules up to CACHE_SECONDS, then read the new ones."""
+    """Other worker processes keep rules up to BUCKET_CACHE_SECONDS (the default of
+    `bucket_cache_seconds`), then read the new ones."""
     path = f"/{bucket}/k"
     for _ in range(6):  # reach every worker, so that each caches "no rules"
         assert preflight(shared_server, path, origin=APP, method="GET").status == 403
@@ -398,7 +399,7 @@ def test_changes_reach_every_worker_within_the_cache_delay(
         Bucket=bucket,
         CORSConfiguration={"CORSRules": [{"AllowedOrigins": [APP], "AllowedMethods": ["GET"]}]},
     )
-    time.sleep(CACHE_SECONDS + 0.2)
+    time.sleep(BUCKET_CACHE_SECONDS + 0.2)
     for _ in range(6):
         assert preflight(shared_server, path, origin=APP, method="GET").status == 200
 

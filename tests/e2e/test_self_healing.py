@@ -91,12 +91,16 @@ def _referenced(server: Server) -> set[tuple[str, str]]:
         server, "SELECT version_id, sites, pack, parts FROM versions WHERE delete_marker = 0"
     ):
         # A multipart object also keeps its completion record (part 0) beside its pieces.
-        seqs = [0, *(part[1] for part in json.loads(parts))] if parts else [0]
+        # Each part's files are named by its own id since decision 0018 (its seventh field).
+        names = [f"{vid.hex()}-0"] + [
+            f"{part[6]}-0" if len(part) > 6 else f"{vid.hex()}-{part[1]}"
+            for part in (json.loads(parts) if parts else [])
+        ]
         for index, site in enumerate(json.loads(sites)):
             if pack is not None:
                 wanted.add((site, pack))
             else:
-                wanted |= {(site, f"{vid.hex()}-{seq}-{index}") for seq in seqs}
+                wanted |= {(site, f"{name}-{index}") for name in names}
     return wanted
 
 

@@ -6,16 +6,23 @@ from pathlib import Path
 
 from tests.engine.helpers import make_env, payload
 
-from egide.domain import amendment_name, parse_amendment_name
+from egide.domain import (
+    NO_BUCKET,
+    amendment_name,
+    legacy_amendment_name,
+    parse_amendment_name,
+)
 from egide.engine.amendments import amendment_number, open_amendment, record_amendment
 from egide.engine.siterecords import newest_of, superseded_of
 
 
 def test_names_round_trip_and_the_newest_supersedes_the_others() -> None:
     bucket, version, other = b"\x01" * 16, b"\x02" * 16, b"\x03" * 16
-    names = [amendment_name(bucket, version, n) for n in (5, 17, 9)]
-    names.append(amendment_name(bucket, other, 3))
-    assert parse_amendment_name(names[1]) == (bucket, version, 17)
+    names = [amendment_name(version, n) for n in (5, 17)]
+    names.append(legacy_amendment_name(bucket, version, 9))  # written before decision 0018
+    names.append(amendment_name(other, 3))
+    assert parse_amendment_name(names[1]) == (NO_BUCKET, version, 17)
+    assert parse_amendment_name(names[2]) == (bucket, version, 9)
     assert parse_amendment_name("mark-" + "0" * 32 + "-" + "0" * 32) is None
     assert newest_of(names, amendment_number) == {version: names[1], other: names[3]}
     assert sorted(superseded_of([*names, "keys-abc"], amendment_number)) == sorted(
@@ -36,7 +43,8 @@ def test_a_change_is_recorded_sealed_on_every_site(tmp_path: Path) -> None:
         await record_amendment(env.store, version.version_id)
         (name,) = [n async for n in env.sites[0].list("amend-")]
         parsed = parse_amendment_name(name)
-        assert parsed is not None and parsed[:2] == (bucket.id, version.version_id)
+        assert parsed is not None and parsed[:2] == (NO_BUCKET, version.version_id)
+        assert bucket.id.hex() not in name
         copies = {await site.read(name, 0, -1) for site in env.sites}
         assert len(copies) == 1
         sealed = copies.pop()

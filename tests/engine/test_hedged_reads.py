@@ -16,10 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.delays import DelayingProxy, ManualClock, SlowSite
+from tests.clocks import ManualClock
+from tests.delays import DelayingProxy, SlowSite
 from tests.engine.helpers import BLOCK, PACK, Env, K, make_env, payload
 from tests.providers import Provider, running_seaweedfs
 
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.config import HealthConfig
 from egide.domain import ObjectVersion, ShardsUnavailable
 from egide.engine.store import ObjectStore
@@ -33,7 +35,7 @@ SIZES = {"packed": PACK // 2, "one-block": BLOCK - 100, "blocks": 6 * BLOCK + 7}
 
 
 def hedging_env(
-    env: Env, sites: Sequence[Site], clock: Callable[[], float] = time.monotonic, **config: object
+    env: Env, sites: Sequence[Site], clock: Clock = SYSTEM_CLOCK, **config: object
 ) -> tuple[Env, SiteHealth]:
     """`env` with a store over `sites` and a health of the given settings."""
     health = SiteHealth(

@@ -140,7 +140,7 @@ def test_versioned_bucket_gets_a_delete_marker(env: Env) -> None:
         assert await versions(env, bucket_id) == [("k", True, True), ("k", False, False)]
         marker = await env.catalog.get_object(bucket_id, "k")
         assert marker is not None  # recorded on the sites like a DeleteObject marker
-        name = marker_record_name(bucket_id, marker.version_id)
+        name = marker_record_name(marker.version_id)
         assert all([await site.size(name) for site in env.sites])
         # A marker over a version is not "expired": it stays, and no second one is added.
         assert (await apply_lifecycle(env.store, time.time() + 2 * LATER)).actions == 0

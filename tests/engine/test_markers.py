@@ -22,7 +22,7 @@ def test_a_delete_marker_is_recorded_sealed_on_every_site(tmp_path: Path) -> Non
         await env.put("b", "secret-report.pdf", payload(100))
         marker = await env.store.delete_object("b", "secret-report.pdf")
         assert marker is not None and marker.delete_marker
-        name = marker_record_name(bucket.id, marker.version_id)
+        name = marker_record_name(marker.version_id)
         copies = {await site.read(name, 0, -1) for site in env.sites}
         assert len(copies) == 1  # the same sealed bytes everywhere
         sealed = copies.pop()

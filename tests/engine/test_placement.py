@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, Env, chunks, files_under, payload
 
 from egide.catalog.sqlite import SQLiteCatalog
@@ -261,6 +262,25 @@ def test_the_catalog_setting_overrides_the_configuration(env: Env) -> None:
     env.run(scenario)
 
 
+def test_a_policy_another_process_set_applies_once_the_cache_ends(env: Env) -> None:
+    """A policy stored by another process (the CLI, another gateway) governs this store's new
+    versions once its cache of the bucket's policy has aged `cache_seconds`, not before."""
+    clock = ManualClock()
+    env.store.placer.clock = clock
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("later")
+        code = (await env.put("later", "before", payload(SMALL))).k
+        assert code != 2
+        await store_policy(env.catalog, bucket.id, Policy(k=2, m=2, providers=("Gamma", "Beta")))
+        clock.advance(env.store.placer.cache_seconds - 0.25)
+        assert (await env.put("later", "cached", payload(SMALL))).k == code
+        clock.advance(0.25)
+        assert (await env.put("later", "after", payload(SMALL))).k == 2
+
+    env.run(scenario)
+
+
 def test_an_invalid_policy_in_the_catalog_refuses_writes(env: Env) -> None:
     async def scenario() -> None:
         bucket = await env.store.create_bucket("photos")
@@ -303,8 +323,8 @@ def test_a_site_failing_before_the_body_is_written_around(env: Env, size: int) -
 
 def test_a_site_failing_mid_stream_fails_the_write_cleanly_and_is_avoided_next(env: Env) -> None:
     alpha = _flaky(env, "alpha-1")
-    clock = [1000.0]
-    env.store.placer.clock = lambda: clock[0]
+    clock = ManualClock()
+    env.store.placer.clock = clock
 
     async def scenario() -> None:
         await _buckets(env, "cheap")
@@ -321,7 +341,7 @@ def test_a_site_failing_mid_stream_fails_the_write_cleanly_and_is_avoided_next(e
         assert await env.get("cheap", "k") == payload(STREAMED, seed=6)
         # ... until it has had time to recover.
         alpha.fail_writes = False
-        clock[0] += SUSPECT_SECONDS + 1
+        clock.advance(SUSPECT_SECONDS + 1)
         back = await env.put("cheap", "k", payload(STREAMED, seed=7))
         assert back.sites[0] == "alpha-1"
         assert await env.get("cheap", "k") == payload(STREAMED, seed=7)

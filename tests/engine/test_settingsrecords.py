@@ -7,8 +7,13 @@ from pathlib import Path
 
 from tests.engine.helpers import make_env
 
-from egide.domain import parse_settings_record_name
-from egide.engine.settingsrecords import RECORDED, open_settings, record_settings
+from egide.domain import is_settings_record_name
+from egide.engine.settingsrecords import (
+    RECORD_NAME,
+    RECORDED,
+    open_named_settings,
+    record_settings,
+)
 from egide.engine.versioning import VERSIONING
 
 
@@ -23,20 +28,25 @@ def test_settings_are_recorded_once_per_change(tmp_path: Path) -> None:
         await env.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
         await env.catalog.put_bucket_setting(bucket.id, "cors", '[{"origin": "partner.example"}]')
         assert await record_settings(env.store) == 1
-        names = sorted([n async for n in env.sites[0].list("bset-" + bucket.id.hex())])
-        assert len(names) == 2  # the older one is garbage collection's to delete
-        newest = max(names, key=lambda n: parse_settings_record_name(n) or (b"", 0))
-        parsed = parse_settings_record_name(newest)
-        assert parsed is not None and parsed[0] == bucket.id
+        names = sorted([n async for n in env.sites[0].list("bset-")])
+        assert len(names) == 2  # one per bucket: a new record removes the one it supersedes
+        assert all(is_settings_record_name(n) for n in names)
+        assert not any(b.hex() in n for n in names for b in (bucket.id,))  # no bucket id
+        newest = await env.catalog.get_bucket_setting(bucket.id, RECORD_NAME)
+        assert newest in names
         copies = {await site.read(newest, 0, -1) for site in env.sites}
         assert len(copies) == 1
         sealed = copies.pop()
-        assert b"partner.example" not in sealed
+        assert b"partner.example" not in sealed and bucket.id not in sealed
         key = env.store.bucket_key(bucket)
-        assert open_settings([key], bucket.id, parsed[1], sealed) == {
-            VERSIONING: "Enabled", "cors": '[{"origin": "partner.example"}]',
+        opened = open_named_settings([key], bucket.id, newest, sealed)
+        assert opened is not None and opened[0] == bucket.id
+        assert opened[2] == {
+            VERSIONING: "Enabled", "cors": '[{"origin": "partner.example"}]', RECORD_NAME: newest,
         }  # fmt: skip
-        assert open_settings([key], bucket.id, parsed[1] + 1, sealed) is None
+        # Bound to its bucket and name: renamed, or under another bucket, it does not open.
+        assert open_named_settings([key], bucket.id, "bset-" + "0" * 32, sealed) is None
+        assert open_named_settings([key], bytes(16), newest, sealed) is None
         assert await env.catalog.get_bucket_setting(bucket.id, RECORDED) is not None
 
     env.run(scenario)

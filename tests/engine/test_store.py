@@ -8,9 +8,11 @@ import asyncio
 import hashlib
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from tests.engine.helpers import BLOCK, PACK, Env, payload
+from tests.clocks import ManualClock
+from tests.engine.helpers import BLOCK, PACK, Env, make_env, payload
 
 from egide.admin.scan import shard_files
 from egide.coding.shardfile import HEADER_SIZE
@@ -22,6 +24,7 @@ from egide.domain import (
     ShardsUnavailable,
     SitesUnavailable,
 )
+from egide.engine.store import BUCKET_CACHE_SECONDS
 
 SIZES = [0, 1, PACK, PACK + 1, BLOCK, 3 * BLOCK + 5]
 
@@ -407,6 +410,28 @@ def test_buckets(env: Env) -> None:
         assert (await env.store.list_objects("photos")).objects == []
         await env.put("photos", "b", b"data")
         assert await env.get("photos", "b") == b"data"
+
+    env.run(scenario)
+
+
+def test_object_operations_see_a_bucket_deleted_elsewhere_once_the_cache_ends(
+    tmp_path: Path,
+) -> None:
+    """Object operations use a bucket lookup up to BUCKET_CACHE_SECONDS old: a bucket another
+    process deleted still answers as empty until then, and NoSuchBucket after."""
+    clock = ManualClock()
+    env = make_env(tmp_path, clock=clock)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("gone")
+        assert (await env.store.list_objects("gone")).objects == []  # the lookup is cached
+        await env.catalog.delete_bucket("gone")  # by another gateway, or the CLI
+        clock.advance(BUCKET_CACHE_SECONDS - 0.25)
+        with pytest.raises(KeyNotFound):
+            await env.store.head_object("gone", "k")
+        clock.advance(0.25)
+        with pytest.raises(BucketNotFound):
+            await env.store.head_object("gone", "k")
 
     env.run(scenario)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
+from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, run_job, wipe_site
 
@@ -23,7 +23,8 @@ from egide.sites.base import write_file
 
 
 def test_evacuation_moves_every_piece_and_proves_the_site_empty(tmp_path: Path) -> None:
-    env = make_env(tmp_path, site_count=8)
+    clock = ManualClock()
+    env = make_env(tmp_path, site_count=8, clock=clock)
     data = {f"big{i}": payload(3 * BLOCK + i) for i in range(4)}
     data |= {f"small{i}": payload(PACK // 4 + i) for i in range(6)}
 
@@ -42,7 +43,7 @@ def test_evacuation_moves_every_piece_and_proves_the_site_empty(tmp_path: Path) 
         }  # fmt: skip
         assert [p for p in (env.site(victim).root / "shards").rglob("*") if p.is_file()] == []
         # New writes avoid the evacuated site (once the placer's cache of retired sites ends).
-        await asyncio.sleep(RETIRED_CACHE_SECONDS)
+        clock.advance(RETIRED_CACHE_SECONDS)
         fresh = await env.put("b", "fresh", payload(2 * BLOCK))
         assert victim not in fresh.sites
         await env.store.create_bucket("later")  # its key record skips the emptied site too
@@ -212,7 +213,7 @@ def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> No
         assert marker is not None
         for site in new:  # added to the configuration after the bucket and the marker
             await site.delete(record_name(bucket.id))
-            await site.delete(marker_record_name(bucket.id, marker.version_id))
+            await site.delete(marker_record_name(marker.version_id))
         for site in old:
             job = await run_job(env, "evacuate", {"site": site.name}, evacuate_settle=0)
             assert job.state == "done", job.error

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from tests.engine.helpers import BLOCK, PACK, make_env, payload
+from tests.engine.helpers import BLOCK, PACK, chunks, make_env, payload
 from tests.maintenance.helpers import run_job
 
 from egide.domain import marker_record_name, new_id, shard_name
 from egide.engine.amendments import record_amendment
 from egide.engine.keyrecords import record_name
-from egide.engine.settingsrecords import record_settings
+from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
+from egide.engine.settingsrecords import RECORD_NAME, record_settings
 from egide.engine.versioning import VERSIONING
 
 
@@ -106,7 +108,7 @@ def test_records_follow_their_versions(tmp_path: Path) -> None:
         assert marker is not None
         lacking = env.sites[5]
         amendment = [name async for name in env.sites[0].list("amend-")]
-        names = [*amendment, marker_record_name(bucket.id, marker.version_id)]
+        names = [*amendment, marker_record_name(marker.version_id)]
         for name in names:
             await lacking.delete(name)
         job = await run_job(env, "gc", {"grace": 0})
@@ -128,13 +130,57 @@ def test_settings_records_of_a_deleted_bucket_go(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         kept = await env.store.create_bucket("kept")
-        gone = await env.store.create_bucket("gone")
+        await env.store.create_bucket("gone")
         assert await record_settings(env.store) == 2
         await env.catalog.delete_bucket("gone")
         await run_job(env, "gc", {"grace": 0})  # noted
         await run_job(env, "gc", {"grace": 0})  # deleted
+        current = await env.catalog.get_bucket_setting(kept.id, RECORD_NAME)
         for site in env.sites:
-            assert [n async for n in site.list("bset-" + gone.id.hex())] == []
-            assert len([n async for n in site.list("bset-" + kept.id.hex())]) == 1
+            assert [n async for n in site.list("bset-")] == [current]
+
+    env.run(scenario)
+
+
+def test_part_files_named_by_their_own_ids_go_with_their_parts_only(tmp_path: Path) -> None:
+    """A part file (decision 0018) names neither its upload nor its version: the catalog's
+    index of part file ids keeps it while its upload or version has it, and no longer."""
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        mp = env.store.multipart
+        upload = await mp.create("b", "k", {})
+        one = await mp.upload_part(upload, 1, chunks(payload(MIN_PART_SIZE, 1)))
+        replaced = await mp.upload_part(upload, 2, chunks(payload(10, 2)))
+        two = await mp.upload_part(upload, 2, chunks(payload(20, 3)))
+        files = [(site, one.file(upload.upload_id, i)) for i, site in enumerate(upload.sites)]
+        files += [(site, two.file(upload.upload_id, i)) for i, site in enumerate(upload.sites)]
+        gone = [(site, replaced.file(upload.upload_id, i)) for i, site in enumerate(upload.sites)]
+        sites = {site.name: site for site in env.sites}
+
+        async def present(listed: list[tuple[str, str]]) -> list[bool]:
+            return [bool(await sites[site].size(name)) for site, name in listed]
+
+        await env.store.empty_trash()  # the replaced attempt's files
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        assert all(await present(files)) and not any(await present(gone))  # in progress
+        await mp.complete(upload, [CompletedPart(1, one.etag, {}), CompletedPart(2, two.etag, {})])
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        assert all(await present(files))  # completed
+        aborted = await mp.create("b", "aborted", {})
+        await mp.upload_part(aborted, 1, chunks(payload(30, 4)))
+        await mp.abort(aborted)
+        await env.store.delete_object("b", "k")
+        await env.store.empty_trash()
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        assert not any(await present(files))
+        # And the index forgets them: no row outlives its part.
+        with sqlite3.connect(env.tmp / "catalog.sqlite3") as db:
+            assert db.execute("SELECT count(*) FROM part_files").fetchone() == (0,)
+        db.close()
 
     env.run(scenario)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.clocks import ManualClock
 from tests.engine.helpers import make_env
 from tests.maintenance.helpers import context
 
@@ -138,11 +139,12 @@ def test_unknown_kinds_are_refused(tmp_path: Path) -> None:
 
 def test_the_throttle_holds_a_rate() -> None:
     async def scenario() -> float:
-        throttle = Throttle(10_000_000)
-        started = time.monotonic()
+        clock = ManualClock()
+        throttle = Throttle(10_000_000, clock)
+        started = clock.monotonic()
         for _ in range(30):
             await throttle.spend(1_000_000)  # 30 MB at 10 MB/s: about 2 s beyond the burst
-        return time.monotonic() - started
+        return clock.monotonic() - started
 
     elapsed = asyncio.run(scenario())
     assert 1.8 <= elapsed <= 3.5

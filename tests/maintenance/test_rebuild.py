@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,15 +17,26 @@ from tests.engine.helpers import Env, chunks, make_env, payload
 from tests.maintenance.helpers import run_job
 
 from egide.catalog.sqlite import SQLiteCatalog
+from egide.coding.shardfile import HEADER_SIZE, ShardHeader
 from egide.crypto.keyring import Keyring
-from egide.domain import ObjectVersion, marker_record_name, shard_name
+from egide.domain import (
+    ObjectVersion,
+    legacy_amendment_name,
+    legacy_marker_record_name,
+    legacy_settings_record_name,
+    marker_record_name,
+    shard_name,
+)
 from egide.engine.amendments import record_amendment
 from egide.engine.credentialrecords import record_credentials
+from egide.engine.manifest import write_completion_record
 from egide.engine.multipart import MIN_PART_SIZE, CompletedPart
-from egide.engine.settingsrecords import record_settings
+from egide.engine.settingsrecords import RECORD_NAME, record_settings
+from egide.engine.siterecords import seal_document
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.maintenance.rebuild import RebuildError, RebuildReport, rebuild_catalog
+from egide.sites.base import write_file
 from egide.sites.local import LocalSite
 
 
@@ -224,13 +238,13 @@ def test_delete_markers_come_back_and_removed_ones_do_not(env: Env, tmp_path: Pa
         await store.delete_object("v", "null")  # a null marker replaces it
         await run_job(env, "gc", {"grace": 0})  # notes the removed marker's record
         await run_job(env, "gc", {"grace": 0})  # and deletes it
-        assert not any([await site.size(marker_record_name(bucket.id, undone.version_id))
+        assert not any([await site.size(marker_record_name(undone.version_id))
                         for site in env.sites])  # fmt: skip
         before = await _all_versions(env.catalog)
         live = [v for v in before.values() if v.delete_marker]
         assert len(live) == 3
         for marker in live:  # garbage collection keeps the records of live markers
-            name = marker_record_name(bucket.id, marker.version_id)
+            name = marker_record_name(marker.version_id)
             assert all([await site.size(name) for site in env.sites])
 
         async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
@@ -302,8 +316,8 @@ def test_bucket_settings_come_back_from_their_records(env: Env, tmp_path: Path) 
         await record_settings(store)
         await store.catalog.put_bucket_setting(plain.id, "cors", None)  # changed again
         await record_settings(store)
-        await run_job(env, "gc", {"grace": 3600})  # drops the superseded record
-        assert len([n async for n in env.sites[0].list("bset-" + plain.id.hex())]) == 1
+        await run_job(env, "gc", {"grace": 3600})
+        assert len([n async for n in env.sites[0].list("bset-")]) == 2  # one per bucket
 
         async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
             assert report.recorded_settings == 2 and report.problems == []
@@ -325,5 +339,133 @@ def test_access_keys_come_back_from_the_credentials_record(env: Env, tmp_path: P
             found = await rebuilt.get_credential("EGKEPTACCESSKEY00001")
             assert found is not None
             assert env.keyring.open_secret("EGKEPTACCESSKEY00001", found) == b"kept secret"
+
+    env.run(scenario)
+
+
+async def _rename_everywhere(env: Env, name: str, new: str, data: bytes | None = None) -> None:
+    for site in env.sites:
+        sealed = await site.read(name, 0, -1)
+        await site.delete(name)
+        await write_file(site, new, sealed if data is None else data)
+
+
+def test_records_named_before_decision_0018_are_read_kept_and_collected(
+    env: Env, tmp_path: Path
+) -> None:
+    """A store written before record names lost their bucket id rebuilds as before, and
+    garbage collection keeps its records while they are current, then drops them."""
+
+    async def scenario() -> None:
+        store = env.store
+        bucket = await store.create_bucket("v")
+        await store.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
+        version = await env.put("v", "k", payload(100, 1))
+        tagged = {**version.headers, "x-amz-tagging": "a=b"}
+        await store.catalog.update_version_headers(version.version_id, tagged)
+        await record_amendment(store, version.version_id)
+        marker = await store.delete_object("v", "k")
+        assert marker is not None
+        await record_settings(store)
+        # As an earlier Égide named them: the bucket id in each name.
+        (amend,) = [n async for n in env.sites[0].list("amend-")]
+        number = int(amend.rsplit("-", 1)[1])
+        legacy_amend = legacy_amendment_name(bucket.id, version.version_id, number)
+        await _rename_everywhere(env, amend, legacy_amend)
+        legacy_mark = legacy_marker_record_name(bucket.id, marker.version_id)
+        await _rename_everywhere(env, marker_record_name(marker.version_id), legacy_mark)
+        current = await store.catalog.get_bucket_setting(bucket.id, RECORD_NAME)
+        assert current is not None
+        legacy_set = legacy_settings_record_name(bucket.id, 7)
+        old = seal_document(
+            store.bucket_key(bucket), {VERSIONING: "Enabled"},
+            b"egide/bucket-settings/" + bucket.id + b"7",
+        )  # fmt: skip
+        await _rename_everywhere(env, current, legacy_set, old)
+        await store.catalog.put_bucket_setting(bucket.id, RECORD_NAME, None)
+        before = await _all_versions(env.catalog)
+
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.problems == [] and report.delete_markers == 1
+            assert report.amended == 1 and report.recorded_settings == 1
+            assert await _all_versions(rebuilt) == before
+            assert await rebuilt.get_bucket_setting(bucket.id, VERSIONING) == "Enabled"
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        legacy = [legacy_amend, legacy_mark, legacy_set]
+        for site in env.sites:  # current: kept
+            assert all([await site.size(name) for name in legacy])
+        await record_settings(store)  # a new settings record (0018) supersedes the old one
+        await store.delete_object("v", "k", marker.s3_version_id)
+        await store.delete_object("v", "k", version.s3_version_id)
+        await run_job(env, "gc", {"grace": 0})  # noted
+        await run_job(env, "gc", {"grace": 0})  # deleted
+        for site in env.sites:
+            assert not any([await site.size(name) for name in legacy])
+
+    env.run(scenario)
+
+
+async def _as_before_0018(env: Env, version: ObjectVersion) -> ObjectVersion:
+    """`version` (multipart) as an Égide before decision 0018 wrote it: part files named by
+    version id and seq, with the bucket id, version id and seq in their clear header."""
+    sites = {site.name: site for site in env.sites}
+    for part in version.parts:
+        for index, name in enumerate(version.sites):
+            data = await sites[name].read(part.file(version.version_id, index), 0, -1)
+            header = ShardHeader.decode(data[:HEADER_SIZE])
+            assert header.bucket_id == bytes(16) and header.version_id == part.pid
+            legacy = replace(header, part=part.seq, bucket_id=version.bucket_id,
+                             version_id=version.version_id).encode()  # fmt: skip
+            new_name = shard_name(version.version_id, part.seq, index)
+            await write_file(sites[name], new_name, legacy + data[HEADER_SIZE:])
+            await sites[name].delete(part.file(version.version_id, index))
+    old = replace(version, parts=tuple(replace(p, pid=b"") for p in version.parts))
+    await write_completion_record(env.store, old)
+    with sqlite3.connect(env.tmp / "catalog.sqlite3") as db:
+        parts = json.dumps([p.fields() for p in old.parts])
+        db.execute("UPDATE versions SET parts = ? WHERE version_id = ?", (parts, old.version_id))
+        db.execute("DELETE FROM part_files")
+    db.close()
+    return old
+
+
+def test_parts_named_before_decision_0018_read_rebuild_repair_and_go(
+    env: Env, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        store = env.store
+        await store.create_bucket("b")
+        mp = store.multipart
+        upload = await mp.create("b", "multi", {})
+        one = await mp.upload_part(upload, 1, chunks(payload(MIN_PART_SIZE, 3)))
+        two = await mp.upload_part(upload, 2, chunks(payload(1000, 5)))
+        version = await mp.complete(
+            upload, [CompletedPart(1, one.etag, {}), CompletedPart(2, two.etag, {})]
+        )
+        assert all(len(p.pid) == 16 for p in version.parts)
+        old = await _as_before_0018(env, version)
+        body = payload(MIN_PART_SIZE, 3) + payload(1000, 5)
+        assert await _read_all(store, "b", "multi") == body
+        before = await _all_versions(env.catalog)
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.problems == [] and report.degraded == 0
+            assert await _all_versions(rebuilt) == before
+            assert await _read_all(_store(env, rebuilt), "b", "multi") == body
+        files = [(site, name) for site, name in old.shard_files()]
+        sites = {site.name: site for site in env.sites}
+        await sites[files[-1][0]].delete(files[-1][1])  # a piece of part 2 lost
+        await run_job(env, "repair", {})
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        for site, name in files:  # repaired, and kept: still referenced under its old name
+            assert await sites[site].size(name), name
+        assert await _read_all(store, "b", "multi") == body
+        await store.delete_object("b", "multi")
+        await store.empty_trash()
+        await run_job(env, "gc", {"grace": 0})
+        await run_job(env, "gc", {"grace": 0})
+        for site, name in files:
+            assert await sites[site].size(name) is None, name
 
     env.run(scenario)

@@ -75,9 +75,11 @@ async def _three_parts(env: Env, key: str) -> tuple[ObjectVersion, bytes]:
 
 def _flip_piece(env: Env, version: ObjectVersion, index: int, seq: int, block: int) -> None:
     """Rot in one block's piece of shard `index` of part attempt `seq` (0: not multipart)."""
-    size = next(p.size for p in version.parts if p.seq == seq) if seq else version.size
+    size = (
+        next(p.stored_size for p in version.parts if p.seq == seq) if seq else version.stored_size
+    )
     layout = Layout(version.k, version.m, version.block_size, size)
-    path = env.shard_path(version.sites[index], shard_name(version.version_id, seq, index))
+    path = env.shard_path(version.sites[index], version.shard(index, seq))
     flip(path, layout.piece_offset(HEADER_SIZE, block) + 7)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import sqlite3
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.clocks import ManualClock
 from tests.engine.helpers import Env, make_env, payload
 
 from egide.catalog.sqlite import SQLiteCatalog
@@ -85,16 +86,18 @@ def test_keeps_the_newest_and_deletes_all_on_request(env: Env) -> None:
 def test_schedule_takes_one_when_due_and_one_process_only(env: Env) -> None:
     async def scenario() -> None:
         sites = {s.name: s for s in env.sites}
-        due: dict[str, float] = {"interval": 0.05}
+        clock = ManualClock()
+        due: dict[str, Any] = {"interval": 0.05, "clock": clock}
+        hourly: dict[str, Any] = {"interval": 3600, "clock": clock}
         assert await snapshot_if_due(env.catalog, env.keyring, sites, **due) is None  # clock set
-        assert await snapshot_if_due(env.catalog, env.keyring, sites, interval=3600) is None
-        await asyncio.sleep(0.1)
+        assert await snapshot_if_due(env.catalog, env.keyring, sites, **hourly) is None
+        clock.advance(0.1)
         with open(env.db_path.with_name(LOCK_FILE), "a") as held:  # another worker at it
             fcntl.flock(held, fcntl.LOCK_EX)
             assert await snapshot_if_due(env.catalog, env.keyring, sites, **due) is None
         info = await snapshot_if_due(env.catalog, env.keyring, sites, **due)
         assert info is not None
-        assert await snapshot_if_due(env.catalog, env.keyring, sites, interval=3600) is None
+        assert await snapshot_if_due(env.catalog, env.keyring, sites, **hourly) is None
         assert await snapshot_if_due(env.catalog, env.keyring, sites, interval=0) is None
 
     env.run(scenario)

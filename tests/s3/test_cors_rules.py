@@ -1,11 +1,24 @@
-"""CORS rules: the configuration document and how a request is matched (src/egide/s3/cors.py)."""
+"""CORS rules: the configuration document, how a request is matched, and how long a store
+keeps a bucket's rules (src/egide/s3/cors.py)."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from tests.clocks import ManualClock
+from tests.engine.helpers import BLOCK, PACK, K, M, make_env
+
+from egide.engine.store import BUCKET_CACHE_SECONDS, ObjectStore
 from egide.s3 import errors
-from egide.s3.cors import CorsRule, first_match, parse_configuration, render_configuration
+from egide.s3.cors import (
+    CorsRule,
+    _save,
+    bucket_rules,
+    first_match,
+    parse_configuration,
+    render_configuration,
+)
 
 
 def doc(*rules: str) -> bytes:
@@ -183,3 +196,28 @@ def test_response_headers_of_a_rule() -> None:
     assert anyone["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in anyone
     assert "access-control-allow-headers" not in anyone
+
+
+def test_a_store_keeps_a_bucket_s_rules_until_the_cache_ends(tmp_path: Path) -> None:
+    """Rules another gateway changed are seen once BUCKET_CACHE_SECONDS have passed on this
+    store's clock, not before; a change made through a store is seen by it at once."""
+    clock = ManualClock()
+    env = make_env(tmp_path, clock=clock)
+    other = ObjectStore(
+        env.catalog, env.keyring, env.sites, k=K, m=M, block_size=BLOCK, pack_threshold=PACK
+    )
+    rule = CorsRule(("https://app.test",), ("GET",))
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("web")
+        assert await bucket_rules(env.store, bucket) == ()
+        await _save(other, bucket, (rule,))
+        assert await bucket_rules(other, bucket) == (rule,)
+        clock.advance(BUCKET_CACHE_SECONDS - 0.25)
+        assert await bucket_rules(env.store, bucket) == ()
+        clock.advance(0.25)
+        assert await bucket_rules(env.store, bucket) == (rule,)
+        await _save(env.store, bucket, ())
+        assert await bucket_rules(env.store, bucket) == ()
+
+    env.run(scenario)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.delays import ManualClock as Clock
+from tests.clocks import ManualClock as Clock
 
 from egide.config import ConfigError, HealthConfig, load_settings
 from egide.sites.health import SiteHealth

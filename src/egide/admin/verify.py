@@ -20,7 +20,7 @@ from egide.coding.shardfile import (
     ShardHeader,
     verify_piece,
 )
-from egide.domain import ObjectVersion
+from egide.domain import NO_BUCKET_ID, ObjectVersion
 from egide.sites.base import ShardMissing, Site, SiteError
 
 #: Bytes of pieces read in one request (a few blocks of the default 1 MiB).
@@ -117,11 +117,12 @@ async def _verify(site: Site, shard: ShardFile, version: ObjectVersion, found: S
 
 
 def _header_problems(header: ShardHeader, shard: ShardFile, version: ObjectVersion) -> list[str]:
-    if (header.bucket_id, header.version_id) != (version.bucket_id, version.version_id):
+    file_id, file_seq = version.part_file(shard.part)
+    if header.version_id != file_id or header.bucket_id not in (version.bucket_id, NO_BUCKET_ID):
         return [f"header belongs to another object (version {header.version_id.hex()})"]
     expected = {
         "shard index": (header.index, shard.index),
-        "part": (header.part, shard.part),
+        "part": (header.part, file_seq),
         "code": ((header.k, header.m), (version.k, version.m)),
         "block size": (header.block_size, version.block_size),
     }

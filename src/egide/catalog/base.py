@@ -184,6 +184,12 @@ class Catalog(Protocol):
     async def put_bucket_setting(self, bucket_id: bytes, name: str, value: str | None) -> None:
         """Set a per-bucket setting (a document such as CORS rules), or remove it with None."""
 
+    async def swap_bucket_setting(
+        self, bucket_id: bytes, name: str, expected: str | None, value: str
+    ) -> bool:
+        """Set a per-bucket setting only if it still holds `expected` (None: unset), in one
+        transaction; whether it did (two servers racing: one wins)."""
+
     async def update_version_headers(self, version_id: bytes, headers: dict[str, str]) -> bool:
         """Replace the stored headers of a committed version (its tags change in place);
         False if the version is gone (replaced or deleted)."""

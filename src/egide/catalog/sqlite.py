@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from egide.catalog.base import RecordedReport, ShreddedBucket, ShredSummary, TrashedShard
 from egide.domain import (
+    SETTINGS_RECORD_SETTING,
     Bucket,
     BucketExists,
     BucketNotEmpty,
@@ -33,6 +34,7 @@ from egide.domain import (
     Part,
     Upload,
     WriteCondition,
+    is_settings_record_name,
     parse_amendment_name,
     parse_credentials_record_name,
     parse_marker_record_name,
@@ -209,9 +211,17 @@ MIGRATIONS: tuple[str, ...] = (
     # 8: size padding (docs/decisions/0017-size-padding.md): the plaintext bytes a version's
     # (or an upload part's) blocks hold, padding included; NULL: its size (no padding).
     # A completed multipart version keeps it per part, in `versions.parts`.
+    # And opaque part file names (docs/decisions/0018-opaque-names.md): each part attempt's
+    # random file id, and the version (or upload: the same id) each such id belongs to, so
+    # that garbage collection can tell from a file name alone whether it is referenced.
     """
     ALTER TABLE versions ADD COLUMN padded_size INTEGER;
     ALTER TABLE parts ADD COLUMN padded_size INTEGER;
+    ALTER TABLE parts ADD COLUMN pid BLOB;
+    CREATE TABLE part_files (
+        file_id BLOB PRIMARY KEY,
+        version_id BLOB NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 
@@ -232,7 +242,12 @@ def _parts_json(parts: tuple[Part, ...]) -> str | None:
 
 
 def _parts(text: str | None) -> tuple[Part, ...]:
-    return tuple(Part(*fields) for fields in json.loads(text)) if text else ()
+    return tuple(Part.from_fields(fields) for fields in json.loads(text)) if text else ()
+
+
+def _attempt_file(upload_id: bytes, seq: int, pid: bytes | None, index: int) -> str:
+    """The file of shard `index` of a part attempt, named by its id (0018) or its seq."""
+    return shard_name(pid, 0, index) if pid else shard_name(upload_id, seq, index)
 
 
 def _version(row: sqlite3.Row) -> ObjectVersion:
@@ -270,17 +285,27 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
         return row is not None and site in json.loads(row[0])
     if parse_credentials_record_name(name):  # the credentials: older ones are superseded
         return True
-    if settings := parse_settings_record_name(name):  # a bucket's settings: on every site
-        return bool(db.execute("SELECT 1 FROM buckets WHERE id = ?", (settings[0],)).fetchone())
+    if is_settings_record_name(name):  # a bucket's current settings record: on every site
+        return bool(db.execute(
+            "SELECT 1 FROM bucket_settings WHERE name = ? AND value = ?",
+            (SETTINGS_RECORD_SETTING, name),
+        ).fetchone())  # fmt: skip
+    if settings := parse_settings_record_name(name):  # before 0018: until a newer one exists
+        return bool(db.execute(
+            "SELECT 1 FROM buckets WHERE id = ? AND NOT EXISTS (SELECT 1 FROM bucket_settings "
+            "WHERE bucket_id = ? AND name = ?)",
+            (settings[0], settings[0], SETTINGS_RECORD_SETTING),
+        ).fetchone())  # fmt: skip
+    # Records of decision 0018 name no bucket (NO_BUCKET): the version id alone decides.
     if amendment := parse_amendment_name(name):  # a version's later changes: on every site
         return bool(db.execute(
-            "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ?",
-            (amendment[1], amendment[0]),
+            "SELECT 1 FROM versions WHERE version_id = ? AND (? = x'' OR bucket_id = ?)",
+            (amendment[1], amendment[0], amendment[0]),
         ).fetchone())  # fmt: skip
     if marker := parse_marker_record_name(name):  # a delete marker's record: on every site
         return bool(db.execute(
-            "SELECT 1 FROM versions WHERE version_id = ? AND bucket_id = ? AND delete_marker = 1",
-            (marker[1], marker[0]),
+            "SELECT 1 FROM versions WHERE version_id = ? AND (? = x'' OR bucket_id = ?) "
+            "AND delete_marker = 1", (marker[1], marker[0], marker[0]),
         ).fetchone())  # fmt: skip
     fields = name.split("-")
     if len(fields) != 3 or not all(fields):
@@ -294,11 +319,31 @@ def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
     row = db.execute(
         "SELECT sites, parts, pack FROM versions WHERE version_id = ?", (version_id,)
     ).fetchone()
+    if row is None and seq == 0:
+        return _part_file_referenced(db, site, version_id, index)
     if row is None or row[2] is not None:
         return False
     sites = json.loads(row[0])
-    seqs = {0, *(part.seq for part in _parts(row[1]))}  # 0: a multipart completion record
+    seqs = {0, *(part.seq for part in _parts(row[1]) if not part.pid)}  # 0: completion record
     return seq in seqs and 0 <= index < len(sites) and sites[index] == site
+
+
+def _part_file_referenced(db: sqlite3.Connection, site: str, file_id: bytes, index: int) -> bool:
+    """Whether `<file_id>-0-<index>` on `site` is a part file (decision 0018) that an upload
+    in progress or a committed version still has there."""
+    owner = db.execute("SELECT version_id FROM part_files WHERE file_id = ?", (file_id,)).fetchone()
+    if owner is None:
+        return False
+    if db.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (owner[0],)).fetchone():
+        return True
+    row = db.execute(
+        "SELECT sites, parts FROM versions WHERE version_id = ?", (owner[0],)
+    ).fetchone()
+    if row is None:
+        return False
+    sites = json.loads(row[0])
+    kept = any(part.pid == file_id for part in _parts(row[1]))
+    return kept and 0 <= index < len(sites) and sites[index] == site
 
 
 def _upload(row: sqlite3.Row) -> Upload:
@@ -520,6 +565,7 @@ class SQLiteCatalog:
         ).fetchone()
         version = _version(row)
         db.execute("DELETE FROM versions WHERE version_id = ?", (version_id,))
+        db.execute("DELETE FROM part_files WHERE version_id = ?", (version_id,))
         if version.pack is not None:
             SQLiteCatalog._unref_pack(db, version.pack)
             return
@@ -829,7 +875,7 @@ class SQLiteCatalog:
         is raised."""
 
         def run(db: sqlite3.Connection) -> bool:
-            files = [(site, shard_name(upload_id, part.seq, i)) for i, site in enumerate(sites)]
+            files = [(site, part.file(upload_id, i)) for i, site in enumerate(sites)]
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 if not db.execute(
@@ -838,22 +884,30 @@ class SQLiteCatalog:
                     _trash(db, files)  # committed, then NoSuchUpload is raised
                     return False
                 old = db.execute(
-                    "SELECT seq FROM parts WHERE upload_id = ? AND number = ?",
+                    "SELECT seq, pid FROM parts WHERE upload_id = ? AND number = ?",
                     (upload_id, part.number),
                 ).fetchone()
                 if old is not None:
-                    _trash(
-                        db,
-                        [(site, shard_name(upload_id, old[0], i)) for i, site in enumerate(sites)],
-                    )
+                    _trash(db, [
+                        (site, _attempt_file(upload_id, old[0], old[1], i))
+                        for i, site in enumerate(sites)
+                    ])  # fmt: skip
+                    db.execute("DELETE FROM part_files WHERE file_id = ?", (old[1],))
                 db.execute(
                     "INSERT OR REPLACE INTO parts (upload_id, number, seq, size, etag, "
-                    "last_modified, checksums, padded_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "last_modified, checksums, padded_size, pid) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         upload_id, part.number, part.seq, part.size, part.etag,
                         part.last_modified, json.dumps(part.checksums), part.padded_size,
+                        part.pid or None,
                     ),
                 )  # fmt: skip
+                if part.pid:
+                    db.execute(
+                        "INSERT OR REPLACE INTO part_files (file_id, version_id) VALUES (?, ?)",
+                        (part.pid, upload_id),
+                    )
             return True
 
         if not await self._call(run):
@@ -862,14 +916,16 @@ class SQLiteCatalog:
     async def list_parts(self, upload_id: bytes, after: int = 0, limit: int = 10_000) -> list[Part]:
         def run(db: sqlite3.Connection) -> list[Part]:
             rows = db.execute(
-                "SELECT number, seq, size, etag, last_modified, checksums, padded_size FROM parts "
+                "SELECT number, seq, size, etag, last_modified, checksums, pid, padded_size "
+                "FROM parts "
                 "WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?",
                 (upload_id, after, limit),
             )
             return [
-                Part(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+                Part(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6] or b"",
+                     row[7])
                 for row in rows
-            ]
+            ]  # fmt: skip
 
         return await self._call(run)
 
@@ -904,15 +960,20 @@ class SQLiteCatalog:
         sites = json.loads(
             db.execute("SELECT sites FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()[0]
         )
-        seqs = [
-            seq
-            for (seq,) in db.execute("SELECT seq FROM parts WHERE upload_id = ?", (upload_id,))
+        attempts = [
+            (seq, pid)
+            for seq, pid in db.execute(
+                "SELECT seq, pid FROM parts WHERE upload_id = ?", (upload_id,)
+            )
             if seq not in keep
         ]
-        _trash(
-            db,
-            [(site, shard_name(upload_id, seq, i)) for seq in seqs for i, site in enumerate(sites)],
-        )
+        _trash(db, [
+            (site, _attempt_file(upload_id, seq, pid, i))
+            for seq, pid in attempts
+            for i, site in enumerate(sites)
+        ])  # fmt: skip
+        # The index keeps the kept ones: the version completed from them is their owner now.
+        db.executemany("DELETE FROM part_files WHERE file_id = ?", [(p,) for _, p in attempts])
         db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
         db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
 
@@ -1007,6 +1068,27 @@ class SQLiteCatalog:
                     )
 
         await self._call(run)
+
+    async def swap_bucket_setting(
+        self, bucket_id: bytes, name: str, expected: str | None, value: str
+    ) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                row = db.execute(
+                    "SELECT value FROM bucket_settings WHERE bucket_id = ? AND name = ?",
+                    (bucket_id, name),
+                ).fetchone()
+                if (row[0] if row else None) != expected:
+                    return False
+                db.execute(
+                    "INSERT OR REPLACE INTO bucket_settings (bucket_id, name, value) "
+                    "VALUES (?, ?, ?)",
+                    (bucket_id, name, value),
+                )
+                return True
+
+        return await self._call(run)
 
     # -- tagging ----------------------------------------------------------------------------
 

@@ -181,7 +181,8 @@ def _summary(report: RebuildReport, outcome: str) -> None:
     if report.uploads_without_record:
         lines.append(
             f"skipped       {plural(report.uploads_without_record, 'multipart upload')} "
-            "without completion record (in progress, or completed before records existed)"
+            "(or part) without completion record (in progress, or completed before records "
+            "existed)"
         )
     if report.without_bucket:
         lines.append(f"skipped       {report.without_bucket} versions of deleted buckets")

@@ -6,7 +6,8 @@ only — so a catalog rebuilt from the sites would give back the tags and locks 
 a legal hold placed afterwards would be lost, an extended COMPLIANCE retention shortened. So
 after each such change the version's whole changeable state (tags, retention, legal hold), as
 the catalog holds it then, is sealed under the bucket key into a record
-`amend-<bucket id>-<version id>-<number>` on every site that takes new data. The number is the
+`amend-<version id>-<number>` on every site that takes new data (no bucket id: decision 0018;
+a rebuild finds the bucket by the key that opens it). The number is the
 time in nanoseconds taken after the catalog was read: of two changes racing, the one that read
 the later state has the larger number, and a rebuild applies the largest. Garbage collection
 deletes the records a larger one supersedes and those of versions gone; evacuations and garbage
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from egide.domain import (
     AMENDMENT_PREFIX,
+    NO_BUCKET,
     TAGGING_HEADER,
     ObjectVersion,
     amendment_name,
@@ -30,6 +32,7 @@ from egide.domain import (
 )
 from egide.engine.siterecords import (
     open_document,
+    open_in_any,
     read_newest,
     seal_document,
     writable_sites,
@@ -104,7 +107,7 @@ async def record_amendment(store: ObjectStore, version_id: bytes) -> None:
         return
     number = time.time_ns()
     bucket = await store._bucket_by_id(version.bucket_id)
-    name = amendment_name(version.bucket_id, version_id, number)
+    name = amendment_name(version_id, number)
     data = seal(store.bucket_key(bucket), version, number)
     await write_everywhere(
         await writable_sites(store), name, data, f"amendment record of {version.key}"
@@ -117,14 +120,33 @@ def amendment_number(name: str) -> tuple[bytes, int] | None:
     return (parsed[1], parsed[2]) if parsed else None
 
 
+def _open_unnamed(
+    keys: Mapping[bytes, Sequence[bytes]],
+    order: list[bytes],
+    version_id: bytes,
+    number: int,
+    sealed: bytes,
+) -> Amendment | None:
+    """A record whose name has no bucket: the bucket whose key opens it is its bucket."""
+
+    def opens(generations: Sequence[bytes], bucket_id: bytes, data: bytes) -> Amendment | None:
+        return open_amendment(generations, bucket_id, version_id, number, data)
+
+    return open_in_any(keys, sealed, opens, order)
+
+
 async def read_amendments(
     sites: Mapping[str, Site], keys: Mapping[bytes, Sequence[bytes]]
 ) -> tuple[dict[bytes, Amendment], list[str]]:
     """The newest readable amendment of every version recorded on any site, for the buckets
     of `keys` (bucket id → its key generations); and the problems met."""
 
+    order = list(keys)  # tried busiest first (siterecords.open_in_any)
+
     def opener(name: str, number: int) -> Callable[[bytes], Amendment | None] | None:
         parsed = parse_amendment_name(name)
+        if parsed is not None and parsed[0] == NO_BUCKET:
+            return partial(_open_unnamed, keys, order, parsed[1], number)
         if parsed is None or parsed[0] not in keys:
             return None
         return partial(open_amendment, keys[parsed[0]], parsed[0], parsed[1], number)

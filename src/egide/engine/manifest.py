@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from egide.coding.shardfile import ShardHeader
-from egide.domain import ObjectVersion, Part, SitesUnavailable, shard_name
+from egide.domain import NO_BUCKET_ID, ObjectVersion, Part, SitesUnavailable, shard_name
 from egide.sites.base import write_file
 
 if TYPE_CHECKING:
@@ -95,11 +95,7 @@ class Manifest:
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Manifest:
         """Raises KeyError, TypeError or ValueError on a document that is no manifest."""
-        parts = tuple(
-            Part(int(n), int(s), int(size), str(e), float(t), dict(c),
-                 int(padded[0]) if padded else None)
-            for n, s, size, e, t, c, *padded in doc.get("parts") or ()
-        )  # fmt: skip
+        parts = tuple(Part.from_fields(list(fields)) for fields in doc.get("parts") or ())
         padded_size = doc.get("padded_size")
         is_null = doc.get("is_null")
         return cls(
@@ -129,7 +125,7 @@ async def write_completion_record(store: ObjectStore, version: ObjectVersion) ->
     async def one(index: int) -> None:
         site = store.sites[version.sites[index]]
         header = ShardHeader(
-            version.k, version.m, index, COMPLETION_SEQ, version.block_size, version.bucket_id,
+            version.k, version.m, index, COMPLETION_SEQ, version.block_size, NO_BUCKET_ID,
             version.version_id,
         ).encode()  # fmt: skip
         name = shard_name(version.version_id, COMPLETION_SEQ, index)

@@ -2,8 +2,9 @@
 
 A delete marker has no data and so no shard: without a record of its own, a catalog rebuilt
 from the sites would bring a deleted key back as current. So a marker is committed like a
-version: first a small record `mark-<bucket id>-<version id>` on every site that takes new data
-(any one copy is enough for a rebuild; providers see a name of random ids and a sealed blob),
+version: first a small record `mark-<version id>` on every site that takes new data (any one
+copy is enough for a rebuild; providers see a random id and a sealed blob, nothing that names or
+groups a bucket: a rebuild finds the bucket by the key that opens it, decision 0018),
 then the catalog row. A refused commit removes its records; a record whose marker is gone
 (deleted by version id, replaced as the null version, expired by lifecycle, crash before the
 commit) is removed by garbage collection, and evacuations and garbage collection copy records
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from egide.domain import (
     MARKER_RECORD_PREFIX,
+    NO_BUCKET,
     Bucket,
     ObjectVersion,
     WriteCondition,
@@ -26,6 +28,7 @@ from egide.domain import (
 )
 from egide.engine.siterecords import (
     open_document,
+    open_in_any,
     read_newest,
     remove_everywhere,
     seal_document,
@@ -79,7 +82,7 @@ async def commit_marker(
 ) -> None:
     """Record `marker` on the sites, then commit it; whatever the catalog raises (a failed
     condition, a locked null version), the records written are removed first."""
-    name = marker_record_name(marker.bucket_id, marker.version_id)
+    name = marker_record_name(marker.version_id)
     data = seal(store.bucket_key(bucket), marker)
     await write_everywhere(
         await writable_sites(store), name, data, f"delete marker record of {marker.key}"
@@ -97,14 +100,29 @@ def _marker_id(name: str) -> tuple[bytes, int] | None:
     return (ids[1], 0) if ids else None
 
 
+def _open_unnamed(
+    keys: Mapping[bytes, Sequence[bytes]], order: list[bytes], version_id: bytes, sealed: bytes
+) -> ObjectVersion | None:
+    """A record whose name has no bucket: the bucket whose key opens it is its bucket."""
+
+    def opens(generations: Sequence[bytes], bucket_id: bytes, data: bytes) -> ObjectVersion | None:
+        return open_record(generations, bucket_id, version_id, data)
+
+    return open_in_any(keys, sealed, opens, order)
+
+
 async def read_records(
     sites: Mapping[str, Site], keys: Mapping[bytes, Sequence[bytes]]
 ) -> tuple[list[ObjectVersion], list[str]]:
     """Every delete marker recorded on any site, for the buckets of `keys` (bucket id → its
     key generations); and the problems met (records no key opens). One copy of each is read."""
 
+    order = list(keys)  # tried busiest first (siterecords.open_in_any)
+
     def opener(name: str, _: int) -> Callable[[bytes], ObjectVersion | None] | None:
         ids = parse_marker_record_name(name)
+        if ids is not None and ids[0] == NO_BUCKET:
+            return partial(_open_unnamed, keys, order, ids[1])
         if ids is None or ids[0] not in keys:
             return None  # of a bucket gone (deleted or shredded)
         return partial(open_record, keys[ids[0]], *ids)

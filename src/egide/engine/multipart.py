@@ -189,7 +189,7 @@ class Multipart:
         _, wrapped = store.keyring.new_data_key(store.bucket_key(bucket), upload_id)
         placement = await store.place(bucket, upload_id)  # every part goes to these sites
         upload = Upload(
-            upload_id=upload_id, bucket_id=bucket.id, key=key, created=time.time(),
+            upload_id=upload_id, bucket_id=bucket.id, key=key, created=store.clock.time(),
             wrapped_data_key=wrapped, k=placement.k, m=placement.m, block_size=store.block_size,
             sites=placement.sites, headers=headers,
         )  # fmt: skip
@@ -224,7 +224,9 @@ class Multipart:
             AESGCM(data_key), bucket.id, upload.upload_id, seq, store.code(upload.k, upload.m)
         )
         pad = await store.pads(bucket)
-        writer = PartWriter(ctx, [store.sites[n] for n in upload.sites], upload.block_size, pad=pad)
+        pid = new_id()  # names its files: nothing on a site ties them to the upload's others
+        sites = [store.sites[n] for n in upload.sites]
+        writer = PartWriter(ctx, sites, upload.block_size, pad=pad, name=(pid, 0))
         md5 = hashlib.md5()
         try:
             await writer.open()  # the upload's sites are fixed: a part cannot go elsewhere
@@ -250,7 +252,7 @@ class Multipart:
             if isinstance(exc, SitesUnavailable):  # new uploads avoid the site
                 store.placer.failed(exc)
             raise
-        part = Part(number, seq, writer.size, etag, time.time(), checksums, writer.padded_size)
+        part = Part(number, seq, writer.size, etag, time.time(), checksums, pid, writer.padded_size)
         await self.catalog.commit_part(upload.upload_id, part, upload.sites)
         return part
 
@@ -335,7 +337,8 @@ class Multipart:
         """Abort uploads started more than `older_than` seconds ago; their parts go to the
         trash like any replaced shard."""
         aborted = 0
-        while batch := await self.catalog.uploads_before(time.time() - older_than, 100):
+        cutoff = self.store.clock.time() - older_than
+        while batch := await self.catalog.uploads_before(cutoff, 100):
             for upload in batch:
                 try:
                     await self.catalog.abort_upload(upload.upload_id)

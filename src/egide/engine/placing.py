@@ -13,13 +13,13 @@ See docs/decisions/0009-placement-wiring.md.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pydantic import ValidationError
 
 from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Bucket, SitesUnavailable
 from egide.placement import Infeasible, Placement, Policy, SiteProfile, solve
 from egide.placement.settings import BucketPolicies, SiteProfileFields
@@ -64,7 +64,7 @@ def load_policy(text: str) -> Policy:
 
 async def store_policy(catalog: Catalog, bucket_id: bytes, policy: Policy | None) -> None:
     """Set (or with None, remove) the policy of a bucket at run time: for the CLI and admin
-    API. Every gateway process applies it within POLICY_CACHE_SECONDS."""
+    API. Every gateway process applies it within its `bucket_cache_seconds`."""
     await catalog.put_bucket_setting(bucket_id, SETTING, dump_policy(policy) if policy else None)
 
 
@@ -85,7 +85,8 @@ class Placer:
         fallback: Policy,
         health: SiteHealth,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
+        cache_seconds: float = POLICY_CACHE_SECONDS,
     ) -> None:
         known = {profile.name: profile for profile in profiles}
         strangers = sorted(set(known) - set(sites))
@@ -97,6 +98,7 @@ class Placer:
         self.fallback = fallback
         self.health = health
         self.clock = clock
+        self.cache_seconds = cache_seconds
         self._cache: dict[bytes, tuple[Policy, float]] = {}
         self._suspects: dict[str, float] = {}
         self._retired: tuple[frozenset[str], float] = (frozenset(), -RETIRED_CACHE_SECONDS)
@@ -104,10 +106,10 @@ class Placer:
         self._seen: deque[SitesUnavailable] = deque(maxlen=16)
 
     async def policy(self, bucket: Bucket) -> Policy:
-        """The policy governing new versions of `bucket` (cached POLICY_CACHE_SECONDS)."""
-        now = self.clock()
+        """The policy governing new versions of `bucket` (cached `cache_seconds`)."""
+        now = self.clock.monotonic()
         hit = self._cache.get(bucket.id)
-        if hit is not None and now - hit[1] < POLICY_CACHE_SECONDS:
+        if hit is not None and now - hit[1] < self.cache_seconds:
             return hit[0]
         text = await self.catalog.get_bucket_setting(bucket.id, SETTING)
         if text:
@@ -134,7 +136,7 @@ class Placer:
         that just failed this write) nor those known down; NoPlacement if there are none."""
         policy = await self.policy(bucket)
         down = self.health.unavailable() | frozenset(exclude) | await self.retired()
-        now = self.clock()
+        now = self.clock.monotonic()
         suspects = {s for s, when in self._suspects.items() if now - when < SUSPECT_SECONDS}
         latency = self._latencies() if policy.objective == "fastest" else None
         attempts = [down | suspects, down] if suspects - down else [down]
@@ -155,7 +157,7 @@ class Placer:
     async def retired(self) -> frozenset[str]:
         """`retired_sites`, asked of the catalog at most every RETIRED_CACHE_SECONDS."""
         sites, when = self._retired
-        now = self.clock()
+        now = self.clock.monotonic()
         if now - when >= RETIRED_CACHE_SECONDS:
             sites = await retired_sites(self.catalog)
             self._retired = (sites, now)
@@ -170,7 +172,7 @@ class Placer:
         if any(seen is exc for seen in self._seen):
             return
         self._seen.append(exc)
-        now = self.clock()
+        now = self.clock.monotonic()
         for site in exc.sites:
             self.health.record_failure(site, str(exc))
             if site not in self._suspects or now - self._suspects[site] >= SUSPECT_SECONDS:
@@ -179,5 +181,5 @@ class Placer:
 
     def suspects(self) -> Mapping[str, float]:
         """Sites avoided after a failed write, and when they failed (for `egide site list`)."""
-        now = self.clock()
+        now = self.clock.monotonic()
         return {s: when for s, when in self._suspects.items() if now - when < SUSPECT_SECONDS}

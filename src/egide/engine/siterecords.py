@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("egide.records")
 T = TypeVar("T")
+K = TypeVar("K")
+S = TypeVar("S")
 #: A numbered record's name → (the id of what it records, its number), or None for other names.
 Numbered = Callable[[str], tuple[bytes, int] | None]
 
@@ -122,6 +124,37 @@ def open_document(keys: Sequence[bytes], sealed: bytes, context: bytes) -> dict[
         except ValueError:
             return None
         return document if isinstance(document, dict) else None
+    return None
+
+
+def open_in_any(
+    keys: Mapping[bytes, Sequence[bytes]],
+    sealed: bytes,
+    opens: Callable[..., T | None],
+    order: list[bytes] | None = None,
+) -> T | None:
+    """What `opens(bucket key generations, bucket id, sealed)` makes of a record whose name
+    does not say its bucket (decision 0018): each bucket of `keys` is tried in turn (an AEAD
+    tag check each), the first that opens wins; None if none does. `order` (the ids of
+    `keys`), if given, is the order tried, and the bucket that opens moves to its front:
+    records are mostly of a few busy buckets, which are then tried first."""
+    return try_buckets(order if order is not None else list(keys), keys, sealed, opens)
+
+
+def try_buckets(
+    order: list[bytes],
+    keys: Mapping[bytes, K],
+    sealed: S,
+    opens: Callable[[K, bytes, S], T | None],
+) -> T | None:
+    """`opens(keys[id], id, sealed)` for each id of `order` until one is not None, which
+    moves to the front of `order` (move-to-front: the busiest buckets are tried first)."""
+    for position, bucket_id in enumerate(order):
+        opened = opens(keys[bucket_id], bucket_id, sealed)
+        if opened is not None:
+            if position:
+                order.insert(0, order.pop(position))
+            return opened
     return None
 
 

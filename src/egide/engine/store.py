@@ -17,12 +17,14 @@ from dataclasses import replace
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.coding.erasure import ErasureCode
 from egide.coding.padding import pad_manifest, padded_size
 from egide.coding.shardfile import ShardFooter, ShardHeader
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import (
+    NO_BUCKET_ID,
     Bucket,
     BucketNotFound,
     CurrentIsDeleteMarker,
@@ -69,6 +71,8 @@ from egide.sites.base import Site, SiteError
 from egide.sites.health import SiteHealth
 
 log = logging.getLogger("egide.store")
+#: How long a process trusts what it read of a bucket (that it exists, its placement policy,
+#: its CORS rules) by default: the `bucket_cache_seconds` setting.
 BUCKET_CACHE_SECONDS = 1.0
 
 
@@ -90,14 +94,21 @@ class ObjectStore:
         policies: BucketPolicies | None = None,
         lifecycle_interval: float = 3600.0,
         lifecycle_day: float = 86_400.0,
+        clock: Clock = SYSTEM_CLOCK,
+        bucket_cache_seconds: float = BUCKET_CACHE_SECONDS,
     ) -> None:
         if len(sites) < k + m:
             raise ValueError(f"code {k}+{m} needs {k + m} sites, {len(sites)} configured")
         self.catalog = catalog
         self.keyring = keyring
         self.sites = {site.name: site for site in sites}
+        #: What the caches and expiries below read the time from (tests move it by hand).
+        self.clock = clock
+        #: Another process's change to a bucket (deleted, its policy, its CORS rules) shows
+        #: here within this delay; this process's own changes show at once.
+        self.bucket_cache_seconds = bucket_cache_seconds
         #: What reads learnt about each site: latency, errors, circuit breakers.
-        self.health = health or SiteHealth(self.sites)
+        self.health = health or SiteHealth(self.sites, clock=clock)
         self.k, self.m, self.block_size = k, m, block_size
         self.trash_grace = trash_grace
         self.upload_expiry = upload_expiry
@@ -108,7 +119,7 @@ class ObjectStore:
         #: Chooses each new version's sites by its bucket's policy; without any, k+m over all.
         self.placer = Placer(
             catalog, list(self.sites), profiles, policies or BucketPolicies(),
-            Policy(k=k, m=m), self.health,
+            Policy(k=k, m=m), self.health, clock=clock, cache_seconds=bucket_cache_seconds,
         )  # fmt: skip
         self.multipart = Multipart(self)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
@@ -217,12 +228,13 @@ class ObjectStore:
         return bucket
 
     async def bucket(self, name: str, *, cached: bool = False) -> Bucket:
-        """The bucket named `name`. With `cached`, a lookup up to BUCKET_CACHE_SECONDS old
+        """The bucket named `name`. With `cached`, a lookup up to `bucket_cache_seconds` old
         may serve: object operations use it, while bucket operations always ask the catalog
         (another process may have deleted the bucket; a write still fails then, because its
         commit checks the bucket in the same transaction)."""
-        now = time.monotonic()
-        if cached and (hit := self._bucket_cache.get(name)) and now - hit[1] < BUCKET_CACHE_SECONDS:
+        now = self.clock.monotonic()
+        hit = self._bucket_cache.get(name) if cached else None
+        if hit is not None and now - hit[1] < self.bucket_cache_seconds:
             return hit[0]
         bucket = await self.catalog.get_bucket(name)
         if bucket is None:
@@ -396,7 +408,7 @@ class ObjectStore:
         """Write a small version's segments in a pack. The object is still in memory, so a
         site failing the pack is replaced by a new placement without it (nothing committed)."""
         headers = [
-            ShardHeader(ctx.code.k, ctx.code.m, i, 0, self.block_size, ctx.bucket_id,
+            ShardHeader(ctx.code.k, ctx.code.m, i, 0, self.block_size, NO_BUCKET_ID,
                         ctx.version_id).encode()
             for i in range(len(version.sites))
         ]  # fmt: skip
@@ -561,6 +573,7 @@ class ObjectStore:
     async def empty_trash(self) -> int:
         """Delete the shards of replaced or deleted versions once their grace period is over."""
         removed = 0
+        # Wall time as the catalog reads it: the catalog dates what enters the trash.
         while batch := await self.catalog.trash_due(time.time() - self.trash_grace, 500):
             done = []
             for item in batch:
@@ -578,16 +591,16 @@ class ObjectStore:
         return removed
 
     async def run_housekeeping(self, every: float = 10.0) -> None:
-        next_lifecycle = time.monotonic()  # the first pass on the first round
+        next_lifecycle = self.clock.monotonic()  # the first pass on the first round
         while True:
             await asyncio.sleep(min(every, self.lifecycle_interval))
             try:
                 if self.upload_expiry:
                     await self.multipart.abort_abandoned(self.upload_expiry)
                 await self.empty_trash()
-                if time.monotonic() >= next_lifecycle:
-                    next_lifecycle = time.monotonic() + self.lifecycle_interval
-                    await apply_lifecycle(self, time.time(), self.lifecycle_day)
+                if self.clock.monotonic() >= next_lifecycle:
+                    next_lifecycle = self.clock.monotonic() + self.lifecycle_interval
+                    await apply_lifecycle(self, self.clock.time(), self.lifecycle_day)
                 # Last: sites down must not hold up the rest.
                 await record_settings(self)
                 await record_credentials(self)

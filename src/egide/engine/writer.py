@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from egide.coding.padding import padded_size
 from egide.coding.shardfile import ShardFooter, ShardHeader
-from egide.domain import SitesUnavailable, shard_name
+from egide.domain import NO_BUCKET_ID, SitesUnavailable, shard_name
 from egide.engine.workers import on_cpu
 from egide.pipeline import PartCipher, encode_block
 from egide.sites.base import ShardWriter, Site, SiteError
@@ -86,12 +86,21 @@ class PartWriter:
     """Writes the shards of one part; `finish` then `commit`, or `abort` on any failure.
 
     `size` is the body's length; `stored_size` the plaintext the blocks hold (with `pad`, the
-    size's class, decision 0017; else the size)."""
+    size's class, decision 0017; else the size). `name`: the (id, seq) naming its files and
+    written in their clear header (a part attempt's own random id and 0, decision 0018); the
+    version id and part by default."""
 
     def __init__(
-        self, ctx: PartCipher, sites: Sequence[Site], block_size: int, *, pad: bool
+        self,
+        ctx: PartCipher,
+        sites: Sequence[Site],
+        block_size: int,
+        *,
+        pad: bool,
+        name: tuple[bytes, int] | None = None,
     ) -> None:
         self.ctx = ctx
+        self.name = name or (ctx.version_id, ctx.part)
         self.sites = sites
         self.block_size = block_size
         self.pad = pad
@@ -121,10 +130,7 @@ class PartWriter:
     async def open(self) -> None:
         ctx = self.ctx
         results = await asyncio.gather(
-            *(
-                site.writer(shard_name(ctx.version_id, ctx.part, i))
-                for i, site in enumerate(self.sites)
-            ),
+            *(site.writer(shard_name(*self.name, i)) for i, site in enumerate(self.sites)),
             return_exceptions=True,
         )
         self._writers = [r for r in results if not isinstance(r, BaseException)]
@@ -141,7 +147,13 @@ class PartWriter:
             ) from errors[0]
         headers = [
             ShardHeader(
-                ctx.code.k, ctx.code.m, i, ctx.part, self.block_size, ctx.bucket_id, ctx.version_id
+                ctx.code.k,
+                ctx.code.m,
+                i,
+                self.name[1],
+                self.block_size,
+                NO_BUCKET_ID,
+                self.name[0],
             ).encode()
             for i in range(len(self.sites))
         ]

@@ -32,8 +32,8 @@ from egide.sites.base import SiteError
 DEFAULT_GRACE = 86_400.0
 BATCH = 500
 _OURS = re.compile(
-    r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32}|mark-[0-9a-f]{32}-[0-9a-f]{32}"
-    r"|amend-[0-9a-f]{32}-[0-9a-f]{32}-\d+|bset-[0-9a-f]{32}-\d+|creds-\d+)$"
+    r"^(?:[0-9a-f]{32}-\d+-\d+|pack-[0-9a-f]{32}|mark-(?:[0-9a-f]{32}-)?[0-9a-f]{32}"
+    r"|amend-(?:[0-9a-f]{32}-)?[0-9a-f]{32}-\d+|bset-[0-9a-f]{32}(?:-\d+)?|creds-\d+)$"
 )
 
 

@@ -15,12 +15,12 @@ import importlib
 import logging
 import os
 import socket
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Job
 from egide.sites.base import Site
 
@@ -118,22 +118,22 @@ class JobError(Exception):
 class Throttle:
     """A rate limit in bytes per second over a job's steps (a token bucket one second deep)."""
 
-    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: int, clock: Clock = SYSTEM_CLOCK) -> None:
         self.rate = rate
         self._clock = clock
-        self._start = clock()
+        self._start = clock.monotonic()
         self._spent = 0.0
 
     async def spend(self, count: int) -> None:
         if self.rate <= 0 or count <= 0:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         # Idle time earns at most one second of credit: a burst after a pause stays short.
         self._spent = max(self._spent, (now - self._start - 1.0) * self.rate)
         self._spent += count
         ahead = self._spent / self.rate - (now - self._start)
         if ahead > 0:
-            await asyncio.sleep(ahead)
+            await self._clock.sleep(ahead)
 
 
 def owner_name() -> str:

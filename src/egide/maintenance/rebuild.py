@@ -21,14 +21,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
-from egide.domain import Bucket, ObjectVersion
+from egide.domain import NO_BUCKET_ID, Bucket, ObjectVersion, Part
 from egide.engine.amendments import Amendment, read_amendments
 from egide.engine.credentialrecords import Credentials, read_credentials
 from egide.engine.keyrecords import PREFIX as KEY_RECORD_PREFIX
@@ -36,6 +36,7 @@ from egide.engine.keyrecords import read_key_records
 from egide.engine.manifest import COMPLETION_SEQ, Manifest
 from egide.engine.markers import read_records
 from egide.engine.settingsrecords import read_settings
+from egide.engine.siterecords import try_buckets
 from egide.engine.versioning import OBJECT_LOCK, VERSIONING, LockConfiguration
 from egide.maintenance.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
 from egide.sites.base import Site, SiteError
@@ -83,7 +84,8 @@ class RebuildReport:
     #: Versions restored with some pieces missing (readable; repair rebuilds the rest).
     degraded: int = 0
     #: Multipart uploads whose parts were found without a completion record: uploads in progress
-    #: when the catalog was lost, or objects completed before the record existed.
+    #: when the catalog was lost, or objects completed before the record existed. A part
+    #: written since decision 0018 names no upload: each such attempt counts once.
     uploads_without_record: int = 0
     #: Delete markers found (their records, egide.engine.markers), counted among `versions`.
     delete_markers: int = 0
@@ -239,11 +241,56 @@ def place(
     return Placed(tuple(chosen), pack, offset, len(pieces))
 
 
+def bucket_of(
+    version_id: bytes,
+    found: FoundVersion,
+    keys: Mapping[bytes, BucketKeys],
+    order: list[bytes] | None = None,
+) -> bytes | None:
+    """The bucket of a version: the one its clear headers name or, where they name none
+    (decision 0018), the one whose key opens its manifest (a tag check per bucket tried, in
+    `order`, busiest first: siterecords.try_buckets); None if none does (a part file, whose
+    manifest is its version's, or a bucket gone)."""
+    if found.bucket_id != NO_BUCKET_ID:
+        return found.bucket_id
+    sealed = found.manifests.get(COMPLETION_SEQ, [])
+
+    def opens(bucket: BucketKeys, bucket_id: bytes, data: list[bytes]) -> bytes | None:
+        return bucket_id if open_manifest(bucket.keys, version_id, data) else None
+
+    return try_buckets(order if order is not None else list(keys), keys, sealed, opens)
+
+
+def adopt_parts(
+    scan: Scan, found: FoundVersion, parts: Sequence[Part], adopted: set[bytes] | None = None
+) -> FoundVersion:
+    """`found` with the sightings of its part files named by ids of their own (decision
+    0018), which the scan found apart (each under its id, as part 0), as the part attempts
+    its parts list says they are; their ids are added to `adopted`."""
+    extra: list[Sighting] = []
+    for part in parts:
+        named = scan.versions.get(part.pid) if part.pid else None
+        if named is None:
+            continue
+        extra += [replace(s, header=replace(s.header, part=part.seq)) for s in named.sightings]
+        if adopted is not None:
+            adopted.add(part.pid)
+    if not extra:
+        return found
+    return FoundVersion(found.bucket_id, [*found.sightings, *extra], found.manifests)
+
+
 def version_from_manifest(
-    version_id: bytes, found: FoundVersion, keys: BucketKeys, report: RebuildReport
+    version_id: bytes,
+    found: FoundVersion,
+    keys: BucketKeys,
+    report: RebuildReport,
+    scan: Scan | None = None,
+    adopted: set[bytes] | None = None,
 ) -> tuple[ObjectVersion, bool] | None:
     """The version the sightings and manifest of `version_id` describe (with whether the
-    manifest predates is_null), or None (reported) when it cannot be restored."""
+    manifest predates is_null), or None (reported) when it cannot be restored. With `scan`,
+    the part files its completion record names by their own ids are adopted (adopt_parts)."""
     if COMPLETION_SEQ not in found.manifests:
         if found.manifests:
             report.uploads_without_record += 1
@@ -252,6 +299,8 @@ def version_from_manifest(
     if manifest is None or manifest.part_number is not None:
         report.problems.append(f"version {version_id.hex()}: no manifest opens")
         return None
+    if scan is not None:
+        found = adopt_parts(scan, found, manifest.parts, adopted)
     first = next(s for s in found.sightings if s.header.part == COMPLETION_SEQ)
     k, m, block_size = first.header.k, first.header.m, first.header.block_size
     parts = [(p.seq, p.stored_size) for p in manifest.parts] or [(0, manifest.stored_size)]
@@ -346,6 +395,14 @@ VERSION_INSERT = (
 )
 
 
+#: Which version each part file id (decision 0018) belongs to (garbage collection's index).
+PART_FILES_INSERT = "INSERT OR REPLACE INTO part_files (file_id, version_id) VALUES (?, ?)"
+
+
+def part_file_rows(versions: Iterable[ObjectVersion]) -> list[tuple[bytes, bytes]]:
+    return [(p.pid, v.version_id) for v in versions for p in v.parts if p.pid]
+
+
 def version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
     parts = json.dumps([p.fields() for p in version.parts]) if version.parts else None
     return (
@@ -397,6 +454,7 @@ def write_catalog(
             db.executemany(
                 VERSION_INSERT, [version_row(v, seq) for seq, v in enumerate(versions, 1)]
             )
+            db.executemany(PART_FILES_INSERT, part_file_rows(versions))
             db.execute(
                 "INSERT INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
                 (bucket_id, key, versions[-1].version_id),
@@ -441,14 +499,24 @@ async def rebuild_catalog(
     report = RebuildReport(path=str(into), replaced_buckets=replaced)
     check_scan(scan, report, allow_unreachable)
     by_key: dict[tuple[bytes, str], list[tuple[ObjectVersion, bool]]] = {}
+    adopted: set[bytes] = set()
+    unplaced: list[bytes] = []
+    order = list(found_keys)
     for version_id, found in scan.versions.items():
-        keys = found_keys.get(found.bucket_id)
+        bucket_id = bucket_of(version_id, found, found_keys, order)
+        if bucket_id is None:
+            unplaced.append(version_id)
+            continue
+        keys = found_keys.get(bucket_id)
         if keys is None:
             report.without_bucket += 1
             continue
-        result = version_from_manifest(version_id, found, keys, report)
+        result = version_from_manifest(version_id, found, keys, report, scan, adopted)
         if result is not None:
-            by_key.setdefault((found.bucket_id, result[0].key), []).append(result)
+            by_key.setdefault((bucket_id, result[0].key), []).append(result)
+    # Files named by ids of their own that no completion record lists: part attempts of
+    # uploads in progress (not restored, as before), or of a bucket gone.
+    report.uploads_without_record += len([v for v in unplaced if v not in adopted])
     recorded = await read_recorded(sites, keyring, found_keys, report)
     for where, found_versions in by_key.items():
         by_key[where] = [

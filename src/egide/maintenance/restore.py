@@ -22,17 +22,21 @@ from pathlib import Path
 
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
-from egide.domain import ObjectVersion, shard_name
+from egide.domain import ObjectVersion, Part, shard_name
 from egide.engine.amendments import Amendment
 from egide.maintenance.rebuild import (
+    PART_FILES_INSERT,
     VERSION_INSERT,
     RebuildError,
     RebuildReport,
+    adopt_parts,
     amended,
     bucket_keys,
+    bucket_of,
     check_scan,
     newest_by_name,
     order_versions,
+    part_file_rows,
     place,
     read_recorded,
     version_from_manifest,
@@ -111,8 +115,11 @@ async def restore_catalog(
     settings = {b: found for b, found in recorded.settings.items() if found[0] > since}
     updates: list[tuple[str, str | None, int, bytes]] = []
     dropped: list[ObjectVersion] = []
+    adopted: set[bytes] = set()
+    order = list(found_keys)  # tried busiest first (rebuild.bucket_of)
     for version in known:
         found = scan.versions.get(version.version_id, FoundVersion(version.bucket_id))
+        found = adopt_parts(scan, found, version.parts, adopted)
         placed = place(found, version.k, version.m, _parts(version), version.sites)
         ref: dict[str, object] = {
             "bucket": buckets.get(version.bucket_id, "?"),
@@ -142,20 +149,21 @@ async def restore_catalog(
         }
         new: dict[tuple[bytes, str], list[tuple[ObjectVersion, bool]]] = {}
         for version_id, found in scan.versions.items():
-            if version_id in in_snapshot:
+            if version_id in in_snapshot or version_id in adopted:
                 continue
-            keys = found_keys.get(found.bucket_id)
-            if keys is None or (
-                found.bucket_id not in buckets and keys.bucket.name in buckets.values()
-            ):
+            bucket_id = bucket_of(version_id, found, found_keys, order)
+            if bucket_id is None:
+                continue  # a part file no completion record lists (decision 0018)
+            keys = found_keys.get(bucket_id)
+            if keys is None or (bucket_id not in buckets and keys.bucket.name in buckets.values()):
                 report.without_bucket += 1
                 continue
             if version_id in uploads and 0 not in found.manifests:
                 continue  # an upload still in progress: the snapshot has it
-            result = version_from_manifest(version_id, found, keys, report)
+            result = version_from_manifest(version_id, found, keys, report, scan, adopted)
             if result is not None:
                 version = amended(result[0], recorded.amendments, report)
-                new.setdefault((found.bucket_id, version.key), []).append((version, result[1]))
+                new.setdefault((bucket_id, version.key), []).append((version, result[1]))
         for marker in recorded.markers:
             if marker.version_id in in_snapshot or (
                 marker.bucket_id not in buckets
@@ -241,6 +249,7 @@ def _drop(db: sqlite3.Connection, version_ids: list[bytes]) -> None:
     db.executemany("DELETE FROM objects WHERE version_id = ?", rows)
     db.executemany("DELETE FROM damaged WHERE version_id = ?", rows)
     db.executemany("DELETE FROM versions WHERE version_id = ?", rows)
+    db.executemany("DELETE FROM part_files WHERE version_id = ?", rows)
 
 
 def _append(
@@ -264,6 +273,7 @@ def _append(
         (bucket_id, key),
     ).fetchone()
     db.executemany(VERSION_INSERT, [version_row(v, seq + n) for n, v in enumerate(versions, 1)])
+    db.executemany(PART_FILES_INSERT, part_file_rows(versions))
     report.added += len(versions)
 
 
@@ -309,10 +319,9 @@ def _keep_referenced_out_of_trash(db: sqlite3.Connection) -> None:
         if pack is not None:
             referenced.update((site, pack) for site in names)
             continue
-        for seq in {0, *(part[1] for part in json.loads(parts or "[]"))}:
-            referenced.update(
-                (site, shard_name(version_id, seq, i)) for i, site in enumerate(names)
-            )
+        referenced.update((site, shard_name(version_id, 0, i)) for i, site in enumerate(names))
+        for part in (Part.from_fields(fields) for fields in json.loads(parts or "[]")):
+            referenced.update((site, part.file(version_id, i)) for i, site in enumerate(names))
     doomed = [
         (trash_id,)
         for trash_id, site, shard in db.execute("SELECT id, site, shard FROM trash").fetchall()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.config import MaintenanceConfig
 from egide.maintenance.jobs import JobContext, JobRunner
 
@@ -73,7 +73,7 @@ async def _queue(catalog: Catalog, kind: str, params: dict[str, object]) -> bool
 
 
 async def run_maintenance(
-    context: JobContext, config: MaintenanceConfig, clock: Callable[[], float] = time.time
+    context: JobContext, config: MaintenanceConfig, clock: Clock = SYSTEM_CLOCK
 ) -> None:
     """The server's maintenance loop: the runner and the scheduler, until cancelled."""
     runner = JobRunner(context)
@@ -81,7 +81,7 @@ async def run_maintenance(
     async def schedule() -> None:
         while True:
             try:
-                await queue_if_due(context.catalog, config, clock())
+                await queue_if_due(context.catalog, config, clock.time())
             except Exception:
                 log.exception("scheduling maintenance failed")
             await asyncio.sleep(min(TICK, config.repair_queue_seconds))

@@ -25,7 +25,7 @@ from egide.coding.shardfile import (
     checksum,
     verify_piece,
 )
-from egide.domain import ObjectVersion, shard_name
+from egide.domain import NO_BUCKET_ID, ObjectVersion, shard_name
 from egide.engine.workers import on_cpu
 from egide.sites.base import ShardWriter, Site, SiteError
 
@@ -109,12 +109,11 @@ async def rewrite_part(
     written = dict.fromkeys(targets, 0)
     try:
         for index, site in targets.items():
-            header = ShardHeader(version.k, version.m, index, seq, version.block_size,
-                                 version.bucket_id, version.version_id).encode()  # fmt: skip
+            file_id, file_seq = version.part_file(seq)
+            header = ShardHeader(version.k, version.m, index, file_seq, version.block_size,
+                                 NO_BUCKET_ID, file_id).encode()  # fmt: skip
             try:
-                writers[index] = await sites[site].writer(
-                    shard_name(version.version_id, seq, index)
-                )
+                writers[index] = await sites[site].writer(shard_name(file_id, file_seq, index))
                 await writers[index].write(header)
             except SiteError as exc:
                 raise RewriteError(f"site {site} refuses new files: {exc}", site) from exc
@@ -139,7 +138,7 @@ async def rewrite_part(
             raise RewriteError(str(exc)) from exc
         raise
     return [
-        Written(i, targets[i], shard_name(version.version_id, seq, i), written[i], seq)
+        Written(i, targets[i], shard_name(*version.part_file(seq), i), written[i], seq)
         for i in targets
     ]
 

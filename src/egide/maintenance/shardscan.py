@@ -23,7 +23,7 @@ from egide.coding.shardfile import (
     ShardFormatError,
     ShardHeader,
 )
-from egide.domain import SITE_RECORD_PREFIXES
+from egide.domain import NO_BUCKET_ID, SITE_RECORD_PREFIXES
 from egide.sites.base import ShardMissing, Site, SiteError
 
 log = logging.getLogger("egide.rebuild")
@@ -137,7 +137,9 @@ class _Scanner:
         found = self.scan.versions.get(header.version_id)
         if found is None:
             found = self.scan.versions[header.version_id] = FoundVersion(header.bucket_id)
-        elif found.bucket_id != header.bucket_id:
+        elif found.bucket_id == NO_BUCKET_ID:  # written since decision 0018: no bucket id
+            found.bucket_id = header.bucket_id
+        elif header.bucket_id not in (found.bucket_id, NO_BUCKET_ID):
             self.scan.problems.append(f"{site}/{name}: version of another bucket, skipped")
             return
         found.sightings.append(

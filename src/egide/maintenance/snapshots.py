@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
 from egide.domain import new_id
@@ -372,6 +373,7 @@ async def snapshot_if_due(
     interval: float,
     keep: int = 3,
     profiles: Sequence[SiteProfile] = (),
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SnapshotInfo | None:
     """Take a snapshot if the last one is `interval` seconds old (0: never). Cheap when not
     due; of several server processes one takes it (a lock file beside the catalog), and the
@@ -384,7 +386,7 @@ async def snapshot_if_due(
         last = float(json.loads(state.read_text())["last"])
     except (OSError, ValueError, KeyError, TypeError):
         last = None
-    now = time.time()
+    now = clock.time()
     if last is not None and now - last < interval:
         return None
     with open(path.with_name(LOCK_FILE), "a") as lock:
@@ -396,7 +398,7 @@ async def snapshot_if_due(
             last = float(json.loads(state.read_text())["last"])
         except (OSError, ValueError, KeyError, TypeError):
             last = None
-        if last is not None and time.time() - last < interval:
+        if last is not None and clock.time() - last < interval:
             return None
         info = None
         if last is not None:

@@ -7,7 +7,8 @@ So before an evacuation deletes the leaving site's copies, and in every garbage 
 pass, each record the catalog says should exist is copied byte for byte (no key needed: it is
 sealed already) from a site that has it. Where copies differ (a master key rotation a site
 missed), the content most sites hold wins. Only records the catalog knows are spread: a key
-record a shred missed, or the record of a marker since removed, must not spread back.
+record a shred missed, or the record of a marker since removed, must not spread back. Records
+named before decision 0018 (with their bucket id) are spread under the name they have.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from egide.domain import (
     KEY_RECORD_PREFIX,
     MARKER_RECORD_PREFIX,
     SETTINGS_PREFIX,
+    SETTINGS_RECORD_SETTING,
+    legacy_marker_record_name,
     marker_record_name,
     parse_credentials_record_name,
     parse_settings_record_name,
@@ -59,7 +62,10 @@ async def spread_records(
     wanted = [key_record_name(bucket.id) for bucket in buckets]
     await _spread(sites, where, wanted, targets, result)
     where, targets = await _listing(sites, MARKER_RECORD_PREFIX, skip, result)
-    wanted = [marker_record_name(*ids) for ids in await catalog.delete_markers()]
+    wanted = [
+        _as_listed(where, marker_record_name(ids[1]), legacy_marker_record_name(*ids))
+        for ids in await catalog.delete_markers()
+    ]
     await _spread(sites, where, wanted, targets, result)
     where, targets = await _listing(sites, AMENDMENT_PREFIX, skip, result)
     newest = newest_of(sorted(where), amendment_number)
@@ -67,14 +73,28 @@ async def spread_records(
     wanted = [name for version_id, name in newest.items() if version_id in living]
     await _spread(sites, where, wanted, targets, result)
     where, targets = await _listing(sites, SETTINGS_PREFIX, skip, result)
+    current = {
+        bucket_id: named[SETTINGS_RECORD_SETTING]
+        for bucket_id, named in (await catalog.all_bucket_settings()).items()
+        if SETTINGS_RECORD_SETTING in named
+    }
     known = {bucket.id for bucket in buckets}
     newest = newest_of(sorted(where), parse_settings_record_name)
-    wanted = [name for bucket_id, name in newest.items() if bucket_id in known]
+    wanted = [
+        current.get(bucket_id, name) for bucket_id, name in newest.items() if bucket_id in known
+    ]
+    wanted += [name for bucket_id, name in current.items() if bucket_id not in newest]
     await _spread(sites, where, wanted, targets, result)
     where, targets = await _listing(sites, CREDENTIALS_PREFIX, skip, result)
     wanted = list(newest_of(sorted(where), parse_credentials_record_name).values())
     await _spread(sites, where, wanted, targets, result)
     return result
+
+
+def _as_listed(where: Mapping[str, list[str]], name: str, legacy: str) -> str:
+    """A record's name as the sites hold it: its name of decision 0018, or the one it had
+    before if only that is found."""
+    return legacy if name not in where and legacy in where else name
 
 
 async def _listing(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
+import weakref
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -31,9 +31,8 @@ SETTING = "cors"
 METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 MAX_RULES = 100
 MAX_ID_CHARS = 255
-#: Rules read from the catalog serve for this long; Put/DeleteBucketCors in this process drop
-#: them at once, another gateway's change is seen within this delay.
-CACHE_SECONDS = 1.0
+#: Rules read from the catalog serve for the store's `bucket_cache_seconds`: Put and
+#: DeleteBucketCors in this process drop them at once, another's change shows within that delay.
 _CACHE_LIMIT = 10_000
 VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 _NOT_ALLOWED = (
@@ -225,28 +224,37 @@ def _loads(text: str) -> tuple[CorsRule, ...]:
 
 # -- the rules of a bucket, cached ----------------------------------------------------------
 
-#: bucket id → (its rules, empty if none; when read). Ids are never reused, so one cache
-#: serves every store of the process.
-_cache: dict[bytes, tuple[tuple[CorsRule, ...], float]] = {}
+_RulesCache = dict[bytes, tuple[tuple[CorsRule, ...], float]]
+#: Per store (each reads its own clock): bucket id → (its rules, empty if none; when read).
+_caches: weakref.WeakKeyDictionary[ObjectStore, _RulesCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(store: ObjectStore) -> _RulesCache:
+    cache = _caches.get(store)
+    if cache is None:
+        cache = _caches[store] = {}
+    return cache
 
 
 async def bucket_rules(store: ObjectStore, bucket: Bucket) -> tuple[CorsRule, ...]:
-    """The bucket's rules: one indexed read of the catalog at most every CACHE_SECONDS."""
-    now = time.monotonic()
-    hit = _cache.get(bucket.id)
-    if hit is not None and now - hit[1] < CACHE_SECONDS:
+    """The bucket's rules: one indexed read of the catalog at most every
+    `store.bucket_cache_seconds`."""
+    now = store.clock.monotonic()
+    cache = _cache(store)
+    hit = cache.get(bucket.id)
+    if hit is not None and now - hit[1] < store.bucket_cache_seconds:
         return hit[0]
     text = await changes.bucket_setting(store, bucket, SETTING)
     rules = _loads(text) if text else ()
-    if len(_cache) >= _CACHE_LIMIT:
-        _cache.clear()
-    _cache[bucket.id] = (rules, now)
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[bucket.id] = (rules, now)
     return rules
 
 
 async def _save(store: ObjectStore, bucket: Bucket, rules: tuple[CorsRule, ...]) -> None:
     await changes.put_bucket_setting(store, bucket, SETTING, _dumps(rules) if rules else None)
-    _cache.pop(bucket.id, None)
+    _cache(store).pop(bucket.id, None)
 
 
 # -- handlers ---------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.config import HealthConfig
 
 log = logging.getLogger("egide.health")
@@ -108,7 +108,7 @@ class SiteHealth:
         sites: Iterable[str] = (),
         config: HealthConfig | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config or HealthConfig()
         self.clock = clock
@@ -128,7 +128,7 @@ class SiteHealth:
     def begin(self, site: str) -> None:
         """A read of `site` starts. In the half-open state it is the probe: others wait for it."""
         state = self._sites.get(site)
-        now = self.clock()
+        now = self.clock.monotonic()
         if state is not None and self._breaker(state, now) is Breaker.HALF_OPEN:
             state.probe_started = now
 
@@ -138,7 +138,7 @@ class SiteHealth:
         state = self._site(site)
         state.reads += 1
         state.bytes_read += nbytes
-        now = self.clock()
+        now = self.clock.monotonic()
         state.waited.add(now, seconds)
         state.answered.add(now, seconds)
         state.consecutive_failures = 0
@@ -149,7 +149,7 @@ class SiteHealth:
     def record_failure(self, site: str, error: str) -> None:
         """`site` failed (unreachable, refused, timed out): counts towards opening its breaker."""
         state = self._site(site)
-        now = self.clock()
+        now = self.clock.monotonic()
         state.errors += 1
         state.consecutive_failures += 1
         state.last_error, state.last_error_at = error, now
@@ -177,7 +177,7 @@ class SiteHealth:
         hedged)."""
         state = self._site(site)
         state.abandoned += 1
-        state.waited.add(self.clock(), seconds)
+        state.waited.add(self.clock.monotonic(), seconds)
 
     # -- what reads ask ---------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class SiteHealth:
         state = self._sites.get(site)
         if state is None:
             return True
-        now = self.clock()
+        now = self.clock.monotonic()
         breaker = self._breaker(state, now)
         if breaker is Breaker.HALF_OPEN:
             started = state.probe_started
@@ -203,7 +203,7 @@ class SiteHealth:
         return frozenset(name for name in self._sites if not self.is_available(name))
 
     def _horizon(self) -> float:
-        return self.clock() - self.config.latency_max_age_seconds
+        return self.clock.monotonic() - self.config.latency_max_age_seconds
 
     def latency(self, site: str) -> float | None:
         """Mean seconds of the recent reads of `site` (reads given up count for the time they
@@ -249,7 +249,7 @@ class SiteHealth:
     def snapshot(self) -> dict[str, dict[str, object]]:
         """Per site, for `egide site list` and the console: breaker state, mean and tail
         (hedge_quantile) latency, hedge delay, counters, last error."""
-        now = self.clock()
+        now = self.clock.monotonic()
         report: dict[str, dict[str, object]] = {}
         for name, state in self._sites.items():
             mean, tail = self.latency(name), self.tail_latency(name)

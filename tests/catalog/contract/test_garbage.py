@@ -25,6 +25,7 @@ from tests.catalog.contract.builders import (
 
 from egide.catalog.base import Catalog
 from egide.domain import (
+    SETTINGS_RECORD_SETTING,
     Bucket,
     BucketNotFound,
     ObjectVersion,
@@ -32,6 +33,9 @@ from egide.domain import (
     WriteCondition,
     amendment_name,
     credentials_record_name,
+    legacy_amendment_name,
+    legacy_marker_record_name,
+    legacy_settings_record_name,
     marker_record_name,
     new_id,
     settings_record_name,
@@ -310,21 +314,21 @@ async def test_a_pack_is_referenced_on_its_sites_while_it_lives(
 async def test_site_records_are_referenced_while_what_they_describe_lives(
     catalog: Catalog, bucket: Bucket
 ) -> None:
-    """Bucket settings, amendments, delete markers and credentials records (decision 0016)."""
+    """Bucket settings, amendments, delete markers and credentials records (decisions 0016
+    and 0018): a bucket's settings record is the one its setting names."""
     data, hide = version(bucket, "k", null=False), marker(bucket, "k")
     await catalog.commit_version(data)
     await catalog.commit_version(hide)
+    current = settings_record_name(new_id())
+    await catalog.put_bucket_setting(bucket.id, SETTINGS_RECORD_SETTING, current)
     live = [
-        credentials_record_name(1), credentials_record_name(7),
-        settings_record_name(bucket.id, 3), amendment_name(bucket.id, data.version_id, 2),
-        marker_record_name(bucket.id, hide.version_id),
+        credentials_record_name(1), credentials_record_name(7), current,
+        amendment_name(data.version_id, 2), marker_record_name(hide.version_id),
     ]  # fmt: skip
     assert await catalog.unreferenced("paris", live) == []
-    other = new_id()
     dead = [
-        settings_record_name(other, 1), amendment_name(other, data.version_id, 1),
-        amendment_name(bucket.id, new_id(), 1), marker_record_name(bucket.id, data.version_id),
-        marker_record_name(other, hide.version_id),
+        settings_record_name(new_id()), amendment_name(new_id(), 1),
+        marker_record_name(data.version_id),  # a version, not a marker
     ]  # fmt: skip
     assert await catalog.unreferenced("paris", dead) == dead
     await catalog.delete_version(bucket.id, "k", hide.version_id)
@@ -332,6 +336,38 @@ async def test_site_records_are_referenced_while_what_they_describe_lives(
     await catalog.delete_bucket("photos")
     gone = live[2:]
     assert await catalog.unreferenced("paris", gone) == gone
+
+
+async def test_site_records_named_before_decision_0018_are_referenced_as_before(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """Records named with their bucket id: a settings record until the bucket has one of the
+    new kind, an amendment or marker record while its version lives in that bucket."""
+    data, hide = version(bucket, "k", null=False), marker(bucket, "k")
+    await catalog.commit_version(data)
+    await catalog.commit_version(hide)
+    live = [
+        legacy_settings_record_name(bucket.id, 3),
+        legacy_amendment_name(bucket.id, data.version_id, 2),
+        legacy_marker_record_name(bucket.id, hide.version_id),
+    ]
+    assert await catalog.unreferenced("paris", live) == []
+    other = new_id()
+    dead = [
+        legacy_settings_record_name(other, 1), legacy_amendment_name(other, data.version_id, 1),
+        legacy_amendment_name(bucket.id, new_id(), 1),
+        legacy_marker_record_name(bucket.id, data.version_id),
+        legacy_marker_record_name(other, hide.version_id),
+    ]  # fmt: skip
+    assert await catalog.unreferenced("paris", dead) == dead
+    # A settings record of the new kind supersedes the old one.
+    await catalog.put_bucket_setting(
+        bucket.id, SETTINGS_RECORD_SETTING, settings_record_name(new_id())
+    )
+    assert await catalog.unreferenced("paris", live[:1]) == live[:1]
+    await catalog.delete_version(bucket.id, "k", hide.version_id)
+    await catalog.delete_version(bucket.id, "k", data.version_id)
+    assert await catalog.unreferenced("paris", live[1:]) == live[1:]
 
 
 # -- sightings ----------------------------------------------------------------------------------
