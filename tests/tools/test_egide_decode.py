@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,7 +27,8 @@ from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port
 from tests.providers import Provider, running_moto
 
 from egide.coding.padding import padded_size
-from egide.coding.shardfile import HEADER_SIZE, ShardFooter, ShardHeader
+from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE, ShardFooter, ShardHeader
+from egide.crypto import aead
 from egide.domain import (
     NO_BUCKET_ID,
     amendment_name,
@@ -469,3 +470,92 @@ def test_reads_s3_bucket_sites(moto: Provider, tmp_path_factory: pytest.TempPath
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_latest_match(out, expected)
+
+
+def as_before_0018(data: Path) -> str:
+    """The copy of a store at `data` as an Égide before decision 0018 wrote it (as
+    tests/maintenance/test_rebuild.py simulates it): `plain`'s standalone shards with its bucket
+    id in their clear header, its multipart object's part files named by version id and seq,
+    its amendment and `history`'s delete marker named with their bucket id, and `history`'s
+    settings in a record `bset-<bucket>-<number>`, newer than its current one. Which
+    settings the older record holds."""
+    tool = load_tool()
+    sites = {path.name: tool.LocalSite(path) for path in sorted((data / "sites").glob("local-*"))}
+    store = tool.Store(list(sites.values()), tool.master_key(data / "master.key", None))
+    plain, history = store.bucket(PLAIN), store.bucket(HISTORY)
+
+    for version, _ in store.versions(plain, all_versions=True):
+        vid = version.version_id
+        for plan in version.parts:
+            for copy in plan.copies:
+                if not copy.file.startswith("pack-"):
+                    name = shard_name(vid, plan.seq, copy.index)
+                    rewrite(copy.site.root, copy.file, name, plain.id, vid, plan.seq)
+        if "parts" in version.manifest:  # its completion record's parts name no file id
+            for site in sites.values():
+                for path in site.root.glob(f"shards/*/{vid.hex()}-0-*"):
+                    rewrite(site.root, path.name, path.name, plain.id, vid, 0, plain.keys[0])
+
+    renames = {}
+    for record in store.listing.records("amend"):
+        renames[record.name] = legacy_amendment_name(plain.id, *record.ids, *record.numbers)
+    for record in store.listing.records("mark"):
+        renames[record.name] = legacy_marker_record_name(history.id, *record.ids)
+    older = {"versioning": "Enabled", "written": "before 0018"}
+    number = time.time_ns() * 2  # newer than the record of 0018
+    sealed = aead.wrap(history.keys[0], json.dumps(older).encode(),
+                       b"egide/bucket-settings/" + history.id + str(number).encode())  # fmt: skip
+    for site in sites.values():
+        for name, new in renames.items():
+            path = site.root / "shards" / name[:2] / name
+            path.rename(site.root / "shards" / new[:2] / new)
+        legacy = legacy_settings_record_name(history.id, number)
+        (site.root / "shards" / legacy[:2] / legacy).write_bytes(sealed)
+    return json.dumps(older, sort_keys=True)
+
+
+def rewrite(
+    root: Path, name: str, new: str, bucket_id: bytes, version_id: bytes, part: int,
+    bucket_key: bytes | None = None,
+) -> None:  # fmt: skip
+    """Shard file `name` of site `root` as `new`, its clear header naming `bucket_id`,
+    `version_id` and `part`; with `bucket_key`, its (completion record) manifest's parts
+    without file ids."""
+    raw = (root / "shards" / name[:2] / name).read_bytes()
+    footer = ShardFooter.decode(raw)
+    body = raw[HEADER_SIZE : len(raw) - ShardFooter.body_length(raw) - FOOTER_TAIL_SIZE]
+    if bucket_key is not None:
+        context = b"egide/manifest/" + version_id
+        manifest = json.loads(aead.unwrap(bucket_key, footer.sealed_manifest, context))
+        manifest["parts"] = [[*p[:6], "", *p[7:]] for p in manifest["parts"]]
+        sealed = aead.wrap(bucket_key, json.dumps(manifest).encode(), context)
+        footer = replace(footer, sealed_manifest=sealed)
+    header = ShardHeader.decode(raw[:HEADER_SIZE])
+    header = replace(header, part=part, bucket_id=bucket_id, version_id=version_id)
+    (root / "shards" / name[:2] / name).unlink()
+    (root / "shards" / new[:2]).mkdir(exist_ok=True)
+    (root / "shards" / new[:2] / new).write_bytes(header.encode() + body + footer.encode())
+
+
+def test_a_store_written_before_opaque_names_is_read_too(store: Written, tmp_path: Path) -> None:
+    data = copy_of(store, tmp_path)
+    older = as_before_0018(data)
+    names = {path.name for path in (data / "sites").glob("local-*/shards/*/*")}
+    assert any(re.fullmatch(r"[0-9a-f]{32}-[12]-\d", name) for name in names)  # part files
+    assert any(re.fullmatch(r"amend-[0-9a-f]{32}-[0-9a-f]{32}-\d+", name) for name in names)
+    assert any(re.fullmatch(r"mark-[0-9a-f]{32}-[0-9a-f]{32}", name) for name in names)
+    shutil.rmtree(data / "sites" / "local-3")
+    key = ["--key", str(data / "master.key")]
+
+    out = tmp_path / "plain"
+    result = decode(*key, *site_args(data), "restore", PLAIN, str(out))
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, store.latest[PLAIN])
+
+    out = tmp_path / "history"
+    result = decode(*key, *site_args(data), "restore", HISTORY, str(out), "--all-versions")
+    assert result.returncode == 0, result.stderr
+    got = [(e["key"], e["version_id"], e["delete_marker"]) for e in restored(out)]
+    assert sorted(got) == sorted((k, vid, data is None) for k, vid, data in store.history)
+    settings = json.loads((out / "bucket.json").read_text())["settings"]
+    assert json.dumps(settings, sort_keys=True) == older
