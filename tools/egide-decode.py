@@ -4,7 +4,9 @@
 Reversibility must not depend on Égide existing. This file needs only the Python standard
 library, `cryptography` and `zfec`; given the site directories (or S3 buckets) and the master key
 file, it lists and restores every object of a bucket with its metadata, from any k of the k+m
-pieces of each block, without the catalog. The format it reads is docs/format.md.
+pieces of each block, without the catalog. The format it reads is docs/format.md, as every
+Égide version wrote it: padded or exact sizes, names and clear headers with or without bucket
+ids, side by side.
 
     python egide-decode.py --key master.key --site /srv/a --site /srv/b … buckets
     python egide-decode.py --key master.key --site … list BUCKET [--all-versions] [--json]
@@ -146,7 +148,7 @@ def parse_name(name: str) -> Name:
         found = pattern.match(name)
         if found:
             bucket = found.groupdict().get("bucket")
-            groups = found.groups()[1:] if bucket else found.groups()
+            groups = found.groups()[1:] if bucket else found.groups()  # the bucket's is first
             return Name(
                 name,
                 kind,
