@@ -4,7 +4,9 @@
 Reversibility must not depend on Égide existing. This file needs only the Python standard
 library, `cryptography` and `zfec`; given the site directories (or S3 buckets) and the master key
 file, it lists and restores every object of a bucket with its metadata, from any k of the k+m
-pieces of each block, without the catalog. The format it reads is docs/format.md.
+pieces of each block, without the catalog. The format it reads is docs/format.md, as every
+Égide version wrote it: padded or exact sizes, names and clear headers with or without bucket
+ids, side by side.
 
     python egide-decode.py --key master.key --site /srv/a --site /srv/b … buckets
     python egide-decode.py --key master.key --site … list BUCKET [--all-versions] [--json]
@@ -113,22 +115,27 @@ def crc32c(data: bytes) -> int:
 
 @dataclass(frozen=True)
 class Name:
-    """What a file name on a site says: its kind, and the ids and numbers in it in order."""
+    """What a file name on a site says: its kind, the bucket id it names (b"" if none: names
+    written since decision 0018 name no bucket), and its other ids and numbers in order."""
 
     name: str
     kind: str  # shard, pack, keys, mark, amend, bset, creds, snap, other
+    bucket: bytes = b""
     ids: tuple[bytes, ...] = ()
     numbers: tuple[int, ...] = ()
 
 
-_ID, _NUMBER = r"([0-9a-f]{32})", r"(\d{1,20})"
+_ID, _NUMBER, _BUCKET = r"([0-9a-f]{32})", r"(\d{1,20})", r"(?P<bucket>[0-9a-f]{32})"
 _NAMES = [  # kind, pattern; the groups: 32 hex digits an id, else a number
-    ("shard", f"{_ID}-{_NUMBER}-{_NUMBER}"),  # version id, part, piece index
+    ("shard", f"{_ID}-{_NUMBER}-{_NUMBER}"),  # version (or part file) id, part, piece index
     ("pack", f"pack-{_ID}"),  # random id
-    ("keys", f"keys-{_ID}"),  # bucket id
-    ("mark", f"mark-{_ID}-{_ID}"),  # bucket id, delete marker's version id
-    ("amend", f"amend-{_ID}-{_ID}-{_NUMBER}"),  # bucket id, version id, number
-    ("bset", f"bset-{_ID}-{_NUMBER}"),  # bucket id, number
+    ("keys", f"keys-{_BUCKET}"),
+    ("mark", f"mark-{_ID}"),  # delete marker's version id
+    ("mark", f"mark-{_BUCKET}-{_ID}"),  # before decision 0018: the bucket id first
+    ("amend", f"amend-{_ID}-{_NUMBER}"),  # version id, number
+    ("amend", f"amend-{_BUCKET}-{_ID}-{_NUMBER}"),  # before 0018
+    ("bset", f"bset-{_ID}"),  # random id (bucket id and number sealed inside)
+    ("bset", f"bset-{_BUCKET}-{_NUMBER}"),  # before 0018: bucket id, number
     ("creds", f"creds-{_NUMBER}"),  # number
     ("snap", r"snap-.*"),  # catalog snapshots (not needed here)
 ]
@@ -136,13 +143,19 @@ _PATTERNS = [(kind, re.compile(f"^{pattern}$")) for kind, pattern in _NAMES]
 
 
 def parse_name(name: str) -> Name:
-    """The one place file names are read (docs/format.md, "File names")."""
+    """The one place file names are read (docs/format.md, "Sites and file names")."""
     for kind, pattern in _PATTERNS:
         found = pattern.match(name)
         if found:
-            groups = found.groups()
-            ids = tuple(bytes.fromhex(g) for g in groups if len(g) == 32)
-            return Name(name, kind, ids, tuple(int(g) for g in groups if len(g) != 32))
+            bucket = found.groupdict().get("bucket")
+            groups = found.groups()[1:] if bucket else found.groups()  # the bucket's is first
+            return Name(
+                name,
+                kind,
+                bytes.fromhex(bucket) if bucket else b"",
+                tuple(bytes.fromhex(g) for g in groups if len(g) == 32),
+                tuple(int(g) for g in groups if len(g) != 32),
+            )
     return Name(name, "other")
 
 
@@ -326,8 +339,8 @@ def master_key(path: Path, passphrase: str | None) -> bytes:
 # -- records beside the shards -----------------------------------------------------------------
 
 
-#: The records beside the shards, and which of the ids in their name says what they are about.
-RECORD_SUBJECT = {"keys": 0, "mark": 0, "amend": 1, "bset": 0}
+#: The records beside the shards this tool reads.
+RECORDS = ("keys", "mark", "amend", "bset")
 
 
 class Listing:
@@ -342,18 +355,20 @@ class Listing:
         self._records: dict[tuple[str, bytes], list[Name]] = {}
         for name in self.where:
             parsed = parse_name(name)
-            if parsed.kind in RECORD_SUBJECT:
-                subject = parsed.ids[RECORD_SUBJECT[parsed.kind]]
-                self._records.setdefault((parsed.kind, subject), []).append(parsed)
+            if parsed.kind in RECORDS:  # about: the first id after the bucket's (if any)
+                about = parsed.ids[0] if parsed.ids else b""
+                self._records.setdefault((parsed.kind, about), []).append(parsed)
 
-    def records(self, kind: str, subject: bytes = b"") -> list[Name]:
-        """The records of `kind` about `subject` (every one if empty), the newest first."""
-        found = [
-            name
-            for (k, about), names in self._records.items()
-            if k == kind and subject in (b"", about)
-            for name in names
-        ]
+    def records(self, kind: str, bucket_id: bytes = b"", about: bytes = b"") -> list[Name]:
+        """The records of `kind`, the newest first by the number in their name. With
+        `bucket_id`, only those that may be that bucket's: naming it, or naming no bucket (since
+        decision 0018 only the bucket's key tells). With `about`, only those about that id."""
+        if about:
+            found = self._records.get((kind, about), [])
+        else:
+            found = [n for (k, _), names in self._records.items() if k == kind for n in names]
+        if bucket_id:
+            found = [name for name in found if name.bucket in (b"", bucket_id)]
         return sorted(found, key=lambda name: (name.numbers, name.name), reverse=True)
 
     def read_record(self, name: str, keys: Sequence[bytes], context: bytes) -> Iterator[Any]:
@@ -386,7 +401,7 @@ def read_buckets(listing: Listing, master: bytes) -> dict[str, Bucket]:
     copies of a record, the one listing the most key generations (a rotation adds one)."""
     buckets: dict[str, Bucket] = {}
     for record in listing.records("keys"):
-        bucket_id = record.ids[0]
+        bucket_id = record.bucket
         context = b"egide/record/bucket-keys/" + bucket_id
         copies = list(listing.read_record(record.name, [master], context))
         if not copies:
@@ -485,13 +500,23 @@ def scan_file(site: Site, name: str, size: int) -> Iterator[Copy]:
 # -- objects -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PartPlan:
+    """One part of an object as its blocks were sealed: what to read, and what to keep."""
+
+    seq: int  # the part attempt: in its blocks' nonces and associated data (0: simple object)
+    size: int  # the true size: what follows in the blocks is padding
+    etag: str
+    copies: list[Copy]  # the pieces found of its shard files (or pack segments)
+
+
 @dataclass
 class Version:
     bucket: Bucket
     version_id: bytes
     manifest: dict[str, Any]
-    #: Part number (seq) → the copies of its pieces found.
-    parts: dict[int, list[Copy]] = field(default_factory=dict)
+    #: Its parts in order (one for a simple object); empty for a delete marker.
+    parts: list[PartPlan] = field(default_factory=list)
     delete_marker: bool = False
 
     @property
@@ -507,12 +532,16 @@ class Version:
         return int(self.manifest.get("size", 0))
 
 
+NO_BUCKET = bytes(16)  # the clear header's bucket id since decision 0018
+
+
 def find_versions(bucket: Bucket, copies: list[Copy]) -> list[Version]:
-    """The object versions of `bucket` that the shards describe (those with a manifest at part
-    0 that is no part of an upload in progress)."""
+    """The object versions of `bucket` that the shards describe: each version id with a
+    part-0 manifest that opens under the bucket's keys (the key is what tells a bucket's
+    shards since decision 0018: their clear headers name no bucket) and is no part's."""
     by_id: dict[bytes, dict[int, list[Copy]]] = {}
     for copy in copies:
-        if copy.bucket_id == bucket.id:
+        if copy.bucket_id in (bucket.id, NO_BUCKET):
             by_id.setdefault(copy.version_id, {}).setdefault(copy.part, []).append(copy)
     versions = []
     for version_id, parts in by_id.items():
@@ -521,28 +550,52 @@ def find_versions(bucket: Bucket, copies: list[Copy]) -> list[Version]:
             for key in bucket.keys:
                 opened = unwrap(key, copy.sealed_manifest, b"egide/manifest/" + version_id)
                 if opened is not None:
-                    manifest = json.loads(opened)
+                    manifest = json.loads(opened)  # padded with trailing spaces: still JSON
                     break
             if manifest is not None:
                 break
         if manifest is None:
-            if 0 in parts:
+            if any(copy.bucket_id == bucket.id for copy in parts.get(0, [])):
                 warn(f"version {version_id.hex()}: no manifest opens, skipped")
-            continue  # else an upload in progress (or abandoned): no object
+            # Else another bucket's, a part file (its manifest is sealed for its upload's id,
+            # not its own) or a part of an upload in progress: no object of this bucket.
+            continue
         if "part" not in manifest:
-            versions.append(Version(bucket, version_id, manifest, parts))
+            plan = part_plan(version_id, manifest, by_id)
+            versions.append(Version(bucket, version_id, manifest, plan))
     return versions
 
 
+def part_plan(
+    version_id: bytes, manifest: dict[str, Any], by_id: dict[bytes, dict[int, list[Copy]]]
+) -> list[PartPlan]:
+    """Each part of the object in order, with its pieces: a simple object is one part (seq 0,
+    its own shard files) with the object's ETag; a completion record lists the parts, as
+    [number, seq, size, etag, last_modified, checksums, pid hex, padded size] (the last two
+    optional): a part with a pid is in files `<pid>-0-<index>`, one without in
+    `<version id>-<seq>-<index>`."""
+    files = by_id.get(version_id, {})
+    if not manifest.get("parts"):
+        return [PartPlan(0, int(manifest["size"]), str(manifest["etag"]), files.get(0, []))]
+    plan = []
+    for _number, seq, size, etag, _modified, _checksums, *rest in manifest["parts"]:
+        pid = bytes.fromhex(rest[0]) if rest and rest[0] else b""
+        copies = by_id.get(pid, {}).get(0, []) if pid else files.get(int(seq), [])
+        plan.append(PartPlan(int(seq), int(size), str(etag), copies))
+    return plan
+
+
 def read_markers(listing: Listing, bucket: Bucket) -> list[Version]:
-    """The bucket's delete markers: versions without data, from their records."""
+    """The bucket's delete markers: versions without data, from their records. A record
+    named `mark-<version>` (decision 0018) is the bucket's if its key opens it."""
     markers = []
     for record in listing.records("mark", bucket.id):
-        marker_id = record.ids[1]
+        marker_id = record.ids[0]
         context = b"egide/delete-marker/" + bucket.id + marker_id
         document = next(listing.read_record(record.name, bucket.keys, context), None)
         if document is None:
-            warn(f"delete marker record {record.name}: no copy opens")
+            if record.bucket:  # else another bucket's
+                warn(f"delete marker record {record.name}: no copy opens")
             continue
         manifest = {
             "key": document["key"],
@@ -557,7 +610,7 @@ def read_markers(listing: Listing, bucket: Bucket) -> list[Version]:
 
 def amend(listing: Listing, version: Version) -> None:
     """Apply the version's newest amendment record (tags and locks changed after the write)."""
-    for record in listing.records("amend", version.version_id):
+    for record in listing.records("amend", version.bucket.id, about=version.version_id):
         number = str(record.numbers[0]).encode()
         context = b"egide/amendment/" + version.bucket.id + version.version_id + number
         document = next(listing.read_record(record.name, version.bucket.keys, context), None)
@@ -576,13 +629,26 @@ def amend(listing: Listing, version: Version) -> None:
 
 
 def bucket_settings(listing: Listing, bucket: Bucket) -> dict[str, str]:
-    """The bucket's newest settings record that opens (versioning, lifecycle, CORS …)."""
+    """The bucket's newest settings record that opens (versioning, lifecycle, CORS …). A
+    record `bset-<id>` (decision 0018) seals its number with the settings, under associated
+    data naming the bucket and the file; an older `bset-<bucket>-<number>`, the settings alone."""
+    found: list[tuple[int, dict[str, Any]]] = []
     for record in listing.records("bset", bucket.id):
-        context = b"egide/bucket-settings/" + bucket.id + str(record.numbers[0]).encode()
-        document = next(listing.read_record(record.name, bucket.keys, context), None)
-        if document is not None:
-            return {str(k): str(v) for k, v in document.items()}
-    return {}
+        if record.bucket:
+            number = record.numbers[0]
+            context = b"egide/bucket-settings/" + bucket.id + str(number).encode()
+            document = next(listing.read_record(record.name, bucket.keys, context), None)
+            if document is not None:
+                found.append((number, document))
+        else:
+            context = b"egide/bucket-settings/" + bucket.id + b"/" + record.name.encode()
+            document = next(listing.read_record(record.name, bucket.keys, context), None)
+            if document is not None:
+                found.append((int(document["number"]), document["settings"]))
+    if not found:
+        return {}
+    settings = max(found, key=lambda item: item[0])[1]
+    return {str(k): str(v) for k, v in settings.items()}
 
 
 def order(versions: list[Version]) -> list[Version]:
@@ -608,15 +674,6 @@ class Unrecoverable(Exception):
     """Fewer than k good pieces of some block are left."""
 
 
-def part_plan(version: Version) -> list[tuple[int, int, str]]:
-    """(part number on the sites, true plaintext size, ETag) of each part of the object, in
-    order; a simple object is one part, number 0, with the object's ETag."""
-    parts = version.manifest.get("parts")
-    if parts:
-        return [(int(seq), int(size), str(etag)) for _, seq, size, etag, *_ in parts]
-    return [(0, version.size, str(version.manifest.get("etag", "")))]
-
-
 def read_part(
     copies: list[Copy],
     bucket_id: bytes,
@@ -627,7 +684,8 @@ def read_part(
     true_size: int,
 ) -> None:
     """Write the first `true_size` plaintext bytes of one part, block by block, each from
-    any k of its pieces (what follows the true size is padding)."""
+    any k of its pieces. The blocks are laid out for the footer's size, which is the padded
+    size (decision 0017) or, unpadded, the true size: what follows the true size is padding."""
     if not copies:
         raise Unrecoverable(f"part {part}: no piece found")
     # The layout most pieces agree on (all of them, unless one is foreign or damaged).
@@ -716,7 +774,7 @@ def restore_bytes(version: Version, out: BinaryIO) -> str:
     cipher = AESGCM(data_key)
     sha256 = hashlib.sha256()
     total = 0
-    for seq, true_size, etag in part_plan(version):
+    for plan in version.parts:
         md5 = hashlib.md5()
 
         def write(data: bytes, md5: Any = md5) -> None:
@@ -724,11 +782,11 @@ def restore_bytes(version: Version, out: BinaryIO) -> str:
             sha256.update(data)
             md5.update(data)
 
-        copies = version.parts.get(seq, [])
-        read_part(copies, version.bucket.id, version.version_id, seq, cipher, write, true_size)
-        if re.fullmatch(r"[0-9a-f]{32}", etag) and md5.hexdigest() != etag:
-            raise DecodeError(f"part {seq}: restored bytes do not match its ETag {etag}")
-        total += true_size
+        bucket_id, seq = version.bucket.id, plan.seq
+        read_part(plan.copies, bucket_id, version.version_id, seq, cipher, write, plan.size)
+        if re.fullmatch(r"[0-9a-f]{32}", plan.etag) and md5.hexdigest() != plan.etag:
+            raise DecodeError(f"part {seq}: restored bytes do not match its ETag {plan.etag}")
+        total += plan.size
     if total != version.size:
         raise DecodeError(f"its parts hold {total} bytes, its manifest says {version.size}")
     return sha256.hexdigest()

@@ -232,8 +232,8 @@ def test_a_rebuilt_catalog_gives_exact_sizes(make_server: ServerFactory) -> None
 
 
 def test_what_a_piece_file_shows_without_the_keys(make_server: ServerFactory) -> None:
-    """The clear fields a provider can read: code, block size, piece index, bucket and version
-    ids (random), and the padded size, never the true one."""
+    """The clear fields a provider can read: code, block size, piece index, the version id
+    (random; no bucket id), and the padded size, never the true one."""
     server = make_server()
     s3 = server.client()
     s3.create_bucket(Bucket="one")
@@ -259,6 +259,5 @@ def test_what_a_piece_file_shows_without_the_keys(make_server: ServerFactory) ->
     for found in headers.values():  # k+m pieces of one version, indexes 0..5
         assert len({h.version_id for h in found}) == 1
         assert sorted(h.index for h in found) == list(range(6))
-    # Pieces of one bucket share its (random) id: a provider can group them by bucket.
-    assert headers[4096][0].bucket_id == headers[1_015_808][0].bucket_id
-    assert headers[303_104][0].bucket_id != headers[4096][0].bucket_id
+    # No header names a bucket (decision 0018): pieces group by version, never by bucket.
+    assert {h.bucket_id for found in headers.values() for h in found} == {bytes(16)}

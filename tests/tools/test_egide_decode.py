@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,10 +26,16 @@ import pytest
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port
 from tests.providers import Provider, running_moto
 
-from egide.coding.shardfile import HEADER_SIZE, ShardFooter, ShardHeader
+from egide.coding.padding import padded_size
+from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE, ShardFooter, ShardHeader
+from egide.crypto import aead
 from egide.domain import (
+    NO_BUCKET_ID,
     amendment_name,
     credentials_record_name,
+    legacy_amendment_name,
+    legacy_marker_record_name,
+    legacy_settings_record_name,
     marker_record_name,
     settings_record_name,
     shard_name,
@@ -40,7 +46,10 @@ from egide.engine.packer import pack_name
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "egide-decode.py"
 KiB = 1024
 MiB = 1024 * KiB
-PLAIN, HISTORY = "plain", "history"
+PLAIN, HISTORY, EXACT = "plain", "history", "exact"
+BIG_SIZE, EXACT_SIZE = 700 * KiB + 3, 300 * KiB + 7  # not packed: over 256 KiB
+#: The bucket `exact` is written with padding off (decision 0017), the others padded.
+EXACT_POLICY = f'[[policies]]\nbuckets = ["{EXACT}"]\nk = 4\nm = 2\npadding = false\n'
 
 
 def body(name: str, size: int) -> bytes:
@@ -86,6 +95,18 @@ def seen(s3: Any, bucket: str, key: str) -> dict[str, Any]:
     }
 
 
+def in_parts(s3: Any, bucket: str, key: str, bodies: list[bytes], **create: Any) -> None:
+    """A multipart upload of `bodies`, one part each, completed."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+    parts = []
+    for number, data in enumerate(bodies, 1):
+        part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data)
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+
+
 def write_store(s3: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Any]]:
     s3.create_bucket(Bucket=PLAIN)
     for i, size in enumerate([0, 1, 100, 5000, 200 * KiB]):  # packed (200 KiB: 4 blocks)
@@ -94,7 +115,7 @@ def write_store(s3: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Any
             ContentType="text/plain; charset=utf-8", Metadata={"n": str(i), "city": "Lyon"},
             Tagging=f"class=small&i={i}",
         )  # fmt: skip
-    s3.put_object(Bucket=PLAIN, Key="big.bin", Body=body("big", 700 * KiB + 3))  # 11 blocks
+    s3.put_object(Bucket=PLAIN, Key="big.bin", Body=body("big", BIG_SIZE))  # 11 blocks
     s3.put_object(Bucket=PLAIN, Key="é/../odd key", Body=body("odd", 10))
     s3.put_object(Bucket=PLAIN, Key="again", Body=body("first", 300 * KiB))
     s3.put_object(Bucket=PLAIN, Key="again", Body=body("second", 50), ContentType="a/b")
@@ -102,18 +123,8 @@ def write_store(s3: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Any
     s3.put_object_tagging(
         Bucket=PLAIN, Key="retagged", Tagging={"TagSet": [{"Key": "new", "Value": "2"}]}
     )
-    upload = s3.create_multipart_upload(
-        Bucket=PLAIN, Key="multi", ContentType="video/mp4", Metadata={"take": "3"}
-    )["UploadId"]
-    parts = []
-    for number, data in [(1, body("p1", 5 * MiB)), (2, body("p2", 100 * KiB + 1))]:
-        part = s3.upload_part(
-            Bucket=PLAIN, Key="multi", UploadId=upload, PartNumber=number, Body=data
-        )
-        parts.append({"PartNumber": number, "ETag": part["ETag"]})
-    s3.complete_multipart_upload(
-        Bucket=PLAIN, Key="multi", UploadId=upload, MultipartUpload={"Parts": parts}
-    )
+    in_parts(s3, PLAIN, "multi", [body("p1", 5 * MiB), body("p2", 100 * KiB + 1)],
+             ContentType="video/mp4", Metadata={"take": "3"})  # fmt: skip
     keys = [f"small/{i}" for i in range(5)] + ["big.bin", "é/../odd key", "again", "retagged"]
     latest = {PLAIN: {key: seen(s3, PLAIN, key) for key in [*keys, "multi"]}}
 
@@ -123,6 +134,12 @@ def write_store(s3: Any) -> tuple[dict[str, dict[str, dict[str, Any]]], list[Any
         s3.put_object(Bucket=HISTORY, Key=key, Body=data, Metadata={"v": data.decode()})
     s3.delete_object(Bucket=HISTORY, Key="doc")
     latest[HISTORY] = {"kept": seen(s3, HISTORY, "kept")}
+
+    s3.create_bucket(Bucket=EXACT)  # its policy says `padding = false`: exact sizes
+    for key, size in [("tiny", 23), ("blocks", EXACT_SIZE)]:
+        s3.put_object(Bucket=EXACT, Key=key, Body=body(key, size), Tagging="exact=1")
+    in_parts(s3, EXACT, "multi", [body("e1", 5 * MiB), body("e2", 10)])
+    latest[EXACT] = {key: seen(s3, EXACT, key) for key in ["tiny", "blocks", "multi"]}
     listed = s3.list_object_versions(Bucket=HISTORY)
     return latest, [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]
 
@@ -141,7 +158,7 @@ def start_server(root: Path, extra: str = "") -> Server:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
     """A store written by a real server over six local sites (4+2), the server stopped."""
-    server = start_server(tmp_path_factory.mktemp("egide-decode"))
+    server = start_server(tmp_path_factory.mktemp("egide-decode"), EXACT_POLICY)
     try:
         latest, versions = write_store(server.client())
         bodies = {
@@ -151,7 +168,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
             for v in versions
             if "Size" in v
         }
-        wait_for_settings_records(server.data_dir / "sites" / "local-1", 2)
+        wait_for_settings_records(server.data_dir / "sites" / "local-1", 3)
         history = sorted(
             (v["Key"], v["LastModified"], v["VersionId"], bodies.get(v["VersionId"]))
             for v in versions
@@ -215,20 +232,25 @@ def test_the_tool_parses_the_names_and_shards_egide_writes() -> None:
     """Where a format change lands first: the names and the header and footer layouts."""
     tool = load_tool()
     bucket, version = os.urandom(16), os.urandom(16)
-    named = {
-        shard_name(version, 3, 5): ("shard", (version,), (3, 5)),
-        pack_name(): ("pack", None, ()),
-        record_name(bucket): ("keys", (bucket,), ()),
-        marker_record_name(bucket, version): ("mark", (bucket, version), ()),
-        amendment_name(bucket, version, 17): ("amend", (bucket, version), (17,)),
-        settings_record_name(bucket, 18): ("bset", (bucket,), (18,)),
-        credentials_record_name(19): ("creds", (), (19,)),
+    record = os.urandom(16)
+    named = {  # name: kind, bucket id named, other ids, numbers
+        shard_name(version, 3, 5): ("shard", b"", (version,), (3, 5)),
+        pack_name(): ("pack", b"", None, ()),
+        record_name(bucket): ("keys", bucket, (), ()),
+        marker_record_name(version): ("mark", b"", (version,), ()),
+        legacy_marker_record_name(bucket, version): ("mark", bucket, (version,), ()),
+        amendment_name(version, 17): ("amend", b"", (version,), (17,)),
+        legacy_amendment_name(bucket, version, 17): ("amend", bucket, (version,), (17,)),
+        settings_record_name(record): ("bset", b"", (record,), ()),
+        legacy_settings_record_name(bucket, 18): ("bset", bucket, (), (18,)),
+        credentials_record_name(19): ("creds", b"", (), (19,)),
     }
-    for name, (kind, ids, numbers) in named.items():
+    for name, (kind, named_bucket, ids, numbers) in named.items():
         parsed = tool.parse_name(name)
-        assert (parsed.kind, parsed.numbers) == (kind, numbers), name
+        assert (parsed.kind, parsed.bucket, parsed.numbers) == (kind, named_bucket, numbers), name
         assert ids is None or parsed.ids == ids, name
 
+    assert tool.NO_BUCKET == NO_BUCKET_ID  # what clear headers hold since decision 0018
     header = ShardHeader(4, 2, 5, 3, 65536, bucket, version).encode()
     assert len(header) == HEADER_SIZE == tool.HEADER_SIZE
     footer = ShardFooter(0, 0, b"", b"sealed manifest").encode()
@@ -264,7 +286,7 @@ def test_restores_every_object_with_its_metadata_after_losing_two_sites(
 
     listed = decode(*key, *site_args(data), "buckets")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.split() == [HISTORY, PLAIN]
+    assert listed.stdout.split() == [EXACT, HISTORY, PLAIN]
     assert "local-2: no shards directory, taken as lost" in listed.stderr
 
     out = tmp_path / "out"
@@ -279,6 +301,27 @@ def test_restores_every_object_with_its_metadata_after_losing_two_sites(
     assert_latest_match(out, store.latest[HISTORY])  # "doc" is hidden by its delete marker
     settings = json.loads((out / "bucket.json").read_text())["settings"]
     assert settings.get("versioning") == "Enabled", settings
+
+    out = tmp_path / "exact"
+    result = decode(*key, *site_args(data), "restore", EXACT, str(out))
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, store.latest[EXACT])
+
+
+def test_the_store_read_is_padded_or_exact_with_opaque_names(store: Written) -> None:
+    """What the restores read (decisions 0017 and 0018): footers giving padded sizes, and exact
+    ones in the bucket with padding off; every part attempt in files of its own id (part 0),
+    no clear header naming a bucket."""
+    shards = [
+        (ShardHeader.decode(raw[:HEADER_SIZE]), ShardFooter.decode(raw))
+        for path in (store.data_dir / "sites").glob("local-*/shards/*/*")
+        if re.fullmatch(r"[0-9a-f]{32}-\d+-\d+", path.name) and (raw := path.read_bytes())
+    ]
+    assert {(header.part, header.bucket_id) for header, _ in shards} == {(0, NO_BUCKET_ID)}
+    sizes = {footer.size for _, footer in shards}
+    assert padded_size(BIG_SIZE) in sizes and BIG_SIZE not in sizes  # plain: padded
+    assert padded_size(100 * KiB + 1) in sizes and 100 * KiB + 1 not in sizes  # a padded part
+    assert {EXACT_SIZE, 10} <= sizes  # exact: a multi-block object and a part, not padded
 
 
 def test_all_versions_and_the_delete_marker_come_back_in_order(
@@ -427,3 +470,92 @@ def test_reads_s3_bucket_sites(moto: Provider, tmp_path_factory: pytest.TempPath
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_latest_match(out, expected)
+
+
+def as_before_0018(data: Path) -> str:
+    """The copy of a store at `data` as an Égide before decision 0018 wrote it (as
+    tests/maintenance/test_rebuild.py simulates it): `plain`'s standalone shards with its bucket
+    id in their clear header, its multipart object's part files named by version id and seq,
+    its amendment and `history`'s delete marker named with their bucket id, and `history`'s
+    settings in a record `bset-<bucket>-<number>`, newer than its current one. Which
+    settings the older record holds."""
+    tool = load_tool()
+    sites = {path.name: tool.LocalSite(path) for path in sorted((data / "sites").glob("local-*"))}
+    store = tool.Store(list(sites.values()), tool.master_key(data / "master.key", None))
+    plain, history = store.bucket(PLAIN), store.bucket(HISTORY)
+
+    for version, _ in store.versions(plain, all_versions=True):
+        vid = version.version_id
+        for plan in version.parts:
+            for copy in plan.copies:
+                if not copy.file.startswith("pack-"):
+                    name = shard_name(vid, plan.seq, copy.index)
+                    rewrite(copy.site.root, copy.file, name, plain.id, vid, plan.seq)
+        if "parts" in version.manifest:  # its completion record's parts name no file id
+            for site in sites.values():
+                for path in site.root.glob(f"shards/*/{vid.hex()}-0-*"):
+                    rewrite(site.root, path.name, path.name, plain.id, vid, 0, plain.keys[0])
+
+    renames = {}
+    for record in store.listing.records("amend"):
+        renames[record.name] = legacy_amendment_name(plain.id, *record.ids, *record.numbers)
+    for record in store.listing.records("mark"):
+        renames[record.name] = legacy_marker_record_name(history.id, *record.ids)
+    older = {"versioning": "Enabled", "written": "before 0018"}
+    number = time.time_ns() * 2  # newer than the record of 0018
+    sealed = aead.wrap(history.keys[0], json.dumps(older).encode(),
+                       b"egide/bucket-settings/" + history.id + str(number).encode())  # fmt: skip
+    for site in sites.values():
+        for name, new in renames.items():
+            path = site.root / "shards" / name[:2] / name
+            path.rename(site.root / "shards" / new[:2] / new)
+        legacy = legacy_settings_record_name(history.id, number)
+        (site.root / "shards" / legacy[:2] / legacy).write_bytes(sealed)
+    return json.dumps(older, sort_keys=True)
+
+
+def rewrite(
+    root: Path, name: str, new: str, bucket_id: bytes, version_id: bytes, part: int,
+    bucket_key: bytes | None = None,
+) -> None:  # fmt: skip
+    """Shard file `name` of site `root` as `new`, its clear header naming `bucket_id`,
+    `version_id` and `part`; with `bucket_key`, its (completion record) manifest's parts
+    without file ids."""
+    raw = (root / "shards" / name[:2] / name).read_bytes()
+    footer = ShardFooter.decode(raw)
+    body = raw[HEADER_SIZE : len(raw) - ShardFooter.body_length(raw) - FOOTER_TAIL_SIZE]
+    if bucket_key is not None:
+        context = b"egide/manifest/" + version_id
+        manifest = json.loads(aead.unwrap(bucket_key, footer.sealed_manifest, context))
+        manifest["parts"] = [[*p[:6], "", *p[7:]] for p in manifest["parts"]]
+        sealed = aead.wrap(bucket_key, json.dumps(manifest).encode(), context)
+        footer = replace(footer, sealed_manifest=sealed)
+    header = ShardHeader.decode(raw[:HEADER_SIZE])
+    header = replace(header, part=part, bucket_id=bucket_id, version_id=version_id)
+    (root / "shards" / name[:2] / name).unlink()
+    (root / "shards" / new[:2]).mkdir(exist_ok=True)
+    (root / "shards" / new[:2] / new).write_bytes(header.encode() + body + footer.encode())
+
+
+def test_a_store_written_before_opaque_names_is_read_too(store: Written, tmp_path: Path) -> None:
+    data = copy_of(store, tmp_path)
+    older = as_before_0018(data)
+    names = {path.name for path in (data / "sites").glob("local-*/shards/*/*")}
+    assert any(re.fullmatch(r"[0-9a-f]{32}-[12]-\d", name) for name in names)  # part files
+    assert any(re.fullmatch(r"amend-[0-9a-f]{32}-[0-9a-f]{32}-\d+", name) for name in names)
+    assert any(re.fullmatch(r"mark-[0-9a-f]{32}-[0-9a-f]{32}", name) for name in names)
+    shutil.rmtree(data / "sites" / "local-3")
+    key = ["--key", str(data / "master.key")]
+
+    out = tmp_path / "plain"
+    result = decode(*key, *site_args(data), "restore", PLAIN, str(out))
+    assert result.returncode == 0, result.stderr
+    assert_latest_match(out, store.latest[PLAIN])
+
+    out = tmp_path / "history"
+    result = decode(*key, *site_args(data), "restore", HISTORY, str(out), "--all-versions")
+    assert result.returncode == 0, result.stderr
+    got = [(e["key"], e["version_id"], e["delete_marker"]) for e in restored(out)]
+    assert sorted(got) == sorted((k, vid, data is None) for k, vid, data in store.history)
+    settings = json.loads((out / "bucket.json").read_text())["settings"]
+    assert json.dumps(settings, sort_keys=True) == older
