@@ -25,7 +25,7 @@ from tests.providers import Provider, running_moto
 
 from egide.coding.blocks import Layout
 from egide.coding.shardfile import HEADER_SIZE
-from egide.domain import KEY_RECORD_PREFIX, SITE_RECORD_PREFIXES, shard_name
+from egide.domain import KEY_RECORD_PREFIX, SITE_RECORD_PREFIXES, Part, shard_name
 
 KiB, MiB = 1024, 1024 * 1024
 NO_SCHEDULE = "[maintenance]\nrun_in_server = false\nscrub_period_days = 0\ngc_interval_hours = 0\n"
@@ -317,9 +317,14 @@ def _version_row(server: Server, key: str) -> tuple[bytes, list[str], list[list[
 def _rot_piece(server: Server, key: str, index: int, seq: int, block: int) -> None:
     """Rot in the piece of `block` in shard `index` of part attempt `seq` (0: one part)."""
     vid, sites, parts = _version_row(server, key)
-    size = next(p[2] for p in parts if p[1] == seq) if seq else len(SPREAD[key])
+    if seq:
+        part = next(Part.from_fields(p) for p in parts if p[1] == seq)
+        size, name = part.stored_size, part.file(vid, index)  # padded; named by its own id
+    else:
+        ((padded,),) = _catalog(server, f"SELECT padded_size FROM versions WHERE key = '{key}'")
+        size, name = padded or len(SPREAD[key]), shard_name(vid, 0, index)
     layout = Layout(4, 2, MiB, size)
-    _rot(server, sites[index], shard_name(vid, seq, index), layout.piece_offset(HEADER_SIZE, block))
+    _rot(server, sites[index], name, layout.piece_offset(HEADER_SIZE, block))
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
