@@ -22,11 +22,6 @@ InvalidAccessKeyId = http_error(
 )
 InvalidArgument = http_error("InvalidArgument", 400, "Invalid Argument")
 InvalidRequest = http_error("InvalidRequest", 400, "Invalid Request")
-NotImplementedOperation = http_error(
-    "NotImplemented",
-    501,
-    "A header or query you provided implies functionality that is not implemented.",
-)
 RequestTimeTooSkewed = http_error(
     "RequestTimeTooSkewed",
     403,

@@ -28,11 +28,11 @@ from egide.auth.errors import (
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidRequest,
-    NotImplementedOperation,
     RequestTimeTooSkewed,
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
 )
+from egide.web.errors import NotImplementedOperation
 from egide.web.request import RequestHead
 
 ALGORITHM = "AWS4-HMAC-SHA256"
