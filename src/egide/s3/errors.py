@@ -7,23 +7,18 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
 
 from __future__ import annotations
 
-from typing import ClassVar
+from egide.web.errors import HttpError
 
 
-class S3Error(Exception):
-    """An error the S3 API returns as `<Error><Code>…</Code><Message>…</Message>…</Error>`."""
-
-    code: ClassVar[str] = "InternalError"
-    status: ClassVar[int] = 500
-    default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+class S3Error(HttpError):
+    """An error the S3 API returns as `<Error><Code>…</Code><Message>…</Message>…</Error>`:
+    the shared layers' `HttpError` (code, status, message, extra elements of the body), with
+    the response headers some S3 errors carry."""
 
     def __init__(self, message: str | None = None, **fields: str) -> None:
-        self.message = message or self.default_message
-        #: Extra elements of the XML body, e.g. BucketName, Key, StringToSign.
-        self.fields = fields
+        super().__init__(message, **fields)
         #: Extra response headers (x-amz-delete-marker, x-amz-version-id …).
         self.headers: dict[str, str] = {}
-        super().__init__(f"{self.code}: {self.message}")
 
 
 #: Every S3 error class by its code (the shared layers' errors are mapped through it).
