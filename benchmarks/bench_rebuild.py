@@ -5,7 +5,7 @@
 
 Writes N objects of --size bytes through the engine directly (not HTTP; many at once, so small
 ones share packs as under load) on six local sites with 4+2, then rebuilds the catalog from the
-shards into a new file (egide.maintenance.rebuild) and prints the time, objects per second and
+shards into a new file (egide.recovery.rebuild) and prints the time, objects per second and
 the time per 10,000 objects. --pack-threshold 0 writes every object in files of its own (six
 files per object: the worst case for listing and reading). The page cache is warm: on a cold
 cache or a remote site, the reads' latency dominates (see docs/performance.md). --buckets B
@@ -27,7 +27,7 @@ from pathlib import Path
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.engine.store import ObjectStore
-from egide.maintenance.rebuild import rebuild_catalog
+from egide.recovery.rebuild import rebuild_catalog
 from egide.sites.local import LocalSite
 
 CONCURRENT_PUTS = 256

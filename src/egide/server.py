@@ -155,7 +155,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
         config = settings.maintenance
         background.append(lambda: run_maintenance(store_context(store, config), config))
     if settings.snapshot_interval_seconds:
-        from egide.maintenance.snapshots import run_snapshot_schedule
+        from egide.recovery.snapshots import run_snapshot_schedule
 
         background.append(
             lambda: run_snapshot_schedule(

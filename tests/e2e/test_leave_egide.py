@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import Server
 from tests.providers import Provider, running_moto
 
-from egide.maintenance.dirlayout import MANIFEST_FILE, TEMP_PREFIX
+from egide.transfer.dirlayout import MANIFEST_FILE, TEMP_PREFIX
 
 MiB = 1024 * 1024
 ODD_KEYS = ["a", "a/b", "dir/", "dir/x", "a//b", "../up", "x/./y", "100%.txt", "é/ü ."]

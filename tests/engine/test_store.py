@@ -14,7 +14,6 @@ import pytest
 from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, Env, make_env, payload
 
-from egide.admin.scan import shard_files
 from egide.coding.shardfile import HEADER_SIZE
 from egide.domain import (
     BucketExists,
@@ -25,6 +24,7 @@ from egide.domain import (
     SitesUnavailable,
 )
 from egide.engine.store import BUCKET_CACHE_SECONDS
+from egide.inspection.scan import shard_files
 
 SIZES = [0, 1, PACK, PACK + 1, BLOCK, 3 * BLOCK + 5]
 

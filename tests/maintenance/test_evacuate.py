@@ -16,9 +16,9 @@ from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.maintenance.evacuate import evacuate_job
 from egide.maintenance.jobs import JobRunner, cancel, submit
-from egide.maintenance.rebuild import rebuild_catalog
 from egide.placement import Policy
 from egide.placement.settings import SiteProfileFields
+from egide.recovery.rebuild import rebuild_catalog
 from egide.sites.base import write_file
 
 

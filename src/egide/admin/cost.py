@@ -3,7 +3,7 @@ and what a bucket would cost if its versions were placed again under another pol
 
 Prices are the profile's `storage_gb_month` (per GiB, 2^30 bytes, as providers bill), times the
 bytes each site stores for the bucket: shard headers, pieces and checksums as the block layout
-gives them (egide.admin.scan.ShardFile.estimated_size), so parity is paid for too. Egress and
+gives them (egide.inspection.scan.ShardFile.estimated_size), so parity is paid for too. Egress and
 requests depend on traffic the catalog does not know: their prices are shown as rates.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from egide.admin.policies import prove_feasible
-from egide.admin.scan import holdings, stored_versions
 from egide.catalog.base import Catalog
 from egide.coding.blocks import Layout
 from egide.coding.shardfile import HEADER_SIZE
 from egide.domain import Bucket
+from egide.inspection.scan import holdings, stored_versions
 from egide.placement import Policy, SiteProfile, solve
 
 GIB = 1 << 30

@@ -4,7 +4,7 @@ For every version with data (noncurrent ones too), counted from the catalog:
   * compliance: its sites and code satisfy its bucket's *current* policy
     (egide.placement.compliance.check, an independent count);
   * files: each shard file is on its site (one listing per site), or with `deep`, each shard
-    reads back whole: header, every block's checksum, footer (egide.admin.verify);
+    reads back whole: header, every block's checksum, footer (egide.inspection.verify);
   * survival: for each provider, country and law, whether losing all of its sites at once
     leaves every version readable, and which versions it would not;
   * exposure: which providers under which laws hold shards, and whether any single foreign
@@ -23,16 +23,16 @@ from typing import Any
 
 from egide.admin.policies import EffectivePolicy, effective_policy
 from egide.admin.probe import probe_all
-from egide.admin.scan import (
+from egide.catalog.base import Catalog
+from egide.domain import Bucket, ObjectVersion
+from egide.inspection.scan import (
     ShardFile,
     VersionRef,
     completion_records,
     shard_files,
     stored_versions,
 )
-from egide.admin.verify import ShardCheck, check_shard
-from egide.catalog.base import Catalog
-from egide.domain import Bucket, ObjectVersion
+from egide.inspection.verify import ShardCheck, check_shard
 from egide.placement import Placement, Policy, SiteProfile, check, survival
 from egide.placement.settings import BucketPolicies
 from egide.sites.base import Site, SiteError

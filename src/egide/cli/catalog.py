@@ -33,16 +33,16 @@ from egide.cli.common import (
 )
 from egide.config import Settings
 from egide.crypto.keyring import KeyFileError, Keyring
-from egide.maintenance.rebuild import (
+from egide.owner_only import owner_only_dir
+from egide.recovery.rebuild import (
     RebuildError,
     RebuildReport,
     catalog_in_use,
     install_catalog,
     rebuild_catalog,
 )
-from egide.maintenance.restore import RestoreReport, restore_catalog
-from egide.maintenance.snapshots import SnapshotError, list_snapshots, take_snapshot
-from egide.owner_only import owner_only_dir
+from egide.recovery.restore import RestoreReport, restore_catalog
+from egide.recovery.snapshots import SnapshotError, list_snapshots, take_snapshot
 from egide.sites.base import Site
 from egide.supervisor import check_port_free
 

@@ -107,7 +107,7 @@ async def replace_snapshots(env: Env, keyring: Keyring) -> str:
     under the servers' snapshot lock, so that a scheduled snapshot begun before cannot be
     written after the old ones are deleted."""
     from egide.cli.common import catalog_file
-    from egide.maintenance.snapshots import (
+    from egide.recovery.snapshots import (
         LOCK_FILE,
         SnapshotError,
         delete_all_snapshots,

@@ -11,7 +11,6 @@ from rich.text import Text
 
 from egide.admin.config_file import SiteAddError, add_site, remove_site
 from egide.admin.probe import DEFAULT_TIMEOUT, Probe, probe_all
-from egide.admin.scan import Holding, holdings
 from egide.cli.common import (
     ConfigOption,
     DataDirOption,
@@ -29,6 +28,7 @@ from egide.cli.common import (
 )
 from egide.cli.jobs import BackgroundOption, RateOption, start
 from egide.config import S3SiteConfig
+from egide.inspection.scan import Holding, holdings
 
 site_app = typer.Typer(help="Sites: profiles, health and what they hold.", no_args_is_help=True)
 

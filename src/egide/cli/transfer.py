@@ -1,7 +1,7 @@
 """`egide export BUCKET DEST` and `egide import SRC BUCKET`: leave Égide, or come in from
 another cloud (docs/export-import.md).
 
-Each runs a resumable job (egide.maintenance.export / .importing) in this process, with a
+Each runs a resumable job (egide.transfer.export / .importing) in this process, with a
 progress bar. Running the same command again resumes the unfinished job doing the same transfer
 (same kind, bucket, source and destination) instead of starting over. S3 credentials come from
 the options or the AWS_* variables at each run; the catalog, where jobs live, never holds them.
@@ -46,11 +46,11 @@ from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.maintenance import jobs
-from egide.maintenance.export import DirectorySink, S3Sink
-from egide.maintenance.importing import DirectorySource, S3Source, check_target
 from egide.maintenance.jobs import JobContext, JobRunner
-from egide.maintenance.s3endpoint import S3Credentials, S3Endpoint, S3Location, TransferError
-from egide.maintenance.transfer import (
+from egide.transfer.export import DirectorySink, S3Sink
+from egide.transfer.importing import DirectorySource, S3Source, check_target
+from egide.transfer.s3endpoint import S3Credentials, S3Endpoint, S3Location, TransferError
+from egide.transfer.shared import (
     Cursor,
     Location,
     TransferRuntime,

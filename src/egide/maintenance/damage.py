@@ -18,11 +18,11 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from egide.admin.scan import ShardFile, completion_records, shard_files
-from egide.admin.verify import ShardCheck, check_shard
 from egide.coding.shardfile import FOOTER_TAIL_SIZE, HEADER_SIZE
 from egide.domain import ObjectVersion
 from egide.engine.manifest import COMPLETION_SEQ
+from egide.inspection.scan import ShardFile, completion_records, shard_files
+from egide.inspection.verify import ShardCheck, check_shard
 from egide.sites.base import ShardMissing, Site, SiteError
 
 #: A file of a version: (part attempt, piece index); part COMPLETION_SEQ of a multipart

@@ -16,11 +16,11 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 
-from egide.admin.scan import completion_records, shard_files
-from egide.admin.verify import verify_shard
 from egide.domain import Job, ObjectVersion
 from egide.engine.manifest import COMPLETION_SEQ
 from egide.engine.placing import retired_sites, unprofiled
+from egide.inspection.scan import completion_records, shard_files
+from egide.inspection.verify import verify_shard
 from egide.maintenance.damage import Damage, Place, inspect
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.relocate import NoRelocation, align, relocate

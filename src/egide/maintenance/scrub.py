@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-from egide.admin.scan import shard_files
 from egide.domain import Job, ObjectVersion
+from egide.inspection.scan import shard_files
 from egide.maintenance.damage import inspect
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.maintenance.repair import Outcome, mend, scan

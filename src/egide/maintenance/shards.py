@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from egide.admin.scan import PACK_LENGTH_SIZE, ShardFile
 from egide.coding.blocks import CHECKSUM_SIZE
 from egide.coding.erasure import ErasureCode
 from egide.coding.shardfile import (
@@ -27,6 +26,7 @@ from egide.coding.shardfile import (
 )
 from egide.domain import NO_BUCKET_ID, ObjectVersion, shard_name
 from egide.engine.workers import on_cpu
+from egide.inspection.scan import PACK_LENGTH_SIZE, ShardFile
 from egide.sites.base import ShardWriter, Site, SiteError
 
 #: Bytes of one shard's pieces read per request (a few blocks: memory stays bounded).

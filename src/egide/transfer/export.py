@@ -1,11 +1,11 @@
 """The "export" job: every current object of a bucket, in clear, with its metadata, to a local
-directory (egide.maintenance.dirlayout) or a bucket and prefix of any S3 endpoint.
+directory (egide.transfer.dirlayout) or a bucket and prefix of any S3 endpoint.
 
-Job params: {"bucket": NAME, "dest": location (egide.maintenance.transfer), "ledger": PATH for
+Job params: {"bucket": NAME, "dest": location (egide.transfer.shared), "ledger": PATH for
 S3 destinations, "all_versions": true or absent}. One step per object, in key order; a step
 repeated after a crash rewrites the same file (a directory) or finds the object already at the
 destination (S3). With all_versions, one step per version, a key's oldest first, delete markers
-included (egide.maintenance.history).
+included (egide.transfer.history).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from egide.domain import Job, KeyNotFound, ObjectVersion
 from egide.engine.store import ObjectStore
-from egide.maintenance.dirlayout import (
+from egide.maintenance.jobs import JobContext, Step, job_kind
+from egide.transfer.dirlayout import (
     ALL_VERSIONS,
     FORMAT,
     HEADER_FILE,
@@ -34,7 +35,7 @@ from egide.maintenance.dirlayout import (
     stray_files,
     version_path,
 )
-from egide.maintenance.history import (
+from egide.transfer.history import (
     History,
     done_prefix,
     key_histories,
@@ -42,9 +43,8 @@ from egide.maintenance.history import (
     version_fields,
     version_lock,
 )
-from egide.maintenance.jobs import JobContext, Step, job_kind
-from egide.maintenance.s3endpoint import PART_SIZE, ListedVersion, S3Endpoint, TransferError
-from egide.maintenance.transfer import (
+from egide.transfer.s3endpoint import PART_SIZE, ListedVersion, S3Endpoint, TransferError
+from egide.transfer.shared import (
     Cursor,
     Digests,
     Verification,

@@ -1,7 +1,7 @@
 """`egide catalog rebuild`: the catalog recreated from the shards, with the master key alone.
 
 The bucket key records on the sites (egide.engine.keyrecords) give every bucket and its keys;
-the shard headers and footers (egide.maintenance.shardscan) give every version, its manifest
+the shard headers and footers (egide.recovery.shardscan) give every version, its manifest
 (sealed under the bucket key) and where each of its pieces actually is. Placement is what was
 found, never what the manifest says: repairs and evacuations move shards after the write.
 
@@ -10,7 +10,7 @@ retention and legal hold changes made after a write from the version's newest am
 record (egide.engine.amendments); bucket settings from the bucket's newest settings record
 (egide.engine.settingsrecords), else inferred from its versions; access keys from the
 credentials record (egide.engine.credentialrecords). Uploads in progress live in the catalog
-only, and come back from a snapshot (egide.maintenance.snapshots).
+only, and come back from a snapshot (egide.recovery.snapshots).
 
 The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
 """
@@ -38,7 +38,7 @@ from egide.engine.markers import read_records
 from egide.engine.settingsrecords import read_settings
 from egide.engine.siterecords import try_buckets
 from egide.engine.versioning import OBJECT_LOCK, VERSIONING, LockConfiguration
-from egide.maintenance.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
+from egide.recovery.shardscan import FoundVersion, Progress, Scan, Sighting, scan_sites
 from egide.sites.base import Site, SiteError
 
 #: The site named for a piece found nowhere whose manifest names no site either.

@@ -22,8 +22,8 @@ from urllib.parse import quote, unquote
 
 from egide.catalog.base import Catalog
 from egide.domain import TAGGING_HEADER, Job
-from egide.maintenance.dirlayout import ManifestEntry
-from egide.maintenance.s3endpoint import (
+from egide.transfer.dirlayout import ManifestEntry
+from egide.transfer.s3endpoint import (
     HEADER_PARAMS,
     S3Credentials,
     S3Location,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from egide.admin.scan import PACK_LENGTH_SIZE, ShardFile
 from egide.coding.blocks import CHECKSUM_SIZE
 from egide.coding.shardfile import (
     FOOTER_TAIL_SIZE,
@@ -21,6 +20,7 @@ from egide.coding.shardfile import (
     verify_piece,
 )
 from egide.domain import NO_BUCKET_ID, ObjectVersion
+from egide.inspection.scan import PACK_LENGTH_SIZE, ShardFile
 from egide.sites.base import ShardMissing, Site, SiteError
 
 #: Bytes of pieces read in one request (a few blocks of the default 1 MiB).

@@ -35,7 +35,7 @@ from egide.engine.settingsrecords import RECORD_NAME, record_settings
 from egide.engine.siterecords import seal_document
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
-from egide.maintenance.rebuild import RebuildError, RebuildReport, rebuild_catalog
+from egide.recovery.rebuild import RebuildError, RebuildReport, rebuild_catalog
 from egide.sites.base import write_file
 from egide.sites.local import LocalSite
 

@@ -18,9 +18,9 @@ from egide.domain import shard_name
 from egide.engine.amendments import record_amendment
 from egide.engine.settingsrecords import record_settings
 from egide.engine.versioning import VERSIONING
-from egide.maintenance import snapshots
-from egide.maintenance.restore import restore_catalog
-from egide.maintenance.snapshots import (
+from egide.recovery import snapshots
+from egide.recovery.restore import restore_catalog
+from egide.recovery.snapshots import (
     LOCK_FILE,
     delete_all_snapshots,
     fetch_snapshot,

@@ -21,7 +21,8 @@ from egide.engine.versioning import (
     VERSIONING,
     LockConfiguration,
 )
-from egide.maintenance.dirlayout import (
+from egide.maintenance.jobs import JobContext, JobRunner, Step, submit
+from egide.transfer.dirlayout import (
     HEADER_FILE,
     MANIFEST_FILE,
     TEMP_PREFIX,
@@ -29,10 +30,9 @@ from egide.maintenance.dirlayout import (
     key_path,
     path_key,
 )
-from egide.maintenance.export import export_job
-from egide.maintenance.importing import import_job
-from egide.maintenance.jobs import JobContext, JobRunner, Step, submit
-from egide.maintenance.transfer import Cursor, find_unfinished, location_params
+from egide.transfer.export import export_job
+from egide.transfer.importing import import_job
+from egide.transfer.shared import Cursor, find_unfinished, location_params
 
 ODD_KEYS = [
     "a", "a/b", "a/b/c", "dir/", "dir/file", "/lead", "a//b", "../up", "x/./y", "x/../y",

@@ -24,7 +24,7 @@ from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion, Part, shard_name
 from egide.engine.amendments import Amendment
-from egide.maintenance.rebuild import (
+from egide.recovery.rebuild import (
     PART_FILES_INSERT,
     VERSION_INSERT,
     RebuildError,
@@ -42,8 +42,8 @@ from egide.maintenance.rebuild import (
     version_from_manifest,
     version_row,
 )
-from egide.maintenance.shardscan import FoundVersion, Progress, scan_sites
-from egide.maintenance.snapshots import fetch_snapshot
+from egide.recovery.shardscan import FoundVersion, Progress, scan_sites
+from egide.recovery.snapshots import fetch_snapshot
 from egide.sites.base import Site
 
 _PAGE = 1000

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from egide.domain import ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import LOCK_HOLD, LOCK_MODE, LOCK_UNTIL
-from egide.maintenance.dirlayout import ManifestEntry
-from egide.maintenance.s3endpoint import LockFields
-from egide.maintenance.transfer import iso8601
+from egide.transfer.dirlayout import ManifestEntry
+from egide.transfer.s3endpoint import LockFields
+from egide.transfer.shared import iso8601
 
 PAGE = 1000
 S = TypeVar("S")

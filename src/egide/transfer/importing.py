@@ -2,7 +2,7 @@
 from a directory written by `egide export` (metadata from its manifest), or from a plain
 directory (each file an object, its key the relative path).
 
-Job params: {"bucket": NAME, "source": location (egide.maintenance.transfer), "ledger": PATH,
+Job params: {"bucket": NAME, "source": location (egide.transfer.shared), "ledger": PATH,
 "all_versions": true or absent (every version in order: `copy_versions`)}.
 Nothing is imported twice: before writing a key, the job looks at the key's current version in
 Égide; the same size and MD5 (or, when the source gives no MD5, the same size written since the
@@ -33,7 +33,8 @@ from egide.domain import (
 )
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import lock_configuration
-from egide.maintenance.dirlayout import (
+from egide.maintenance.jobs import JobContext, Step, job_kind
+from egide.transfer.dirlayout import (
     ALL_VERSIONS,
     HEADER_FILE,
     MANIFEST_FILE,
@@ -41,8 +42,8 @@ from egide.maintenance.dirlayout import (
     ManifestEntry,
     plain_files,
 )
-from egide.maintenance.export import open_store
-from egide.maintenance.history import (
+from egide.transfer.export import open_store
+from egide.transfer.history import (
     done_prefix,
     entry_lock,
     key_history,
@@ -50,9 +51,8 @@ from egide.maintenance.history import (
     lock_headers,
     resume_index,
 )
-from egide.maintenance.jobs import JobContext, Step, job_kind
-from egide.maintenance.s3endpoint import ListedVersion, LockFields, S3Endpoint, TransferError
-from egide.maintenance.transfer import (
+from egide.transfer.s3endpoint import ListedVersion, LockFields, S3Endpoint, TransferError
+from egide.transfer.shared import (
     Cursor,
     Digests,
     Verification,
@@ -149,7 +149,7 @@ class DirectorySource:
         self, after: str | None, after_version: str | None
     ) -> AsyncIterator[tuple[list[Incoming], int]]:
         """--all-versions: each key's versions from the manifest, in its order, and where
-        the cursor resumes (see egide.maintenance.history)."""
+        the cursor resumes (see egide.transfer.history)."""
         assert self.manifest is not None
         keys: dict[str, list[Incoming]] = {}
         for item in await asyncio.to_thread(Ledger(self.manifest).history):
