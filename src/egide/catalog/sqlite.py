@@ -17,7 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from egide.catalog import rules
 from egide.catalog.base import RecordedReport, ShreddedBucket, ShredSummary, TrashedShard
+from egide.catalog.rules import prefix_end as prefix_end
 from egide.domain import (
     SETTINGS_RECORD_SETTING,
     Bucket,
@@ -29,16 +31,10 @@ from egide.domain import (
     Job,
     KeyNotFound,
     NoSuchUpload,
-    ObjectLocked,
     ObjectVersion,
     Part,
     Upload,
     WriteCondition,
-    is_settings_record_name,
-    parse_amendment_name,
-    parse_credentials_record_name,
-    parse_marker_record_name,
-    parse_settings_record_name,
     shard_name,
 )
 from egide.owner_only import owner_only_file, tighten
@@ -275,63 +271,56 @@ def _job(row: sqlite3.Row) -> Job:
 
 
 def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:
-    """Whether the catalog still needs file `name` on `site` (see `unreferenced`)."""
+    """Whether the catalog still needs file `name` on `site` (see `unreferenced`): the facts
+    gathered here, the decision `catalog.rules`'s."""
     if db.execute(
         "SELECT 1 FROM trash WHERE site = ? AND shard = ? LIMIT 1", (site, name)
     ).fetchone():
         return True
-    if name.startswith("pack-"):
-        row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
-        return row is not None and site in json.loads(row[0])
-    if parse_credentials_record_name(name):  # the credentials: older ones are superseded
-        return True
-    if is_settings_record_name(name):  # a bucket's current settings record: on every site
-        return bool(db.execute(
-            "SELECT 1 FROM bucket_settings WHERE name = ? AND value = ?",
-            (SETTINGS_RECORD_SETTING, name),
-        ).fetchone())  # fmt: skip
-    if settings := parse_settings_record_name(name):  # before 0018: until a newer one exists
-        return bool(db.execute(
-            "SELECT 1 FROM buckets WHERE id = ? AND NOT EXISTS (SELECT 1 FROM bucket_settings "
-            "WHERE bucket_id = ? AND name = ?)",
-            (settings[0], settings[0], SETTINGS_RECORD_SETTING),
-        ).fetchone())  # fmt: skip
-    # Records of decision 0018 name no bucket (NO_BUCKET): the version id alone decides.
-    if amendment := parse_amendment_name(name):  # a version's later changes: on every site
-        return bool(db.execute(
-            "SELECT 1 FROM versions WHERE version_id = ? AND (? = x'' OR bucket_id = ?)",
-            (amendment[1], amendment[0], amendment[0]),
-        ).fetchone())  # fmt: skip
-    if marker := parse_marker_record_name(name):  # a delete marker's record: on every site
-        return bool(db.execute(
-            "SELECT 1 FROM versions WHERE version_id = ? AND (? = x'' OR bucket_id = ?) "
-            "AND delete_marker = 1", (marker[1], marker[0], marker[0]),
-        ).fetchone())  # fmt: skip
-    fields = name.split("-")
-    if len(fields) != 3 or not all(fields):
-        return False  # not an Égide shard name (the GC job only looks at Égide's files)
-    try:
-        version_id, seq, index = bytes.fromhex(fields[0]), int(fields[1]), int(fields[2])
-    except ValueError:
-        return False
-    if db.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (version_id,)).fetchone():
+    match rules.classify_file(name):
+        case None:
+            return False
+        case rules.PackFile():
+            row = db.execute("SELECT sites FROM packs WHERE name = ?", (name,)).fetchone()
+            return rules.pack_kept(site, json.loads(row[0]) if row else None)
+        case rules.CredentialsRecord():
+            return True
+        case rules.SettingsRecord():
+            return bool(db.execute(
+                "SELECT 1 FROM bucket_settings WHERE name = ? AND value = ?",
+                (SETTINGS_RECORD_SETTING, name),
+            ).fetchone())  # fmt: skip
+        case rules.LegacySettingsRecord(bucket_id=bucket_id):
+            exists = db.execute("SELECT 1 FROM buckets WHERE id = ?", (bucket_id,)).fetchone()
+            current = db.execute(
+                "SELECT 1 FROM bucket_settings WHERE bucket_id = ? AND name = ?",
+                (bucket_id, SETTINGS_RECORD_SETTING),
+            ).fetchone()
+            return rules.legacy_settings_kept(exists is not None, current is not None)
+        case rules.VersionRecord() as record:
+            row = db.execute(
+                "SELECT bucket_id, delete_marker FROM versions WHERE version_id = ?",
+                (record.version_id,),
+            ).fetchone()
+            return rules.record_kept(record, (bytes(row[0]), bool(row[1])) if row else None)
+        case rules.ShardFile() as file:
+            return _shard_referenced(db, site, file)
+
+
+def _shard_referenced(db: sqlite3.Connection, site: str, file: rules.ShardFile) -> bool:
+    if db.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (file.owner_id,)).fetchone():
         return True  # a part of an upload in progress (its parts row may not exist yet)
     row = db.execute(
-        "SELECT sites, parts, pack FROM versions WHERE version_id = ?", (version_id,)
+        "SELECT sites, parts, pack FROM versions WHERE version_id = ?", (file.owner_id,)
     ).fetchone()
-    if row is None and seq == 0:
-        return _part_file_referenced(db, site, version_id, index)
-    if row is None or row[2] is not None:
+    if row is not None:
+        return rules.shard_kept(site, file, json.loads(row[0]), _parts(row[1]), row[2] is not None)
+    if file.seq != 0:
         return False
-    sites = json.loads(row[0])
-    seqs = {0, *(part.seq for part in _parts(row[1]) if not part.pid)}  # 0: completion record
-    return seq in seqs and 0 <= index < len(sites) and sites[index] == site
-
-
-def _part_file_referenced(db: sqlite3.Connection, site: str, file_id: bytes, index: int) -> bool:
-    """Whether `<file_id>-0-<index>` on `site` is a part file (decision 0018) that an upload
-    in progress or a committed version still has there."""
-    owner = db.execute("SELECT version_id FROM part_files WHERE file_id = ?", (file_id,)).fetchone()
+    # A part file (decision 0018): its owner is an upload in progress or a committed version.
+    owner = db.execute(
+        "SELECT version_id FROM part_files WHERE file_id = ?", (file.owner_id,)
+    ).fetchone()
     if owner is None:
         return False
     if db.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (owner[0],)).fetchone():
@@ -339,11 +328,7 @@ def _part_file_referenced(db: sqlite3.Connection, site: str, file_id: bytes, ind
     row = db.execute(
         "SELECT sites, parts FROM versions WHERE version_id = ?", (owner[0],)
     ).fetchone()
-    if row is None:
-        return False
-    sites = json.loads(row[0])
-    kept = any(part.pid == file_id for part in _parts(row[1]))
-    return kept and 0 <= index < len(sites) and sites[index] == site
+    return row is not None and rules.part_file_kept(site, file, json.loads(row[0]), _parts(row[1]))
 
 
 def _upload(row: sqlite3.Row) -> Upload:
@@ -364,30 +349,6 @@ def _select_version(
     return sql + "version_id = ?", (bucket_id, key, version_id)
 
 
-def _check_retention_change(
-    version: ObjectVersion, new: tuple[str | None, float | None], bypass_governance: bool
-) -> None:
-    """Object Lock's rule: what a retention in force lets one change."""
-    mode, until = version.retention_mode, version.retain_until
-    if until is None or until <= time.time():
-        return  # none in force
-    new_mode, new_until = new
-    # Any change of mode needs the bypass too (GOVERNANCE to COMPLIANCE included, as S3).
-    weaker = new_until is None or new_until < until or new_mode != mode
-    if not weaker:
-        return
-    if mode == "COMPLIANCE":
-        raise ObjectLocked(
-            f"version {version.s3_version_id} of {version.key!r} is retained in COMPLIANCE "
-            "mode: its retention can only be extended"
-        )
-    if not bypass_governance:
-        raise ObjectLocked(
-            f"version {version.s3_version_id} of {version.key!r} is retained in GOVERNANCE "
-            "mode: shortening or removing it needs x-amz-bypass-governance-retention"
-        )
-
-
 def _trash(db: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
     since = time.time()
     db.executemany(
@@ -405,17 +366,6 @@ def _closing(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
         result.close()
         return None  # type: ignore[return-value]
     return result
-
-
-def prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with `prefix` (None: no bound)."""
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF:
-            following = last + 1 if last + 1 != 0xD800 else 0xE000  # surrogates are no text
-            return prefix[:-1] + chr(following)
-        prefix = prefix[:-1]
-    return None
 
 
 class SQLiteCatalog:
@@ -616,24 +566,22 @@ class SQLiteCatalog:
         previous null version (whose shards go to the trash); any other version is added."""
         if not db.execute("SELECT 1 FROM buckets WHERE id = ?", (version.bucket_id,)).fetchone():
             raise BucketNotFound(version.bucket_id.hex())
-        if condition is not None:
+        if condition is not None:  # the current version is read only when it matters
             row = db.execute(
                 f"SELECT {_VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
                 "WHERE o.bucket_id = ? AND o.key = ?",
                 (version.bucket_id, version.key),
             ).fetchone()
-            condition.check(version.key, _version(row) if row else None)
-        replaced = None
+            rules.check_write(version, condition, _version(row) if row else None)
+        previous_null = None
         if version.is_null:
             row = db.execute(
                 f"SELECT {_VERSION_COLUMNS} FROM versions v "
                 "WHERE bucket_id = ? AND key = ? AND is_null = 1",
                 (version.bucket_id, version.key),
             ).fetchone()
-            if row is not None:
-                replaced = _version(row)
-                if reason := replaced.locked(time.time()):
-                    raise ObjectLocked(f"the null version of {version.key!r} is locked: {reason}")
+            previous_null = _version(row) if row else None
+        replaced = rules.replaced_null(version, previous_null, time.time())
         seq = db.execute(
             "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE bucket_id = ? AND key = ?",
             (version.bucket_id, version.key),
@@ -751,10 +699,9 @@ class SQLiteCatalog:
                     "SELECT version_id FROM objects WHERE bucket_id = ? AND key = ?",
                     (bucket_id, key),
                 ).fetchone()
-                if expected is not None and (current is None or current[0] != expected):
+                if not rules.still_expected(expected, current[0] if current else None):
                     return None
-                if reason := version.locked(time.time(), bypass_governance=bypass_governance):
-                    raise ObjectLocked(f"version {version.s3_version_id} of {key!r}: {reason}")
+                rules.check_delete(version, time.time(), bypass_governance=bypass_governance)
                 if current is not None and current[0] == version.version_id:
                     # The pointer moves first: it references the row about to go.
                     newest = db.execute(
@@ -1127,7 +1074,7 @@ class SQLiteCatalog:
                     raise KeyNotFound(key)
                 version = _version(row)
                 if retention is not None:
-                    _check_retention_change(version, retention, bypass_governance)
+                    rules.check_retention_change(version, retention, bypass_governance, time.time())
                     mode, until = retention
                     db.execute(
                         "UPDATE versions SET retention_mode = ?, retain_until = ? "
@@ -1381,11 +1328,7 @@ class SQLiteCatalog:
                 (bucket_id, time.time()),
             ).fetchone()
             if locked is not None:
-                version = _version(locked)
-                raise ObjectLocked(
-                    f"version {version.s3_version_id} of {version.key!r}: "
-                    f"{version.locked(time.time())}"
-                )
+                rules.check_delete(_version(locked), time.time())
             first_trash = db.execute("SELECT coalesce(max(id), 0) FROM trash").fetchone()[0]
             ids = [
                 (bytes(r[0]), bool(r[1]))
