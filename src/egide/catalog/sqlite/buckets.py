@@ -67,7 +67,7 @@ class SQLiteBuckets(SQLiteConnection):
                 for (upload_id,) in db.execute(
                     "SELECT upload_id FROM uploads WHERE bucket_id = ?", row
                 ).fetchall():
-                    _drop_upload(db, upload_id, keep=())
+                    _drop_upload(db, upload_id, (), self._clock.time())
                 db.execute("DELETE FROM bucket_settings WHERE bucket_id = ?", row)
                 db.execute("DELETE FROM buckets WHERE id = ?", row)
 

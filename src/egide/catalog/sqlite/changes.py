@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 
 from egide.catalog import rules
 from egide.catalog.sqlite.rows import (
@@ -18,15 +17,14 @@ from egide.catalog.sqlite.rows import (
 from egide.domain import BucketNotFound, DomainError, ObjectVersion, WriteCondition
 
 
-def _trash(db: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
-    since = time.time()
+def _trash(db: sqlite3.Connection, files: list[tuple[str, str]], since: float) -> None:
     db.executemany(
         "INSERT INTO trash (site, shard, since) VALUES (?, ?, ?)",
         [(site, shard, since) for site, shard in files],
     )
 
 
-def _trash_version(db: sqlite3.Connection, version_id: bytes) -> None:
+def _trash_version(db: sqlite3.Connection, version_id: bytes, now: float) -> None:
     """Forget a version; its shard files go to the trash (a pack's once none of its
     objects is left)."""
     row = db.execute(
@@ -36,23 +34,23 @@ def _trash_version(db: sqlite3.Connection, version_id: bytes) -> None:
     db.execute("DELETE FROM versions WHERE version_id = ?", (version_id,))
     db.execute("DELETE FROM part_files WHERE version_id = ?", (version_id,))
     if version.pack is not None:
-        _unref_pack(db, version.pack)
+        _unref_pack(db, version.pack, now)
         return
-    _trash(db, version.shard_files())
+    _trash(db, version.shard_files(), now)
 
 
-def _unref_pack(db: sqlite3.Connection, pack: str, count: int = 1) -> None:
+def _unref_pack(db: sqlite3.Connection, pack: str, now: float, count: int = 1) -> None:
     """`count` objects of `pack` are gone; with the last one its files go to the trash."""
     db.execute("UPDATE packs SET live = live - ? WHERE name = ?", (count, pack))
     row = db.execute("SELECT live, sites FROM packs WHERE name = ?", (pack,)).fetchone()
     if row is None or row[0] > 0:
         return
     db.execute("DELETE FROM packs WHERE name = ?", (pack,))
-    _trash(db, [(site, pack) for site in json.loads(row[1])])
+    _trash(db, [(site, pack) for site in json.loads(row[1])], now)
 
 
 def _commit_one(
-    db: sqlite3.Connection, version: ObjectVersion, condition: WriteCondition | None = None
+    db: sqlite3.Connection, version: ObjectVersion, condition: WriteCondition | None, now: float
 ) -> None:
     """Make `version` the newest version of its key. A null version replaces the key's
     previous null version (whose shards go to the trash); any other version is added."""
@@ -73,7 +71,7 @@ def _commit_one(
             (version.bucket_id, version.key),
         ).fetchone()
         previous_null = _version(row) if row else None
-    replaced = rules.replaced_null(version, previous_null, time.time())
+    replaced = rules.replaced_null(version, previous_null, now)
     seq = db.execute(
         "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE bucket_id = ? AND key = ?",
         (version.bucket_id, version.key),
@@ -99,28 +97,32 @@ def _commit_one(
         (version.bucket_id, version.key, version.version_id),
     )
     if replaced is not None:
-        _trash_version(db, replaced.version_id)
+        _trash_version(db, replaced.version_id, now)
 
 
-def _commit_each(db: sqlite3.Connection, items: list[_Commit]) -> list[DomainError | None]:
+def _commit_each(
+    db: sqlite3.Connection, items: list[_Commit], now: float
+) -> list[DomainError | None]:
     results: list[DomainError | None] = []
     for version, condition in items:
         db.execute("SAVEPOINT one")
         try:
-            _commit_one(db, version, condition)
+            _commit_one(db, version, condition, now)
         except DomainError as exc:
             db.execute("ROLLBACK TO one")
             results.append(exc)
             if version.pack is None:
                 # Its shards are written and will never be referenced: collect them.
-                _trash(db, version.shard_files())
+                _trash(db, version.shard_files(), now)
         else:
             results.append(None)
         db.execute("RELEASE one")
     return results
 
 
-def _drop_upload(db: sqlite3.Connection, upload_id: bytes, keep: tuple[int, ...]) -> None:
+def _drop_upload(
+    db: sqlite3.Connection, upload_id: bytes, keep: tuple[int, ...], now: float
+) -> None:
     """Forget an upload; the shards of its parts not in `keep` (seqs) go to the trash."""
     sites = json.loads(
         db.execute("SELECT sites FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()[0]
@@ -134,7 +136,7 @@ def _drop_upload(db: sqlite3.Connection, upload_id: bytes, keep: tuple[int, ...]
         (site, _attempt_file(upload_id, seq, pid, i))
         for seq, pid in attempts
         for i, site in enumerate(sites)
-    ])  # fmt: skip
+    ], now)  # fmt: skip
     # The index keeps the kept ones: the version completed from them is their owner now.
     db.executemany("DELETE FROM part_files WHERE file_id = ?", [(p,) for _, p in attempts])
     db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))

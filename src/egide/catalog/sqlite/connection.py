@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from egide.catalog.sqlite.rows import _Commit
 from egide.catalog.sqlite.schema import MIGRATIONS
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.owner_only import owner_only_file, tighten
 
 T = TypeVar("T")
@@ -31,8 +32,11 @@ def _closing(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
 class SQLiteConnection:
     """The connections and the writer thread every concern of the SQLite catalog uses."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self._path = path
+        #: Wall time as the catalog stamps rows (trash, jobs, credentials) and judges Object
+        #: Lock retentions by.
+        self._clock = clock
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egide-catalog")
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import time
 from functools import partial
 
 from egide.catalog import rules
@@ -130,7 +129,7 @@ class SQLiteGarbage(SQLiteConnection):
 
     async def record_sightings(self, site: str, names: list[str]) -> None:
         """Note files first seen unreferenced now (a later pass removes those still so)."""
-        now = time.time()
+        now = self._clock.time()
         await self._call(
             lambda db: db.executemany(
                 "INSERT OR IGNORE INTO sightings (site, shard, seen) VALUES (?, ?, ?)",
@@ -193,13 +192,14 @@ class SQLiteGarbage(SQLiteConnection):
             row = db.execute("SELECT name FROM buckets WHERE id = ?", (bucket_id,)).fetchone()
             if row is None:
                 raise BucketNotFound(bucket_id.hex())
+            now = self._clock.time()
             locked = db.execute(
                 f"SELECT {_VERSION_COLUMNS} FROM versions v WHERE bucket_id = ? "
                 "AND (legal_hold = 1 OR retain_until > ?) LIMIT 1",
-                (bucket_id, time.time()),
+                (bucket_id, now),
             ).fetchone()
             if locked is not None:
-                rules.check_delete(_version(locked), time.time())
+                rules.check_delete(_version(locked), now)
             first_trash = db.execute("SELECT coalesce(max(id), 0) FROM trash").fetchone()[0]
             ids = [
                 (bytes(r[0]), bool(r[1]))
@@ -215,7 +215,7 @@ class SQLiteGarbage(SQLiteConnection):
                 (bucket_id,),
             )
             for version_id, _ in ids:
-                _trash_version(db, version_id)
+                _trash_version(db, version_id, now)
             uploads = [
                 r[0]
                 for r in db.execute(
@@ -223,7 +223,7 @@ class SQLiteGarbage(SQLiteConnection):
                 ).fetchall()
             ]
             for upload_id in uploads:
-                _drop_upload(db, upload_id, keep=())
+                _drop_upload(db, upload_id, (), now)
             settings = db.execute(
                 "DELETE FROM bucket_settings WHERE bucket_id = ?", (bucket_id,)
             ).rowcount
@@ -242,7 +242,7 @@ class SQLiteGarbage(SQLiteConnection):
             db.execute(
                 "INSERT INTO shredded_buckets (bucket_id, name, shredded, summary, pending_sites) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (bucket_id, row[0], time.time(), json.dumps(summary.counts()),
+                (bucket_id, row[0], now, json.dumps(summary.counts()),
                  json.dumps(sorted(pending_sites))),
             )  # fmt: skip
             return summary

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import time
 from functools import partial
 
 from egide.catalog.inventory import RecordedReport
@@ -113,18 +112,19 @@ class SQLiteInventory(SQLiteConnection):
                 "WHERE version_id = ? AND sites = ? AND pack IS ?",
                 (json.dumps(sites), version.version_id, json.dumps(version.sites), version.pack),
             ).rowcount
+            now = self._clock.time()
             if not changed:
                 # Another job may have moved the version to these very files meanwhile (the
                 # same choice from the same inputs): only what nothing references is trashed.
                 _trash(db, [(site, name) for site, name in written
-                            if not _referenced(db, site, name)])  # fmt: skip
+                            if not _referenced(db, site, name)], now)  # fmt: skip
                 return False
             if version.pack is not None:
-                _unref_pack(db, version.pack)
+                _unref_pack(db, version.pack, now)
             # A piece moved back to a site whose old copy still waits in the trash has that
             # very name there: the new, live file must not be deleted with it.
             db.executemany("DELETE FROM trash WHERE site = ? AND shard = ?", written)
-            _trash(db, replaced)
+            _trash(db, replaced, now)
             return True
 
         return await self._call(partial(self._in_transaction, run))
@@ -134,7 +134,7 @@ class SQLiteInventory(SQLiteConnection):
         await self._call(
             lambda db: db.execute(
                 "INSERT OR IGNORE INTO damaged (version_id, reason, since) VALUES (?, ?, ?)",
-                (version_id, reason, time.time()),
+                (version_id, reason, self._clock.time()),
             )
         )
 

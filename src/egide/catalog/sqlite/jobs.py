@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from functools import partial
 
 from egide.catalog.sqlite.connection import SQLiteConnection
@@ -35,7 +34,7 @@ class SQLiteJobs(SQLiteConnection):
     ) -> Job | None:
 
         def run(db: sqlite3.Connection) -> int | None:
-            now = time.time()
+            now = self._clock.time()
             if (
                 unless_open
                 and db.execute(
@@ -103,7 +102,7 @@ class SQLiteJobs(SQLiteConnection):
         under a lease that expired (its runner died). None if there is none to take."""
 
         def run(db: sqlite3.Connection) -> int | None:
-            now = time.time()
+            now = self._clock.time()
             where = "(state = 'queued' OR (state = 'running' AND lease_until < ?))"
             args: list[object] = [now]
             if job_id is not None:
@@ -139,7 +138,7 @@ class SQLiteJobs(SQLiteConnection):
         that sees anything but "running" stops: paused, cancelled, or taken by another)."""
 
         def run(db: sqlite3.Connection) -> str:
-            now = time.time()
+            now = self._clock.time()
             db.execute(
                 "UPDATE jobs SET cursor = ?, progress = ?, lease_until = ?, updated = ? "
                 "WHERE id = ? AND state = 'running' AND owner = ?",
@@ -182,7 +181,7 @@ class SQLiteJobs(SQLiteConnection):
                 "UPDATE jobs SET state = ?, error = coalesce(?, error), updated = ?"
                 + (", owner = NULL, lease_until = NULL" if release else "")
                 + f" WHERE {where}",
-                (state, error, time.time(), *args),
+                (state, error, self._clock.time(), *args),
             )
 
         await self._call(run)

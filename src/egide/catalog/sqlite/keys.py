@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from functools import partial
 
 from egide.catalog.sqlite.connection import SQLiteConnection
@@ -19,7 +18,7 @@ class SQLiteKeys(SQLiteConnection):
         await self._call(
             lambda db: db.execute(
                 "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
-                (access_key, sealed_secret, time.time()),
+                (access_key, sealed_secret, self._clock.time()),
             )
         )
 
@@ -139,7 +138,7 @@ class SQLiteKeys(SQLiteConnection):
             db.execute(
                 "INSERT INTO bucket_key_generations (bucket_id, generation, wrapped_key, retired) "
                 "VALUES (?, ?, ?, ?)",
-                (bucket_id, generation, old, time.time()),
+                (bucket_id, generation, old, self._clock.time()),
             )
             db.execute(
                 "UPDATE buckets SET wrapped_key = ?, rewrap_after = ? WHERE id = ?",

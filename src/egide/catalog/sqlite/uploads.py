@@ -80,7 +80,7 @@ class SQLiteUploads(SQLiteConnection):
                 if not db.execute(
                     "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
                 ).fetchone():
-                    _trash(db, files)  # committed, then NoSuchUpload is raised
+                    _trash(db, files, self._clock.time())  # committed, then NoSuchUpload is raised
                     return False
                 old = db.execute(
                     "SELECT seq, pid FROM parts WHERE upload_id = ? AND number = ?",
@@ -90,7 +90,7 @@ class SQLiteUploads(SQLiteConnection):
                     _trash(db, [
                         (site, _attempt_file(upload_id, old[0], old[1], i))
                         for i, site in enumerate(sites)
-                    ])  # fmt: skip
+                    ], self._clock.time())  # fmt: skip
                     db.execute("DELETE FROM part_files WHERE file_id = ?", (old[1],))
                 db.execute(
                     "INSERT OR REPLACE INTO parts (upload_id, number, seq, size, etag, "
@@ -161,7 +161,7 @@ class SQLiteUploads(SQLiteConnection):
                     "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
                 ).fetchone():
                     raise NoSuchUpload(upload_id.hex())
-                _drop_upload(db, upload_id, keep=())
+                _drop_upload(db, upload_id, (), self._clock.time())
 
         await self._call(run)
 
@@ -186,8 +186,9 @@ class SQLiteUploads(SQLiteConnection):
                 for part in version.parts:
                     if stored.get(part.number) != part.seq:
                         raise InvalidPart(f"part {part.number} changed during completion")
-                _drop_upload(db, upload_id, keep=tuple(p.seq for p in version.parts))
-                _commit_one(db, version, condition)
+                now = self._clock.time()
+                _drop_upload(db, upload_id, tuple(p.seq for p in version.parts), now)
+                _commit_one(db, version, condition, now)
 
         await self._call(run)
 

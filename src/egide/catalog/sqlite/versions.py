@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from functools import partial
 
 from egide.catalog import rules
@@ -22,6 +21,7 @@ from egide.catalog.sqlite.rows import (
     _select_version,
     _version,
 )
+from egide.clock import Clock
 from egide.domain import (
     DomainError,
     KeyNotFound,
@@ -78,7 +78,8 @@ class SQLiteVersions(SQLiteConnection):
                 batch, self._commits = self._commits, []
                 items = [item for item, _ in batch]
                 try:
-                    results = await self._call(partial(self._commit_batch, items=items))
+                    commit = partial(self._commit_batch, items=items, clock=self._clock)
+                    results = await self._call(commit)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():  # a waiter cancelled (client gone) is skipped
@@ -95,11 +96,13 @@ class SQLiteVersions(SQLiteConnection):
             self._committer = None
 
     @staticmethod
-    def _commit_batch(db: sqlite3.Connection, items: list[_Commit]) -> list[DomainError | None]:
+    def _commit_batch(
+        db: sqlite3.Connection, items: list[_Commit], clock: Clock
+    ) -> list[DomainError | None]:
         """Commit in order, in one transaction; one version's error does not sink the rest."""
         with db:
             db.execute("BEGIN IMMEDIATE")
-            return _commit_each(db, items)
+            return _commit_each(db, items, clock.time())
 
     async def commit_pack(
         self,
@@ -113,6 +116,7 @@ class SQLiteVersions(SQLiteConnection):
         items = list(zip(versions, conditions or [None] * len(versions), strict=True))
 
         def run(db: sqlite3.Connection) -> list[DomainError | None]:
+            now = self._clock.time()
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 # Count every version first: one of them may replace another of the same pack
@@ -121,9 +125,9 @@ class SQLiteVersions(SQLiteConnection):
                     "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
                     (name, json.dumps(sorted(sites)), len(versions)),
                 )
-                results = _commit_each(db, items)
+                results = _commit_each(db, items, now)
                 if failed := sum(1 for error in results if error is not None):
-                    _unref_pack(db, name, failed)
+                    _unref_pack(db, name, now, failed)
             return results
 
         return await self._call(run)
@@ -143,6 +147,7 @@ class SQLiteVersions(SQLiteConnection):
         Raises ObjectLocked while Object Lock protects it."""
 
         def run(db: sqlite3.Connection) -> ObjectVersion | None:
+            now = self._clock.time()
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 row = db.execute(*_select_version(bucket_id, key, version_id)).fetchone()
@@ -155,7 +160,7 @@ class SQLiteVersions(SQLiteConnection):
                 ).fetchone()
                 if not rules.still_expected(expected, current[0] if current else None):
                     return None
-                rules.check_delete(version, time.time(), bypass_governance=bypass_governance)
+                rules.check_delete(version, now, bypass_governance=bypass_governance)
                 if current is not None and current[0] == version.version_id:
                     # The pointer moves first: it references the row about to go.
                     newest = db.execute(
@@ -172,7 +177,7 @@ class SQLiteVersions(SQLiteConnection):
                             "UPDATE objects SET version_id = ? WHERE bucket_id = ? AND key = ?",
                             (newest[0], bucket_id, key),
                         )
-                _trash_version(db, version.version_id)
+                _trash_version(db, version.version_id, now)
                 return version
 
         return await self._call(run)
@@ -200,7 +205,9 @@ class SQLiteVersions(SQLiteConnection):
                     raise KeyNotFound(key)
                 version = _version(row)
                 if retention is not None:
-                    rules.check_retention_change(version, retention, bypass_governance, time.time())
+                    rules.check_retention_change(
+                        version, retention, bypass_governance, self._clock.time()
+                    )
                     mode, until = retention
                     db.execute(
                         "UPDATE versions SET retention_mode = ?, retain_until = ? "
