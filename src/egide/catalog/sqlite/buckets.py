@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from egide.catalog.sqlite.changes import (
-    _drop_upload,
-)
+from egide.catalog.sqlite.changes import _drop_upload
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.domain import (
-    Bucket,
-    BucketExists,
-    BucketNotEmpty,
-    BucketNotFound,
-)
+from egide.domain import Bucket, BucketExists, BucketNotEmpty, BucketNotFound
 
 
 class SQLiteBuckets(SQLiteConnection):

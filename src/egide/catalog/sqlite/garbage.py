@@ -9,21 +9,10 @@ from functools import partial
 
 from egide.catalog import rules
 from egide.catalog.garbage import ShreddedBucket, ShredSummary, TrashedShard
-from egide.catalog.sqlite.changes import (
-    _drop_upload,
-    _trash_version,
-)
+from egide.catalog.sqlite.changes import _drop_upload, _trash_version
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.catalog.sqlite.rows import (
-    _VERSION_COLUMNS,
-    _parts,
-    _version,
-)
-from egide.domain import (
-    SETTINGS_RECORD_SETTING,
-    BucketNotFound,
-    ObjectVersion,
-)
+from egide.catalog.sqlite.rows import _VERSION_COLUMNS, _parts, _version
+from egide.domain import SETTINGS_RECORD_SETTING, BucketNotFound, ObjectVersion
 
 
 def _referenced(db: sqlite3.Connection, site: str, name: str) -> bool:

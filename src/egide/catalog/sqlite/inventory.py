@@ -8,19 +8,11 @@ import sqlite3
 from functools import partial
 
 from egide.catalog.inventory import RecordedReport
-from egide.catalog.sqlite.changes import (
-    _trash,
-    _unref_pack,
-)
+from egide.catalog.sqlite.changes import _trash, _unref_pack
 from egide.catalog.sqlite.connection import SQLiteConnection
 from egide.catalog.sqlite.garbage import _referenced
-from egide.catalog.sqlite.rows import (
-    _VERSION_COLUMNS,
-    _version,
-)
-from egide.domain import (
-    ObjectVersion,
-)
+from egide.catalog.sqlite.rows import _VERSION_COLUMNS, _version
+from egide.domain import ObjectVersion
 
 
 class SQLiteInventory(SQLiteConnection):

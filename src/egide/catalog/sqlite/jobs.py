@@ -7,13 +7,8 @@ import sqlite3
 from functools import partial
 
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.catalog.sqlite.rows import (
-    _JOB_COLUMNS,
-    _job,
-)
-from egide.domain import (
-    Job,
-)
+from egide.catalog.sqlite.rows import _JOB_COLUMNS, _job
+from egide.domain import Job
 
 
 class SQLiteJobs(SQLiteConnection):

@@ -6,9 +6,7 @@ import sqlite3
 from functools import partial
 
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.domain import (
-    BucketNotFound,
-)
+from egide.domain import BucketNotFound
 
 
 class SQLiteKeys(SQLiteConnection):

@@ -6,25 +6,10 @@ import json
 import sqlite3
 
 from egide.catalog.rules import prefix_end
-from egide.catalog.sqlite.changes import (
-    _commit_one,
-    _drop_upload,
-    _trash,
-)
+from egide.catalog.sqlite.changes import _commit_one, _drop_upload, _trash
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.catalog.sqlite.rows import (
-    _UPLOAD_COLUMNS,
-    _attempt_file,
-    _upload,
-)
-from egide.domain import (
-    InvalidPart,
-    NoSuchUpload,
-    ObjectVersion,
-    Part,
-    Upload,
-    WriteCondition,
-)
+from egide.catalog.sqlite.rows import _UPLOAD_COLUMNS, _attempt_file, _upload
+from egide.domain import InvalidPart, NoSuchUpload, ObjectVersion, Part, Upload, WriteCondition
 
 
 class SQLiteUploads(SQLiteConnection):

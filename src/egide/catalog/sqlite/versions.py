@@ -9,25 +9,11 @@ from functools import partial
 
 from egide.catalog import rules
 from egide.catalog.rules import prefix_end
-from egide.catalog.sqlite.changes import (
-    _commit_each,
-    _trash_version,
-    _unref_pack,
-)
+from egide.catalog.sqlite.changes import _commit_each, _trash_version, _unref_pack
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.catalog.sqlite.rows import (
-    _VERSION_COLUMNS,
-    _Commit,
-    _select_version,
-    _version,
-)
+from egide.catalog.sqlite.rows import _VERSION_COLUMNS, _Commit, _select_version, _version
 from egide.clock import Clock
-from egide.domain import (
-    DomainError,
-    KeyNotFound,
-    ObjectVersion,
-    WriteCondition,
-)
+from egide.domain import DomainError, KeyNotFound, ObjectVersion, WriteCondition
 
 
 class SQLiteVersions(SQLiteConnection):
