@@ -174,6 +174,17 @@ def test_a_null_version_replaces_the_previous_null_version_unless_it_is_locked()
     assert rules.replaced_null(_version(), retained, NOW + 61) == retained
 
 
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def test_a_runner_sees_its_job_s_state_or_that_another_took_it() -> None:
+    assert rules.job_state_seen("w1", ("running", "w1")) == "running"
+    assert rules.job_state_seen("w1", ("running", "w2")) == "taken"
+    assert rules.job_state_seen("w1", ("paused", None)) == "paused"
+    assert rules.job_state_seen("w1", ("cancelled", None)) == "cancelled"
+    assert rules.job_state_seen("w1", None) == "cancelled"  # the job is gone
+
+
 # -- files on sites ---------------------------------------------------------------------------
 
 

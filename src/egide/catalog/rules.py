@@ -2,8 +2,9 @@
 
 A backend gathers the facts (the rows it holds) in its own language and asks these functions
 what they mean: whether Object Lock lets a retention change or a version go, whether a write's
-condition holds, which null version a write replaces, whether a file on a site is still
-referenced. None of them reads the time: the caller passes `now` (from its clock).
+condition holds, which null version a write replaces, what a job's runner sees, whether a file
+on a site is still referenced. None of them reads the time: the caller passes `now` (from its
+clock).
 """
 
 from __future__ import annotations
@@ -101,6 +102,19 @@ def replaced_null(
     if reason := previous_null.locked(now):
         raise ObjectLocked(f"the null version of {version.key!r} is locked: {reason}")
     return previous_null
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def job_state_seen(runner: str, stored: tuple[str, str | None] | None) -> str:
+    """What a runner saving its job sees, from the job's (state, owner) after the save (None:
+    the job is gone): its state, or "taken" when another runner holds it now. Anything but
+    "running" tells the runner to stop."""
+    if stored is None:
+        return "cancelled"
+    state, owner = stored
+    return state if owner == runner or state != "running" else "taken"
 
 
 # -- files on sites: still referenced? --------------------------------------------------------

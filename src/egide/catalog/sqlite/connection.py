@@ -40,6 +40,7 @@ class SQLiteConnection:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egide-catalog")
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        #: Versions waiting for the next group commit (`versions.SQLiteVersions`).
         self._commits: list[tuple[_Commit, asyncio.Future[None]]] = []
         #: The task committing waiting versions, while there is one.
         self._committer: asyncio.Future[None] | None = None

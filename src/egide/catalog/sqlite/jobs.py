@@ -6,6 +6,7 @@ import json
 import sqlite3
 from functools import partial
 
+from egide.catalog import rules
 from egide.catalog.sqlite.connection import SQLiteConnection
 from egide.catalog.sqlite.rows import _JOB_COLUMNS, _job
 from egide.domain import Job
@@ -147,9 +148,7 @@ class SQLiteJobs(SQLiteConnection):
                 (json.dumps(cursor), json.dumps(progress), now, job_id),
             )
             row = db.execute("SELECT state, owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                return "cancelled"
-            return str(row[0]) if row[1] == owner or row[0] != "running" else "taken"
+            return rules.job_state_seen(owner, (str(row[0]), row[1]) if row else None)
 
         return await self._call(run)
 
