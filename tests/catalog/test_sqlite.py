@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog, prefix_end
+from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog
 from egide.domain import (
     Bucket,
     BucketExists,
@@ -424,35 +424,6 @@ def test_credentials_add_get_count(catalog: SQLiteCatalog) -> None:
     assert run(catalog.get_credential("EGKEY2")) == b"sealed-2"
     assert run(catalog.get_credential("EGKEY3")) is None
     assert run(catalog.count_credentials()) == 2
-
-
-# -- prefix_end -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("prefix", "end"),
-    [
-        ("abc", "abd"),
-        ("a/", "a0"),
-        ("", None),
-        (MAX, None),
-        (MAX * 3, None),
-        (f"a{MAX}", "b"),
-        (f"a{MAX}{MAX}", "b"),
-        ("é", "ê"),
-    ],
-)
-def test_prefix_end(prefix: str, end: str | None) -> None:
-    assert prefix_end(prefix) == end
-
-
-@pytest.mark.parametrize("prefix", ["abc", "a/", "é", f"a{MAX}", "😀"])
-def test_prefix_end_bounds_every_extension_of_the_prefix(prefix: str) -> None:
-    end = prefix_end(prefix)
-    assert end is not None
-    assert prefix < end
-    for tail in ("", "a", MAX, MAX * 4):
-        assert prefix + tail < end
 
 
 def test_a_bucket_setting_is_swapped_only_from_the_value_expected(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from egide.catalog.base import Catalog
-from egide.catalog.sqlite import prefix_end
+from egide.catalog.rules import prefix_end
 from egide.domain import ObjectVersion
 
 _PAGE = 1000

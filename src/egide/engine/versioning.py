@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from egide.catalog.base import Catalog
-from egide.catalog.sqlite import prefix_end
+from egide.catalog.rules import prefix_end
 from egide.domain import ObjectLockNotEnabled, ObjectVersion
 from egide.engine.listing import common_prefix
 

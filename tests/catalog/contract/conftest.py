@@ -2,6 +2,8 @@
 
 Each backend has one factory in `BACKENDS`; a second backend (PostgreSQL …) joins the suite by
 adding its factory there (one that needs a server may `pytest.skip` when none is configured).
+A factory takes the clock the catalog is to read the time from: the system's, unless a test
+module overrides the `clock` fixture with a `ManualClock` (test_clock.py).
 Each test is an `async def` run in its own event loop, the loop its catalog was opened in (a
 backend may bind connections to a loop), against a fresh empty catalog.
 """
@@ -19,20 +21,22 @@ from tests.catalog.contract.builders import new_bucket
 
 from egide.catalog.base import Catalog
 from egide.catalog.sqlite import SQLiteCatalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Bucket
 
 #: Longest a contract test may take before it counts as hung.
 TEST_TIMEOUT = 30.0
 
 
-async def open_sqlite(directory: Path) -> Catalog:
-    catalog = SQLiteCatalog(directory / "catalog.sqlite3")
+async def open_sqlite(directory: Path, clock: Clock) -> Catalog:
+    catalog = SQLiteCatalog(directory / "catalog.sqlite3", clock=clock)
     catalog.open()
     return catalog
 
 
-#: Backend name → a factory opening a fresh, empty catalog that keeps its files in a directory.
-BACKENDS: dict[str, Callable[[Path], Coroutine[Any, Any, Catalog]]] = {"sqlite": open_sqlite}
+#: Backend name → a factory opening a fresh, empty catalog that keeps its files in a directory
+#: and reads the time from a clock.
+BACKENDS: dict[str, Callable[[Path, Clock], Coroutine[Any, Any, Catalog]]] = {"sqlite": open_sqlite}
 
 
 @pytest.fixture
@@ -42,11 +46,17 @@ def loop() -> Iterator[asyncio.Runner]:
         yield runner
 
 
+@pytest.fixture
+def clock() -> Clock:
+    """The time the catalog reads (a test module that moves it overrides this fixture)."""
+    return SYSTEM_CLOCK
+
+
 @pytest.fixture(params=sorted(BACKENDS))
 def catalog(
-    request: pytest.FixtureRequest, loop: asyncio.Runner, tmp_path: Path
+    request: pytest.FixtureRequest, loop: asyncio.Runner, tmp_path: Path, clock: Clock
 ) -> Iterator[Catalog]:
-    opened = loop.run(BACKENDS[request.param](tmp_path))
+    opened = loop.run(BACKENDS[request.param](tmp_path, clock))
     yield opened
     loop.run(opened.close())
 
