@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
+from egide.catalog.backup import CatalogBackup
 from egide.domain import Bucket, DomainError, Job, ObjectVersion, Part, Upload, WriteCondition
 
 
@@ -65,7 +66,7 @@ class ShreddedBucket:
     pending_sites: tuple[str, ...]
 
 
-class Catalog(Protocol):
+class Catalog(CatalogBackup, Protocol):
     async def create_bucket(self, bucket: Bucket) -> None:
         """Raises BucketExists."""
 

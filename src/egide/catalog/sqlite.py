@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from egide.catalog.base import RecordedReport, ShreddedBucket, ShredSummary, TrashedShard
+from egide.catalog.sqlite_backup import SQLiteBackup
 from egide.domain import (
     SETTINGS_RECORD_SETTING,
     Bucket,
@@ -418,7 +419,7 @@ def prefix_end(prefix: str) -> str | None:
     return None
 
 
-class SQLiteCatalog:
+class SQLiteCatalog(SQLiteBackup):
     """Writes go through one thread and are group-committed: every version waiting while a
     transaction runs is committed in the next one, so many PUTs share one fsync. Point reads
     use a read-only connection on the caller's thread: an indexed lookup in WAL mode takes
