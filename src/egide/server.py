@@ -159,9 +159,10 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
 
         background.append(
             lambda: run_snapshot_schedule(
-                catalog_path(settings),
+                store.catalog,
                 store.keyring,
                 store.sites,
+                data_dir=settings.data_dir,
                 interval=settings.snapshot_interval_seconds,
                 keep=settings.snapshot_keep,
                 profiles=settings.site_profiles(),

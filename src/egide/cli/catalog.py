@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from egide.catalog import catalog_exists, open_catalog
 from egide.cli.common import (
     ConfigOption,
     DataDirOption,
@@ -42,7 +43,7 @@ from egide.recovery.rebuild import (
     rebuild_catalog,
 )
 from egide.recovery.restore import RestoreReport, restore_catalog
-from egide.recovery.snapshots import SnapshotError, list_snapshots, take_snapshot
+from egide.recovery.snapshots import SnapshotError, SnapshotInfo, list_snapshots, take_snapshot
 from egide.sites.base import Site
 from egide.supervisor import check_port_free
 
@@ -280,19 +281,24 @@ def snapshot(
     as_json: JsonOption = False,
 ) -> None:
     """Take an encrypted snapshot of the catalog now (a server may be running)."""
-    from egide.server import catalog_path
-
     settings = load(config, data_dir)
     keyring = _keyring(settings, master_key)
-    path = catalog_path(settings)
-    if not path.exists():
+    if not catalog_exists(settings):
         fail(f"no Égide data in {settings.data_dir}: run `egide serve` first")
     sites = _sites(settings)
+
+    async def take() -> SnapshotInfo:
+        catalog = open_catalog(settings)
+        try:
+            return await take_snapshot(
+                catalog, keyring, sites, data_dir=settings.data_dir,
+                keep=settings.snapshot_keep, profiles=settings.site_profiles(),
+            )  # fmt: skip
+        finally:
+            await catalog.close()
+
     try:
-        info = asyncio.run(
-            take_snapshot(path, keyring, sites, keep=settings.snapshot_keep,
-                          profiles=settings.site_profiles())
-        )  # fmt: skip
+        info = asyncio.run(take())
     except SnapshotError as exc:
         fail(f"cannot snapshot: {exc}")
     if as_json:
