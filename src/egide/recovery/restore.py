@@ -92,13 +92,15 @@ async def restore_catalog(
     found_keys, _ = newest_by_name(await bucket_keys(sites, keyring))
     info = await fetch_snapshot(sites, keyring, into, name)
     report = RestoreReport(path=str(into), snapshot=info.name, snapshot_created=info.created)
-    catalog = open_catalog_file(into)
+    catalog: RecoverableCatalog | None = None
     try:
+        catalog = open_catalog_file(into)
         known, buckets = await _snapshot_versions(catalog)
         scan = await scan_sites(sites, progress)
         check_scan(scan, report, allow_unreachable)
     except BaseException:
-        await catalog.close()
+        if catalog is not None:
+            await catalog.close()
         into.unlink(missing_ok=True)
         raise
     report.from_snapshot = len(known)
