@@ -25,7 +25,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog
+from egide.config import Settings
 from egide.crypto.keyring import Keyring
 from egide.engine.events import Event
 from egide.engine.store import ObjectStore
@@ -64,8 +65,7 @@ SETUPS: dict[str, Callable[[], Callable[[Event], Awaitable[None]] | None]] = {
 
 async def run(root: Path, setup: str, count: int, concurrency: int) -> tuple[float, list[float]]:
     """(PUTs per second, latencies in ms) of `count` 4 KiB PUTs into a fresh store."""
-    catalog = SQLiteCatalog(root / "catalog.sqlite3")
-    catalog.open()
+    catalog = open_catalog(Settings(data_dir=root))
     sites = []
     for i in range(6):
         site = LocalSite(f"site-{i}", root / f"site-{i}")

@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.delays import DelayingProxy, SlowSite
 from tests.providers import running_seaweedfs
 
-from egide.catalog.sqlite import SQLiteCatalog
-from egide.config import HealthConfig
+from egide.catalog import Catalog, open_catalog
+from egide.config import HealthConfig, Settings
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion
 from egide.engine.store import ObjectStore
@@ -86,7 +86,7 @@ class Bench:
         else:
             self.slow.delay, self.slow.slow_fraction = delay, fraction
 
-    def store(self, catalog: SQLiteCatalog, keyring: Keyring, mode: str) -> ObjectStore:
+    def store(self, catalog: Catalog, keyring: Keyring, mode: str) -> ObjectStore:
         names = [site.name for site in self.sites]
         health = SiteHealth(names, HealthConfig(hedge=mode == "hedged"))
         store = ObjectStore(
@@ -143,9 +143,7 @@ def _row(label: str, times: list[float], pieces: float, decoded: int) -> str:
     )
 
 
-async def run(
-    bench: Bench, catalog: SQLiteCatalog, keyring: Keyring, args: argparse.Namespace
-) -> None:
+async def run(bench: Bench, catalog: Catalog, keyring: Keyring, args: argparse.Namespace) -> None:
     delay = args.delay_ms / 1000
     decoded = DecodeCounter()
     read_log = logging.getLogger("egide.read")
@@ -172,8 +170,7 @@ async def run(
 
 
 async def main_async(args: argparse.Namespace, tmp: Path) -> None:
-    catalog = SQLiteCatalog(tmp / "catalog.sqlite3")
-    catalog.open()
+    catalog = open_catalog(Settings(data_dir=tmp))
     keyring = Keyring(os.urandom(32))
     async with AsyncExitStack() as stack:
         inner: list[Site] = []

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog
+from egide.config import Settings
 from egide.crypto.aead import new_key
 from egide.crypto.keyfile import MasterKeyFiles, encode_key_file, read_key_file, write_key_file
 from egide.crypto.keyring import Keyring
@@ -49,8 +50,7 @@ async def rotations(tmp: Path, buckets: int, versions: int, site_count: int) -> 
     master = new_key()
     write_key_file(files.current, encode_key_file(master))
     keyring = Keyring(master)
-    catalog = SQLiteCatalog(tmp / "catalog.sqlite3")
-    catalog.open()
+    catalog = open_catalog(Settings(data_dir=tmp))
     sites = {}
     for i in range(site_count):
         site = LocalSite(f"site-{i}", tmp / f"site-{i}")

@@ -24,7 +24,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog
+from egide.config import Settings
 from egide.crypto.keyring import Keyring
 from egide.engine.store import ObjectStore
 from egide.recovery.rebuild import rebuild_catalog
@@ -61,8 +62,7 @@ async def main(args: argparse.Namespace) -> None:
             site = LocalSite(f"local-{i}", root / f"site-{i}")
             site.prepare()
             sites.append(site)
-        catalog = SQLiteCatalog(root / "catalog.sqlite3")
-        catalog.open()
+        catalog = open_catalog(Settings(data_dir=root))
         keyring = Keyring(os.urandom(32))
         store = ObjectStore(catalog, keyring, sites, k=4, m=2, block_size=1024 * 1024,
                             pack_threshold=args.pack_threshold, trash_grace=0)  # fmt: skip

@@ -25,7 +25,7 @@ from egide import __version__
 from egide.admin.http import AdminApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
 from egide.engine.store import ObjectStore
@@ -57,15 +57,11 @@ def master_key_path(settings: Settings) -> Path:
     return settings.data_dir / "master.key"
 
 
-def catalog_path(settings: Settings) -> Path:
-    return settings.data_dir / "catalog.sqlite3"
-
-
 def open_keyring(settings: Settings) -> tuple[Keyring, bool]:
     key_path = master_key_path(settings)
     if key_path.exists():
         return load_keyring(settings), False
-    if catalog_path(settings).exists():
+    if catalog_exists(settings):
         raise ConfigError(
             f"the master key {key_path} is missing but the catalog exists: without the key "
             "nothing stored can be read. Restore the key file from your backup."
@@ -79,14 +75,12 @@ def new_credential() -> tuple[str, str]:
     return access, secrets.token_urlsafe(30)
 
 
-async def add_credential(
-    catalog: SQLiteCatalog, keyring: Keyring, access: str, secret: str
-) -> None:
+async def add_credential(catalog: Catalog, keyring: Keyring, access: str, secret: str) -> None:
     await catalog.add_credential(access, keyring.seal_secret(access, secret.encode()))
 
 
 async def _ensure_credentials(
-    settings: Settings, catalog: SQLiteCatalog, keyring: Keyring
+    settings: Settings, catalog: Catalog, keyring: Keyring
 ) -> list[tuple[str, str]]:
     for cred in settings.credentials:
         if await catalog.get_credential(cred.access_key) is None:
@@ -107,8 +101,7 @@ def prepare(settings: Settings) -> Started:
         build_site(site_config).prepare()
 
     async def run() -> list[tuple[str, str]]:
-        catalog = SQLiteCatalog(catalog_path(settings))
-        catalog.open()
+        catalog = open_catalog(settings)
         try:
             return await _ensure_credentials(settings, catalog, keyring)
         finally:
@@ -121,8 +114,7 @@ def open_store(settings: Settings) -> ObjectStore:
     """The object service over a prepared data directory: the server's, and the one commands
     such as `egide export` use in their own process."""
     keyring = load_keyring(settings)
-    catalog = SQLiteCatalog(catalog_path(settings))
-    catalog.open()
+    catalog = open_catalog(settings)
     sites = []
     for site_config in settings.resolved_sites():
         site = build_site(site_config)
@@ -159,9 +151,10 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
 
         background.append(
             lambda: run_snapshot_schedule(
-                catalog_path(settings),
+                store.catalog,
                 store.keyring,
                 store.sites,
+                data_dir=settings.data_dir,
                 interval=settings.snapshot_interval_seconds,
                 keep=settings.snapshot_keep,
                 profiles=settings.site_profiles(),
@@ -238,7 +231,7 @@ def banner(started: Started) -> str:
             if started.created_key
             else ""
         ),
-        f"  catalog         SQLite {catalog_path(s).resolve()}",
+        f"  catalog         SQLite {catalog_location(s).resolve()}",
         f"  sites           {len(sites)}: " + ", ".join(describe_site(site) for site in sites),
         f"  erasure code    {code.k}+{code.m}: any {code.m} of the {code.k + code.m} shards of "
         "each block can be lost",

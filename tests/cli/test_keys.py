@@ -17,11 +17,11 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from tests.cli.conftest import Store
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog
 from egide.coding.blocks import CHECKSUM_SIZE, Layout
 from egide.coding.erasure import ErasureCode
 from egide.coding.shardfile import HEADER_SIZE, ShardFooter, ShardHeader
-from egide.config import load_settings
+from egide.config import Settings, load_settings
 from egide.crypto import aead
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyfile import V2_MAGIC
@@ -383,8 +383,7 @@ def test_shred_refused_under_legal_hold_then_allowed(store: Store) -> None:
     path = store.root / "data" / "catalog.sqlite3"
 
     async def hold(on: bool) -> None:
-        catalog = SQLiteCatalog(path)
-        catalog.open()
+        catalog = open_catalog(Settings(data_dir=path.parent))
         bucket = await catalog.get_bucket("archive")
         assert bucket is not None
         await catalog.set_lock(bucket.id, "scans/plan.tif", version["version_id"], legal_hold=on)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import Catalog, open_catalog
+from egide.config import Settings
 from egide.crypto.keyring import Keyring
 from egide.domain import SITE_RECORD_PREFIXES, ObjectVersion, shard_name
 from egide.engine.store import ObjectStore
@@ -58,7 +59,7 @@ def files_under(directory: Path) -> list[Path]:
 @dataclass
 class Env:
     tmp: Path
-    catalog: SQLiteCatalog
+    catalog: Catalog
     sites: list[LocalSite]
     keyring: Keyring
     store: ObjectStore
@@ -111,8 +112,7 @@ class Env:
 
 
 def make_env(tmp: Path, site_count: int = K + M, **store_options: Any) -> Env:
-    catalog = SQLiteCatalog(tmp / "catalog.sqlite3")
-    catalog.open()
+    catalog = open_catalog(Settings(data_dir=tmp))
     sites = []
     for i in range(site_count):
         site = LocalSite(f"site-{i}", tmp / f"site-{i}")

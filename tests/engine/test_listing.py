@@ -14,7 +14,8 @@ from typing import TypeVar
 import pytest
 from tests.engine.helpers import make_env
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog
+from egide.config import Settings
 from egide.crypto.keyring import Keyring
 from egide.domain import ObjectVersion
 from egide.engine import listing
@@ -81,8 +82,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
 
 def _run(filled: Filled, scenario: Callable[[ObjectStore], Awaitable[T]]) -> T:
     async def main() -> T:
-        catalog = SQLiteCatalog(filled.root / "catalog.sqlite3")
-        catalog.open()
+        catalog = open_catalog(Settings(data_dir=filled.root))
         sites = [LocalSite(f"site-{i}", filled.root / f"site-{i}") for i in range(6)]
         store = ObjectStore(catalog, filled.keyring, sites, k=4, m=2, block_size=65536)
         try:

@@ -16,8 +16,9 @@ import pytest
 from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, Env, chunks, files_under, payload
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog
 from egide.coding.shardfile import HEADER_SIZE
+from egide.config import Settings
 from egide.crypto.keyring import Keyring
 from egide.domain import KeyNotFound, ObjectVersion, SitesUnavailable
 from egide.engine.multipart import CompletedPart
@@ -88,8 +89,7 @@ def _profile(name: str) -> SiteProfile:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
-    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3")
-    catalog.open()
+    catalog = open_catalog(Settings(data_dir=tmp_path))
     sites = []
     for name in SITES:
         site = FlakySite(name, tmp_path / name)
@@ -227,8 +227,7 @@ def test_placement_is_deterministic_per_version_and_spreads(env: Env) -> None:
 
 
 def test_without_any_policy_the_global_code_spans_all_sites(tmp_path: Path) -> None:
-    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3")
-    catalog.open()
+    catalog = open_catalog(Settings(data_dir=tmp_path))
     sites = [LocalSite(f"s{i}", tmp_path / f"s{i}") for i in range(5)]
     for site in sites:
         site.prepare()

@@ -8,7 +8,7 @@ from tests.clocks import ManualClock
 from tests.engine.helpers import BLOCK, PACK, make_env, payload
 from tests.maintenance.helpers import context, run_job, wipe_site
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog_file
 from egide.domain import marker_record_name
 from egide.engine.keyrecords import record_name
 from egide.engine.placing import RETIRED_CACHE_SECONDS, retired_sites, store_policy
@@ -224,8 +224,7 @@ def test_moving_to_new_sites_keeps_the_catalog_rebuildable(tmp_path: Path) -> No
         report = await rebuild_catalog({s.name: s for s in new}, env.keyring, into)
         assert report.buckets == 1 and report.unrecoverable == []
         assert report.delete_markers == 1
-        rebuilt = SQLiteCatalog(into)
-        rebuilt.open()
+        rebuilt = open_catalog_file(into)
         try:
             store = ObjectStore(rebuilt, env.keyring, new, k=4, m=2, block_size=BLOCK)
             for key, value in data.items():

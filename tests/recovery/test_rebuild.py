@@ -16,7 +16,7 @@ import pytest
 from tests.engine.helpers import Env, chunks, make_env, payload
 from tests.maintenance.helpers import run_job
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import Catalog, open_catalog_file
 from egide.coding.shardfile import HEADER_SIZE, ShardHeader
 from egide.crypto.keyring import Keyring
 from egide.domain import (
@@ -46,7 +46,7 @@ def env(tmp_path: Path) -> Env:
     return make_env(tmp_path / "store")
 
 
-async def _all_versions(catalog: SQLiteCatalog) -> dict[tuple[str, str, bytes], ObjectVersion]:
+async def _all_versions(catalog: Catalog) -> dict[tuple[str, str, bytes], ObjectVersion]:
     found = {}
     for bucket in await catalog.list_buckets():
         for version, _ in await catalog.list_versions(bucket.id, "", None, 10_000):
@@ -86,7 +86,7 @@ async def _fill(env: Env) -> dict[str, bytes]:
     return data
 
 
-def _store(env: Env, catalog: SQLiteCatalog, sites: list[LocalSite] | None = None) -> ObjectStore:
+def _store(env: Env, catalog: Catalog, sites: list[LocalSite] | None = None) -> ObjectStore:
     return ObjectStore(
         catalog, env.keyring, sites or env.sites, k=4, m=2, block_size=64 * 1024,
         pack_threshold=16 * 1024,
@@ -94,11 +94,10 @@ def _store(env: Env, catalog: SQLiteCatalog, sites: list[LocalSite] | None = Non
 
 
 @asynccontextmanager
-async def _rebuilt(env: Env, into: Path) -> AsyncIterator[tuple[RebuildReport, SQLiteCatalog]]:
+async def _rebuilt(env: Env, into: Path) -> AsyncIterator[tuple[RebuildReport, Catalog]]:
     """The catalog rebuilt from every site of `env` into `into`, open, with its report."""
     report = await rebuild_catalog({s.name: s for s in env.sites}, env.keyring, into)
-    rebuilt = SQLiteCatalog(into)
-    rebuilt.open()
+    rebuilt = open_catalog_file(into)
     try:
         yield report, rebuilt
     finally:
@@ -122,8 +121,7 @@ def test_rebuild_gives_back_every_version_identical(env: Env, tmp_path: Path) ->
         assert report.unrecoverable == [] and report.degraded == 0
         assert report.buckets == 2
         assert report.uploads_without_record == 1  # the upload in progress
-        rebuilt = SQLiteCatalog(into)
-        rebuilt.open()
+        rebuilt = open_catalog_file(into)
         try:
             after = await _all_versions(rebuilt)
             assert after == before  # every field: placement, pack, parts, is_null, headers …
@@ -163,8 +161,7 @@ def test_rebuild_reports_where_shards_are_now(env: Env, tmp_path: Path) -> None:
         sites = {s.name: s for s in [*env.sites, extra]}
         report = await rebuild_catalog(sites, env.keyring, tmp_path / "c.sqlite3")
         assert report.degraded == 0
-        rebuilt = SQLiteCatalog(tmp_path / "c.sqlite3")
-        rebuilt.open()
+        rebuilt = open_catalog_file(tmp_path / "c.sqlite3")
         try:
             found = await rebuilt.get_version_by_id(version.version_id)
             assert found is not None

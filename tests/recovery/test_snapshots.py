@@ -13,7 +13,7 @@ import pytest
 from tests.clocks import ManualClock
 from tests.engine.helpers import Env, make_env, payload
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog_file
 from egide.domain import shard_name
 from egide.engine.amendments import record_amendment
 from egide.engine.settingsrecords import record_settings
@@ -56,7 +56,7 @@ def test_snapshot_reads_back_identical_in_chunks(
         for n in range(30):
             await env.put("b", f"k{n}", payload(100, n))
         sites = {s.name: s for s in env.sites}
-        info = await take_snapshot(env.catalog, env.keyring, sites)
+        info = await take_snapshot(env.catalog, env.keyring, sites, data_dir=env.tmp)
         assert info.chunks > 2 and len(info.sites) == 3
         assert [i.name for i in await list_snapshots(sites, env.keyring)] == [info.name]
         await fetch_snapshot(sites, env.keyring, tmp_path / "back.sqlite3")
@@ -73,7 +73,10 @@ def test_keeps_the_newest_and_deletes_all_on_request(env: Env) -> None:
     async def scenario() -> None:
         await env.store.create_bucket("b")
         sites = {s.name: s for s in env.sites}
-        taken = [await take_snapshot(env.catalog, env.keyring, sites, keep=2) for _ in range(4)]
+        taken = [
+            await take_snapshot(env.catalog, env.keyring, sites, data_dir=env.tmp, keep=2)
+            for _ in range(4)
+        ]
         listed = await list_snapshots(sites, env.keyring)
         assert [i.name for i in listed] == [taken[3].name, taken[2].name]
         assert await delete_all_snapshots(sites) > 0
@@ -87,8 +90,8 @@ def test_schedule_takes_one_when_due_and_one_process_only(env: Env) -> None:
     async def scenario() -> None:
         sites = {s.name: s for s in env.sites}
         clock = ManualClock()
-        due: dict[str, Any] = {"interval": 0.05, "clock": clock}
-        hourly: dict[str, Any] = {"interval": 3600, "clock": clock}
+        due: dict[str, Any] = {"data_dir": env.tmp, "interval": 0.05, "clock": clock}
+        hourly: dict[str, Any] = {"data_dir": env.tmp, "interval": 3600, "clock": clock}
         assert await snapshot_if_due(env.catalog, env.keyring, sites, **due) is None  # clock set
         assert await snapshot_if_due(env.catalog, env.keyring, sites, **hourly) is None
         clock.advance(0.1)
@@ -98,7 +101,10 @@ def test_schedule_takes_one_when_due_and_one_process_only(env: Env) -> None:
         info = await snapshot_if_due(env.catalog, env.keyring, sites, **due)
         assert info is not None
         assert await snapshot_if_due(env.catalog, env.keyring, sites, **hourly) is None
-        assert await snapshot_if_due(env.catalog, env.keyring, sites, interval=0) is None
+        assert (
+            await snapshot_if_due(env.catalog, env.keyring, sites, data_dir=env.tmp, interval=0)
+            is None
+        )
 
     env.run(scenario)
 
@@ -117,7 +123,7 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         doomed = await env.put("b", "doomed", payload(40_000, 3))
         moving = await env.put("b", "moving", payload(40_000, 4))
         sites = {s.name: s for s in env.sites}
-        await take_snapshot(env.catalog, env.keyring, sites)
+        await take_snapshot(env.catalog, env.keyring, sites, data_dir=env.tmp)
         # After the snapshot: a new version, a new bucket, a deletion, a delete marker, a moved
         # piece.
         newer = await env.put("b", "kept", payload(60_000, 5))
@@ -146,8 +152,7 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         assert report.delete_markers == 1 and report.amended == 1
         assert report.recorded_settings == 2  # "b" changed, "later" is new
         assert report.unrecoverable == []
-        restored = SQLiteCatalog(into)
-        restored.open()
+        restored = open_catalog_file(into)
         try:
             b = await restored.get_bucket("b")
             assert b is not None
@@ -182,7 +187,7 @@ def test_a_fetched_snapshot_and_a_catalog_are_owner_only(env: Env, tmp_path: Pat
         await env.store.create_bucket("b")
         await env.put("b", "k", payload(100))
         sites = {s.name: s for s in env.sites}
-        await take_snapshot(env.catalog, env.keyring, sites)
+        await take_snapshot(env.catalog, env.keyring, sites, data_dir=env.tmp)
         await fetch_snapshot(sites, env.keyring, into)
 
     env.run(scenario)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from egide.catalog.backup import CatalogBackup
 from egide.catalog.buckets import BucketCatalog
 from egide.catalog.garbage import (
     GarbageCatalog,
@@ -26,6 +27,7 @@ from egide.catalog.versions import VersionCatalog
 __all__ = [
     "BucketCatalog",
     "Catalog",
+    "CatalogBackup",
     "CredentialCatalog",
     "FindingsCatalog",
     "GarbageCatalog",
@@ -53,6 +55,7 @@ class Catalog(
     ShreddingCatalog,
     InventoryCatalog,
     FindingsCatalog,
+    CatalogBackup,
     Protocol,
 ):
     async def close(self) -> None: ...

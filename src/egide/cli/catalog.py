@@ -18,6 +18,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from egide.catalog import (
+    catalog_exists,
+    catalog_in_use,
+    catalog_location,
+    install_catalog,
+    open_catalog,
+)
 from egide.cli.common import (
     ConfigOption,
     DataDirOption,
@@ -34,15 +41,9 @@ from egide.cli.common import (
 from egide.config import Settings
 from egide.crypto.keyring import KeyFileError, Keyring
 from egide.owner_only import owner_only_dir
-from egide.recovery.rebuild import (
-    RebuildError,
-    RebuildReport,
-    catalog_in_use,
-    install_catalog,
-    rebuild_catalog,
-)
+from egide.recovery.rebuild import RebuildError, RebuildReport, rebuild_catalog
 from egide.recovery.restore import RestoreReport, restore_catalog
-from egide.recovery.snapshots import SnapshotError, list_snapshots, take_snapshot
+from egide.recovery.snapshots import SnapshotError, SnapshotInfo, list_snapshots, take_snapshot
 from egide.sites.base import Site
 from egide.supervisor import check_port_free
 
@@ -115,18 +116,16 @@ def _with_progress(quiet: bool, label: str, work: Work[T]) -> T:
 
 def _target(settings: Settings, into: Path | None, force: bool, stamp: str, what: str) -> Path:
     """Where the new catalog is written; checks first that it may be swapped in."""
-    from egide.server import catalog_path
-
     if into is not None:
         if into.exists():
             if not force:
                 fail(f"{into} exists; choose another file, or --force to overwrite it")
             into.unlink()
         return into
-    live = catalog_path(settings)
-    if live.exists() and not force:
+    live = catalog_location(settings)
+    if catalog_exists(settings) and not force:
         return live.with_name(f"{live.name}.{what}-{stamp}")
-    if catalog_in_use(live):
+    if catalog_in_use(settings):
         fail(f"the catalog {live} is open in another process: stop the Égide servers first")
     try:
         check_port_free(settings.host, settings.port)
@@ -138,9 +137,7 @@ def _target(settings: Settings, into: Path | None, force: bool, stamp: str, what
 
 def _install(settings: Settings, built: Path, stamp: str, what: str) -> str:
     """Swap `built` in if it was meant to be (a .tmp file); what was done, in words."""
-    from egide.server import catalog_path
-
-    live = catalog_path(settings)
+    live = catalog_location(settings)
     if built.suffix != ".tmp":
         if built.parent == live.parent and built.name.startswith(live.name):
             return (
@@ -148,9 +145,9 @@ def _install(settings: Settings, built: Path, stamp: str, what: str) -> str:
                 f"servers and run again with --force (or move it to {live})"
             )
         return f"new catalog in {built}"
-    if catalog_in_use(live):
+    if catalog_in_use(settings):
         fail(f"the catalog {live} was opened meanwhile: the new one is in {built}")
-    aside = install_catalog(built, live, f"before-{what}-{stamp}")
+    aside = install_catalog(built, settings, f"before-{what}-{stamp}")
     kept = f"; the previous one is kept as {aside}" if aside else ""
     return f"catalog {live} installed{kept}"
 
@@ -280,19 +277,24 @@ def snapshot(
     as_json: JsonOption = False,
 ) -> None:
     """Take an encrypted snapshot of the catalog now (a server may be running)."""
-    from egide.server import catalog_path
-
     settings = load(config, data_dir)
     keyring = _keyring(settings, master_key)
-    path = catalog_path(settings)
-    if not path.exists():
+    if not catalog_exists(settings):
         fail(f"no Égide data in {settings.data_dir}: run `egide serve` first")
     sites = _sites(settings)
+
+    async def take() -> SnapshotInfo:
+        catalog = open_catalog(settings)
+        try:
+            return await take_snapshot(
+                catalog, keyring, sites, data_dir=settings.data_dir,
+                keep=settings.snapshot_keep, profiles=settings.site_profiles(),
+            )  # fmt: skip
+        finally:
+            await catalog.close()
+
     try:
-        info = asyncio.run(
-            take_snapshot(path, keyring, sites, keep=settings.snapshot_keep,
-                          profiles=settings.site_profiles())
-        )  # fmt: skip
+        info = asyncio.run(take())
     except SnapshotError as exc:
         fail(f"cannot snapshot: {exc}")
     if as_json:

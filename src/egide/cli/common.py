@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import Catalog, catalog_exists, open_catalog
 from egide.config import ConfigError, S3SiteConfig, Settings, SiteConfig, load_settings
 from egide.placement import SiteProfile
 from egide.sites.base import Site
@@ -52,21 +52,17 @@ def load(config: Path | None, data_dir: Path | None, listen: str | None = None) 
         raise typer.Exit(2) from None
 
 
-def catalog_file(settings: Settings) -> Path:
-    return settings.data_dir / "catalog.sqlite3"
-
-
 @dataclass
 class Env:
     """One command's view of a data directory: the catalog (None when `egide serve` never ran
     there) and the configured sites, built on first use without touching what they hold."""
 
     settings: Settings
-    catalog: SQLiteCatalog | None
+    catalog: Catalog | None
     profiles: list[SiteProfile]
     _sites: dict[str, Site] | None = field(default=None, repr=False)
 
-    def require_catalog(self) -> SQLiteCatalog:
+    def require_catalog(self) -> Catalog:
         if self.catalog is None:
             fail(f"no Égide data in {self.settings.data_dir}: run `egide serve` first")
         return self.catalog
@@ -88,11 +84,7 @@ def run(settings: Settings, command: Callable[[Env], Awaitable[T]]) -> T:
     """Run `command` on one event loop with the catalog open (if there is one), then close it."""
 
     async def main() -> T:
-        path = catalog_file(settings)
-        catalog = None
-        if path.exists():
-            catalog = SQLiteCatalog(path)
-            catalog.open()
+        catalog = open_catalog(settings) if catalog_exists(settings) else None
         try:
             return await command(Env(settings, catalog, settings.site_profiles()))
         finally:

@@ -106,7 +106,6 @@ async def replace_snapshots(env: Env, keyring: Keyring) -> str:
     key just destroyed (a shredded bucket's) or are sealed under a destroyed master key. Done
     under the servers' snapshot lock, so that a scheduled snapshot begun before cannot be
     written after the old ones are deleted."""
-    from egide.cli.common import catalog_file
     from egide.recovery.snapshots import (
         LOCK_FILE,
         SnapshotError,
@@ -114,15 +113,15 @@ async def replace_snapshots(env: Env, keyring: Keyring) -> str:
         take_snapshot,
     )
 
-    lock = await asyncio.to_thread(_hold, catalog_file(env.settings).with_name(LOCK_FILE))
+    lock = await asyncio.to_thread(_hold, env.settings.data_dir / LOCK_FILE)
     try:
         deleted = await delete_all_snapshots(env.sites())
         if env.settings.snapshot_interval_seconds <= 0:
             return f"{plural(deleted, 'old snapshot file')} deleted (snapshots are off)"
         try:
             await take_snapshot(
-                env.require_catalog(), keyring, env.sites(), keep=env.settings.snapshot_keep,
-                profiles=env.profiles,
+                env.require_catalog(), keyring, env.sites(), data_dir=env.settings.data_dir,
+                keep=env.settings.snapshot_keep, profiles=env.profiles,
             )  # fmt: skip
         except SnapshotError as exc:
             return (

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import catalog_exists, open_catalog
 from egide.cli.bucket import bucket_app
 from egide.cli.catalog import catalog_app
 from egide.cli.common import ConfigOption, DataDirOption, err, load
@@ -60,17 +60,16 @@ def serve(
 @credentials_app.command("create")
 def credentials_create(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Create a new access key pair; the secret is shown once."""
-    from egide.server import add_credential, catalog_path, new_credential, open_keyring
+    from egide.server import add_credential, new_credential, open_keyring
 
     settings = load(config, data_dir)
-    if not catalog_path(settings).exists():
+    if not catalog_exists(settings):
         err.print(
             f"[red]no Égide data in {escape(str(settings.data_dir))}[/red]: run `egide serve` first"
         )
         raise typer.Exit(2)
     keyring, _ = open_keyring(settings)
-    catalog = SQLiteCatalog(catalog_path(settings))
-    catalog.open()
+    catalog = open_catalog(settings)
     access, secret = new_credential()
 
     async def run() -> None:

@@ -29,11 +29,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from egide.catalog import catalog_exists
 from egide.cli.common import (
     ConfigOption,
     DataDirOption,
     JsonOption,
-    catalog_file,
     err,
     load,
     out,
@@ -213,7 +213,7 @@ def _transfer(
     check_new: Callable[[ObjectStore], Awaitable[dict[str, object]]],
     title: str,
 ) -> None:
-    if not catalog_file(settings).exists():
+    if not catalog_exists(settings):
         fail(f"no Égide data in {settings.data_dir}: run `egide serve` first")
     # The job's failure is reported below, in one line; its traceback is for the server logs.
     logging.getLogger("egide.jobs").setLevel(logging.CRITICAL)

@@ -12,20 +12,19 @@ record (egide.engine.amendments); bucket settings from the bucket's newest setti
 credentials record (egide.engine.credentialrecords). Uploads in progress live in the catalog
 only, and come back from a snapshot (egide.recovery.snapshots).
 
-The new catalog is always built in a new file; `install_catalog` swaps it in, keeping the old.
+The new catalog is always built in a new catalog file (`egide.catalog.open_catalog_file`);
+`egide.catalog.install_catalog` swaps it in, keeping the old.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import open_catalog_file
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import NO_BUCKET_ID, Bucket, ObjectVersion, Part
@@ -387,99 +386,6 @@ def inferred_settings(versions: Sequence[ObjectVersion]) -> dict[str, str]:
     return settings
 
 
-VERSION_INSERT = (
-    "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
-    "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, seq, "
-    "is_null, delete_marker, retention_mode, retain_until, legal_hold, padded_size) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-#: Which version each part file id (decision 0018) belongs to (garbage collection's index).
-PART_FILES_INSERT = "INSERT OR REPLACE INTO part_files (file_id, version_id) VALUES (?, ?)"
-
-
-def part_file_rows(versions: Iterable[ObjectVersion]) -> list[tuple[bytes, bytes]]:
-    return [(p.pid, v.version_id) for v in versions for p in v.parts if p.pid]
-
-
-def version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
-    parts = json.dumps([p.fields() for p in version.parts]) if version.parts else None
-    return (
-        version.version_id, version.bucket_id, version.key, version.size, version.etag,
-        version.last_modified, version.wrapped_data_key, version.k, version.m,
-        version.block_size, json.dumps(version.sites), json.dumps(version.headers), version.pack,
-        version.pack_offset, parts, seq, version.is_null, version.delete_marker,
-        version.retention_mode, version.retain_until, version.legal_hold, version.padded_size,
-    )  # fmt: skip
-
-
-async def create_empty_catalog(path: Path) -> None:
-    """A new catalog file with the current schema (the catalog's own migrations)."""
-    catalog = SQLiteCatalog(path)
-    catalog.open()
-    await catalog.close()
-
-
-def write_catalog(
-    path: Path,
-    buckets: Sequence[Bucket],
-    keys: Mapping[tuple[bytes, str], Sequence[ObjectVersion]],
-    settings: Mapping[bytes, Mapping[str, str]],
-    retired: Mapping[bytes, Sequence[bytes]] | None = None,
-    credentials: Sequence[tuple[str, bytes]] = (),
-) -> None:
-    """Fill a new, empty catalog in one transaction, then leave it as one file (no WAL)."""
-    packs: dict[str, tuple[set[str], int]] = {}
-    with sqlite3.connect(path, isolation_level=None) as db:
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("BEGIN")
-        db.executemany(
-            "INSERT INTO buckets (id, name, created, wrapped_key) VALUES (?, ?, ?, ?)",
-            [(b.id, b.name, b.created, b.wrapped_key) for b in buckets],
-        )
-        now = time.time()
-        db.executemany(
-            "INSERT INTO bucket_key_generations (bucket_id, generation, wrapped_key, retired) "
-            "VALUES (?, ?, ?, ?)",
-            [
-                (bucket_id, len(keys) - i, wrapped, now)
-                for bucket_id, keys in (retired or {}).items()
-                for i, wrapped in enumerate(keys)
-            ],
-        )
-        for (bucket_id, key), versions in keys.items():
-            if not versions:
-                continue
-            db.executemany(
-                VERSION_INSERT, [version_row(v, seq) for seq, v in enumerate(versions, 1)]
-            )
-            db.executemany(PART_FILES_INSERT, part_file_rows(versions))
-            db.execute(
-                "INSERT INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
-                (bucket_id, key, versions[-1].version_id),
-            )
-            for version in versions:
-                if version.pack is not None:
-                    sites, live = packs.get(version.pack, (set(), 0))
-                    packs[version.pack] = (sites | set(version.sites), live + 1)
-        db.executemany(
-            "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
-            [(name, json.dumps(sorted(sites)), live) for name, (sites, live) in packs.items()],
-        )
-        db.executemany(
-            "INSERT INTO bucket_settings (bucket_id, name, value) VALUES (?, ?, ?)",
-            [(b, n, v) for b, named in settings.items() for n, v in named.items()],
-        )
-        db.executemany(
-            "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
-            [(access, sealed, now) for access, sealed in credentials],
-        )
-        db.execute("COMMIT")
-        db.execute("PRAGMA journal_mode=DELETE")
-    db.close()
-
-
 async def rebuild_catalog(
     sites: Mapping[str, Site],
     keyring: Keyring,
@@ -532,13 +438,16 @@ async def rebuild_catalog(
     settings = {b: inferred_settings(versions) for b, versions in per_bucket.items()}
     report.recorded_settings = len(recorded.settings)
     settings.update({bucket_id: values for bucket_id, (_, values) in recorded.settings.items()})
-    await create_empty_catalog(into)
     retired = {bucket_id: k.retired for bucket_id, k in found_keys.items()}
     report.credentials = len(recorded.credentials or ())
-    write_catalog(
-        into, [k.bucket for k in found_keys.values()], ordered, settings, retired,
-        recorded.credentials or (),
-    )  # fmt: skip
+    catalog = open_catalog_file(into)  # a new, empty catalog of the current schema
+    try:
+        await catalog.fill(
+            [k.bucket for k in found_keys.values()], ordered, settings, retired,
+            recorded.credentials or (),
+        )  # fmt: skip
+    finally:
+        await catalog.close_as_file()
     report.buckets = len(found_keys)
     report.objects = len(ordered)
     report.versions = sum(len(v) for v in ordered.values())
@@ -557,41 +466,3 @@ def check_scan(scan: Scan, report: RebuildReport, allow_unreachable: bool) -> No
             f"cannot list every site ({named}); bring it back, or accept that its pieces "
             "count as missing (--allow-unreachable)"
         )
-
-
-# -- installing a rebuilt catalog -------------------------------------------------------------
-
-
-def catalog_in_use(path: Path) -> bool:
-    """Whether another process holds the SQLite catalog open (a running server): an
-    exclusive lock cannot be taken then."""
-    if not path.exists():
-        return False
-    db = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        db.execute("BEGIN EXCLUSIVE")
-        db.execute("COMMIT")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        db.close()
-
-
-def install_catalog(new: Path, live: Path, suffix: str) -> Path | None:
-    """Put the catalog `new` in place of `live`; the old one (with its WAL files) is kept as
-    `<live>.<suffix>`, returned (None if there was none)."""
-    aside = None
-    if live.exists():
-        aside = live.with_name(f"{live.name}.{suffix}")
-        os.replace(live, aside)
-    for extra in ("-wal", "-shm"):  # a stale WAL must never meet the new file
-        old = live.with_name(live.name + extra)
-        if old.exists():
-            if aside is not None:
-                os.replace(old, aside.with_name(aside.name + extra))
-            else:
-                old.unlink()
-    os.replace(new, live)
-    return aside

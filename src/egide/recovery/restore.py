@@ -13,20 +13,16 @@ yet garbage-collected) comes back (docs/catalog-recovery.md).
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egide.catalog.sqlite import SQLiteCatalog
+from egide.catalog import RecoverableCatalog, open_catalog_file
+from egide.catalog.backup import CatalogRepair
 from egide.crypto.keyring import Keyring
-from egide.domain import ObjectVersion, Part, shard_name
-from egide.engine.amendments import Amendment
+from egide.domain import ObjectVersion
 from egide.recovery.rebuild import (
-    PART_FILES_INSERT,
-    VERSION_INSERT,
     RebuildError,
     RebuildReport,
     adopt_parts,
@@ -36,11 +32,9 @@ from egide.recovery.rebuild import (
     check_scan,
     newest_by_name,
     order_versions,
-    part_file_rows,
     place,
     read_recorded,
     version_from_manifest,
-    version_row,
 )
 from egide.recovery.shardscan import FoundVersion, Progress, scan_sites
 from egide.recovery.snapshots import fetch_snapshot
@@ -63,21 +57,18 @@ class RestoreReport(RebuildReport):
     gone: list[dict[str, object]] = field(default_factory=list)
 
 
-async def _snapshot_versions(path: Path) -> tuple[list[ObjectVersion], dict[bytes, str]]:
+async def _snapshot_versions(
+    catalog: RecoverableCatalog,
+) -> tuple[list[ObjectVersion], dict[bytes, str]]:
     """The snapshot's versions holding data and its buckets (id → name), read through the
-    catalog itself (which also brings an older snapshot's schema up to date)."""
-    catalog = SQLiteCatalog(path)
-    catalog.open()
-    try:
-        buckets = {b.id: b.name for b in await catalog.list_buckets()}
-        versions: list[ObjectVersion] = []
-        after = None
-        while page := await catalog.versions_after(after, _PAGE):
-            versions += page
-            after = page[-1].version_id
-        return versions, buckets
-    finally:
-        await catalog.close()
+    catalog itself (opening it brought an older snapshot's schema up to date)."""
+    buckets = {b.id: b.name for b in await catalog.list_buckets()}
+    versions: list[ObjectVersion] = []
+    after = None
+    while page := await catalog.versions_after(after, _PAGE):
+        versions += page
+        after = page[-1].version_id
+    return versions, buckets
 
 
 def _parts(version: ObjectVersion) -> list[tuple[int, int]]:
@@ -101,11 +92,15 @@ async def restore_catalog(
     found_keys, _ = newest_by_name(await bucket_keys(sites, keyring))
     info = await fetch_snapshot(sites, keyring, into, name)
     report = RestoreReport(path=str(into), snapshot=info.name, snapshot_created=info.created)
+    catalog: RecoverableCatalog | None = None
     try:
-        known, buckets = await _snapshot_versions(into)
+        catalog = open_catalog_file(into)
+        known, buckets = await _snapshot_versions(catalog)
         scan = await scan_sites(sites, progress)
         check_scan(scan, report, allow_unreachable)
     except BaseException:
+        if catalog is not None:
+            await catalog.close()
         into.unlink(missing_ok=True)
         raise
     report.from_snapshot = len(known)
@@ -113,7 +108,7 @@ async def restore_catalog(
     since = info.created * 1e9  # record numbers are times in nanoseconds
     later = {v: a for v, a in recorded.amendments.items() if a.number > since}
     settings = {b: found for b, found in recorded.settings.items() if found[0] > since}
-    updates: list[tuple[str, str | None, int, bytes]] = []
+    moves: list[tuple[bytes, tuple[str, ...], str | None, int]] = []
     dropped: list[ObjectVersion] = []
     adopted: set[bytes] = set()
     order = list(found_keys)  # tried busiest first (rebuild.bucket_of)
@@ -139,14 +134,12 @@ async def restore_catalog(
                 version.sites, version.pack, version.pack_offset
             ):  # fmt: skip
                 report.moved += 1
-                updates.append(
-                    (json.dumps(placed.sites), placed.pack, placed.pack_offset, version.version_id)
-                )
-    with sqlite3.connect(into, isolation_level=None) as db:
-        uploads = {row[0] for row in db.execute("SELECT upload_id FROM uploads")}
-        in_snapshot = {v.version_id for v in known} | {
-            row[0] for row in db.execute("SELECT version_id FROM versions WHERE delete_marker = 1")
-        }
+                moves.append((version.version_id, placed.sites, placed.pack, placed.pack_offset))
+
+    def catch_up(repair: CatalogRepair) -> None:
+        """Everything recorded on the sites after the snapshot, in one transaction."""
+        uploads = repair.uploads_in_progress()
+        in_snapshot = {v.version_id for v in known} | repair.delete_marker_ids()
         new: dict[tuple[bytes, str], list[tuple[ObjectVersion, bool]]] = {}
         for version_id, found in scan.versions.items():
             if version_id in in_snapshot or version_id in adopted:
@@ -172,159 +165,47 @@ async def restore_catalog(
                 continue  # known, or of a bucket whose name the snapshot gives another
             new.setdefault((marker.bucket_id, marker.key), []).append((marker, False))
             report.delete_markers += 1
-        db.execute("BEGIN")
-        db.executemany(
-            "UPDATE versions SET sites = ?, pack = ?, pack_offset = ? WHERE version_id = ?",
-            updates,
-        )
-        _amend(db, [v for v in known if v.version_id in later], later, report)
+        repair.relocate_versions(moves)
+        repair.amend_versions([amended(v, later, report) for v in known if v.version_id in later])
         touched = {(v.bucket_id, v.key) for v in dropped} | set(new)
-        _drop(db, [v.version_id for v in dropped])
+        repair.drop_versions([v.version_id for v in dropped])
         for bucket_id in {bucket_id for bucket_id, _ in new} - set(buckets):
-            bucket = found_keys[bucket_id].bucket
-            db.execute(
-                "INSERT INTO buckets (id, name, created, wrapped_key) VALUES (?, ?, ?, ?)",
-                (bucket.id, bucket.name, bucket.created, bucket.wrapped_key),
-            )
+            repair.add_bucket(found_keys[bucket_id].bucket)
             report.added_buckets += 1
         for (bucket_id, key), versions in new.items():
-            _append(db, bucket_id, key, order_versions(versions, report), report)
-            done = [v.version_id for v, _ in versions if v.version_id in uploads]
-            db.executemany("DELETE FROM parts WHERE upload_id = ?", [(u,) for u in done])
-            db.executemany("DELETE FROM uploads WHERE upload_id = ?", [(u,) for u in done])
+            _append(repair, bucket_id, key, order_versions(versions, report), report)
+            repair.forget_uploads([v.version_id for v, _ in versions if v.version_id in uploads])
         for bucket_id, key in touched:
-            _point_at_newest(db, bucket_id, key)
+            repair.point_at_newest(bucket_id, key)
         credentials = recorded.credentials
         if credentials is not None and recorded.credentials_number > since:  # changed after it
-            known_keys = dict(db.execute("SELECT access_key, created FROM credentials"))
-            db.execute("DELETE FROM credentials")
-            db.executemany(
-                "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
-                [(a, s, known_keys.get(a, time.time())) for a, s in credentials],
-            )
+            repair.replace_credentials(credentials, time.time())
             report.credentials = len(credentials)
-        present = {row[0] for row in db.execute("SELECT id FROM buckets")}
-        for bucket_id, (_, values) in settings.items():  # changed after the snapshot
-            if bucket_id in present:
-                db.execute("DELETE FROM bucket_settings WHERE bucket_id = ?", (bucket_id,))
-                db.executemany(
-                    "INSERT INTO bucket_settings (bucket_id, name, value) VALUES (?, ?, ?)",
-                    [(bucket_id, name, value) for name, value in values.items()],
-                )
-                report.recorded_settings += 1
-        _recount_packs(db)
-        _keep_referenced_out_of_trash(db)
-        db.execute("DELETE FROM sightings")  # garbage collection looks again from scratch
-        db.execute("COMMIT")
-        report.buckets = db.execute("SELECT count(*) FROM buckets").fetchone()[0]
-        report.versions, report.bytes = db.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM versions"
-        ).fetchone()
-        report.objects = db.execute("SELECT count(*) FROM objects").fetchone()[0]
-        db.execute("PRAGMA journal_mode=DELETE")
-    db.close()
+        report.recorded_settings += repair.replace_bucket_settings(
+            {bucket_id: values for bucket_id, (_, values) in settings.items()}
+        )  # changed after the snapshot
+        repair.recount_packs()
+        repair.keep_referenced_out_of_trash()
+        repair.forget_sightings()  # garbage collection looks again from scratch
+        report.buckets, report.versions, report.bytes, report.objects = repair.totals()
+
+    try:
+        await catalog.repair(catch_up)
+    finally:
+        await catalog.close_as_file()
     report.seconds = time.monotonic() - started
     return report
 
 
-def _amend(
-    db: sqlite3.Connection, versions: list[ObjectVersion], amendments: Mapping[bytes, Amendment],
-    report: RestoreReport,
-) -> None:  # fmt: skip
-    """Apply to versions of the snapshot the changes recorded after it."""
-    rows = []
-    for version in versions:
-        changed = amended(version, amendments, report)
-        rows.append((json.dumps(changed.headers), changed.retention_mode, changed.retain_until,
-                     changed.legal_hold, version.version_id))  # fmt: skip
-    db.executemany(
-        "UPDATE versions SET headers = ?, retention_mode = ?, retain_until = ?, legal_hold = ? "
-        "WHERE version_id = ?",
-        rows,
-    )
-
-
-def _drop(db: sqlite3.Connection, version_ids: list[bytes]) -> None:
-    rows = [(v,) for v in version_ids]
-    db.executemany("DELETE FROM objects WHERE version_id = ?", rows)
-    db.executemany("DELETE FROM damaged WHERE version_id = ?", rows)
-    db.executemany("DELETE FROM versions WHERE version_id = ?", rows)
-    db.executemany("DELETE FROM part_files WHERE version_id = ?", rows)
-
-
 def _append(
-    db: sqlite3.Connection, bucket_id: bytes, key: str, versions: list[ObjectVersion],
+    repair: CatalogRepair, bucket_id: bytes, key: str, versions: list[ObjectVersion],
     report: RestoreReport,
 ) -> None:  # fmt: skip
     """Add versions written after the snapshot after the key's others; a new null version
     replaces the key's null version, as its write did."""
     if any(v.is_null for v in versions):
-        replaced = [
-            row[0]
-            for row in db.execute(
-                "SELECT version_id FROM versions WHERE bucket_id = ? AND key = ? AND is_null = 1",
-                (bucket_id, key),
-            )
-        ]
+        replaced = repair.null_versions(bucket_id, key)
         report.replaced_null += len(replaced)
-        _drop(db, replaced)
-    (seq,) = db.execute(
-        "SELECT coalesce(max(seq), 0) FROM versions WHERE bucket_id = ? AND key = ?",
-        (bucket_id, key),
-    ).fetchone()
-    db.executemany(VERSION_INSERT, [version_row(v, seq + n) for n, v in enumerate(versions, 1)])
-    db.executemany(PART_FILES_INSERT, part_file_rows(versions))
+        repair.drop_versions(replaced)
+    repair.append_versions(bucket_id, key, versions)
     report.added += len(versions)
-
-
-def _point_at_newest(db: sqlite3.Connection, bucket_id: bytes, key: str) -> None:
-    row = db.execute(
-        "SELECT version_id FROM versions WHERE bucket_id = ? AND key = ? ORDER BY seq DESC LIMIT 1",
-        (bucket_id, key),
-    ).fetchone()
-    if row is None:
-        db.execute("DELETE FROM objects WHERE bucket_id = ? AND key = ?", (bucket_id, key))
-    else:
-        db.execute(
-            "INSERT OR REPLACE INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
-            (bucket_id, key, row[0]),
-        )
-
-
-def _recount_packs(db: sqlite3.Connection) -> None:
-    """Each pack's live count from the versions now in it; packs with none are forgotten
-    (their files are garbage now)."""
-    counts: dict[str, tuple[set[str], int]] = {}
-    for pack, sites in db.execute("SELECT pack, sites FROM versions WHERE pack IS NOT NULL"):
-        held, live = counts.get(pack, (set(), 0))
-        counts[pack] = (held | set(json.loads(sites)), live + 1)
-    for pack, sites in db.execute("SELECT name, sites FROM packs").fetchall():
-        if pack in counts:
-            counts[pack] = (counts[pack][0] | set(json.loads(sites)), counts[pack][1])
-    db.execute("DELETE FROM packs")
-    db.executemany(
-        "INSERT INTO packs (name, sites, live) VALUES (?, ?, ?)",
-        [(name, json.dumps(sorted(sites)), live) for name, (sites, live) in counts.items()],
-    )
-
-
-def _keep_referenced_out_of_trash(db: sqlite3.Connection) -> None:
-    """The snapshot's trash may name files the restored catalog points at again (a piece
-    found on the site it had left): those must not be deleted."""
-    referenced: set[tuple[str, str]] = set()
-    for version_id, sites, pack, parts in db.execute(
-        "SELECT version_id, sites, pack, parts FROM versions WHERE delete_marker = 0"
-    ):
-        names = json.loads(sites)
-        if pack is not None:
-            referenced.update((site, pack) for site in names)
-            continue
-        referenced.update((site, shard_name(version_id, 0, i)) for i, site in enumerate(names))
-        for part in (Part.from_fields(fields) for fields in json.loads(parts or "[]")):
-            referenced.update((site, part.file(version_id, i)) for i, site in enumerate(names))
-    doomed = [
-        (trash_id,)
-        for trash_id, site, shard in db.execute("SELECT id, site, shard FROM trash").fetchall()
-        if (site, shard) in referenced
-    ]
-    db.executemany("DELETE FROM trash WHERE id = ?", doomed)

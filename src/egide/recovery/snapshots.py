@@ -1,8 +1,9 @@
-"""Catalog snapshots: the whole SQLite catalog, compressed and sealed under the master key,
+"""Catalog snapshots: the whole catalog, compressed and sealed under the master key,
 on a few sites; what a rebuild from the shards cannot know (delete markers, tag and lock
 changes, bucket settings, credentials, uploads in progress) comes back from the newest one.
 
-A snapshot is a consistent copy (SQLite's online backup), compressed (zlib) and cut into chunks
+A snapshot is a consistent copy (`Catalog.copy_to`, taken while writers go on; SQLite's is its
+online backup), compressed (zlib) and cut into chunks
 of at most CHUNK bytes, each sealed as its own record (`Keyring.seal_record`, its id binding the
 snapshot and the chunk number, so chunks cannot be swapped or replayed into another snapshot),
 then a small sealed index naming the chunks and the SHA-256 of the catalog. Files are named
@@ -14,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-import sqlite3
 import tempfile
 import time
 import zlib
@@ -29,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog
+from egide.catalog import CATALOG_SCHEMA, Catalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
@@ -96,24 +95,18 @@ def _parse_time(seconds: str, millis: str) -> float:
     return calendar.timegm(time.strptime(seconds, "%Y%m%dT%H%M%S")) + int(millis) / 1000
 
 
-def source_path(source: Path | SQLiteCatalog) -> Path:
-    return source.path if isinstance(source, SQLiteCatalog) else source
+async def _copy(source: Catalog, target: Path) -> tuple[int, str]:
+    """A consistent copy of the live catalog (writers go on); its size and SHA-256."""
+    await source.copy_to(target)
+    return await asyncio.to_thread(_measure, target)
 
 
-def _backup(source: Path, target: Path) -> tuple[int, str]:
-    """A consistent copy of the live catalog (SQLite's online backup: writers go on); its
-    size and SHA-256."""
-    with (
-        contextlib.closing(sqlite3.connect(source, timeout=30)) as src,
-        contextlib.closing(sqlite3.connect(target)) as dst,
-    ):
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")
+def _measure(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
-    with open(target, "rb") as f:
+    with open(path, "rb") as f:
         while piece := f.read(READ):
             digest.update(piece)
-    return target.stat().st_size, digest.hexdigest()
+    return path.stat().st_size, digest.hexdigest()
 
 
 def choose_sites(sites: Sequence[str], profiles: Sequence[SiteProfile], copies: int) -> list[str]:
@@ -148,27 +141,28 @@ async def _write_copies(
 
 
 async def take_snapshot(
-    source: Path | SQLiteCatalog,
+    source: Catalog,
     keyring: Keyring,
     sites: Mapping[str, Site],
     *,
+    data_dir: Path,
     keep: int = 3,
     copies: int = COPIES,
     profiles: Sequence[SiteProfile] = (),
 ) -> SnapshotInfo:
-    """Snapshot the catalog at `source` to `copies` sites, then delete all but the newest
-    `keep` snapshots. Memory stays at about two chunks whatever the catalog's size."""
-    path = source_path(source)
+    """Snapshot the live catalog `source` to `copies` sites, then delete all but the newest
+    `keep` snapshots. The copy is spooled in `data_dir` (names in clear: the owner's only).
+    Memory stays at about two chunks whatever the catalog's size."""
     snapshot_id = new_id()
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
     name = f"{PREFIX}{stamp}-{snapshot_id.hex()}"
     targets = choose_sites(list(sites), profiles, copies)
-    fd, temp = tempfile.mkstemp(prefix=".snapshot-", dir=path.parent)
+    fd, temp = tempfile.mkstemp(prefix=".snapshot-", dir=data_dir)
     os.close(fd)
     written = chunks = 0
     try:
-        size, sha256 = await asyncio.to_thread(_backup, path, Path(temp))
+        size, sha256 = await _copy(source, Path(temp))
         compressor = zlib.compressobj(6)
         pending = bytearray()
         with open(temp, "rb") as f:
@@ -185,7 +179,7 @@ async def take_snapshot(
                     break
         index = {
             "format": 1, "created": now, "chunks": chunks, "size": size, "sha256": sha256,
-            "schema": len(MIGRATIONS), "sites": targets,
+            "schema": CATALOG_SCHEMA, "sites": targets,
         }  # fmt: skip
         sealed_index = keyring.seal_record(
             KIND, _record_id(snapshot_id, "index"), json.dumps(index).encode()
@@ -329,7 +323,7 @@ async def _fetch(
     sites: Mapping[str, Site], keyring: Keyring, entry: _Listed, index: Mapping[str, object],
     into: Path,
 ) -> None:  # fmt: skip
-    if int(str(index["schema"])) > len(MIGRATIONS):
+    if int(str(index["schema"])) > CATALOG_SCHEMA:
         raise SnapshotError("written by a newer Égide: upgrade first")
     decompressor = zlib.decompressobj()
     digest = hashlib.sha256()
@@ -366,22 +360,22 @@ async def _fetch(
 
 
 async def snapshot_if_due(
-    catalog: Path | SQLiteCatalog,
+    catalog: Catalog,
     keyring: Keyring,
     sites: Mapping[str, Site],
     *,
+    data_dir: Path,
     interval: float,
     keep: int = 3,
     profiles: Sequence[SiteProfile] = (),
     clock: Clock = SYSTEM_CLOCK,
 ) -> SnapshotInfo | None:
     """Take a snapshot if the last one is `interval` seconds old (0: never). Cheap when not
-    due; of several server processes one takes it (a lock file beside the catalog), and the
+    due; of several server processes one takes it (a lock file in `data_dir`), and the
     first one is taken an interval after the schedule first runs."""
     if interval <= 0:
         return None
-    path = source_path(catalog)
-    state = path.with_name(STATE_FILE)
+    state = data_dir / STATE_FILE
     try:
         last = float(json.loads(state.read_text())["last"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -389,7 +383,7 @@ async def snapshot_if_due(
     now = clock.time()
     if last is not None and now - last < interval:
         return None
-    with open(path.with_name(LOCK_FILE), "a") as lock:
+    with open(data_dir / LOCK_FILE, "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -402,7 +396,9 @@ async def snapshot_if_due(
             return None
         info = None
         if last is not None:
-            info = await take_snapshot(catalog, keyring, sites, keep=keep, profiles=profiles)
+            info = await take_snapshot(
+                catalog, keyring, sites, data_dir=data_dir, keep=keep, profiles=profiles
+            )
             log.info("catalog snapshot %s: %d bytes on %s", info.name, info.stored,
                      ", ".join(info.sites))  # fmt: skip
         temp = state.with_name(state.name + ".tmp")
@@ -412,10 +408,11 @@ async def snapshot_if_due(
 
 
 async def run_snapshot_schedule(
-    catalog: Path | SQLiteCatalog,
+    catalog: Catalog,
     keyring: Keyring,
     sites: Mapping[str, Site],
     *,
+    data_dir: Path,
     interval: float,
     keep: int = 3,
     profiles: Sequence[SiteProfile] = (),
@@ -432,7 +429,8 @@ async def run_snapshot_schedule(
             leaving = await retired() if retired is not None else frozenset()
             usable = {name: site for name, site in sites.items() if name not in leaving}
             await snapshot_if_due(
-                catalog, keyring, usable, interval=interval, keep=keep, profiles=profiles
-            )
+                catalog, keyring, usable, data_dir=data_dir, interval=interval, keep=keep,
+                profiles=profiles,
+            )  # fmt: skip
         except Exception:
             log.exception("catalog snapshot failed")

@@ -4,13 +4,15 @@ Every call runs on a single dedicated thread holding the one connection, so the 
 blocks on SQLite and transactions never interleave.
 
 One module per concern of the catalog's interface (`buckets`, `versions`, `uploads`, `keys`,
-`jobs`, `garbage`, `inventory`), each a mixin over the connection (`connection`); the schema is
-`schema`, rows ⇄ values `rows`, the writes several concerns share `changes`.
+`jobs`, `garbage`, `inventory`, and recovery's `backup`), each a mixin over the connection
+(`connection`); the schema is `schema`, rows ⇄ values `rows`, the writes several concerns
+share `changes`.
 """
 
 from __future__ import annotations
 
 from egide.catalog.rules import prefix_end
+from egide.catalog.sqlite.backup import SQLiteBackup
 from egide.catalog.sqlite.buckets import SQLiteBuckets
 from egide.catalog.sqlite.garbage import SQLiteGarbage
 from egide.catalog.sqlite.inventory import SQLiteInventory
@@ -31,6 +33,7 @@ class SQLiteCatalog(
     SQLiteJobs,
     SQLiteGarbage,
     SQLiteInventory,
+    SQLiteBackup,
 ):
     """Writes go through one thread and are group-committed: every version waiting while a
     transaction runs is committed in the next one, so many PUTs share one fsync. Point reads

@@ -1,0 +1,185 @@
+"""The backup interface (egide.catalog.backup): a live catalog's copy, a catalog file filled by a
+rebuild, and the restore's fix-ups, all read back through the catalog interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.catalog.contract.builders import SITES, new_bucket, packed, trashed, version
+
+from egide.catalog import open_catalog_file
+from egide.catalog.backup import CatalogRepair
+from egide.catalog.base import Catalog
+from egide.domain import Bucket, shard_name
+
+
+def _alone(path: Path) -> list[str]:
+    """What is in the file's folder: a catalog file must need nothing beside it."""
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+async def test_a_copy_is_the_catalog_at_one_time_in_one_file(
+    catalog: Catalog, bucket: Bucket, tmp_path: Path
+) -> None:
+    first = version(bucket, "a", null=False)
+    await catalog.commit_version(first)
+    await catalog.put_bucket_setting(bucket.id, "cors", "[]")
+    target = tmp_path / "copy" / "catalog"
+    target.parent.mkdir()
+    await catalog.copy_to(target)
+    later = version(bucket, "a", null=False)
+    await catalog.commit_version(later)  # after the copy: not in it
+    assert _alone(target) == ["catalog"]
+    copy = open_catalog_file(target)
+    try:
+        current = await copy.get_object(bucket.id, "a")
+        assert current is not None and current.version_id == first.version_id
+        assert await copy.get_bucket("photos") == bucket
+        assert await copy.get_bucket_setting(bucket.id, "cors") == "[]"
+    finally:
+        await copy.close_as_file()
+    assert _alone(target) == ["catalog"]
+    live = await catalog.get_object(bucket.id, "a")
+    assert live is not None and live.version_id == later.version_id
+
+
+async def test_fill_makes_each_keys_newest_current_and_counts_packs(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    bucket = new_bucket("rebuilt")
+    old, new = version(bucket, "a", null=False), version(bucket, "a", null=False)
+    small = packed(bucket, "s", "pack-1", 0)
+    target = tmp_path / "filled" / "catalog"
+    target.parent.mkdir()
+    filled = open_catalog_file(target)
+    try:
+        await filled.fill(
+            [bucket], {(bucket.id, "a"): [old, new], (bucket.id, "s"): [small]},
+            {bucket.id: {"versioning": "Enabled"}}, {bucket.id: [b"retired-key"]},
+            [("AKIAFILLED", b"sealed")],
+        )  # fmt: skip
+        current = await filled.get_object(bucket.id, "a")
+        assert current is not None and current.version_id == new.version_id
+        listed = await filled.list_versions(bucket.id, "a", None, 10)
+        assert [(v.version_id, latest) for v, latest in listed] == [
+            (new.version_id, True),
+            (old.version_id, False),
+        ]
+        assert await filled.get_bucket_setting(bucket.id, "versioning") == "Enabled"
+        assert await filled.get_credential("AKIAFILLED") == b"sealed"
+        retired = await filled.retired_bucket_keys(bucket.id)
+        assert [wrapped for _, _, wrapped in retired] == [b"retired-key"]
+        assert (await filled.site_references(SITES[0]))["packs"] == 1
+    finally:
+        await filled.close_as_file()
+    assert _alone(target) == ["catalog"]
+
+
+async def _copied(catalog: Catalog, tmp_path: Path) -> Path:
+    target = tmp_path / "restored"
+    await catalog.copy_to(target)
+    return target
+
+
+async def test_repair_drops_versions_and_points_keys_at_their_newest(
+    catalog: Catalog, bucket: Bucket, tmp_path: Path
+) -> None:
+    old, new = version(bucket, "a", null=False), version(bucket, "a", null=False)
+    alone = version(bucket, "b", null=False)
+    for v in (old, new, alone):
+        await catalog.commit_version(v)
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+
+        def fix(repair: CatalogRepair) -> tuple[int, int, int, int]:
+            repair.drop_versions([new.version_id, alone.version_id])
+            repair.point_at_newest(bucket.id, "a")
+            repair.point_at_newest(bucket.id, "b")
+            return repair.totals()
+
+        assert await restored.repair(fix) == (1, 1, old.size, 1)
+        current = await restored.get_object(bucket.id, "a")
+        assert current is not None and current.version_id == old.version_id
+        assert await restored.get_object(bucket.id, "b") is None
+        assert await restored.get_version_by_id(new.version_id) is None
+    finally:
+        await restored.close_as_file()
+
+
+async def test_repair_is_all_or_nothing(catalog: Catalog, bucket: Bucket, tmp_path: Path) -> None:
+    kept = version(bucket, "a")
+    await catalog.commit_version(kept)
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+
+        def fail(repair: CatalogRepair) -> None:
+            repair.drop_versions([kept.version_id])
+            raise RuntimeError("half-way")
+
+        with pytest.raises(RuntimeError, match="half-way"):
+            await restored.repair(fail)
+        assert await restored.get_version_by_id(kept.version_id) == await catalog.get_version_by_id(
+            kept.version_id
+        )
+    finally:
+        await restored.close_as_file()
+
+
+async def test_repair_appends_after_a_keys_versions_and_keeps_them_out_of_the_trash(
+    catalog: Catalog, bucket: Bucket, tmp_path: Path
+) -> None:
+    replaced = version(bucket, "a")
+    await catalog.commit_version(replaced)
+    await catalog.commit_version(version(bucket, "a"))  # replaces the null version: trash
+    files = {(site, shard_name(replaced.version_id, 0, i)) for i, site in enumerate(SITES)}
+    assert files <= set(await trashed(catalog))
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+
+        def fix(repair: CatalogRepair) -> None:
+            # Found again on the sites (say): back after the key's others, and referenced.
+            repair.append_versions(
+                bucket.id, "a", [version(bucket, "a", null=False, version_id=replaced.version_id)]
+            )
+            repair.point_at_newest(bucket.id, "a")
+            repair.keep_referenced_out_of_trash()
+
+        await restored.repair(fix)
+        current = await restored.get_object(bucket.id, "a")
+        assert current is not None and current.version_id == replaced.version_id
+        assert not files & set(await trashed(restored))
+    finally:
+        await restored.close_as_file()
+
+
+async def test_repair_recounts_packs_and_replaces_settings_and_credentials(
+    catalog: Catalog, bucket: Bucket, tmp_path: Path
+) -> None:
+    one, two = packed(bucket, "one", "pack-1", 0), packed(bucket, "two", "pack-2", 0)
+    await catalog.commit_pack("pack-1", list(SITES), [one])
+    await catalog.commit_pack("pack-2", list(SITES), [two])
+    await catalog.add_credential("AKIAOLD", b"old")
+    await catalog.add_credential("AKIAKEPT", b"kept")
+    await catalog.put_bucket_setting(bucket.id, "cors", "[]")
+    assert (await catalog.site_references(SITES[0]))["packs"] == 2
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+
+        def fix(repair: CatalogRepair) -> int:
+            repair.drop_versions([one.version_id])
+            repair.point_at_newest(bucket.id, "one")
+            repair.recount_packs()
+            repair.replace_credentials([("AKIAKEPT", b"resealed"), ("AKIANEW", b"new")], 1.0)
+            gone = new_bucket("gone").id
+            return repair.replace_bucket_settings({bucket.id: {"tags": "x"}, gone: {"a": "b"}})
+
+        assert await restored.repair(fix) == 1
+        assert (await restored.site_references(SITES[0]))["packs"] == 1
+        assert sorted(await restored.sealed_credentials()) == [
+            ("AKIAKEPT", b"resealed"),
+            ("AKIANEW", b"new"),
+        ]
+        assert await restored.all_bucket_settings() == {bucket.id: {"tags": "x"}}
+    finally:
+        await restored.close_as_file()
