@@ -178,3 +178,51 @@ def test_a_full_queue_drops_events_for_that_observer_only_and_says_so(
     with caplog.at_level(logging.WARNING, logger="egide.events"):
         env.run(scenario)
     assert "observer slow is behind" in caplog.text
+
+
+def test_an_observer_sees_each_change_of_a_job_s_state(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        jobs = env.store.jobs
+        token = asking.set("EGADMINKEY")
+        try:
+            job = await jobs.submit("scrub", {"period": 60})
+            await jobs.pause(job.id)
+            await jobs.resume(job.id)
+        finally:
+            asking.reset(token)
+        claimed = await jobs.claim(job.id, ("scrub",), "runner-1", 60.0)
+        assert claimed is not None
+        await jobs.leave(job.id, "done", "runner-1")
+        assert await jobs.leave(job.id, "failed", "runner-1") is not None  # not running: no change
+        events = await seen.wait_for(5)
+        await asyncio.sleep(0.05)  # nothing more arrives
+        assert [(e.kind, e.job_id, e.job_kind, e.detail) for e in seen.events] == [
+            (EventKind.JOB_CHANGED, job.id, "scrub", state)
+            for state in ("queued", "paused", "queued", "running", "done")
+        ]
+        assert [e.principal for e in events] == ["EGADMINKEY"] * 3 + ["egide:jobs"] * 2
+        assert all(e.bucket == "" for e in events)
+
+    env.run(scenario)
+
+
+def test_a_failing_observer_changes_no_job(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        broken = env.store.events.subscribe(failing, name="broken")
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        job = await env.store.jobs.submit("gc", {})
+        cancelled = await env.store.jobs.cancel(job.id)
+        await seen.wait_for(2)
+        await asyncio.sleep(0.05)
+        assert broken.failed == 2
+        assert cancelled.state == "cancelled"
+        assert (await env.store.jobs.get(job.id)).state == "cancelled"
+
+    env.run(scenario)

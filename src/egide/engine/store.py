@@ -40,6 +40,7 @@ from egide.domain import (
 )
 from egide.engine.credentialrecords import record_credentials
 from egide.engine.events import EventBus, EventKind
+from egide.engine.jobs import JobQueue
 from egide.engine.keyrecords import (
     KeyRecord,
     KeyRecordError,
@@ -138,6 +139,8 @@ class ObjectStore:
         self._pending: set[asyncio.Future[None]] = set()
         #: What happened, for the observers beside the engine (audit, notifications, feeds).
         self.events = EventBus()
+        #: Background jobs (egide.maintenance runs them), their changes announced on `events`.
+        self.jobs = JobQueue(catalog, self.events)
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()
