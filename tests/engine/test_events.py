@@ -226,3 +226,25 @@ def test_a_failing_observer_changes_no_job(tmp_path: Path) -> None:
         assert (await env.store.jobs.get(job.id)).state == "cancelled"
 
     env.run(scenario)
+
+
+def test_an_added_key_is_announced_without_its_secret(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        env.store.events.subscribe(failing, name="broken")
+        token = asking.set("EGADMINKEY")
+        try:
+            await env.store.credentials.add("EGNEWACCESSKEY000001", "the-secret-never-shown")
+        finally:
+            asking.reset(token)
+        [event] = await seen.wait_for(1)
+        assert (event.kind, event.access_key, event.detail, event.principal, event.bucket) == (
+            EventKind.CREDENTIALS_CHANGED, "EGNEWACCESSKEY000001", "added", "EGADMINKEY", "",
+        )  # fmt: skip
+        assert "the-secret-never-shown" not in repr(event)
+        assert await env.catalog.get_credential("EGNEWACCESSKEY000001") is not None
+
+    env.run(scenario)

@@ -39,6 +39,7 @@ from egide.domain import (
     parse_version_id,
 )
 from egide.engine.credentialrecords import record_credentials
+from egide.engine.credentials import CredentialService
 from egide.engine.events import EventBus, EventKind
 from egide.engine.jobs import JobQueue
 from egide.engine.keyrecords import (
@@ -141,6 +142,10 @@ class ObjectStore:
         self.events = EventBus()
         #: Background jobs (egide.maintenance runs them), their changes announced on `events`.
         self.jobs = JobQueue(catalog, self.events)
+        #: Access keys, added with their record on the sites and their event.
+        self.credentials = CredentialService(
+            catalog, keyring, self.events, record=lambda: record_credentials(self)
+        )
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()
