@@ -12,7 +12,9 @@ from tests.engine.helpers import Env, chunks, make_env, payload
 from egide.engine import changes
 from egide.engine.events import Event, EventKind, asking
 from egide.engine.multipart import CompletedPart
+from egide.engine.placing import SETTING as POLICY
 from egide.engine.versioning import VERSIONING
+from egide.placement import Policy
 
 #: Longest an observer may take to see what was announced before the test fails.
 DELIVERY_TIMEOUT = 10.0
@@ -246,5 +248,30 @@ def test_an_added_key_is_announced_without_its_secret(tmp_path: Path) -> None:
         )  # fmt: skip
         assert "the-secret-never-shown" not in repr(event)
         assert await env.catalog.get_credential("EGNEWACCESSKEY000001") is not None
+
+    env.run(scenario)
+
+
+def test_a_policy_change_is_announced_and_applies_at_once(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        assert (await env.store.placer.policy(bucket)).k == 4  # cached from now on
+        token = asking.set("EGADMINKEY")
+        try:
+            await env.store.bucket_settings.set_policy(bucket, Policy(k=3, m=2))
+        finally:
+            asking.reset(token)
+        assert (await env.store.placer.policy(bucket)).k == 3  # this process: at once
+        await env.store.bucket_settings.set_policy(bucket, None)
+        assert (await env.store.placer.policy(bucket)).k == 4
+        events = await seen.wait_for(2)
+        assert [(e.kind, e.bucket, e.detail, e.principal) for e in events] == [
+            (EventKind.BUCKET_CHANGED, "b", POLICY, "EGADMINKEY"),
+            (EventKind.BUCKET_CHANGED, "b", POLICY, None),
+        ]
 
     env.run(scenario)

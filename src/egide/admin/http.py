@@ -161,16 +161,14 @@ async def _put_policy(req: AdminRequest) -> Response:
     store = req.store
     bucket = await _bucket(store, req.params["bucket"])
     policy = parse_policy(await _read_body(req.call.body, req.auth))
-    await set_policy(store.catalog, bucket, policy, store.placer.profiles)
-    store.placer.forget(bucket.id)
+    await set_policy(store.bucket_settings, bucket, policy, store.placer.profiles)
     return json_response(200, await _policy(store, bucket))
 
 
 async def _delete_policy(req: AdminRequest) -> Response:
     store = req.store
     bucket = await _bucket(store, req.params["bucket"])
-    await set_policy(store.catalog, bucket, None, store.placer.profiles)
-    store.placer.forget(bucket.id)
+    await set_policy(store.bucket_settings, bucket, None, store.placer.profiles)
     return json_response(200, await _policy(store, bucket))
 
 
@@ -298,7 +296,7 @@ def _sites(store: ObjectStore) -> list[dict[str, Any]]:
 async def _policy(store: ObjectStore, bucket: Bucket) -> dict[str, object]:
     placer = store.placer
     effective = await effective_policy(
-        store.catalog, placer.policies, placer.fallback, bucket.name, bucket
+        store.bucket_settings, placer.policies, placer.fallback, bucket.name, bucket
     )
     return {"bucket": bucket.name, **effective.as_dict()}
 
@@ -306,7 +304,7 @@ async def _policy(store: ObjectStore, bucket: Bucket) -> dict[str, object]:
 async def _placement(store: ObjectStore, bucket: Bucket) -> dict[str, object]:
     placer = store.placer
     effective = await effective_policy(
-        store.catalog, placer.policies, placer.fallback, bucket.name, bucket
+        store.bucket_settings, placer.policies, placer.fallback, bucket.name, bucket
     )
     if effective.policy is None:
         raise AdminError(409, "InvalidPolicy", effective.error or "the stored policy is invalid")

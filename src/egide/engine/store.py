@@ -38,6 +38,7 @@ from egide.domain import (
     new_id,
     parse_version_id,
 )
+from egide.engine.bucketsettings import BucketSettings
 from egide.engine.credentialrecords import record_credentials
 from egide.engine.credentials import CredentialService
 from egide.engine.events import EventBus, EventKind
@@ -142,6 +143,10 @@ class ObjectStore:
         self.events = EventBus()
         #: Background jobs (egide.maintenance runs them), their changes announced on `events`.
         self.jobs = JobQueue(catalog, self.events)
+        #: Versioning, Object Lock, lifecycle, policy … read and changed (with their events).
+        self.bucket_settings = BucketSettings(
+            catalog, self.events, policy_changed=self.placer.forget
+        )
         #: Access keys, added with their record on the sites and their event.
         self.credentials = CredentialService(
             catalog, keyring, self.events, record=lambda: record_credentials(self)
