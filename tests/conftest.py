@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import pytest
@@ -22,6 +22,7 @@ import uvicorn
 from botocore.config import Config
 
 from egide.auth.authorize import Authorizer
+from egide.engine.events import Observer
 
 ACCESS_KEY = "EGTESTACCESSKEY0001"
 SECRET_KEY = "egide-test-secret-key-0001"
@@ -134,7 +135,8 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFact
             server.proc.wait()
 
 
-InProcessFactory = Callable[[Authorizer], Server]
+class InProcessFactory(Protocol):
+    def __call__(self, authorizer: Authorizer, observer: Observer | None = None) -> Server: ...
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ def make_inprocess_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
     running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def make(authorizer: Authorizer) -> Server:
+    def make(authorizer: Authorizer, observer: Observer | None = None) -> Server:
         root = tmp_path_factory.mktemp("egide-inproc")
         port = free_port()
         config = root / "egide.toml"
@@ -157,10 +159,12 @@ def make_inprocess_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         )
         settings = load_settings(config)
         prepare(settings)
+        app = open_app(settings, authorizer)
+        if observer is not None:  # sees the engine's events, on the server's loop
+            app.default.store.events.subscribe(observer)  # type: ignore[attr-defined]
         server = uvicorn.Server(
             uvicorn.Config(
-                open_app(settings, authorizer), host="127.0.0.1", port=port, lifespan="on",
-                log_level="warning",
+                app, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
             )
         )  # fmt: skip
         thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

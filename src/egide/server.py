@@ -9,10 +9,8 @@ import ctypes
 import logging
 import multiprocessing
 import os
-import secrets
 import signal
 import socket
-import string
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
@@ -28,6 +26,7 @@ from egide.auth.credentials import SecretCache
 from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
+from egide.engine.credentials import CredentialService
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
@@ -69,27 +68,13 @@ def open_keyring(settings: Settings) -> tuple[Keyring, bool]:
     return Keyring(create_master_key_file(key_path)), True
 
 
-def new_credential() -> tuple[str, str]:
-    alphabet = string.ascii_uppercase + string.digits
-    access = "EG" + "".join(secrets.choice(alphabet) for _ in range(18))
-    return access, secrets.token_urlsafe(30)
-
-
-async def add_credential(catalog: Catalog, keyring: Keyring, access: str, secret: str) -> None:
-    await catalog.add_credential(access, keyring.seal_secret(access, secret.encode()))
-
-
 async def _ensure_credentials(
     settings: Settings, catalog: Catalog, keyring: Keyring
 ) -> list[tuple[str, str]]:
-    for cred in settings.credentials:
-        if await catalog.get_credential(cred.access_key) is None:
-            await add_credential(catalog, keyring, cred.access_key, cred.secret_key)
-    if await catalog.count_credentials():
-        return []
-    access, secret = new_credential()
-    await add_credential(catalog, keyring, access, secret)
-    return [(access, secret)]
+    """The configuration's credentials, and a first pair if there is none (recorded on the
+    sites by the servers' first housekeeping round)."""
+    configured = [(cred.access_key, cred.secret_key) for cred in settings.credentials]
+    return await CredentialService(catalog, keyring).ensure(configured)
 
 
 def prepare(settings: Settings) -> Started:

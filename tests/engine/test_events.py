@@ -12,7 +12,9 @@ from tests.engine.helpers import Env, chunks, make_env, payload
 from egide.engine import changes
 from egide.engine.events import Event, EventKind, asking
 from egide.engine.multipart import CompletedPart
+from egide.engine.placing import SETTING as POLICY
 from egide.engine.versioning import VERSIONING
+from egide.placement import Policy
 
 #: Longest an observer may take to see what was announced before the test fails.
 DELIVERY_TIMEOUT = 10.0
@@ -178,3 +180,98 @@ def test_a_full_queue_drops_events_for_that_observer_only_and_says_so(
     with caplog.at_level(logging.WARNING, logger="egide.events"):
         env.run(scenario)
     assert "observer slow is behind" in caplog.text
+
+
+def test_an_observer_sees_each_change_of_a_job_s_state(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        jobs = env.store.jobs
+        token = asking.set("EGADMINKEY")
+        try:
+            job = await jobs.submit("scrub", {"period": 60})
+            await jobs.pause(job.id)
+            await jobs.resume(job.id)
+        finally:
+            asking.reset(token)
+        claimed = await jobs.claim(job.id, ("scrub",), "runner-1", 60.0)
+        assert claimed is not None
+        await jobs.leave(job.id, "done", "runner-1")
+        assert await jobs.leave(job.id, "failed", "runner-1") is not None  # not running: no change
+        events = await seen.wait_for(5)
+        await asyncio.sleep(0.05)  # nothing more arrives
+        assert [(e.kind, e.job_id, e.job_kind, e.detail) for e in seen.events] == [
+            (EventKind.JOB_CHANGED, job.id, "scrub", state)
+            for state in ("queued", "paused", "queued", "running", "done")
+        ]
+        assert [e.principal for e in events] == ["EGADMINKEY"] * 3 + ["egide:jobs"] * 2
+        assert all(e.bucket == "" for e in events)
+
+    env.run(scenario)
+
+
+def test_a_failing_observer_changes_no_job(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        broken = env.store.events.subscribe(failing, name="broken")
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        job = await env.store.jobs.submit("gc", {})
+        cancelled = await env.store.jobs.cancel(job.id)
+        await seen.wait_for(2)
+        await asyncio.sleep(0.05)
+        assert broken.failed == 2
+        assert cancelled.state == "cancelled"
+        assert (await env.store.jobs.get(job.id)).state == "cancelled"
+
+    env.run(scenario)
+
+
+def test_an_added_key_is_announced_without_its_secret(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        env.store.events.subscribe(failing, name="broken")
+        token = asking.set("EGADMINKEY")
+        try:
+            await env.store.credentials.add("EGNEWACCESSKEY000001", "the-secret-never-shown")
+        finally:
+            asking.reset(token)
+        [event] = await seen.wait_for(1)
+        assert (event.kind, event.access_key, event.detail, event.principal, event.bucket) == (
+            EventKind.CREDENTIALS_CHANGED, "EGNEWACCESSKEY000001", "added", "EGADMINKEY", "",
+        )  # fmt: skip
+        assert "the-secret-never-shown" not in repr(event)
+        assert await env.catalog.get_credential("EGNEWACCESSKEY000001") is not None
+
+    env.run(scenario)
+
+
+def test_a_policy_change_is_announced_and_applies_at_once(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        bucket = await env.store.create_bucket("b")
+        seen = Recorder()
+        env.store.events.subscribe(seen)
+        assert (await env.store.placer.policy(bucket)).k == 4  # cached from now on
+        token = asking.set("EGADMINKEY")
+        try:
+            await env.store.bucket_settings.set_policy(bucket, Policy(k=3, m=2))
+        finally:
+            asking.reset(token)
+        assert (await env.store.placer.policy(bucket)).k == 3  # this process: at once
+        await env.store.bucket_settings.set_policy(bucket, None)
+        assert (await env.store.placer.policy(bucket)).k == 4
+        events = await seen.wait_for(2)
+        assert [(e.kind, e.bucket, e.detail, e.principal) for e in events] == [
+            (EventKind.BUCKET_CHANGED, "b", POLICY, "EGADMINKEY"),
+            (EventKind.BUCKET_CHANGED, "b", POLICY, None),
+        ]
+
+    env.run(scenario)

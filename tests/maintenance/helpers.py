@@ -13,7 +13,11 @@ from egide.maintenance.jobs import JobContext, JobRunner, submit
 
 def context(env: Env, **options: object) -> JobContext:
     return JobContext(
-        env.catalog, {s.name: s for s in env.sites}, placer=env.store.placer, options=dict(options)
+        env.catalog,
+        {s.name: s for s in env.sites},
+        placer=env.store.placer,
+        options=dict(options),
+        queue=env.store.jobs,
     )
 
 
@@ -21,7 +25,7 @@ async def run_job(
     env: Env, kind: str, params: dict[str, object] | None = None, **options: object
 ) -> Job:
     """Submit a job and run it to its end in this process."""
-    job = await submit(env.catalog, kind, params or {})
+    job = await submit(env.store.jobs, kind, params or {})
     runner = JobRunner(context(env, **options))
     claimed = await runner.claim(job.id)
     assert claimed is not None

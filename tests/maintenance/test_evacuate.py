@@ -15,7 +15,7 @@ from egide.engine.placing import RETIRED_CACHE_SECONDS, retired_sites, store_pol
 from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.maintenance.evacuate import evacuate_job
-from egide.maintenance.jobs import JobRunner, cancel, submit
+from egide.maintenance.jobs import JobRunner, submit
 from egide.placement import Policy
 from egide.placement.settings import SiteProfileFields
 from egide.recovery.rebuild import rebuild_catalog
@@ -152,7 +152,7 @@ def test_a_resumed_proof_sweeps_again_what_arrived_after_the_sweep(tmp_path: Pat
         await env.store.create_bucket("b")
         await env.put("b", "k", payload(2 * BLOCK))
         victim = env.sites[0]
-        job = await submit(env.catalog, "evacuate", {"site": victim.name})
+        job = await submit(env.store.jobs, "evacuate", {"site": victim.name})
         runner = JobRunner(context(env, evacuate_settle=0))
         claimed = await runner.claim(job.id)
         assert claimed is not None
@@ -177,14 +177,14 @@ def test_evacuated_sites_stay_retired_whatever_the_number_of_other_jobs(tmp_path
     env = make_env(tmp_path)
 
     async def scenario() -> None:
-        evacuation = await submit(env.catalog, "evacuate", {"site": "site_with_underscore"})
+        evacuation = await submit(env.store.jobs, "evacuate", {"site": "site_with_underscore"})
         for _ in range(1100):
             done = await env.catalog.create_job("gc", {})
             await env.catalog.set_job_state(done.id, "done", only_from=("queued",))
         assert await retired_sites(env.catalog) == {"site_with_underscore"}
         await env.catalog.set_job_state(evacuation.id, "failed", only_from=("queued",))
         assert await retired_sites(env.catalog) == {"site_with_underscore"}  # to be resumed
-        await cancel(env.catalog, evacuation.id)
+        await env.store.jobs.cancel(evacuation.id)
         assert await retired_sites(env.catalog) == frozenset()
         # "_" is no LIKE wildcard: "site_0" shares nothing with "site-0", which holds data.
         await env.store.create_bucket("b")

@@ -21,10 +21,7 @@ from egide.maintenance.jobs import (
     JobRunner,
     Step,
     Throttle,
-    cancel,
     job_kind,
-    pause,
-    resume,
     submit,
 )
 
@@ -52,7 +49,7 @@ def test_a_job_runs_to_the_end_and_keeps_its_progress(tmp_path: Path) -> None:
     env = make_env(tmp_path)
 
     async def scenario() -> None:
-        job = await submit(env.catalog, "test-count", {"to": 5})
+        job = await submit(env.store.jobs, "test-count", {"to": 5})
         runner = JobRunner(context(env))
         claimed = await runner.claim(job.id)
         assert claimed is not None and claimed.state == "running"
@@ -69,31 +66,31 @@ def test_pause_resume_and_cancel(tmp_path: Path) -> None:
     env = make_env(tmp_path)
 
     async def scenario() -> None:
-        job = await submit(env.catalog, "test-count", {"to": 50, "sleep": 0.01})
+        job = await submit(env.store.jobs, "test-count", {"to": 50, "sleep": 0.01})
         runner = JobRunner(context(env))
         claimed = await runner.claim(job.id)
         assert claimed is not None
         running = asyncio.ensure_future(runner.run(claimed))
         await asyncio.sleep(0.1)
-        await pause(env.catalog, job.id)
+        await env.store.jobs.pause(job.id)
         paused = await running
         assert paused.state == "paused"
         stopped_at = len(SEEN[job.id])
         assert 0 < stopped_at < 50
         with pytest.raises(JobError, match="cannot become paused"):
-            await pause(env.catalog, job.id)
-        await resume(env.catalog, job.id)
+            await env.store.jobs.pause(job.id)
+        await env.store.jobs.resume(job.id)
         again = await runner.claim(job.id)
         assert again is not None and again.cursor == {"next": stopped_at}
         done = await runner.run(again)
         assert done.state == "done"
         assert SEEN[job.id] == list(range(50))  # nothing done twice, nothing skipped
         assert done.progress["items"] == 50
-        other = await submit(env.catalog, "test-count", {"to": 3})
-        assert (await cancel(env.catalog, other.id)).state == "cancelled"
+        other = await submit(env.store.jobs, "test-count", {"to": 3})
+        assert (await env.store.jobs.cancel(other.id)).state == "cancelled"
         assert await runner.claim(other.id) is None
         with pytest.raises(JobError, match="no job 999"):
-            await cancel(env.catalog, 999)
+            await env.store.jobs.cancel(999)
 
     env.run(scenario)
 
@@ -102,7 +99,7 @@ def test_a_dead_runner_s_job_is_taken_over_where_it_stopped(tmp_path: Path) -> N
     env = make_env(tmp_path)
 
     async def scenario() -> None:
-        job = await submit(env.catalog, "test-count", {"to": 6})
+        job = await submit(env.store.jobs, "test-count", {"to": 6})
         first = JobRunner(context(env), owner="elsewhere:1:aa")
         claimed = await first.claim(job.id)
         assert claimed is not None
@@ -132,7 +129,7 @@ def test_unknown_kinds_are_refused(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         with pytest.raises(JobError, match="no kind of job named 'nope'"):
-            await submit(env.catalog, "nope", {})
+            await submit(env.store.jobs, "nope", {})
 
     env.run(scenario)
 
@@ -156,11 +153,11 @@ def test_a_server_runs_jobs_side_by_side_and_hands_them_back_when_it_stops(
     env = make_env(tmp_path)
 
     async def scenario() -> None:
-        slow = await submit(env.catalog, "test-count", {"to": 100, "sleep": 0.05})
+        slow = await submit(env.store.jobs, "test-count", {"to": 100, "sleep": 0.05})
         runner = JobRunner(context(env))
         loop = asyncio.ensure_future(runner.run_forever(idle=0.05))
         await asyncio.sleep(0.3)
-        fast = await submit(env.catalog, "test-count", {"to": 3})
+        fast = await submit(env.store.jobs, "test-count", {"to": 3})
         deadline = time.monotonic() + 5
         while (await env.catalog.get_job(fast.id)).state != "done":  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "the second job waited for the first"
@@ -184,7 +181,7 @@ def test_a_failed_lease_renewal_does_not_end_the_run(tmp_path: Path) -> None:
     async def scenario() -> None:
         ctx = context(env)
         ctx.lease = 0.3
-        job = await submit(env.catalog, "test-count", {"to": 4, "sleep": 0.2})
+        job = await submit(env.store.jobs, "test-count", {"to": 4, "sleep": 0.2})
         runner = JobRunner(ctx)
         claimed = await runner.claim(job.id)
         assert claimed is not None

@@ -72,7 +72,7 @@ def _context(env: Env, **options: Any) -> JobContext:
 
 
 async def _run(env: Env, kind: str, params: dict[str, object]) -> Job:
-    job = await submit(env.catalog, kind, params)
+    job = await submit(env.store.jobs, kind, params)
     runner = JobRunner(_context(env))
     claimed = await runner.claim(job.id)
     assert claimed is not None
@@ -178,7 +178,7 @@ def test_a_repeated_step_duplicates_nothing(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         objects = await _fill(env, "source")
-        export = await submit(env.catalog, "export",
+        export = await submit(env.store.jobs, "export",
                               {"bucket": "source", "dest": location_params(dest)})  # fmt: skip
         first = await _steps(env, export_job, export, 6)
         resumed = replace(export, cursor=first[-2].cursor)
@@ -192,7 +192,7 @@ def test_a_repeated_step_duplicates_nothing(tmp_path: Path) -> None:
         await env.catalog.put_bucket_setting(bucket.id, "versioning", "Enabled")
         params: dict[str, object] = {"bucket": "versioned", "source": location_params(dest),
                                      "ledger": str(tmp_path / "import.jsonl")}  # fmt: skip
-        imported = await submit(env.catalog, "import", params)
+        imported = await submit(env.store.jobs, "import", params)
         first = await _steps(env, import_job, imported, 5)
         rest = await _steps(env, import_job, replace(imported, cursor=first[-2].cursor))
         assert Cursor.load(rest[-1].cursor).mismatch_count == 0
@@ -215,11 +215,11 @@ def test_a_rerun_finds_the_unfinished_job(tmp_path: Path) -> None:
     params = {"bucket": "b", "dest": location_params(tmp_path / "d")}
 
     async def scenario() -> None:
-        job = await submit(env.catalog, "export", params)
-        assert await find_unfinished(env.catalog, "export", dict(params)) == job
-        assert await find_unfinished(env.catalog, "import", dict(params)) is None
+        job = await submit(env.store.jobs, "export", params)
+        assert await find_unfinished(env.store.jobs, "export", dict(params)) == job
+        assert await find_unfinished(env.store.jobs, "import", dict(params)) is None
         other = {**params, "dest": location_params(tmp_path / "elsewhere")}
-        assert await find_unfinished(env.catalog, "export", other) is None
+        assert await find_unfinished(env.store.jobs, "export", other) is None
 
     env.run(scenario)
 
@@ -359,7 +359,7 @@ def test_a_repeated_version_step_duplicates_no_version(tmp_path: Path) -> None:
         params: dict[str, object] = {"bucket": "back", "source": location_params(dest),
                                      "all_versions": True,
                                      "ledger": str(tmp_path / "import.jsonl")}  # fmt: skip
-        imported = await submit(env.catalog, "import", params)
+        imported = await submit(env.store.jobs, "import", params)
         # Keys in order: a, a/b (2), big (2), doc.txt (3 + marker), gone-and-back (v, marker,
         # v). Each crash lands inside a history: after a/b's 2nd version, doc.txt's marker
         # and gone-and-back's marker were committed, their steps lost.

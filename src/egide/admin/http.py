@@ -42,8 +42,9 @@ from egide.auth import errors as auth_errors
 from egide.auth.authorize import Authorizer, Principal, context_of
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
-from egide.catalog.base import Catalog
 from egide.domain import Bucket, BucketNotFound, Job
+from egide.engine.events import asking
+from egide.engine.jobs import OPEN_STATES, JobQueue
 from egide.engine.store import ObjectStore
 from egide.maintenance import jobs
 from egide.maintenance.jobs import job_dict
@@ -139,7 +140,11 @@ class AdminApp:
                 Principal(access_key=auth.access_key), operation.action,
                 route.resource.format(**params), context_of(call, now),
             )  # fmt: skip
-            return await operation.handler(AdminRequest(call, auth, params, self.store))
+            token = asking.set(auth.access_key)  # who asked, in the engine's events
+            try:
+                return await operation.handler(AdminRequest(call, auth, params, self.store))
+            finally:
+                asking.reset(token)
         raise AdminError(404, "NotFound", f"no such resource: {path}")
 
 
@@ -156,16 +161,14 @@ async def _put_policy(req: AdminRequest) -> Response:
     store = req.store
     bucket = await _bucket(store, req.params["bucket"])
     policy = parse_policy(await _read_body(req.call.body, req.auth))
-    await set_policy(store.catalog, bucket, policy, store.placer.profiles)
-    store.placer.forget(bucket.id)
+    await set_policy(store.bucket_settings, bucket, policy, store.placer.profiles)
     return json_response(200, await _policy(store, bucket))
 
 
 async def _delete_policy(req: AdminRequest) -> Response:
     store = req.store
     bucket = await _bucket(store, req.params["bucket"])
-    await set_policy(store.catalog, bucket, None, store.placer.profiles)
-    store.placer.forget(bucket.id)
+    await set_policy(store.bucket_settings, bucket, None, store.placer.profiles)
     return json_response(200, await _policy(store, bucket))
 
 
@@ -175,8 +178,8 @@ async def _get_placement(req: AdminRequest) -> Response:
 
 
 async def _list_jobs(req: AdminRequest) -> Response:
-    states = () if req.call.head.query_value("all") is not None else jobs.OPEN_STATES
-    listed = await jobs.listed(req.store.catalog, states)
+    states = () if req.call.head.query_value("all") is not None else OPEN_STATES
+    listed = await req.store.jobs.listed(states)
     return json_response(200, {"jobs": [job_dict(j) for j in listed]})
 
 
@@ -185,17 +188,17 @@ async def _submit_job(req: AdminRequest) -> Response:
     params = request.get("params", {})
     if not isinstance(params, dict):
         raise AdminError(400, "InvalidRequest", "params must be a JSON object")
-    job = await jobs.submit(req.store.catalog, str(request.get("kind")), params)
+    job = await jobs.submit(req.store.jobs, str(request.get("kind")), params)
     return json_response(201, job_dict(job))
 
 
 async def _get_job(req: AdminRequest) -> Response:
-    return json_response(200, job_dict(await jobs.get(req.store.catalog, int(req.params["job"]))))
+    return json_response(200, job_dict(await req.store.jobs.get(int(req.params["job"]))))
 
 
-def _job_change(change: Callable[[Catalog, int], Awaitable[Job]]) -> AdminHandler:
+def _job_change(change: Callable[[JobQueue, int], Awaitable[Job]]) -> AdminHandler:
     async def handle(req: AdminRequest) -> Response:
-        return json_response(200, job_dict(await change(req.store.catalog, int(req.params["job"]))))
+        return json_response(200, job_dict(await change(req.store.jobs, int(req.params["job"]))))
 
     return handle
 
@@ -220,13 +223,13 @@ ROUTES: tuple[AdminRoute, ...] = (
         "GET": Operation("egide:GetJob", _get_job),
     }, check=_job_id),
     AdminRoute("jobs/{job}/pause", "arn:egide:admin:::jobs/{job}", {
-        "POST": Operation("egide:PauseJob", _job_change(jobs.pause)),
+        "POST": Operation("egide:PauseJob", _job_change(JobQueue.pause)),
     }, check=_job_id),
     AdminRoute("jobs/{job}/resume", "arn:egide:admin:::jobs/{job}", {
-        "POST": Operation("egide:ResumeJob", _job_change(jobs.resume)),
+        "POST": Operation("egide:ResumeJob", _job_change(JobQueue.resume)),
     }, check=_job_id),
     AdminRoute("jobs/{job}/cancel", "arn:egide:admin:::jobs/{job}", {
-        "POST": Operation("egide:CancelJob", _job_change(jobs.cancel)),
+        "POST": Operation("egide:CancelJob", _job_change(JobQueue.cancel)),
     }, check=_job_id),
 )  # fmt: skip
 
@@ -293,7 +296,7 @@ def _sites(store: ObjectStore) -> list[dict[str, Any]]:
 async def _policy(store: ObjectStore, bucket: Bucket) -> dict[str, object]:
     placer = store.placer
     effective = await effective_policy(
-        store.catalog, placer.policies, placer.fallback, bucket.name, bucket
+        store.bucket_settings, placer.policies, placer.fallback, bucket.name, bucket
     )
     return {"bucket": bucket.name, **effective.as_dict()}
 
@@ -301,7 +304,7 @@ async def _policy(store: ObjectStore, bucket: Bucket) -> dict[str, object]:
 async def _placement(store: ObjectStore, bucket: Bucket) -> dict[str, object]:
     placer = store.placer
     effective = await effective_policy(
-        store.catalog, placer.policies, placer.fallback, bucket.name, bucket
+        store.bucket_settings, placer.policies, placer.fallback, bucket.name, bucket
     )
     if effective.policy is None:
         raise AdminError(409, "InvalidPolicy", effective.error or "the stored policy is invalid")

@@ -16,9 +16,9 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
-from egide.catalog.base import Catalog
 from egide.domain import Bucket
-from egide.engine.placing import SETTING, dump_policy, load_policy, store_policy
+from egide.engine.bucketsettings import BucketSettings
+from egide.engine.placing import dump_policy, load_policy
 from egide.placement import Explanation, Infeasible, Policy, SiteProfile, solve
 from egide.placement.settings import BucketPolicies
 
@@ -82,15 +82,15 @@ def document(policy: Policy) -> dict[str, object]:
 
 
 async def effective_policy(
-    catalog: Catalog | None,
+    settings: BucketSettings | None,
     policies: BucketPolicies,
     fallback: Policy,
     name: str,
     bucket: Bucket | None,
 ) -> EffectivePolicy:
     """The policy of bucket `name` (`bucket` None: not created yet, so nothing in the catalog)."""
-    if bucket is not None and catalog is not None:
-        text = await catalog.get_bucket_setting(bucket.id, SETTING)
+    if bucket is not None and settings is not None:
+        text = await settings.policy_text(bucket)
         if text:
             try:
                 return EffectivePolicy(PolicySource.CATALOG, load_policy(text))
@@ -147,12 +147,16 @@ def prove_feasible(policy: Policy, profiles: Sequence[SiteProfile]) -> None:
 
 
 async def set_policy(
-    catalog: Catalog, bucket: Bucket, policy: Policy | None, profiles: Sequence[SiteProfile]
+    settings: BucketSettings,
+    bucket: Bucket,
+    policy: Policy | None,
+    profiles: Sequence[SiteProfile],
 ) -> None:
-    """Store (or with None, remove) the policy of `bucket` once it is proven feasible."""
+    """Store (or with None, remove) the policy of `bucket` once it is proven feasible (an
+    engine change: the catalog setting, its event, the settings record next round)."""
     if policy is not None:
         prove_feasible(policy, profiles)
-    await store_policy(catalog, bucket.id, policy)
+    await settings.set_policy(bucket, policy)
 
 
 def explanation_dict(explanation: Explanation) -> dict[str, object]:

@@ -25,6 +25,7 @@ from egide.admin.policies import EffectivePolicy, effective_policy
 from egide.admin.probe import probe_all
 from egide.catalog.base import Catalog
 from egide.domain import Bucket, ObjectVersion
+from egide.engine.bucketsettings import BucketSettings
 from egide.inspection.scan import (
     ShardFile,
     VersionRef,
@@ -195,7 +196,7 @@ class PolicyCheck:
         bucket_rows = []
         for bucket in buckets:
             effective = await effective_policy(
-                self.catalog, self.policies, self.fallback, bucket.name, bucket
+                BucketSettings(self.catalog), self.policies, self.fallback, bucket.name, bucket
             )
             versions = violations = 0
             async for version, latest in stored_versions(self.catalog, bucket):

@@ -34,6 +34,7 @@ from egide.cli.common import (
     size,
 )
 from egide.domain import Job
+from egide.engine.jobs import JobQueue
 from egide.maintenance import jobs
 from egide.maintenance.jobs import OPEN_STATES, JobContext, JobError, JobRunner, job_dict
 
@@ -86,20 +87,26 @@ def job_context(env: Env) -> JobContext:
     return JobContext(
         catalog, sites, placer=placer, store=store, rate=config.rate_bytes_per_second,
         lease=config.lease_seconds, options={"gc_grace": config.gc_grace_hours * 3600},
+        queue=job_queue(env),
     )  # fmt: skip
+
+
+def job_queue(env: Env) -> JobQueue:
+    """The job queue of the data directory's catalog, for this command."""
+    return JobQueue(env.require_catalog())
 
 
 async def find_or_submit(env: Env, kind: str, params: dict[str, object], say: Console = out) -> Job:
     """The unfinished job of this kind and parameters (resumed if paused), else a new one."""
-    catalog = env.require_catalog()
+    queue = job_queue(env)
     wanted = _identity(params)
-    for job in await catalog.list_jobs(OPEN_STATES, limit=1000):
+    for job in await queue.listed(OPEN_STATES, limit=1000):
         if job.kind == kind and _identity(job.params) == wanted:
             if job.state in ("paused", "failed"):
-                job = await jobs.resume(catalog, job.id)
+                job = await queue.resume(job.id)
             say.print(f"resuming job {job.id} ({kind}), {_done(job)}")
             return job
-    job = await jobs.submit(catalog, kind, params)
+    job = await jobs.submit(queue, kind, params)
     say.print(f"job {job.id} ({kind}) created")
     return job
 
@@ -138,10 +145,9 @@ async def run_here(env: Env, job: Job, say: Console = out, rate: int | None = No
         if claimed is not None:
             return await runner.run(claimed, on_step=show, rate=rate)
         say.print(f"job {job.id} is run by {job.owner or 'another process'}: following it")
-        catalog = env.require_catalog()
+        queue = job_queue(env)
         while True:
-            now = await catalog.get_job(job.id)
-            assert now is not None
+            now = await queue.get(job.id)
             show(now)
             if now.state not in ("queued", "running"):
                 return now
@@ -280,7 +286,7 @@ def job_list(
     states = () if everything else OPEN_STATES
 
     async def command(env: Env) -> list[Job]:
-        return await env.require_catalog().list_jobs(states)
+        return await job_queue(env).listed(states)
 
     found = run(settings, command)
     if as_json:
@@ -308,8 +314,7 @@ def job_show(
     settings = load(config, data_dir)
 
     async def command(env: Env) -> Job:
-        catalog = env.require_catalog()
-        job = await catalog.get_job(job_id)
+        job = await job_queue(env).find(job_id)
         if job is None:
             fail(f"no job {job_id}")
         if follow and job.state in ("queued", "running"):
@@ -327,12 +332,10 @@ def job_show(
 
 
 async def _follow(env: Env, job: Job) -> Job:
-    catalog = env.require_catalog()
+    queue = job_queue(env)
     while job.state in ("queued", "running"):
         await asyncio.sleep(1.0)
-        now = await catalog.get_job(job.id)
-        assert now is not None
-        job = now
+        job = await queue.get(job.id)
         out.print(f"{job.state}: {_done(job)}")
     return job
 
@@ -343,7 +346,7 @@ def _transition(action: str) -> Any:
 
         async def change(env: Env) -> Job:
             try:
-                job: Job = await getattr(jobs, action)(env.require_catalog(), job_id)
+                job: Job = await getattr(job_queue(env), action)(job_id)
             except JobError as exc:
                 fail(str(exc))
             return job

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from egide.catalog import catalog_exists, open_catalog
+from egide.catalog import catalog_exists
 from egide.cli.bucket import bucket_app
 from egide.cli.catalog import catalog_app
 from egide.cli.common import ConfigOption, DataDirOption, err, load
@@ -59,8 +59,9 @@ def serve(
 
 @credentials_app.command("create")
 def credentials_create(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Create a new access key pair; the secret is shown once."""
-    from egide.server import add_credential, new_credential, open_keyring
+    """Create a new access key pair; the secret is shown once. It is recorded on the sites at
+    once (a catalog rebuilt from them keeps it)."""
+    from egide.server import open_store
 
     settings = load(config, data_dir)
     if not catalog_exists(settings):
@@ -68,13 +69,13 @@ def credentials_create(config: ConfigOption = None, data_dir: DataDirOption = No
             f"[red]no Égide data in {escape(str(settings.data_dir))}[/red]: run `egide serve` first"
         )
         raise typer.Exit(2)
-    keyring, _ = open_keyring(settings)
-    catalog = open_catalog(settings)
-    access, secret = new_credential()
 
-    async def run() -> None:
-        await add_credential(catalog, keyring, access, secret)
-        await catalog.close()
+    async def run() -> tuple[str, str]:
+        store = open_store(settings)
+        try:
+            return await store.credentials.create()
+        finally:
+            await store.catalog.close()
 
-    asyncio.run(run())
+    access, secret = asyncio.run(run())
     Console().print(f"access key  {access}\nsecret key  {secret}")

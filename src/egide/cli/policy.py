@@ -38,6 +38,7 @@ from egide.cli.common import (
     size,
 )
 from egide.domain import Bucket
+from egide.engine.bucketsettings import BucketSettings
 from egide.placement import explain
 
 policy_app = typer.Typer(
@@ -51,7 +52,11 @@ async def _effective(env: Env, name: str) -> tuple[Bucket | None, EffectivePolic
     settings, catalog = env.settings, env.catalog
     bucket = await catalog.get_bucket(name) if catalog is not None else None
     effective = await effective_policy(
-        catalog, settings.bucket_policies(), settings.fallback_policy(), name, bucket
+        BucketSettings(catalog) if catalog is not None else None,
+        settings.bucket_policies(),
+        settings.fallback_policy(),
+        name,
+        bucket,
     )
     return bucket, effective
 
@@ -175,7 +180,7 @@ def policy_set(
         if found is None:
             fail(f"no bucket {bucket}")
         try:
-            await set_policy(catalog, found, policy, env.profiles)
+            await set_policy(BucketSettings(catalog), found, policy, env.profiles)
         except PolicyError as exc:
             fail(f"refused: {exc}")
         _, effective = await _effective(env, bucket)

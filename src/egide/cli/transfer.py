@@ -227,15 +227,15 @@ def _transfer(
 
         runtime = TransferRuntime(credentials, settings.data_dir)
         context = JobContext(store.catalog, store.sites, store=opened, rate=rate,
-                             options={"transfer": runtime})  # fmt: skip
+                             options={"transfer": runtime}, queue=store.jobs)  # fmt: skip
         try:
-            job = await find_unfinished(store.catalog, kind, params)
+            job = await find_unfinished(store.jobs, kind, params)
             resumed = job is not None
             if job is None:
                 extra = await check_new(store)
-                job = await jobs.submit(store.catalog, kind, {**params, **extra})
+                job = await jobs.submit(store.jobs, kind, {**params, **extra})
             elif job.state in ("paused", "failed"):
-                job = await jobs.resume(store.catalog, job.id)
+                job = await store.jobs.resume(job.id)
             runner = JobRunner(context)
             claimed = await runner.claim(job.id)
             if claimed is None:

@@ -19,15 +19,14 @@ if TYPE_CHECKING:
 
 async def bucket_setting(store: ObjectStore, bucket: Bucket, name: str) -> str | None:
     """One of a bucket's settings (a document such as its CORS rules), or None if unset."""
-    return await store.catalog.get_bucket_setting(bucket.id, name)
+    return await store.bucket_settings.get(bucket, name)
 
 
 async def put_bucket_setting(
     store: ObjectStore, bucket: Bucket, name: str, value: str | None
 ) -> None:
     """Set one of a bucket's settings, or remove it with None."""
-    await store.catalog.put_bucket_setting(bucket.id, name, value)
-    store.events.announce(EventKind.BUCKET_CHANGED, bucket.name, detail=name)
+    await store.bucket_settings.put(bucket, name, value)
 
 
 async def _announce(store: ObjectStore, kind: EventKind, version: ObjectVersion) -> None:

@@ -1,4 +1,5 @@
-"""Engine events: what happened to buckets and objects, announced to whoever listens.
+"""Engine events: what happened to buckets, objects, credentials and jobs, announced to whoever
+listens.
 
 An audit trail, bucket notifications and live feeds listen here rather than wrapping every
 call site. Announcing never waits and never raises: each observer has its own bounded queue,
@@ -38,11 +39,18 @@ class EventKind(StrEnum):
     BUCKET_CREATED = "bucket-created"
     BUCKET_REMOVED = "bucket-removed"
     BUCKET_CHANGED = "bucket-changed"  # `detail` names the setting
+    #: An access key added (`detail` "added") or every secret resealed under a new master key
+    #: ("resealed"); `access_key` names the key when one changed. Never the secret.
+    CREDENTIALS_CHANGED = "credentials-changed"
+    #: A job queued, claimed, handed back, paused, resumed, cancelled, done or failed:
+    #: `job_id`, `job_kind`, and its new state in `detail`.
+    JOB_CHANGED = "job-changed"
 
 
 @dataclass(frozen=True)
 class Event:
     kind: EventKind
+    #: The bucket concerned; empty for what is not a bucket's (credentials, jobs).
     bucket: str
     key: str | None = None
     version_id: bytes | None = None
@@ -50,6 +58,9 @@ class Event:
     etag: str | None = None
     #: What changed, where the kind alone does not say (a bucket setting's name …).
     detail: str | None = None
+    access_key: str | None = None
+    job_id: int | None = None
+    job_kind: str | None = None
     #: Who asked (`asking`), when known.
     principal: str | None = None
     time: float = field(default_factory=time.time)
@@ -138,11 +149,15 @@ class EventBus:
         self.subscriptions.remove(sub)
         await sub.stop()
 
-    def announce(self, kind: EventKind, bucket: str, **fields: object) -> None:
-        """Queue an event for every observer; returns at once, whatever the observers do."""
+    def announce(
+        self, kind: EventKind, bucket: str, *, by: str | None = None, **fields: object
+    ) -> None:
+        """Queue an event for every observer; returns at once, whatever the observers do.
+        `by` is who asked when `asking` does not say (a background task's name)."""
         if not self.subscriptions:
             return
-        event = Event(kind, bucket, principal=asking.get(), **fields)  # type: ignore[arg-type]
+        principal = asking.get() or by
+        event = Event(kind, bucket, principal=principal, **fields)  # type: ignore[arg-type]
         for sub in self.subscriptions:
             sub.offer(event)
 

@@ -38,8 +38,11 @@ from egide.domain import (
     new_id,
     parse_version_id,
 )
+from egide.engine.bucketsettings import BucketSettings
 from egide.engine.credentialrecords import record_credentials
+from egide.engine.credentials import CredentialService
 from egide.engine.events import EventBus, EventKind
+from egide.engine.jobs import JobQueue
 from egide.engine.keyrecords import (
     KeyRecord,
     KeyRecordError,
@@ -138,6 +141,16 @@ class ObjectStore:
         self._pending: set[asyncio.Future[None]] = set()
         #: What happened, for the observers beside the engine (audit, notifications, feeds).
         self.events = EventBus()
+        #: Background jobs (egide.maintenance runs them), their changes announced on `events`.
+        self.jobs = JobQueue(catalog, self.events)
+        #: Versioning, Object Lock, lifecycle, policy … read and changed (with their events).
+        self.bucket_settings = BucketSettings(
+            catalog, self.events, policy_changed=self.placer.forget
+        )
+        #: Access keys, added with their record on the sites and their event.
+        self.credentials = CredentialService(
+            catalog, keyring, self.events, record=lambda: record_credentials(self)
+        )
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()

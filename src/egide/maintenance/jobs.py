@@ -1,4 +1,5 @@
-"""Jobs: resumable background work whose state lives in the catalog.
+"""Jobs: resumable background work whose state lives in the catalog, behind the engine's job
+queue (egide.engine.jobs), which announces every change of a job's state.
 
 A job is a kind (repair, scrub …), parameters, and a cursor. Its code is an async generator of
 `Step`s; after each step the runner saves the cursor and the counters in the catalog, renews its
@@ -22,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 from egide.catalog.base import Catalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Job
+from egide.engine.jobs import OPEN_STATES as OPEN_STATES  # the queue's, used with the runner
+from egide.engine.jobs import JobError as JobError
+from egide.engine.jobs import JobQueue
 from egide.sites.base import Site
 
 if TYPE_CHECKING:
@@ -65,6 +69,15 @@ class JobContext:
     lease: float = DEFAULT_LEASE
     #: Extra knobs some jobs read (garbage collection's grace period …).
     options: dict[str, object] = field(default_factory=dict)
+    #: Where the runner keeps its jobs' state: the store's queue in a server (its events reach
+    #: the server's observers); by default a queue of its own over `catalog`.
+    queue: JobQueue | None = None
+
+    @property
+    def jobs(self) -> JobQueue:
+        if self.queue is None:
+            self.queue = JobQueue(self.catalog)
+        return self.queue
 
 
 JobCode = Callable[[JobContext, Job], AsyncGenerator[Step, None]]
@@ -98,10 +111,6 @@ def job_kind(name: str) -> Callable[[JobCode], JobCode]:
     return register
 
 
-#: The states of a job that has not ended (failed jobs can be resumed).
-OPEN_STATES = ("queued", "running", "paused", "failed")
-
-
 def job_dict(job: Job) -> dict[str, Any]:
     """A job as the CLI's --json and the admin API show it."""
     return {
@@ -109,10 +118,6 @@ def job_dict(job: Job) -> dict[str, Any]:
         "progress": job.progress, "cursor": job.cursor, "created": job.created,
         "updated": job.updated, "owner": job.owner, "error": job.error,
     }  # fmt: skip
-
-
-class JobError(Exception):
-    """A job request that cannot be done (unknown job, wrong state); the message says why."""
 
 
 class Throttle:
@@ -157,48 +162,12 @@ def _dead_here(owner: str | None) -> bool:
     return False
 
 
-async def submit(catalog: Catalog, kind: str, params: dict[str, object]) -> Job:
+async def submit(queue: JobQueue, kind: str, params: dict[str, object]) -> Job:
+    """Queue a job of a kind the runner knows (JobError names the kinds otherwise)."""
     known = kinds()
     if kind not in known:
         raise JobError(f"no kind of job named {kind!r}; kinds: {', '.join(sorted(known))}")
-    return await catalog.create_job(kind, params)
-
-
-async def listed(catalog: Catalog, states: tuple[str, ...] = OPEN_STATES) -> list[Job]:
-    """The jobs in one of `states` (none given: every job)."""
-    return await catalog.list_jobs(states)
-
-
-async def get(catalog: Catalog, job_id: int) -> Job:
-    """Job `job_id`; JobError if there is none."""
-    job = await catalog.get_job(job_id)
-    if job is None:
-        raise JobError(f"no job {job_id}")
-    return job
-
-
-async def pause(catalog: Catalog, job_id: int) -> Job:
-    return await _change(catalog, job_id, "paused", ("queued", "running"))
-
-
-async def resume(catalog: Catalog, job_id: int) -> Job:
-    return await _change(catalog, job_id, "queued", ("paused", "failed"))
-
-
-async def cancel(catalog: Catalog, job_id: int) -> Job:
-    return await _change(catalog, job_id, "cancelled", ("queued", "running", "paused", "failed"))
-
-
-async def _change(catalog: Catalog, job_id: int, state: str, only_from: tuple[str, ...]) -> Job:
-    before = await catalog.get_job(job_id)
-    if before is None:
-        raise JobError(f"no job {job_id}")
-    after = await catalog.set_job_state(job_id, state, only_from=only_from)
-    assert after is not None
-    if before.state not in only_from or after.state != state:
-        raise JobError(f"job {job_id} is {after.state}: it cannot become {state}")
-    log.info("job %d (%s): %s → %s", job_id, after.kind, before.state, state)
-    return after
+    return await queue.submit(kind, params)
 
 
 class JobRunner:
@@ -215,28 +184,23 @@ class JobRunner:
 
     async def claim(self, job_id: int | None = None, only: tuple[str, ...] = ()) -> Job | None:
         """Take a job that is queued, or whose runner died; None when there is none."""
-        catalog = self.context.catalog
+        queue = self.context.jobs
         if job_id is not None:
-            job = await catalog.get_job(job_id)
+            job = await queue.find(job_id)
             if job is not None and job.state == "running" and _dead_here(job.owner):
-                await catalog.set_job_state(
-                    job_id, "queued", only_from=("running",), owner=job.owner
-                )
+                await queue.leave(job_id, "queued", job.owner)
         else:
-            for job in await catalog.list_jobs(("running",)):
+            for job in await queue.listed(("running",)):
                 if _dead_here(job.owner) and (not only or job.kind in only):
-                    await catalog.set_job_state(
-                        job.id, "queued", only_from=("running",), owner=job.owner
-                    )
-        return await catalog.claim_job(job_id, only or tuple(kinds()), self.owner,
-                                       self.context.lease)  # fmt: skip
+                    await queue.leave(job.id, "queued", job.owner)
+        return await queue.claim(job_id, only or tuple(kinds()), self.owner, self.context.lease)
 
     async def run(
         self, job: Job, on_step: Callable[[Job], None] | None = None, *, rate: int | None = None
     ) -> Job:
         """Run a claimed job until it ends, is paused or cancelled; the job as it is then.
         Its rate limit: `rate` if given, else its params' "rate", else the context's."""
-        catalog, context = self.context.catalog, self.context
+        queue, context = self.context.jobs, self.context
         code = kinds().get(job.kind)
         if code is None:
             return await self._end(job, "failed", f"no code for jobs of kind {job.kind!r}")
@@ -255,7 +219,7 @@ class JobRunner:
             while state == "running":
                 await asyncio.sleep(context.lease / 3)
                 try:
-                    state = await catalog.save_job(
+                    state = await queue.save(
                         job.id, self.owner, cursor=cursor, progress=progress,
                         lease=context.lease,
                     )  # fmt: skip
@@ -273,7 +237,7 @@ class JobRunner:
                     progress["total"] = step.total
                 if step.note:
                     log.info("job %d (%s): %s", job.id, job.kind, step.note)
-                saved = await catalog.save_job(
+                saved = await queue.save(
                     job.id, self.owner, cursor=cursor, progress=progress, lease=context.lease
                 )
                 state = saved if state == "running" else state
@@ -285,8 +249,7 @@ class JobRunner:
         except asyncio.CancelledError:
             # The process is stopping: hand the job back so the next runner starts at once.
             state = self.stop_state
-            await catalog.set_job_state(job.id, state, only_from=("running",),
-                                        owner=self.owner)  # fmt: skip
+            await queue.leave(job.id, state, self.owner)
             log.info("job %d (%s) %s: this process stops", job.id, job.kind, state)
             raise
         except Exception as exc:
@@ -299,13 +262,11 @@ class JobRunner:
             await steps.aclose()
         if state != "ending":
             log.info("job %d (%s) stops: %s", job.id, job.kind, state)
-            return await catalog.get_job(job.id) or job
+            return await queue.find(job.id) or job
         return await self._end(job, "done", None)
 
     async def _end(self, job: Job, state: str, error: str | None) -> Job:
-        ended = await self.context.catalog.set_job_state(
-            job.id, state, only_from=("running",), owner=self.owner, error=error
-        )
+        ended = await self.context.jobs.leave(job.id, state, self.owner, error)
         assert ended is not None
         log.info("job %d (%s) %s%s", job.id, job.kind, ended.state,
                  f": {error}" if error else "")  # fmt: skip

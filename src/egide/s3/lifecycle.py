@@ -24,7 +24,6 @@ from typing import TypedDict
 from egide.engine.lifecycle import (
     LifecycleFilter,
     LifecycleRule,
-    bucket_rules,
     save_rules,
 )
 from egide.engine.store import ObjectStore
@@ -394,7 +393,7 @@ async def handle_put_bucket_lifecycle(req: Request, store: ObjectStore) -> Respo
 async def handle_get_bucket_lifecycle(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    rules = await bucket_rules(store.catalog, bucket.id)
+    rules = await store.bucket_settings.lifecycle_rules(bucket)
     if not rules:
         raise errors.NoSuchLifecycleConfiguration(BucketName=req.bucket)
     return Response(200, {"content-type": "application/xml"}, render_configuration(rules))

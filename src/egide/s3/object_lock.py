@@ -21,8 +21,6 @@ from egide.engine.versioning import (
     OBJECT_LOCK,
     VERSIONING,
     LockConfiguration,
-    lock_configuration,
-    versioning_status,
 )
 from egide.s3 import errors
 from egide.s3.body import read_checked_body, read_small_body
@@ -81,7 +79,7 @@ async def enable_on_create(store: ObjectStore, bucket_name: str) -> None:
 
 async def _require_lock(store: ObjectStore, bucket_name: str) -> LockConfiguration:
     bucket = await store.bucket(bucket_name, cached=True)
-    config = await lock_configuration(store.catalog, bucket.id)
+    config = await store.bucket_settings.lock_configuration(bucket)
     if config is None:
         raise errors.InvalidRequest("Bucket is missing Object Lock Configuration")
     return config
@@ -119,7 +117,7 @@ async def handle_put_configuration(req: Request, store: ObjectStore) -> Response
     assert req.bucket is not None
     config = _parse_configuration(await read_small_body(req))
     bucket = await store.bucket(req.bucket)
-    if await versioning_status(store.catalog, bucket.id) != "Enabled":
+    if await store.bucket_settings.versioning(bucket) != "Enabled":
         raise errors.InvalidBucketState(
             "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
         )
@@ -130,7 +128,7 @@ async def handle_put_configuration(req: Request, store: ObjectStore) -> Response
 async def handle_get_configuration(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None
     bucket = await store.bucket(req.bucket)
-    config = await lock_configuration(store.catalog, bucket.id)
+    config = await store.bucket_settings.lock_configuration(bucket)
     if config is None:
         raise errors.ObjectLockConfigurationNotFoundError()
     rule = ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from egide.domain import ObjectVersion
 from egide.engine import changes
 from egide.engine.store import ObjectStore
-from egide.engine.versioning import VERSIONING, lock_configuration
+from egide.engine.versioning import VERSIONING
 from egide.s3 import errors
 from egide.s3.body import read_small_body
 from egide.s3.bucket import OWNER
@@ -41,7 +41,7 @@ async def handle_put_bucket_versioning(req: Request, store: ObjectStore) -> Resp
     bucket = await store.bucket(req.bucket)
     if status is None:
         return Response(200)  # nothing to change, as S3 answers
-    if status == "Suspended" and await lock_configuration(store.catalog, bucket.id) is not None:
+    if status == "Suspended" and await store.bucket_settings.lock_configuration(bucket) is not None:
         raise errors.InvalidBucketState(
             "An Object Lock configuration is present on this bucket, so the versioning "
             "state cannot be changed."

@@ -32,7 +32,6 @@ from egide.domain import (
     WriteCondition,
 )
 from egide.engine.store import ObjectStore
-from egide.engine.versioning import lock_configuration
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.transfer.dirlayout import (
     ALL_VERSIONS,
@@ -405,7 +404,7 @@ async def copy_versions(
     the key already in Égide that are the first of the source's (a version written before a
     crash, its step unsaved; or a whole history imported before) are not written again."""
     found = await store.bucket(bucket)
-    lock = await lock_configuration(store.catalog, found.id) is not None
+    lock = await store.bucket_settings.lock_configuration(found) is not None
     async for history, start in source.histories(cursor.after, cursor.after_version):
         key = history[0].key
         there = [version for version, _ in await key_history(store, bucket, key)]

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from egide.catalog.base import Catalog
 from egide.domain import TAGGING_HEADER, Job
+from egide.engine.jobs import JobQueue
 from egide.transfer.dirlayout import ManifestEntry
 from egide.transfer.s3endpoint import (
     HEADER_PARAMS,
@@ -222,12 +222,12 @@ def same_transfer(job: Job, kind: str, params: dict[str, object]) -> bool:
     return job.kind == kind and mine == theirs
 
 
-async def find_unfinished(catalog: Catalog, kind: str, params: dict[str, object]) -> Job | None:
+async def find_unfinished(jobs: JobQueue, kind: str, params: dict[str, object]) -> Job | None:
     """The unfinished job doing the same transfer, which a rerun resumes instead of starting
     over (the oldest, if there were several)."""
     found = [
         job
-        for job in await catalog.list_jobs(UNFINISHED, limit=10_000)
+        for job in await jobs.listed(UNFINISHED, limit=10_000)
         if same_transfer(job, kind, params)
     ]
     return min(found, key=lambda job: job.id) if found else None
