@@ -328,7 +328,7 @@ class _BucketPass:
         )
         try:
             await commit_marker(
-                self.store, self.bucket, marker, WriteCondition(if_version=version.version_id)
+                self.store.vault, self.bucket, marker, WriteCondition(if_version=version.version_id)
             )
         except ObjectLocked:  # the null version a null marker would replace is locked
             self.report.locked += 1

@@ -30,7 +30,11 @@ from egide.domain import (
     new_id,
 )
 from egide.engine.events import EventKind
-from egide.engine.manifest import remove_completion_record, write_completion_record
+from egide.engine.manifest import (
+    remove_completion_record,
+    seal_footer,
+    write_completion_record,
+)
 from egide.engine.versioning import new_version_fields
 from egide.engine.writer import Hasher, PartWriter
 from egide.pipeline import PartCipher
@@ -216,7 +220,7 @@ class Multipart:
         """Write part `number` from `body`; `before_commit` gets its MD5 and may refuse it, or
         return the checksums to keep with it."""
         store = self.store
-        bucket = await store._bucket_by_id(upload.bucket_id)
+        bucket = await store.buckets.by_id(upload.bucket_id)
         bucket_key = store.bucket_key(bucket)
         seq = await self.catalog.next_part_seq(upload.upload_id)
         data_key = await store.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
@@ -241,8 +245,8 @@ class Multipart:
             }  # fmt: skip
             if writer.padded_size is not None:
                 manifest["padded_size"] = writer.padded_size
-            footer = store.seal_footer(
-                bucket, bucket_key, upload.upload_id, manifest, writer.block_count,
+            footer = seal_footer(
+                bucket_key, upload.upload_id, manifest, writer.block_count,
                 writer.stored_size, pad=pad,
             )  # fmt: skip
             await writer.finish(footer)
@@ -310,14 +314,14 @@ class Multipart:
         )  # fmt: skip
         # The parts kept are known only now: a record of them goes to the sites first, so a
         # catalog rebuild finds the object (egide.engine.manifest).
-        await write_completion_record(self.store, version)
+        await write_completion_record(self.store.vault, version)
         try:
             await self.catalog.complete_upload(version, condition)
         except DomainError as exc:
             if not isinstance(exc, NoSuchUpload):  # else a racing completion owns the record
-                await remove_completion_record(self.store, version)
+                await remove_completion_record(self.store.sites, version)
             raise
-        bucket = await self.store._bucket_by_id(upload.bucket_id)
+        bucket = await self.store.buckets.by_id(upload.bucket_id)
         self.store.announce_version(EventKind.OBJECT_CREATED, bucket.name, version)
         return version
 
