@@ -15,6 +15,7 @@ import socket
 import string
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from egide.auth.credentials import SecretCache
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
+from egide.engine.housekeeping import run_housekeeping
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
@@ -148,7 +150,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     shared by both (allow-all unless given)."""
     tune_allocator()
     store = open_store(settings)
-    background: list[Callable[[], Coroutine[Any, Any, None]]] = [store.run_housekeeping]
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = [partial(run_housekeeping, store)]
     if settings.maintenance.run_in_server:
         from egide.maintenance.schedule import run_maintenance, store_context
 

@@ -36,7 +36,6 @@ from egide.domain import (
     parse_version_id,
 )
 from egide.engine.buckets import Buckets
-from egide.engine.credentialrecords import record_credentials
 from egide.engine.events import EventBus, EventKind
 from egide.engine.keyrecords import (
     KeyRecord,
@@ -44,7 +43,6 @@ from egide.engine.keyrecords import (
     delete_key_record,
     write_key_record,
 )
-from egide.engine.lifecycle import apply_lifecycle
 from egide.engine.listing import Listing, list_objects
 from egide.engine.manifest import seal_footer, version_manifest
 from egide.engine.markers import commit_marker, marker_version
@@ -52,7 +50,6 @@ from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
 from egide.engine.placing import NoPlacement, Placer
 from egide.engine.reader import MultipartReader, ObjectReader
-from egide.engine.settingsrecords import record_settings
 from egide.engine.vault import Vault
 from egide.engine.versioning import (
     FROM_NEWEST,
@@ -123,12 +120,15 @@ class ObjectStore:
         self.buckets = Buckets(catalog, keyring, clock=clock, cache_seconds=bucket_cache_seconds)
         #: What the records beside the shards need of this store (egide.engine.vault).
         self.vault = Vault(catalog, self.sites, self.buckets, self.placer)
-        self.multipart = Multipart(self)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
         #: Catalog writes started without waiting (repair queue), kept until they end.
         self._pending: set[asyncio.Future[None]] = set()
         #: What happened, for the observers beside the engine (audit, notifications, feeds).
         self.events = EventBus()
+        self.multipart = Multipart(
+            self.vault, block_size=block_size, code=self.code,
+            announce=self.announce_version, clock=clock,
+        )  # fmt: skip
 
     @property
     def keyring(self) -> Keyring:
@@ -519,20 +519,3 @@ class ObjectStore:
             if len(done) < len(batch):
                 break
         return removed
-
-    async def run_housekeeping(self, every: float = 10.0) -> None:
-        next_lifecycle = self.clock.monotonic()  # the first pass on the first round
-        while True:
-            await asyncio.sleep(min(every, self.lifecycle_interval))
-            try:
-                if self.upload_expiry:
-                    await self.multipart.abort_abandoned(self.upload_expiry)
-                await self.empty_trash()
-                if self.clock.monotonic() >= next_lifecycle:
-                    next_lifecycle = self.clock.monotonic() + self.lifecycle_interval
-                    await apply_lifecycle(self, self.clock.time(), self.lifecycle_day)
-                # Last: sites down must not hold up the rest.
-                await record_settings(self.vault)
-                await record_credentials(self.vault)
-            except Exception:
-                log.exception("housekeeping failed")

@@ -1,9 +1,11 @@
-"""What the records beside the shards need of a store: its catalog, its sites (and which of
-them take new data), its buckets with their keys, and the placement of new data.
+"""What the records beside the shards and the multipart uploads need of a store: its catalog,
+its sites (and which of them take new data), its buckets with their keys, and the placement of
+new data.
 
 The store builds one (`ObjectStore.vault`) and hands it to the record modules (markers,
-amendments, settings and credentials records, completion records), which therefore never
-import the store: the engine's modules depend on each other one way only.
+amendments, settings and credentials records, completion records) and to its `Multipart`,
+which therefore never import the store: the engine's modules depend on each other one way only
+(the import-linter contracts in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from egide.sites.base import Site
 
 @dataclass(eq=False)
 class Vault:
+    """One store's shared parts (not the store: nothing here imports it)."""
+
     catalog: Catalog
     #: Every configured site by name.
     sites: Mapping[str, Site]
