@@ -23,8 +23,8 @@ class Buckets:
         catalog: Catalog,
         keyring: Keyring,
         *,
+        cache_seconds: float,
         clock: Clock = SYSTEM_CLOCK,
-        cache_seconds: float = 1.0,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
