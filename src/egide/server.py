@@ -13,6 +13,7 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalo
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
 from egide.engine.credentials import CredentialService
+from egide.engine.housekeeping import run_housekeeping
 from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
@@ -125,7 +127,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     shared by both (allow-all unless given)."""
     tune_allocator()
     store = open_store(settings)
-    background: list[Callable[[], Coroutine[Any, Any, None]]] = [store.run_housekeeping]
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = [partial(run_housekeeping, store)]
     if settings.maintenance.run_in_server:
         from egide.maintenance.schedule import run_maintenance, store_context
 

@@ -40,7 +40,7 @@ def test_a_change_is_recorded_sealed_on_every_site(tmp_path: Path) -> None:
             version.version_id, {**version.headers, "x-amz-tagging": "project=top-secret"}
         )
         await env.catalog.set_lock(bucket.id, "k", version.version_id, legal_hold=True)
-        await record_amendment(env.store, version.version_id)
+        await record_amendment(env.store.vault, version.version_id)
         (name,) = [n async for n in env.sites[0].list("amend-")]
         parsed = parse_amendment_name(name)
         assert parsed is not None and parsed[:2] == (NO_BUCKET, version.version_id)

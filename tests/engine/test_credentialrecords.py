@@ -18,10 +18,10 @@ def test_credentials_are_recorded_when_they_change(tmp_path: Path) -> None:
     async def scenario() -> None:
         sealed = env.keyring.seal_secret("EGFIRSTACCESSKEY0001", b"first secret")
         await env.catalog.add_credential("EGFIRSTACCESSKEY0001", sealed)
-        assert await record_credentials(env.store)
-        assert not await record_credentials(env.store)  # unchanged
+        assert await record_credentials(env.store.vault)
+        assert not await record_credentials(env.store.vault)  # unchanged
         await env.catalog.add_credential("EGSECONDACCESSKEY002", b"sealed second")
-        assert await record_credentials(env.store)
+        assert await record_credentials(env.store.vault)
         names = [n async for n in env.sites[0].list("creds-")]
         assert len(names) == 2
         for site in env.sites:  # nothing readable: not even the access keys

@@ -18,13 +18,8 @@ from egide.domain import (
     marker_record_name,
 )
 from egide.engine import lifecycle
-from egide.engine.lifecycle import (
-    LifecycleFilter,
-    LifecycleReport,
-    LifecycleRule,
-    apply_lifecycle,
-    save_rules,
-)
+from egide.engine.lifecycle import LifecycleReport, apply_lifecycle, save_rules
+from egide.engine.lifecyclerules import LifecycleFilter, LifecycleRule
 from egide.engine.versioning import VERSIONING
 
 DAY = 86_400.0

@@ -94,7 +94,7 @@ def test_bucket_rotation_rewraps_data_keys_and_reads_go_on(tmp_path: Path) -> No
         assert records[bucket.id].wrapped_keys[0] == bucket.wrapped_key
         assert len(records[bucket.id].wrapped_keys) == 2
         assert snapshot(env) == before  # no data rewritten
-        env.store._bucket_cache.clear()
+        env.store.buckets._by_name.clear()
         await env.put("alpha", "after", b"written under the new key")
         assert await env.get("alpha", "after") == b"written under the new key"
 
@@ -149,8 +149,8 @@ def test_master_rotation_rewraps_keys_only(tmp_path: Path) -> None:
         assert await read_key_records(env.store.sites, stale) == {}
         assert snapshot(env) == before
         env.store.keyring = new  # a restarted server
-        env.store._bucket_keys.clear()
-        env.store._retired_keys.clear()
+        env.store.buckets._keys.clear()
+        env.store.buckets._retired_keys.clear()
         await read_all(env, digests)
 
     env.run(scenario)
@@ -172,14 +172,14 @@ def test_master_rotation_stopped_anywhere_reads_then_finishes(tmp_path: Path, st
             )
         keys = files.load()  # what a server starting now loads
         env.store.keyring = Keyring(keys[0], keys[1:])
-        env.store._bucket_keys.clear()
+        env.store.buckets._keys.clear()
         await read_all(env, digests)
         result = await rotate_master_key(files, None, env.catalog, env.store.sites)
         assert result.resumed
         final = files.load()
         assert len(final) == 1 and final[0] != old
         env.store.keyring = Keyring(final[0])
-        env.store._bucket_keys.clear()
+        env.store.buckets._keys.clear()
         await read_all(env, digests)
         assert not files.next.exists() and not files.retired.exists()
 

@@ -23,11 +23,11 @@ def test_settings_are_recorded_once_per_change(tmp_path: Path) -> None:
     async def scenario() -> None:
         bucket = await env.store.create_bucket("b")
         await env.store.create_bucket("other")
-        assert await record_settings(env.store) == 2  # every bucket once, settings or not
-        assert await record_settings(env.store) == 0  # nothing changed
+        assert await record_settings(env.store.vault) == 2  # every bucket once, settings or not
+        assert await record_settings(env.store.vault) == 0  # nothing changed
         await env.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
         await env.catalog.put_bucket_setting(bucket.id, "cors", '[{"origin": "partner.example"}]')
-        assert await record_settings(env.store) == 1
+        assert await record_settings(env.store.vault) == 1
         names = sorted([n async for n in env.sites[0].list("bset-")])
         assert len(names) == 2  # one per bucket: a new record removes the one it supersedes
         assert all(is_settings_record_name(n) for n in names)
@@ -59,10 +59,10 @@ def test_settings_no_site_takes_are_recorded_when_a_site_comes_back(tmp_path: Pa
         bucket = await env.store.create_bucket("b")
         for site in env.sites:
             (site.root / "tmp").rename(site.root / "tmp.off")  # no site takes a new file
-        assert await record_settings(env.store) == 0  # logged, left for the next round
+        assert await record_settings(env.store.vault) == 0  # logged, left for the next round
         assert await env.catalog.get_bucket_setting(bucket.id, RECORDED) is None
         for site in env.sites:
             (site.root / "tmp.off").rename(site.root / "tmp")
-        assert await record_settings(env.store) == 1
+        assert await record_settings(env.store.vault) == 1
 
     env.run(scenario)

@@ -103,7 +103,7 @@ def test_records_follow_their_versions(tmp_path: Path) -> None:
         await env.catalog.put_bucket_setting(bucket.id, VERSIONING, "Enabled")
         version = await env.put("b", "k", payload(BLOCK))
         await env.catalog.update_version_headers(version.version_id, {"x-amz-tagging": "a=b"})
-        await record_amendment(env.store, version.version_id)
+        await record_amendment(env.store.vault, version.version_id)
         marker = await env.store.delete_object("b", "k")
         assert marker is not None
         lacking = env.sites[5]
@@ -131,7 +131,7 @@ def test_settings_records_of_a_deleted_bucket_go(tmp_path: Path) -> None:
     async def scenario() -> None:
         kept = await env.store.create_bucket("kept")
         await env.store.create_bucket("gone")
-        assert await record_settings(env.store) == 2
+        assert await record_settings(env.store.vault) == 2
         await env.catalog.delete_bucket("gone")
         await run_job(env, "gc", {"grace": 0})  # noted
         await run_job(env, "gc", {"grace": 0})  # deleted

@@ -273,14 +273,14 @@ def test_tag_and_lock_changes_after_the_write_come_back(env: Env, tmp_path: Path
             await store.catalog.update_version_headers(
                 tagged.version_id, {**tagged.headers, "x-amz-tagging": tags}
             )
-            await record_amendment(store, tagged.version_id)
+            await record_amendment(store.vault, tagged.version_id)
         until = time.time() + 3600
         await store.catalog.set_lock(bucket.id, "held", held.version_id, legal_hold=True)
-        await record_amendment(store, held.version_id)
+        await record_amendment(store.vault, held.version_id)
         await store.catalog.set_lock(
             bucket.id, "held", held.version_id, retention=("COMPLIANCE", until)
         )
-        await record_amendment(store, held.version_id)
+        await record_amendment(store.vault, held.version_id)
         first = await run_job(env, "gc", {"grace": 3600})
         assert first.progress["deleted"] == 6 * 2  # per site, the two superseded records
         before = await _all_versions(env.catalog)
@@ -310,9 +310,9 @@ def test_bucket_settings_come_back_from_their_records(env: Env, tmp_path: Path) 
         await env.put("plain", "k", payload(100))
         await store.catalog.put_bucket_setting(plain.id, "cors", '[{"origin": "*"}]')
         await store.catalog.put_bucket_setting(plain.id, "policy", '{"k": 4, "m": 2}')
-        await record_settings(store)
+        await record_settings(store.vault)
         await store.catalog.put_bucket_setting(plain.id, "cors", None)  # changed again
-        await record_settings(store)
+        await record_settings(store.vault)
         await run_job(env, "gc", {"grace": 3600})
         assert len([n async for n in env.sites[0].list("bset-")]) == 2  # one per bucket
 
@@ -330,7 +330,7 @@ def test_access_keys_come_back_from_the_credentials_record(env: Env, tmp_path: P
     async def scenario() -> None:
         sealed = env.keyring.seal_secret("EGKEPTACCESSKEY00001", b"kept secret")
         await env.catalog.add_credential("EGKEPTACCESSKEY00001", sealed)
-        assert await record_credentials(env.store)
+        assert await record_credentials(env.store.vault)
         async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
             assert report.credentials == 1
             found = await rebuilt.get_credential("EGKEPTACCESSKEY00001")
@@ -360,10 +360,10 @@ def test_records_named_before_decision_0018_are_read_kept_and_collected(
         version = await env.put("v", "k", payload(100, 1))
         tagged = {**version.headers, "x-amz-tagging": "a=b"}
         await store.catalog.update_version_headers(version.version_id, tagged)
-        await record_amendment(store, version.version_id)
+        await record_amendment(store.vault, version.version_id)
         marker = await store.delete_object("v", "k")
         assert marker is not None
-        await record_settings(store)
+        await record_settings(store.vault)
         # As an earlier Égide named them: the bucket id in each name.
         (amend,) = [n async for n in env.sites[0].list("amend-")]
         number = int(amend.rsplit("-", 1)[1])
@@ -392,7 +392,7 @@ def test_records_named_before_decision_0018_are_read_kept_and_collected(
         legacy = [legacy_amend, legacy_mark, legacy_set]
         for site in env.sites:  # current: kept
             assert all([await site.size(name) for name in legacy])
-        await record_settings(store)  # a new settings record (0018) supersedes the old one
+        await record_settings(store.vault)  # a new settings record (0018) supersedes the old one
         await store.delete_object("v", "k", marker.s3_version_id)
         await store.delete_object("v", "k", version.s3_version_id)
         await run_job(env, "gc", {"grace": 0})  # noted
@@ -418,7 +418,7 @@ async def _as_before_0018(env: Env, version: ObjectVersion) -> ObjectVersion:
             await write_file(sites[name], new_name, legacy + data[HEADER_SIZE:])
             await sites[name].delete(part.file(version.version_id, index))
     old = replace(version, parts=tuple(replace(p, pid=b"") for p in version.parts))
-    await write_completion_record(env.store, old)
+    await write_completion_record(env.store.vault, old)
     with sqlite3.connect(env.tmp / "catalog.sqlite3") as db:
         parts = json.dumps([p.fields() for p in old.parts])
         db.execute("UPDATE versions SET parts = ? WHERE version_id = ?", (parts, old.version_id))

@@ -133,9 +133,9 @@ def test_restore_catches_up_with_what_came_after(env: Env, tmp_path: Path) -> No
         later_marker = await store.delete_object("b", "moving")  # a marker after the snapshot
         tags = {**kept.headers, "x-amz-tagging": "after=snapshot"}  # a change after it
         await store.catalog.update_version_headers(kept.version_id, tags)
-        await record_amendment(store, kept.version_id)
+        await record_amendment(store.vault, kept.version_id)
         await store.catalog.put_bucket_setting(bucket.id, "cors", '[{"origin": "*"}]')
-        await record_settings(store)  # as the servers' housekeeping does
+        await record_settings(store.vault)  # as the servers' housekeeping does
         await store.empty_trash()
         extra = env.tmp.parent / "extra"
         name = shard_name(moving.version_id, 0, 2)

@@ -8,7 +8,7 @@ import calendar
 
 import pytest
 
-from egide.engine.lifecycle import (
+from egide.engine.lifecyclerules import (
     LifecycleFilter,
     LifecycleRule,
     due,

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING
 
 from egide.domain import (
     AMENDMENT_PREFIX,
@@ -35,14 +34,10 @@ from egide.engine.siterecords import (
     open_in_any,
     read_newest,
     seal_document,
-    writable_sites,
     write_everywhere,
 )
+from egide.engine.vault import Vault
 from egide.sites.base import Site
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
-
 
 _CONTEXT = b"egide/amendment/"
 
@@ -98,19 +93,19 @@ def open_amendment(
         return None
 
 
-async def record_amendment(store: ObjectStore, version_id: bytes) -> None:
+async def record_amendment(vault: Vault, version_id: bytes) -> None:
     """Record the current changeable state of `version_id` (just changed in the catalog) on
     the sites; SitesUnavailable if no site took it (the change stands in the catalog: asking
     again records it). A version gone meanwhile needs no record."""
-    version = await store.catalog.get_version_by_id(version_id)
+    version = await vault.catalog.get_version_by_id(version_id)
     if version is None:
         return
     number = time.time_ns()
-    bucket = await store._bucket_by_id(version.bucket_id)
+    bucket = await vault.buckets.by_id(version.bucket_id)
     name = amendment_name(version_id, number)
-    data = seal(store.bucket_key(bucket), version, number)
+    data = seal(vault.buckets.key(bucket), version, number)
     await write_everywhere(
-        await writable_sites(store), name, data, f"amendment record of {version.key}"
+        await vault.writable_sites(), name, data, f"amendment record of {version.key}"
     )
 
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from egide.catalog.base import Catalog
 from egide.domain import Bucket
-from egide.engine import lifecycle, placing, versioning
+from egide.engine import lifecyclerules, placing, versioning
 from egide.engine.events import EventBus, EventKind
-from egide.engine.lifecycle import LifecycleRule
+from egide.engine.lifecyclerules import LifecycleRule
 from egide.engine.versioning import LockConfiguration, Status
 from egide.placement import Policy
 
@@ -52,7 +52,7 @@ class BucketSettings:
         return await versioning.lock_configuration(self._catalog, bucket.id)
 
     async def lifecycle_rules(self, bucket: Bucket) -> tuple[LifecycleRule, ...]:
-        return await lifecycle.bucket_rules(self._catalog, bucket.id)
+        return await lifecyclerules.bucket_rules(self._catalog, bucket.id)
 
     async def policy_text(self, bucket: Bucket) -> str | None:
         """The placement policy stored for the bucket, as stored (None: none is)."""

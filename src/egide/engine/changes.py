@@ -30,7 +30,7 @@ async def put_bucket_setting(
 
 
 async def _announce(store: ObjectStore, kind: EventKind, version: ObjectVersion) -> None:
-    bucket = await store._bucket_by_id(version.bucket_id)
+    bucket = await store.buckets.by_id(version.bucket_id)
     store.events.announce(
         kind, bucket.name, key=version.key, version_id=version.version_id, size=version.size,
         etag=version.etag,
@@ -45,7 +45,7 @@ async def set_version_headers(
     that replacement, and the replaced version's tags are gone with it."""
     if not await store.catalog.update_version_headers(version.version_id, headers):
         return False
-    await record_amendment(store, version.version_id)
+    await record_amendment(store.vault, version.version_id)
     await _announce(store, EventKind.OBJECT_TAGS_CHANGED, version)
     return True
 
@@ -64,11 +64,11 @@ async def set_retention(
         version.bucket_id, version.key, version.version_id, retention=(mode, until),
         bypass_governance=bypass_governance,
     )  # fmt: skip
-    await record_amendment(store, version.version_id)
+    await record_amendment(store.vault, version.version_id)
     await _announce(store, EventKind.OBJECT_LOCK_CHANGED, version)
 
 
 async def set_legal_hold(store: ObjectStore, version: ObjectVersion, on: bool) -> None:
     await store.catalog.set_lock(version.bucket_id, version.key, version.version_id, legal_hold=on)
-    await record_amendment(store, version.version_id)
+    await record_amendment(store.vault, version.version_id)
     await _announce(store, EventKind.OBJECT_LOCK_CHANGED, version)

@@ -19,7 +19,6 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING
 
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyring import Keyring
@@ -29,10 +28,8 @@ from egide.domain import (
     parse_credentials_record_name,
 )
 from egide.engine.siterecords import read_newest, write_or_wait
+from egide.engine.vault import Vault
 from egide.sites.base import Site
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
 
 KIND = "credentials"
 #: Access keys with their secrets sealed under the master key, as the catalog holds them.
@@ -52,18 +49,18 @@ def open_credentials(keyring: Keyring, number: int, sealed: bytes) -> Credential
         return None
 
 
-async def record_credentials(store: ObjectStore) -> bool:
+async def record_credentials(vault: Vault) -> bool:
     """Record the credentials if they changed since this process last did; whether it did.
     No site taking the record is logged and tried again next round."""
-    credentials = await store.catalog.sealed_credentials()
+    credentials = await vault.catalog.sealed_credentials()
     digest = hashlib.sha256(json.dumps([[a, s.hex()] for a, s in credentials]).encode())
-    if store.recorded_credentials == digest.hexdigest():
+    if vault.recorded_credentials == digest.hexdigest():
         return False
     number = time.time_ns()
-    sealed = seal(store.keyring, credentials, number)
-    if not await write_or_wait(store, credentials_record_name(number), sealed, "credentials"):
+    sealed = seal(vault.buckets.keyring, credentials, number)
+    if not await write_or_wait(vault, credentials_record_name(number), sealed, "credentials"):
         return False
-    store.recorded_credentials = digest.hexdigest()
+    vault.recorded_credentials = digest.hexdigest()
     return True
 
 

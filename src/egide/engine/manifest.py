@@ -15,16 +15,18 @@ start at 1) on each of the upload's sites, whose manifest lists the parts kept.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from egide.coding.shardfile import ShardHeader
+from egide.coding.padding import pad_manifest
+from egide.coding.shardfile import ShardFooter, ShardHeader
+from egide.crypto import aead
 from egide.domain import NO_BUCKET_ID, ObjectVersion, Part, SitesUnavailable, shard_name
-from egide.sites.base import write_file
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
+from egide.engine.vault import Vault
+from egide.sites.base import Site, write_file
 
 log = logging.getLogger("egide.manifest")
 
@@ -58,6 +60,23 @@ def version_manifest(bucket_name: str, version: ObjectVersion) -> dict[str, obje
     if version.parts:
         manifest["parts"] = [p.fields() for p in version.parts]
     return manifest
+
+
+def seal_footer(
+    bucket_key: bytes, version_id: bytes, manifest: dict[str, object], blocks: int, size: int,
+    *, pad: bool,
+) -> ShardFooter:  # fmt: skip
+    """The shard footer: what rebuilding the catalog from the shards needs, sealed under
+    the bucket key. `size` is the plaintext the blocks hold (padded: the class, never the
+    true size, which only the manifest says); with `pad` the manifest is padded too."""
+    document = json.dumps(manifest).encode()
+    sealed = aead.wrap(
+        bucket_key, pad_manifest(document) if pad else document,
+        b"egide/manifest/" + version_id,
+    )  # fmt: skip
+    # No master-wrapped bucket key in the footer: a copy there would survive shredding the
+    # bucket; the key records on the sites carry it (docs/decisions/0013-key-rotation.md).
+    return ShardFooter(blocks, size, b"", sealed)
 
 
 @dataclass(frozen=True)
@@ -111,19 +130,19 @@ class Manifest:
         )  # fmt: skip
 
 
-async def write_completion_record(store: ObjectStore, version: ObjectVersion) -> None:
+async def write_completion_record(vault: Vault, version: ObjectVersion) -> None:
     """Write the completion record of `version` (completed from its parts) on its sites,
     before the catalog commits it. A site that fails is logged: any one copy is enough for a
     rebuild; SitesUnavailable only if every site failed."""
-    bucket = await store._bucket_by_id(version.bucket_id)
+    bucket = await vault.buckets.by_id(version.bucket_id)
     manifest = version_manifest(bucket.name, version)
-    footer = store.seal_footer(
-        bucket, store.bucket_key(bucket), version.version_id, manifest, 0, 0,
-        pad=await store.pads(bucket),
+    footer = seal_footer(
+        vault.buckets.key(bucket), version.version_id, manifest, 0, 0,
+        pad=await vault.pads(bucket),
     ).encode()  # fmt: skip
 
     async def one(index: int) -> None:
-        site = store.sites[version.sites[index]]
+        site = vault.sites[version.sites[index]]
         header = ShardHeader(
             version.k, version.m, index, COMPLETION_SEQ, version.block_size, NO_BUCKET_ID,
             version.version_id,
@@ -131,7 +150,7 @@ async def write_completion_record(store: ObjectStore, version: ObjectVersion) ->
         name = shard_name(version.version_id, COMPLETION_SEQ, index)
         await write_file(site, name, header + footer)
 
-    indexes = [i for i, name in enumerate(version.sites) if name in store.sites]
+    indexes = [i for i, name in enumerate(version.sites) if name in vault.sites]
     results = await asyncio.gather(*(one(i) for i in indexes), return_exceptions=True)
     failed = [
         (version.sites[i], r)
@@ -147,11 +166,11 @@ async def write_completion_record(store: ObjectStore, version: ObjectVersion) ->
         )
 
 
-async def remove_completion_record(store: ObjectStore, version: ObjectVersion) -> None:
+async def remove_completion_record(sites: Mapping[str, Site], version: ObjectVersion) -> None:
     """Best effort: the catalog refused the completion, so its record must not make a rebuild
     show an object that never was (garbage collection removes what is left)."""
     for index, name in enumerate(version.sites):
-        site = store.sites.get(name)
+        site = sites.get(name)
         if site is not None:
             try:
                 await site.delete(shard_name(version.version_id, COMPLETION_SEQ, index))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
 
 from egide.domain import (
     MARKER_RECORD_PREFIX,
@@ -32,14 +31,10 @@ from egide.engine.siterecords import (
     read_newest,
     remove_everywhere,
     seal_document,
-    writable_sites,
     write_everywhere,
 )
+from egide.engine.vault import Vault
 from egide.sites.base import Site
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
-
 
 _CONTEXT = b"egide/delete-marker/"
 
@@ -75,7 +70,7 @@ def marker_version(
 
 
 async def commit_marker(
-    store: ObjectStore,
+    vault: Vault,
     bucket: Bucket,
     marker: ObjectVersion,
     condition: WriteCondition | None = None,
@@ -83,14 +78,14 @@ async def commit_marker(
     """Record `marker` on the sites, then commit it; whatever the catalog raises (a failed
     condition, a locked null version), the records written are removed first."""
     name = marker_record_name(marker.version_id)
-    data = seal(store.bucket_key(bucket), marker)
+    data = seal(vault.buckets.key(bucket), marker)
     await write_everywhere(
-        await writable_sites(store), name, data, f"delete marker record of {marker.key}"
+        await vault.writable_sites(), name, data, f"delete marker record of {marker.key}"
     )
     try:
-        await store.catalog.commit_version(marker, condition)
+        await vault.catalog.commit_version(marker, condition)
     except Exception:
-        await remove_everywhere(store.sites, name)
+        await remove_everywhere(vault.sites, name)
         raise
 
 

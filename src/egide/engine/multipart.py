@@ -13,11 +13,13 @@ import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from awscrt import checksums as crt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from egide.clock import Clock
+from egide.coding.erasure import ErasureCode
 from egide.domain import (
     DomainError,
     InvalidPart,
@@ -30,13 +32,15 @@ from egide.domain import (
     new_id,
 )
 from egide.engine.events import EventKind
-from egide.engine.manifest import remove_completion_record, write_completion_record
+from egide.engine.manifest import (
+    remove_completion_record,
+    seal_footer,
+    write_completion_record,
+)
+from egide.engine.vault import Vault
 from egide.engine.versioning import new_version_fields
 from egide.engine.writer import Hasher, PartWriter
 from egide.pipeline import PartCipher
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_SIZE = 5 * 1024**3
@@ -176,21 +180,36 @@ def check_object_checksum(headers: dict[str, str], header: str, value: str, part
 
 
 class Multipart:
-    """The multipart operations of one store."""
+    """The multipart operations of one store (`ObjectStore.multipart`), over its vault: new
+    uploads take the store's `block_size`, `code(k, m)` is its erasure codes, and `announce`
+    tells its observers of each object completed."""
 
-    def __init__(self, store: ObjectStore) -> None:
-        self.store = store
-        self.catalog = store.catalog
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        block_size: int,
+        code: Callable[[int, int], ErasureCode],
+        announce: Callable[[EventKind, str, ObjectVersion], None],
+        clock: Clock,
+    ) -> None:
+        self.vault = vault
+        self.catalog = vault.catalog
+        self.block_size = block_size
+        self.code = code
+        self.announce = announce
+        self.clock = clock
 
     async def create(self, bucket_name: str, key: str, headers: dict[str, str]) -> Upload:
-        store = self.store
-        bucket = await store.bucket(bucket_name, cached=True)
+        buckets = self.vault.buckets
+        bucket = await buckets.named(bucket_name, cached=True)
         upload_id = new_id()
-        _, wrapped = store.keyring.new_data_key(store.bucket_key(bucket), upload_id)
-        placement = await store.place(bucket, upload_id)  # every part goes to these sites
+        _, wrapped = buckets.keyring.new_data_key(buckets.key(bucket), upload_id)
+        # Every part goes to these sites.
+        placement = await self.vault.placer.place(bucket, upload_id)
         upload = Upload(
-            upload_id=upload_id, bucket_id=bucket.id, key=key, created=store.clock.time(),
-            wrapped_data_key=wrapped, k=placement.k, m=placement.m, block_size=store.block_size,
+            upload_id=upload_id, bucket_id=bucket.id, key=key, created=self.clock.time(),
+            wrapped_data_key=wrapped, k=placement.k, m=placement.m, block_size=self.block_size,
             sites=placement.sites, headers=headers,
         )  # fmt: skip
         await self.catalog.create_upload(upload)
@@ -198,7 +217,7 @@ class Multipart:
 
     async def upload(self, bucket_name: str, key: str, upload_id: bytes) -> Upload:
         """The upload `upload_id` of `key`, or NoSuchUpload."""
-        bucket = await self.store.bucket(bucket_name, cached=True)
+        bucket = await self.vault.buckets.named(bucket_name, cached=True)
         upload = await self.catalog.get_upload(upload_id)
         if upload is None or upload.bucket_id != bucket.id or upload.key != key:
             raise NoSuchUpload(upload_id.hex())
@@ -215,17 +234,17 @@ class Multipart:
     ) -> Part:
         """Write part `number` from `body`; `before_commit` gets its MD5 and may refuse it, or
         return the checksums to keep with it."""
-        store = self.store
-        bucket = await store._bucket_by_id(upload.bucket_id)
-        bucket_key = store.bucket_key(bucket)
+        vault, buckets = self.vault, self.vault.buckets
+        bucket = await buckets.by_id(upload.bucket_id)
+        bucket_key = buckets.key(bucket)
         seq = await self.catalog.next_part_seq(upload.upload_id)
-        data_key = await store.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
+        data_key = await buckets.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
         ctx = PartCipher(
-            AESGCM(data_key), bucket.id, upload.upload_id, seq, store.code(upload.k, upload.m)
+            AESGCM(data_key), bucket.id, upload.upload_id, seq, self.code(upload.k, upload.m)
         )
-        pad = await store.pads(bucket)
+        pad = await vault.pads(bucket)
         pid = new_id()  # names its files: nothing on a site ties them to the upload's others
-        sites = [store.sites[n] for n in upload.sites]
+        sites = [vault.sites[n] for n in upload.sites]
         writer = PartWriter(ctx, sites, upload.block_size, pad=pad, name=(pid, 0))
         md5 = hashlib.md5()
         try:
@@ -241,8 +260,8 @@ class Multipart:
             }  # fmt: skip
             if writer.padded_size is not None:
                 manifest["padded_size"] = writer.padded_size
-            footer = store.seal_footer(
-                bucket, bucket_key, upload.upload_id, manifest, writer.block_count,
+            footer = seal_footer(
+                bucket_key, upload.upload_id, manifest, writer.block_count,
                 writer.stored_size, pad=pad,
             )  # fmt: skip
             await writer.finish(footer)
@@ -250,7 +269,7 @@ class Multipart:
         except BaseException as exc:
             await writer.abort()
             if isinstance(exc, SitesUnavailable):  # new uploads avoid the site
-                store.placer.failed(exc)
+                vault.placer.failed(exc)
             raise
         part = Part(number, seq, writer.size, etag, time.time(), checksums, pid, writer.padded_size)
         await self.catalog.commit_part(upload.upload_id, part, upload.sites)
@@ -310,15 +329,15 @@ class Multipart:
         )  # fmt: skip
         # The parts kept are known only now: a record of them goes to the sites first, so a
         # catalog rebuild finds the object (egide.engine.manifest).
-        await write_completion_record(self.store, version)
+        await write_completion_record(self.vault, version)
         try:
             await self.catalog.complete_upload(version, condition)
         except DomainError as exc:
             if not isinstance(exc, NoSuchUpload):  # else a racing completion owns the record
-                await remove_completion_record(self.store, version)
+                await remove_completion_record(self.vault.sites, version)
             raise
-        bucket = await self.store._bucket_by_id(upload.bucket_id)
-        self.store.announce_version(EventKind.OBJECT_CREATED, bucket.name, version)
+        bucket = await self.vault.buckets.by_id(upload.bucket_id)
+        self.announce(EventKind.OBJECT_CREATED, bucket.name, version)
         return version
 
     async def abort(self, upload: Upload) -> None:
@@ -330,14 +349,14 @@ class Multipart:
     async def list_uploads(
         self, bucket_name: str, prefix: str, after: tuple[str, bytes] | None, limit: int
     ) -> list[Upload]:
-        bucket = await self.store.bucket(bucket_name, cached=True)
+        bucket = await self.vault.buckets.named(bucket_name, cached=True)
         return await self.catalog.list_uploads(bucket.id, prefix, after, limit)
 
     async def abort_abandoned(self, older_than: float) -> int:
         """Abort uploads started more than `older_than` seconds ago; their parts go to the
         trash like any replaced shard."""
         aborted = 0
-        cutoff = self.store.clock.time() - older_than
+        cutoff = self.clock.time() - older_than
         while batch := await self.catalog.uploads_before(cutoff, 100):
             for upload in batch:
                 try:

@@ -24,7 +24,6 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
 
 from egide.domain import (
     SETTINGS_PREFIX,
@@ -44,10 +43,8 @@ from egide.engine.siterecords import (
     where_listed,
     write_or_wait,
 )
+from egide.engine.vault import Vault
 from egide.sites.base import Site
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
 
 #: The setting that holds the digest of the settings last recorded (never recorded itself).
 RECORDED = "settings-recorded"
@@ -74,12 +71,12 @@ def digest(settings: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(recorded(settings), sort_keys=True).encode()).hexdigest()
 
 
-async def record_settings(store: ObjectStore) -> int:
+async def record_settings(vault: Vault) -> int:
     """Record the settings of every bucket whose settings changed since last recorded; how many
     were recorded. A bucket no site takes a record of is logged and left for the next round."""
     count = 0
-    every = await store.catalog.all_bucket_settings()
-    for bucket in await store.catalog.list_buckets():
+    every = await vault.catalog.all_bucket_settings()
+    for bucket in await vault.catalog.list_buckets():
         settings = every.get(bucket.id, {})
         now = digest(settings)
         if settings.get(RECORDED) == now and RECORD_NAME in settings:
@@ -88,16 +85,16 @@ async def record_settings(store: ObjectStore) -> int:
         name = settings_record_name(new_id())
         document = {"number": number, "settings": recorded(settings)}
         context = _named_context(bucket.id, name)
-        sealed = seal_document(store.bucket_key(bucket), document, context)
-        if not await write_or_wait(store, name, sealed, f"settings record of {bucket.name}"):
+        sealed = seal_document(vault.buckets.key(bucket), document, context)
+        if not await write_or_wait(vault, name, sealed, f"settings record of {bucket.name}"):
             continue
         previous = settings.get(RECORD_NAME)
-        if not await store.catalog.swap_bucket_setting(bucket.id, RECORD_NAME, previous, name):
-            await remove_everywhere(store.sites, name)  # another server recorded them meanwhile
+        if not await vault.catalog.swap_bucket_setting(bucket.id, RECORD_NAME, previous, name):
+            await remove_everywhere(vault.sites, name)  # another server recorded them meanwhile
             continue
-        await store.catalog.put_bucket_setting(bucket.id, RECORDED, now)
+        await vault.catalog.put_bucket_setting(bucket.id, RECORDED, now)
         if previous is not None:  # superseded: one record a bucket at rest (else GC's)
-            await remove_everywhere(store.sites, previous)
+            await remove_everywhere(vault.sites, previous)
         count += 1
     return count
 

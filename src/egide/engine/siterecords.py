@@ -14,14 +14,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from egide.crypto import aead
 from egide.domain import SitesUnavailable
+from egide.engine.vault import Vault
 from egide.sites.base import ShardMissing, Site, SiteError, write_file
-
-if TYPE_CHECKING:
-    from egide.engine.store import ObjectStore
 
 log = logging.getLogger("egide.records")
 T = TypeVar("T")
@@ -29,12 +27,6 @@ K = TypeVar("K")
 S = TypeVar("S")
 #: A numbered record's name → (the id of what it records, its number), or None for other names.
 Numbered = Callable[[str], tuple[bytes, int] | None]
-
-
-async def writable_sites(store: ObjectStore) -> dict[str, Site]:
-    """The sites a new record goes to: neither retired nor down."""
-    skip = set(await store.placer.retired()) | set(store.health.unavailable())
-    return {name: site for name, site in store.sites.items() if name not in skip}
 
 
 async def write_everywhere(sites: Mapping[str, Site], name: str, data: bytes, what: str) -> None:
@@ -53,11 +45,11 @@ async def write_everywhere(sites: Mapping[str, Site], name: str, data: bytes, wh
         raise SitesUnavailable(f"no site took the {what}", tuple(failed))
 
 
-async def write_or_wait(store: ObjectStore, name: str, data: bytes, what: str) -> bool:
+async def write_or_wait(vault: Vault, name: str, data: bytes, what: str) -> bool:
     """Write a record that the servers keep up to date (settings, credentials) on the
     writable sites; False, logged, if no site took it: the next round tries again."""
     try:
-        await write_everywhere(await writable_sites(store), name, data, what)
+        await write_everywhere(await vault.writable_sites(), name, data, what)
     except SitesUnavailable as exc:
         log.warning("%s; trying again next round", exc)
         return False

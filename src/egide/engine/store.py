@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -19,14 +18,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from egide.catalog.base import Catalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.coding.erasure import ErasureCode
-from egide.coding.padding import pad_manifest, padded_size
+from egide.coding.padding import padded_size
 from egide.coding.shardfile import ShardFooter, ShardHeader
-from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import (
     NO_BUCKET_ID,
     Bucket,
-    BucketNotFound,
     CurrentIsDeleteMarker,
     DeleteMarkerHit,
     KeyNotFound,
@@ -38,6 +35,7 @@ from egide.domain import (
     new_id,
     parse_version_id,
 )
+from egide.engine.buckets import Buckets
 from egide.engine.bucketsettings import BucketSettings
 from egide.engine.credentialrecords import record_credentials
 from egide.engine.credentials import CredentialService
@@ -49,15 +47,14 @@ from egide.engine.keyrecords import (
     delete_key_record,
     write_key_record,
 )
-from egide.engine.lifecycle import apply_lifecycle
 from egide.engine.listing import Listing, list_objects
-from egide.engine.manifest import version_manifest
+from egide.engine.manifest import seal_footer, version_manifest
 from egide.engine.markers import commit_marker, marker_version
 from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
 from egide.engine.placing import NoPlacement, Placer
 from egide.engine.reader import MultipartReader, ObjectReader
-from egide.engine.settingsrecords import record_settings
+from egide.engine.vault import Vault
 from egide.engine.versioning import (
     FROM_NEWEST,
     VersionListing,
@@ -103,7 +100,6 @@ class ObjectStore:
         if len(sites) < k + m:
             raise ValueError(f"code {k}+{m} needs {k + m} sites, {len(sites)} configured")
         self.catalog = catalog
-        self.keyring = keyring
         self.sites = {site.name: site for site in sites}
         #: What the caches and expiries below read the time from (tests move it by hand).
         self.clock = clock
@@ -124,19 +120,11 @@ class ObjectStore:
             catalog, list(self.sites), profiles, policies or BucketPolicies(),
             Policy(k=k, m=m), self.health, clock=clock, cache_seconds=bucket_cache_seconds,
         )  # fmt: skip
-        self.multipart = Multipart(self)
+        #: Buckets by name and by id, and their keys.
+        self.buckets = Buckets(catalog, keyring, clock=clock, cache_seconds=bucket_cache_seconds)
+        #: What the records beside the shards need of this store (egide.engine.vault).
+        self.vault = Vault(catalog, self.sites, self.buckets, self.placer)
         self._codes: dict[tuple[int, int], ErasureCode] = {}
-        #: Bucket id → (the master-wrapped key it came from, the bucket key): a rotation
-        #: changes the wrapped key, so a stale entry is never used for new writes.
-        self._bucket_keys: dict[bytes, tuple[bytes, bytes]] = {}
-        #: Bucket id → its retired keys (egide.engine.rekey), tried for data keys not yet
-        #: rewrapped under the current one.
-        self._retired_keys: dict[bytes, tuple[bytes, ...]] = {}
-        self._buckets_by_id: dict[bytes, Bucket] = {}
-        self._bucket_cache: dict[str, tuple[Bucket, float]] = {}
-        #: Digest of the credentials this process last recorded on the sites
-        #: (egide.engine.credentialrecords).
-        self.recorded_credentials: str | None = None
         #: Catalog writes started without waiting (repair queue), kept until they end.
         self._pending: set[asyncio.Future[None]] = set()
         #: What happened, for the observers beside the engine (audit, notifications, feeds).
@@ -149,8 +137,20 @@ class ObjectStore:
         )
         #: Access keys, added with their record on the sites and their event.
         self.credentials = CredentialService(
-            catalog, keyring, self.events, record=lambda: record_credentials(self)
+            catalog, keyring, self.events, record=lambda: record_credentials(self.vault)
         )
+        self.multipart = Multipart(
+            self.vault, block_size=block_size, code=self.code,
+            announce=self.announce_version, clock=clock,
+        )  # fmt: skip
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.buckets.keyring
+
+    @keyring.setter
+    def keyring(self, keyring: Keyring) -> None:
+        self.buckets.keyring = keyring
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: frozenset[str] = frozenset()
@@ -180,42 +180,11 @@ class ObjectStore:
         return self._codes[k, m]
 
     def bucket_key(self, bucket: Bucket) -> bytes:
-        cached = self._bucket_keys.get(bucket.id)
-        if cached is None or cached[0] != bucket.wrapped_key:
-            key = self.keyring.bucket_key(bucket.id, bucket.wrapped_key)
-            cached = self._bucket_keys[bucket.id] = (bucket.wrapped_key, key)
-        return cached[1]
+        return self.buckets.key(bucket)
 
     async def data_key(self, bucket_id: bytes, owner_id: bytes, wrapped: bytes) -> bytes:
-        """The data key of a version or upload. It is under the bucket's current key, or under
-        a retired one while (or if) a bucket key rotation has not rewrapped it; if no key this
-        store knows opens it, the bucket is read again from the catalog (a rotation in another
-        process changed it) before giving up with DecryptionError."""
-        bucket = await self._bucket_by_id(bucket_id)
-        for fresh in (False, True):
-            if fresh:
-                found = await self.catalog.get_bucket_by_id(bucket_id)
-                if found is None:
-                    raise BucketNotFound(bucket_id.hex())
-                bucket = self._buckets_by_id[bucket_id] = found
-                self._retired_keys.pop(bucket_id, None)
-            try:
-                return self.keyring.data_key(self.bucket_key(bucket), owner_id, wrapped)
-            except aead.DecryptionError:
-                pass
-            if bucket_id not in self._retired_keys:
-                retired = await self.catalog.retired_bucket_keys(bucket_id)
-                self._retired_keys[bucket_id] = tuple(
-                    self.keyring.bucket_key(bucket_id, key) for _, _, key in retired
-                )
-            for key in self._retired_keys[bucket_id]:
-                try:
-                    return self.keyring.data_key(key, owner_id, wrapped)
-                except aead.DecryptionError:
-                    continue
-        raise aead.DecryptionError(
-            f"no key of bucket {bucket.name} opens data key {owner_id.hex()}"
-        )
+        """The data key of a version or upload (egide.engine.buckets.Buckets.data_key)."""
+        return await self.buckets.data_key(bucket_id, owner_id, wrapped)
 
     # -- buckets ----------------------------------------------------------------------------
 
@@ -241,21 +210,9 @@ class ObjectStore:
         return bucket
 
     async def bucket(self, name: str, *, cached: bool = False) -> Bucket:
-        """The bucket named `name`. With `cached`, a lookup up to `bucket_cache_seconds` old
-        may serve: object operations use it, while bucket operations always ask the catalog
-        (another process may have deleted the bucket; a write still fails then, because its
-        commit checks the bucket in the same transaction)."""
-        now = self.clock.monotonic()
-        hit = self._bucket_cache.get(name) if cached else None
-        if hit is not None and now - hit[1] < self.bucket_cache_seconds:
-            return hit[0]
-        bucket = await self.catalog.get_bucket(name)
-        if bucket is None:
-            self._bucket_cache.pop(name, None)
-            raise BucketNotFound(name)
-        self._buckets_by_id[bucket.id] = bucket  # ids are never reused
-        self._bucket_cache[name] = (bucket, now)
-        return bucket
+        """The bucket named `name`; with `cached`, a lookup up to `bucket_cache_seconds` old
+        may serve (egide.engine.buckets.Buckets.named)."""
+        return await self.buckets.named(name, cached=cached)
 
     async def list_buckets(self) -> list[Bucket]:
         return await self.catalog.list_buckets()
@@ -263,7 +220,7 @@ class ObjectStore:
     async def delete_bucket(self, name: str) -> None:
         """DeleteBucket (empty buckets only), then its key records: a catalog rebuilt from
         the sites must not bring the bucket back."""
-        self._bucket_cache.pop(name, None)
+        self.buckets.forget(name)
         bucket = await self.catalog.get_bucket(name)
         await self.catalog.delete_bucket(name)
         self.events.announce(EventKind.BUCKET_REMOVED, name)
@@ -329,31 +286,14 @@ class ObjectStore:
 
     async def pads(self, bucket: Bucket) -> bool:
         """Whether new data of `bucket` is padded to size classes (its policy's `padding`)."""
-        return (await self.placer.policy(bucket)).padding
+        return await self.vault.pads(bucket)
 
     def _footer(
         self, version: ObjectVersion, bucket: Bucket, bucket_key: bytes, blocks: int, pad: bool
     ) -> ShardFooter:
         manifest = version_manifest(bucket.name, version)
-        return self.seal_footer(bucket, bucket_key, version.version_id, manifest, blocks,
-                                version.stored_size, pad=pad)  # fmt: skip
-
-    @staticmethod
-    def seal_footer(
-        bucket: Bucket, bucket_key: bytes, version_id: bytes, manifest: dict[str, object],
-        blocks: int, size: int, *, pad: bool,
-    ) -> ShardFooter:  # fmt: skip
-        """The shard footer: what rebuilding the catalog from the shards needs, sealed under
-        the bucket key. `size` is the plaintext the blocks hold (padded: the class, never the
-        true size, which only the manifest says); with `pad` the manifest is padded too."""
-        document = json.dumps(manifest).encode()
-        sealed = aead.wrap(
-            bucket_key, pad_manifest(document) if pad else document,
-            b"egide/manifest/" + version_id,
-        )  # fmt: skip
-        # No master-wrapped bucket key in the footer: a copy there would survive shredding the
-        # bucket; the key records on the sites carry it (docs/decisions/0013-key-rotation.md).
-        return ShardFooter(blocks, size, b"", sealed)
+        return seal_footer(bucket_key, version.version_id, manifest, blocks,
+                           version.stored_size, pad=pad)  # fmt: skip
 
     async def _put_streamed(
         self, version: ObjectVersion, ctx: PartCipher, bucket: Bucket, bucket_key: bytes,
@@ -494,15 +434,6 @@ class ObjectStore:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _bucket_by_id(self, bucket_id: bytes) -> Bucket:
-        bucket = self._buckets_by_id.get(bucket_id)
-        if bucket is None:
-            bucket = await self.catalog.get_bucket_by_id(bucket_id)
-            if bucket is None:
-                raise BucketNotFound(bucket_id.hex())
-            self._buckets_by_id[bucket_id] = bucket
-        return bucket
-
     async def delete_object(
         self,
         bucket_name: str,
@@ -526,7 +457,7 @@ class ObjectStore:
             marker = marker_version(
                 bucket.id, new_id(), key, time.time(), is_null=status == "Suspended"
             )
-            await commit_marker(self, bucket, marker)
+            await commit_marker(self.vault, bucket, marker)
             self.announce_version(EventKind.DELETE_MARKER_CREATED, bucket.name, marker)
             return marker
         if removed is not None:
@@ -602,20 +533,3 @@ class ObjectStore:
             if len(done) < len(batch):
                 break
         return removed
-
-    async def run_housekeeping(self, every: float = 10.0) -> None:
-        next_lifecycle = self.clock.monotonic()  # the first pass on the first round
-        while True:
-            await asyncio.sleep(min(every, self.lifecycle_interval))
-            try:
-                if self.upload_expiry:
-                    await self.multipart.abort_abandoned(self.upload_expiry)
-                await self.empty_trash()
-                if self.clock.monotonic() >= next_lifecycle:
-                    next_lifecycle = self.clock.monotonic() + self.lifecycle_interval
-                    await apply_lifecycle(self, self.clock.time(), self.lifecycle_day)
-                # Last: sites down must not hold up the rest.
-                await record_settings(self)
-                await record_credentials(self)
-            except Exception:
-                log.exception("housekeeping failed")

@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypedDict
 
-from egide.engine.lifecycle import (
-    LifecycleFilter,
-    LifecycleRule,
-    save_rules,
-)
+from egide.engine.lifecycle import save_rules
+from egide.engine.lifecyclerules import LifecycleFilter, LifecycleRule
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
