@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.conftest import Server
+from tests.conftest import ACCESS_KEY, InProcessFactory, Server
+from tests.e2e.test_authorize import DenyOne
+
+from egide.auth.authorize import Authorizer
 
 MiB = 1024 * 1024
 ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
@@ -328,3 +331,27 @@ def test_a_customer_key_is_never_ignored(s3: Any, bucket: str) -> None:
             SSECustomerKey=key,
         )  # fmt: skip
     assert error_of(exc) == ("InvalidRequest", 400)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("denied", "versioned"),
+    [("s3:GetObjectAttributes", False), ("s3:GetObjectVersionAttributes", True)],
+)
+def test_the_policy_action(
+    make_inprocess_server: InProcessFactory, denied: str, versioned: bool
+) -> None:
+    decision = DenyOne(denied)
+    s3 = make_inprocess_server(Authorizer(decision)).client()
+    s3.create_bucket(Bucket="attrs")
+    s3.put_bucket_versioning(Bucket="attrs", VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket="attrs", Key="k", Body=b"v1")["VersionId"]
+    which = {"VersionId": version} if versioned else {}
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket="attrs", Key="k", ObjectAttributes=["ETag"], **which)
+    assert error_of(exc) == ("AccessDenied", 403)
+    assert decision.actions()[-1] == (ACCESS_KEY, denied, "arn:aws:s3:::attrs/k")
+    # The other form is another action, allowed here.
+    other = {} if versioned else {"VersionId": version}
+    got = s3.get_object_attributes(Bucket="attrs", Key="k", ObjectAttributes=["ETag"], **other)
+    assert got["ETag"] == hashlib.md5(b"v1").hexdigest()
