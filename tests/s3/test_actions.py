@@ -28,6 +28,9 @@ def test_the_action_of_a_request() -> None:
     assert of("PUT", "/b/k", (("tagging", ""), ("versionId", "v"))) == "s3:PutObjectVersionTagging"
     assert of("PUT", "/b/k", (("retention", ""), ("versionId", "v"))) == "s3:PutObjectRetention"
     assert of("OPTIONS", "/b/k") == "egide:CorsPreflight"
+    assert of("GET", "/b/k", (("attributes", ""),)) == "s3:GetObjectAttributes"
+    versioned = (("attributes", ""), ("versionId", "v"))
+    assert of("GET", "/b/k", versioned) == "s3:GetObjectVersionAttributes"
 
 
 def test_resources_are_arns() -> None:

@@ -43,6 +43,8 @@ ACTIONS: dict[Endpoint, str] = {
     Endpoint.COPY_OBJECT: "s3:PutObject",
     Endpoint.GET_OBJECT: "s3:GetObject",
     Endpoint.HEAD_OBJECT: "s3:GetObject",
+    # AWS also asks for s3:GetObject (s3:GetObjectVersion with a versionId).
+    Endpoint.GET_OBJECT_ATTRIBUTES: "s3:GetObjectAttributes",
     Endpoint.DELETE_OBJECT: "s3:DeleteObject",
     Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectTagging",
     Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectTagging",
@@ -66,6 +68,7 @@ ACTIONS: dict[Endpoint, str] = {
 VERSION_ACTIONS: dict[Endpoint, str] = {
     Endpoint.GET_OBJECT: "s3:GetObjectVersion",
     Endpoint.HEAD_OBJECT: "s3:GetObjectVersion",
+    Endpoint.GET_OBJECT_ATTRIBUTES: "s3:GetObjectVersionAttributes",
     Endpoint.DELETE_OBJECT: "s3:DeleteObjectVersion",
     Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectVersionTagging",
     Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectVersionTagging",

@@ -20,6 +20,7 @@ from egide.engine.events import asking
 from egide.engine.store import ObjectStore
 from egide.s3 import (
     actions,
+    attributes,
     bucket,
     copy,
     cors,
@@ -61,6 +62,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.PUT_OBJECT: put.handle_put_object,
     Endpoint.GET_OBJECT: get.handle_get_object,
     Endpoint.HEAD_OBJECT: get.handle_head_object,
+    Endpoint.GET_OBJECT_ATTRIBUTES: attributes.handle_get_object_attributes,
     Endpoint.DELETE_OBJECT: delete.handle_delete_object,
     Endpoint.CREATE_MULTIPART_UPLOAD: multipart.handle_create,
     Endpoint.UPLOAD_PART: multipart.handle_upload_part,

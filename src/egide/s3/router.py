@@ -44,6 +44,7 @@ class Endpoint(Enum):
     COPY_OBJECT = "CopyObject"
     GET_OBJECT = "GetObject"
     HEAD_OBJECT = "HeadObject"
+    GET_OBJECT_ATTRIBUTES = "GetObjectAttributes"
     DELETE_OBJECT = "DeleteObject"
     GET_OBJECT_TAGGING = "GetObjectTagging"
     PUT_OBJECT_TAGGING = "PutObjectTagging"
@@ -140,6 +141,7 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
     (_OBJECT, "PUT", ("copy",)): Endpoint.COPY_OBJECT,
     (_OBJECT, "GET", ()): Endpoint.GET_OBJECT,
     (_OBJECT, "HEAD", ()): Endpoint.HEAD_OBJECT,
+    (_OBJECT, "GET", ("attributes",)): Endpoint.GET_OBJECT_ATTRIBUTES,
     (_OBJECT, "DELETE", ()): Endpoint.DELETE_OBJECT,
     (_OBJECT, "OPTIONS", ()): Endpoint.PREFLIGHT,
     (_OBJECT, "GET", ("tagging",)): Endpoint.GET_OBJECT_TAGGING,
@@ -162,6 +164,7 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
 _TAKES_VERSION_ID = frozenset(
     {
         Endpoint.GET_OBJECT, Endpoint.HEAD_OBJECT, Endpoint.DELETE_OBJECT,
+        Endpoint.GET_OBJECT_ATTRIBUTES,
         Endpoint.GET_OBJECT_TAGGING, Endpoint.PUT_OBJECT_TAGGING, Endpoint.DELETE_OBJECT_TAGGING,
         Endpoint.GET_OBJECT_RETENTION, Endpoint.PUT_OBJECT_RETENTION,
         Endpoint.GET_OBJECT_LEGAL_HOLD, Endpoint.PUT_OBJECT_LEGAL_HOLD, Endpoint.PREFLIGHT,
