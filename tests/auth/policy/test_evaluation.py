@@ -587,3 +587,23 @@ def test_a_2008_policy_reads_variables_as_literal_text() -> None:
     assert not evaluate(
         ALICE, "s3:GetObject", f"{B}/alice", context(ALICE), identity_policies=(policy,)
     ).allowed
+
+
+def test_a_resource_list_mixing_fixed_patterns_and_variables_matches_either() -> None:
+    HOME = f"{B}/home/${{aws:username}}/*"
+    policy = identity(
+        "mixed",
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{B}/public/*", HOME]},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": HOME},
+    )
+
+    def allowed(action: str, key: str) -> bool:
+        return evaluate(
+            ALICE, action, f"{B}/{key}", context(ALICE), identity_policies=(policy,)
+        ).allowed
+
+    assert allowed("s3:GetObject", "public/a") and allowed("s3:GetObject", "home/alice/a")
+    assert allowed("s3:PutObject", "home/alice/a")
+    assert not allowed("s3:GetObject", "home/bob/a") and not allowed("s3:PutObject", "public/a")
+    # The same policy asked again answers from its plan for the action, identically.
+    assert allowed("s3:GetObject", "home/alice/b") and not allowed("s3:GetObject", "private/a")

@@ -17,6 +17,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from egide.auth.policy.errors import MalformedPolicy
@@ -163,6 +164,15 @@ def _bool(raw: list[str], variables: bool) -> _Test:
     return lambda value, _values: value.lower() in wanted
 
 
+@lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A client's address, parsed once for the many requests it makes."""
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def _ip(raw: list[str], variables: bool) -> _Test:
     try:
         networks = [ipaddress.ip_network(v.strip(), strict=False) for v in raw]
@@ -170,11 +180,8 @@ def _ip(raw: list[str], variables: bool) -> _Test:
         raise MalformedPolicy(f"Invalid IP address or CIDR in condition: {exc}") from None
 
     def test(value: str, _values: Values) -> bool:
-        try:
-            address = ipaddress.ip_address(value.strip())
-        except ValueError:
-            return False
-        return any(
+        address = _address(value)
+        return address is not None and any(
             address.version == network.version and address in network for network in networks
         )
 

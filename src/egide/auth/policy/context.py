@@ -20,7 +20,7 @@ def condition_keys(
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     keys: dict[str, str | Sequence[str]] = {
-        "aws:CurrentTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:CurrentTime": moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z",
         "aws:EpochTime": str(int(moment.timestamp())),
         "aws:SecureTransport": "true" if context.secure_transport else "false",
         "aws:PrincipalType": caller.principal_type,

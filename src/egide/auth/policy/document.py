@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 
@@ -62,24 +62,25 @@ class ActionMatcher:
 class ResourceMatcher:
     """Resource or NotResource: ARN patterns (case-sensitive), variables resolved per request."""
 
-    __slots__ = ("_all", "_regex", "_with_variables", "patterns")
+    __slots__ = ("_all", "_regex", "_with_variables", "fixed_source", "patterns")
 
     def __init__(self, patterns: tuple[Pattern, ...]) -> None:
         self.patterns = patterns
         self._all = any(p.text == "*" for p in patterns)
         fixed = [p for p in patterns if not p.has_variables]
         self._with_variables = tuple(p for p in patterns if p.has_variables)
-        self._regex = (
-            re.compile("|".join(f"(?:{p.regex_source})" for p in fixed), re.DOTALL)
-            if fixed
-            else None
-        )
+        #: One expression for the patterns without variables (None: there are none).
+        self.fixed_source = "|".join(f"(?:{p.regex_source})" for p in fixed) or None
+        self._regex = re.compile(self.fixed_source, re.DOTALL) if self.fixed_source else None
 
     def matches(self, resource: str, values: Values) -> bool:
         if self._all:
             return True
         if self._regex is not None and self._regex.fullmatch(resource) is not None:
             return True
+        return self.matches_with_variables(resource, values)
+
+    def matches_with_variables(self, resource: str, values: Values) -> bool:
         return any(p.matches(resource, values) for p in self._with_variables)
 
 
@@ -99,6 +100,34 @@ class Statement:
     condition: Condition | None
 
 
+class Plan:
+    """The statements of a policy that speak of one action, and their resources tested at once:
+    one expression of optional lookaheads, group i set when statement i's fixed patterns match."""
+
+    __slots__ = ("_probe", "_variables", "statements")
+
+    def __init__(self, statements: tuple[Statement, ...]) -> None:
+        self.statements = statements
+        probes = "".join(f"(?:(?=({s.resource.fixed_source or '(?!)'})\\Z)|)" for s in statements)
+        self._probe = re.compile(probes, re.DOTALL)
+        self._variables = tuple(
+            any(p.has_variables for p in s.resource.patterns) for s in statements
+        )
+
+    def resource_hits(self, resource: str, values: Values) -> list[bool]:
+        """For each statement: does its Resource (or NotResource) list name `resource`?"""
+        found = self._probe.match(resource)
+        assert found is not None  # every lookahead is optional: the probe always matches
+        hits = [g is not None for g in found.groups()]
+        for i, variable in enumerate(self._variables):
+            if variable and not hits[i]:
+                hits[i] = self.statements[i].resource.matches_with_variables(resource, values)
+        return hits
+
+
+_PLANS_KEPT = 512
+
+
 @dataclass(frozen=True, eq=False)
 class Policy:
     """A policy document, compiled; `name` identifies it in verdicts (a policy's or bucket's)."""
@@ -108,6 +137,18 @@ class Policy:
     version: str | None
     id: str | None
     statements: tuple[Statement, ...]
+    _plans: dict[str, Plan] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def plan(self, action: str) -> Plan:
+        """The statements whose Action (or NotAction) covers `action`, kept per action."""
+        plan = self._plans.get(action)
+        if plan is None:
+            plan = Plan(
+                tuple(s for s in self.statements if s.action.matches(action) != s.not_action)
+            )
+            if len(self._plans) < _PLANS_KEPT:
+                self._plans[action] = plan
+        return plan
 
 
 def _strings(value: object, element: str, invalid: str) -> tuple[str, ...]:
@@ -183,9 +224,9 @@ def _statement(
 ) -> Statement:
     if not isinstance(raw, dict):
         raise MalformedPolicy("Statement must be an object")
-    for field in raw:
-        if field not in _STATEMENT_FIELDS:
-            raise MalformedPolicy(f"Unknown field {field}")
+    for key in raw:
+        if key not in _STATEMENT_FIELDS:
+            raise MalformedPolicy(f"Unknown field {key}")
     sid = raw.get("Sid")
     if sid is not None and not isinstance(sid, str):
         raise MalformedPolicy("Statement Sid must be a string")
@@ -256,9 +297,9 @@ def parse_policy(
         raise MalformedPolicy("This policy contains invalid Json") from None
     if not isinstance(document, dict):
         raise MalformedPolicy("Policies must be valid JSON and the first byte must be '{'")
-    for field in document:
-        if field not in _TOP_FIELDS:
-            raise MalformedPolicy(f"Unknown field {field}")
+    for key in document:
+        if key not in _TOP_FIELDS:
+            raise MalformedPolicy(f"Unknown field {key}")
     version = document.get("Version")
     if version is not None and version not in VERSIONS:
         raise MalformedPolicy("The policy must contain a valid version string")

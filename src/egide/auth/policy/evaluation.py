@@ -42,15 +42,6 @@ def _verdict(allowed: bool, policy: Policy, statement: Statement) -> Verdict:
     return Verdict(allowed, True, policy.name, statement.index, statement.sid)
 
 
-def _applies(statement: Statement, action: str, resource: str, values: Values) -> bool:
-    """Action, resource and condition (the principal is the caller's to check)."""
-    if statement.action.matches(action) == statement.not_action:
-        return False
-    if statement.resource.matches(resource, values) == statement.not_resource:
-        return False
-    return statement.condition is None or statement.condition.holds(values)
-
-
 def _principal_match(statement: Statement, caller: Caller) -> Match:
     """How the statement's Principal names the caller; NotPrincipal names all but its own."""
     if statement.principal is None:
@@ -82,27 +73,33 @@ def evaluate(
     identity_allow: Verdict | None = None
     resource_allow: Verdict | None = None
     for policy in identity_policies:
-        for statement in policy.statements:
-            if not _applies(statement, action, resource, values):
+        plan = policy.plan(action)
+        hits = plan.resource_hits(resource, values)
+        for statement, hit in zip(plan.statements, hits, strict=True):
+            if hit == statement.not_resource:
+                continue
+            if statement.condition is not None and not statement.condition.holds(values):
                 continue
             if statement.deny:
                 return _verdict(False, policy, statement)
             if identity_allow is None:
                 identity_allow = _verdict(True, policy, statement)
     if bucket_policy is not None:
-        for statement in bucket_policy.statements:
-            if statement.action.matches(action) == statement.not_action:
+        plan = bucket_policy.plan(action)
+        hits = plan.resource_hits(resource, values)
+        for statement, hit in zip(plan.statements, hits, strict=True):
+            if hit == statement.not_resource:
                 continue
             match = _principal_match(statement, caller)
             if match is Match.NONE:
                 continue
-            if not statement.deny and match is Match.ACCOUNT and not cross_account:
-                continue  # an account named grants its users nothing by itself
-            if not _applies(statement, action, resource, values):
-                continue
             if statement.deny:
-                return _verdict(False, bucket_policy, statement)
-            if resource_allow is None:
+                if statement.condition is None or statement.condition.holds(values):
+                    return _verdict(False, bucket_policy, statement)
+                continue
+            if resource_allow is not None or (match is Match.ACCOUNT and not cross_account):
+                continue  # decided already; or an account named grants its users nothing itself
+            if statement.condition is None or statement.condition.holds(values):
                 resource_allow = _verdict(True, bucket_policy, statement)
     if cross_account:
         return resource_allow if identity_allow and resource_allow else IMPLICIT_DENY

@@ -8,7 +8,7 @@ the substituted value matched literally, the resulting expression cached.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,7 +73,16 @@ def _compiled(expression: str, ignore_case: bool) -> re.Pattern[str]:
 class Pattern:
     """A value of a policy: literal or with `*`/`?` wildcards, with policy variables or not."""
 
-    __slots__ = ("_escapes", "_ignore_case", "_parts", "_regex", "_wildcards", "literal", "text")
+    __slots__ = (
+        "_escapes",
+        "_fragments",
+        "_ignore_case",
+        "_parts",
+        "_regex",
+        "_wildcards",
+        "literal",
+        "text",
+    )
 
     def __init__(
         self, text: str, *, wildcards: bool, variables: bool, ignore_case: bool = False
@@ -84,6 +93,10 @@ class Pattern:
         self._escapes = variables  # `${*}` … mean something only where variables do
         parts = _split(text) if variables else (text,)
         self._parts: tuple[_Part, ...] = parts
+        #: The parts with their literal text already translated into regular expressions.
+        self._fragments: tuple[_Part, ...] = tuple(
+            _escaped_text(p, wildcards, self._escapes) if isinstance(p, str) else p for p in parts
+        )
         #: The literal value when there is neither a variable nor a wildcard in it.
         self.literal: str | None = None
         self._regex: re.Pattern[str] | None = None
@@ -91,7 +104,10 @@ class Pattern:
             plain = "".join(p for p in parts if isinstance(p, str))
             if not wildcards or not any(c in plain for c in "*?"):
                 self.literal = plain if not variables else _unescape(plain)
-            self._regex = _compiled(self._expression(parts, None), ignore_case)
+            self._regex = re.compile(
+                "".join(f for f in self._fragments if isinstance(f, str)),
+                re.DOTALL | (re.IGNORECASE if ignore_case else 0),
+            )
 
     @property
     def has_variables(self) -> bool:
@@ -116,7 +132,7 @@ class Pattern:
     def matches(self, value: str, values: Values) -> bool:
         if self._regex is not None:
             return self._regex.fullmatch(value) is not None
-        expression = self._expression(self._parts, values)
+        expression = self._expression(values)
         if expression is None:
             return False
         return _compiled(expression, self._ignore_case).fullmatch(value) is not None
@@ -136,13 +152,12 @@ class Pattern:
             out.append(got)
         return "".join(out)
 
-    def _expression(self, parts: Iterable[_Part], values: Values | None) -> str | None:
+    def _expression(self, values: Values) -> str | None:
         out: list[str] = []
-        for part in parts:
+        for part in self._fragments:
             if isinstance(part, str):
-                out.append(_escaped_text(part, self._wildcards, self._escapes))
+                out.append(part)
                 continue
-            assert values is not None
             got = values.single(part.key)
             if got is None:
                 got = part.default
