@@ -44,19 +44,25 @@ class PolicyKind(Enum):
 class ActionMatcher:
     """Action or NotAction: `service:Name` patterns, case-insensitive, as one expression."""
 
-    __slots__ = ("_all", "_regex", "patterns")
+    __slots__ = ("_all", "_names", "_regex", "patterns")
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
         self.patterns = patterns
         self._all = "*" in patterns
+        self._names = frozenset(p.lower() for p in patterns if "*" not in p and "?" not in p)
         alternatives = "|".join(
-            "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p)
+            re.escape(p).replace(r"\*", ".*").replace(r"\?", ".")
             for p in patterns
+            if "*" in p or "?" in p
         )
-        self._regex = re.compile(f"(?:{alternatives})", re.IGNORECASE | re.DOTALL)
+        self._regex = (
+            re.compile(f"(?:{alternatives})", re.IGNORECASE | re.DOTALL) if alternatives else None
+        )
 
     def matches(self, action: str) -> bool:
-        return self._all or self._regex.fullmatch(action) is not None
+        if self._all or action.lower() in self._names:
+            return True
+        return self._regex is not None and self._regex.fullmatch(action) is not None
 
 
 class ResourceMatcher:

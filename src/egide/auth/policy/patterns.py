@@ -53,7 +53,7 @@ def as_values(context: ContextMapping | Values) -> Values:
 
 def _glob_regex(text: str) -> str:
     """`*` any run of characters (`/` included, as AWS), `?` one character, the rest literal."""
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+    return re.escape(text).replace(r"\*", ".*").replace(r"\?", ".")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class Pattern:
         "_fragments",
         "_ignore_case",
         "_parts",
-        "_regex",
+        "_source",
         "_wildcards",
         "literal",
         "text",
@@ -99,25 +99,23 @@ class Pattern:
         )
         #: The literal value when there is neither a variable nor a wildcard in it.
         self.literal: str | None = None
-        self._regex: re.Pattern[str] | None = None
+        #: The expression of a pattern without variables (compiled when first matched).
+        self._source: str | None = None
         if all(isinstance(p, str) for p in parts):
             plain = "".join(p for p in parts if isinstance(p, str))
             if not wildcards or not any(c in plain for c in "*?"):
                 self.literal = plain if not variables else _unescape(plain)
-            self._regex = re.compile(
-                "".join(f for f in self._fragments if isinstance(f, str)),
-                re.DOTALL | (re.IGNORECASE if ignore_case else 0),
-            )
+            self._source = "".join(f for f in self._fragments if isinstance(f, str))
 
     @property
     def has_variables(self) -> bool:
-        return self._regex is None
+        return self._source is None
 
     @property
     def regex_source(self) -> str:
         """The expression of a pattern without variables (to join several into one)."""
-        assert self._regex is not None
-        return self._regex.pattern
+        assert self._source is not None
+        return self._source
 
     def prefix(self) -> str:
         """The literal text before the first wildcard or variable (to check a bucket policy)."""
@@ -130,8 +128,8 @@ class Pattern:
         return first[:cut]
 
     def matches(self, value: str, values: Values) -> bool:
-        if self._regex is not None:
-            return self._regex.fullmatch(value) is not None
+        if self._source is not None:
+            return _compiled(self._source, self._ignore_case).fullmatch(value) is not None
         expression = self._expression(values)
         if expression is None:
             return False
