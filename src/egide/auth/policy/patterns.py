@@ -21,8 +21,10 @@ _REFERENCE = re.compile(r"^\s*([^,\s']+)\s*(?:,\s*'([^']*)'\s*)?$")
 _ESCAPES = frozenset("*?$")
 
 
+@lru_cache(maxsize=4096)
 def fold_key(key: str) -> str:
-    """Condition key names are case-insensitive; a tag key after the `/` keeps its case."""
+    """Condition key names are case-insensitive; a tag key after the `/` keeps its case.
+    Cached: the same few dozen keys come with every request."""
     name, slash, rest = key.partition("/")
     return name.lower() + slash + rest
 
@@ -33,9 +35,10 @@ class Values:
     __slots__ = ("_values",)
 
     def __init__(self, mapping: ContextMapping) -> None:
-        self._values: dict[str, tuple[str, ...]] = {}
-        for key, value in mapping.items():
-            self._values[fold_key(key)] = (value,) if isinstance(value, str) else tuple(value)
+        self._values: dict[str, tuple[str, ...]] = {
+            fold_key(key): (value,) if isinstance(value, str) else tuple(value)
+            for key, value in mapping.items()
+        }
 
     def get(self, folded_key: str) -> tuple[str, ...]:
         """The values of a key already folded (empty when the request has none)."""
