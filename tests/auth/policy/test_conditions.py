@@ -214,3 +214,9 @@ def test_malformed_condition_is_refused_with_its_reason(block: object, reason: s
         compile_condition(block, variables=True)
     assert reason in refused.value.reason
     assert refused.value.code == "MalformedPolicy" and refused.value.status == 400
+
+
+def test_a_tag_key_after_the_slash_keeps_its_case() -> None:
+    block = {"StringEquals": {"s3:ExistingObjectTag/Project": "apollo"}}
+    assert holds(block, {"S3:existingobjecttag/Project": "apollo"})
+    assert not holds(block, {"s3:ExistingObjectTag/project": "apollo"})

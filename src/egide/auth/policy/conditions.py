@@ -50,13 +50,15 @@ class Clause:
                 return False
             return self.if_exists or self.negated
         test, negated = self.test, self.negated
-        if self.qualifier == "ForAnyValue":
-            return any(test(v, values) != negated for v in got)
         if self.qualifier == "ForAllValues":
             return all(test(v, values) != negated for v in got)
-        if negated:
-            return not any(test(v, values) for v in got)
-        return any(test(v, values) for v in got)
+        if self.qualifier == "ForAnyValue":
+            return any(test(v, values) != negated for v in got)
+        # A plain operator: some value matches; negated, none does.
+        for v in got:
+            if test(v, values):
+                return not negated
+        return negated
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +90,16 @@ def _strings(*, like: bool, ignore_case: bool) -> _Compiler:
         patterns = [
             Pattern(v, wildcards=like, variables=variables, ignore_case=ignore_case) for v in raw
         ]
-        if all(p.literal is not None for p in patterns):
-            if ignore_case:
-                folded = frozenset(p.literal.casefold() for p in patterns if p.literal is not None)
-                return lambda value, _values: value.casefold() in folded
-            exact = frozenset(p.literal for p in patterns if p.literal is not None)
-            return lambda value, _values: value in exact
-        return lambda value, values: any(p.matches(value, values) for p in patterns)
+        literals = [p.literal for p in patterns if p.literal is not None]
+        exact = frozenset(v.casefold() for v in literals) if ignore_case else frozenset(literals)
+        others = tuple(p for p in patterns if p.literal is None)
+
+        def test(value: str, values: Values) -> bool:
+            if (value.casefold() if ignore_case else value) in exact:
+                return True
+            return any(pattern.matches(value, values) for pattern in others)
+
+        return test
 
     return compile_
 
@@ -165,12 +170,13 @@ def _bool(raw: list[str], variables: bool) -> _Test:
 
 
 @lru_cache(maxsize=4096)
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """A client's address, parsed once for the many requests it makes."""
+def _address(text: str) -> tuple[int, int] | None:
+    """A client's address as (version, integer), parsed once for the many requests it makes."""
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    return address.version, int(address)
 
 
 def _ip(raw: list[str], variables: bool) -> _Test:
@@ -179,11 +185,17 @@ def _ip(raw: list[str], variables: bool) -> _Test:
     except ValueError as exc:
         raise MalformedPolicy(f"Invalid IP address or CIDR in condition: {exc}") from None
 
+    ranges = tuple((n.version, int(n.netmask), int(n.network_address)) for n in networks)
+
     def test(value: str, _values: Values) -> bool:
         address = _address(value)
-        return address is not None and any(
-            address.version == network.version and address in network for network in networks
-        )
+        if address is None:
+            return False
+        version, number = address
+        for net_version, mask, network in ranges:
+            if version == net_version and number & mask == network:
+                return True
+        return False
 
     return test
 
