@@ -78,12 +78,13 @@ def evaluate(
         for statement, hit in zip(plan.statements, hits, strict=True):
             if hit == statement.not_resource:
                 continue
+            if not statement.deny and identity_allow is not None:
+                continue  # allowed already: only a Deny can change the answer
             if statement.condition is not None and not statement.condition.holds(values):
                 continue
             if statement.deny:
                 return _verdict(False, policy, statement)
-            if identity_allow is None:
-                identity_allow = _verdict(True, policy, statement)
+            identity_allow = _verdict(True, policy, statement)
     if bucket_policy is not None:
         plan = bucket_policy.plan(action)
         hits = plan.resource_hits(resource, values)
