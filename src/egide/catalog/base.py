@@ -18,6 +18,7 @@ from egide.catalog.garbage import (
     ShredSummary,
     TrashedShard,
 )
+from egide.catalog.identities import AccessKeyCatalog, Identities, KeyHolder, UserCatalog
 from egide.catalog.inventory import FindingsCatalog, InventoryCatalog, RecordedReport
 from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
@@ -25,14 +26,17 @@ from egide.catalog.uploads import UploadCatalog
 from egide.catalog.versions import VersionCatalog
 
 __all__ = [
+    "AccessKeyCatalog",
     "BucketCatalog",
     "Catalog",
     "CatalogBackup",
     "CredentialCatalog",
     "FindingsCatalog",
     "GarbageCatalog",
+    "Identities",
     "InventoryCatalog",
     "JobCatalog",
+    "KeyHolder",
     "KeyRotationCatalog",
     "RecordedReport",
     "ShredSummary",
@@ -40,6 +44,7 @@ __all__ = [
     "ShreddingCatalog",
     "TrashedShard",
     "UploadCatalog",
+    "UserCatalog",
     "VersionCatalog",
 ]
 
@@ -49,6 +54,8 @@ class Catalog(
     VersionCatalog,
     UploadCatalog,
     CredentialCatalog,
+    UserCatalog,
+    AccessKeyCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,
