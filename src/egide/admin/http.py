@@ -39,7 +39,7 @@ from egide.admin.policies import (
     set_policy,
 )
 from egide.auth import errors as auth_errors
-from egide.auth.authorize import Authorizer, Principal, context_of
+from egide.auth.authorize import Authorizer, context_of
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import Bucket, BucketNotFound, Job
@@ -137,7 +137,7 @@ class AdminApp:
                     405, "MethodNotAllowed", f"{head.method} is not allowed here: {allowed}"
                 )
             await self.authorizer.authorize(
-                Principal(access_key=auth.access_key), operation.action,
+                self.secrets.principal(auth.access_key), operation.action,
                 route.resource.format(**params), context_of(call, now),
             )  # fmt: skip
             token = asking.set(auth.access_key)  # who asked, in the engine's events
