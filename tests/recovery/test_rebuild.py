@@ -340,7 +340,6 @@ def test_access_keys_come_back_from_the_credentials_record(env: Env, tmp_path: P
     env.run(scenario)
 
 
-
 def test_users_groups_and_key_status_come_back_from_the_credentials_record(
     env: Env, tmp_path: Path
 ) -> None:
@@ -365,6 +364,7 @@ def test_users_groups_and_key_status_come_back_from_the_credentials_record(
             assert opened == secret.encode()
 
     env.run(scenario)
+
 
 async def _rename_everywhere(env: Env, name: str, new: str, data: bytes | None = None) -> None:
     for site in env.sites:
