@@ -71,3 +71,23 @@ def test_users_groups_and_keys_through_the_admin_api(make_server: ServerFactory)
     assert call(server, "DELETE", f"keys/{key['access_key']}", None, 404)["code"] == "NoSuchEntity"
     assert call(server, "DELETE", "groups/auditors")["deleted"] == "auditors"
     assert call(server, "DELETE", "users/admin?force", None, 409)["code"] == "DeleteConflict"
+
+
+def test_identity_policies_are_attached_listed_and_detached(make_server: ServerFactory) -> None:
+    server = make_server("workers = 1")
+    call(server, "POST", "users", {"name": "gail"}, 201)
+    call(server, "POST", "groups", {"name": "readers"}, 201)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+    ]}  # fmt: skip
+    put = call(server, "PUT", "users/gail/policies/read", policy)
+    assert put == {"user": "gail", "policies": {"read": policy}}
+    call(server, "PUT", "groups/readers/policies/all", {"Statement": []})
+    assert call(server, "GET", "users/gail/policies")["policies"] == {"read": policy}
+    assert call(server, "GET", "groups/readers/policies")["policies"] == {"all": {"Statement": []}}
+    assert call(server, "GET", "users/nobody/policies", None, 404)["code"] == "NoSuchEntity"
+    assert call(server, "PUT", "users/nobody/policies/p", {}, 404)["code"] == "NoSuchEntity"
+    big = {"Statement": ["x" * 7000]}
+    assert call(server, "PUT", "users/gail/policies/big", big, 400)["code"] == "ValidationError"
+    assert call(server, "DELETE", "users/gail/policies/read")["policies"] == {}
+    assert call(server, "DELETE", "users/gail/policies/read", None, 404)["code"] == "NoSuchEntity"

@@ -16,6 +16,7 @@ from egide.domain import (
 )
 from egide.engine.credentialrecords import read_credentials
 from egide.engine.events import Event, EventKind
+from egide.engine.identities import MAX_POLICY_BYTES
 
 
 def test_keys_of_a_user_are_created_disabled_rotated_and_deleted(tmp_path: Path) -> None:
@@ -85,5 +86,27 @@ def test_users_with_keys_and_groups_are_deleted_as_asked(tmp_path: Path) -> None
         for bad in ("", "a b", "x" * 65, "é"):
             with pytest.raises(InvalidIdentityName):
                 await ids.create_user(bad)
+
+    env.run(scenario)
+
+
+def test_identity_policies_are_json_objects_of_bounded_size(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    async def scenario() -> None:
+        ids = env.store.identities
+        await ids.create_user("frank")
+        document = '{"Version": "2012-10-17", "Statement": []}'
+        await ids.put_policy("user", "frank", "nothing", document)
+        assert await ids.policies("user", "frank") == {"nothing": document}
+        for bad in ("[]", "not json", '{"a": "' + "x" * MAX_POLICY_BYTES + '"}'):
+            with pytest.raises(InvalidIdentityName):
+                await ids.put_policy("user", "frank", "bad", bad)
+        with pytest.raises(InvalidIdentityName):
+            await ids.put_policy("role", "frank", "p", "{}")
+        with pytest.raises(IdentityNotFound):
+            await ids.put_policy("group", "nogroup", "p", "{}")
+        await ids.delete_policy("user", "frank", "nothing")
+        assert await ids.policies("user", "frank") == {}
 
     env.run(scenario)

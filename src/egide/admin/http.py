@@ -275,6 +275,26 @@ ROUTES: tuple[AdminRoute, ...] = (
         "PUT": Operation("egide:AddUserToGroup", _identity(ident.set_member(True))),
         "DELETE": Operation("egide:RemoveUserFromGroup", _identity(ident.set_member(False))),
     }),
+    AdminRoute("users/{user}/policies", _USERS + "/{user}", {
+        "GET": Operation("egide:ListUserPolicies",
+                         _identity(ident.policy_operation("user", "list"))),
+    }),
+    AdminRoute("users/{user}/policies/{policy}", _USERS + "/{user}", {
+        "PUT": Operation("egide:PutUserPolicy",
+                         _identity(ident.policy_operation("user", "put"), body=True)),
+        "DELETE": Operation("egide:DeleteUserPolicy",
+                            _identity(ident.policy_operation("user", "delete"))),
+    }),
+    AdminRoute("groups/{group}/policies", _GROUPS + "/{group}", {
+        "GET": Operation("egide:ListGroupPolicies",
+                         _identity(ident.policy_operation("group", "list"))),
+    }),
+    AdminRoute("groups/{group}/policies/{policy}", _GROUPS + "/{group}", {
+        "PUT": Operation("egide:PutGroupPolicy",
+                         _identity(ident.policy_operation("group", "put"), body=True)),
+        "DELETE": Operation("egide:DeleteGroupPolicy",
+                            _identity(ident.policy_operation("group", "delete"))),
+    }),
     AdminRoute("keys/{key}", _KEYS + "/{key}", {
         "DELETE": Operation("egide:DeleteAccessKey", _identity(ident.delete_key)),
     }),

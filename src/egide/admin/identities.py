@@ -15,10 +15,15 @@ NoSuchEntity, EntityAlreadyExists, DeleteConflict, ValidationError.
   PUT    /_egide/admin/groups/{group}/members/{user}  add; DELETE removes
   POST   /_egide/admin/keys/{key}/{disable|enable|rotate}
   DELETE /_egide/admin/keys/{key}
+  GET    /_egide/admin/{users|groups}/{name}/policies            attached identity policies
+  PUT    /_egide/admin/{users|groups}/{name}/policies/{policy}   attach (the body: the JSON
+                                                                 document, at most 6 KiB)
+  DELETE /_egide/admin/{users|groups}/{name}/policies/{policy}
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -174,3 +179,27 @@ async def rotate_key(ids: IdentityService, params: Params, body: dict[str, Any])
 async def delete_key(ids: IdentityService, params: Params, _: dict[str, Any]) -> tuple[int, Any]:
     await ids.delete_key(params["key"])
     return 200, {"deleted": params["key"]}
+
+
+def policy_operation(kind: str, change: str) -> IdentityOperation:
+    """List ("list"), attach ("put": the body is the document) or detach ("delete") the
+    identity policies of a user or a group."""
+
+    @admin_errors
+    async def run(ids: IdentityService, params: Params, body: dict[str, Any]) -> tuple[int, Any]:
+        name = params[kind]
+        if change == "put":
+            await ids.put_policy(kind, name, params["policy"], json.dumps(body))
+        elif change == "delete":
+            await ids.delete_policy(kind, name, params["policy"])
+        if change != "delete" and name not in await _names(ids, kind):
+            raise IdentityNotFound(f"{kind} {name}")
+        attached = await ids.policies(kind, name)
+        return 200, {kind: name, "policies": {p: json.loads(d) for p, d in attached.items()}}
+
+    return run
+
+
+async def _names(ids: IdentityService, kind: str) -> set[str]:
+    found = await (ids.users() if kind == "user" else ids.groups())
+    return {each.name for each in found}

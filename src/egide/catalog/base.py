@@ -18,7 +18,13 @@ from egide.catalog.garbage import (
     ShredSummary,
     TrashedShard,
 )
-from egide.catalog.identities import AccessKeyCatalog, Identities, KeyHolder, UserCatalog
+from egide.catalog.identities import (
+    AccessKeyCatalog,
+    Identities,
+    IdentityPolicyCatalog,
+    KeyHolder,
+    UserCatalog,
+)
 from egide.catalog.inventory import FindingsCatalog, InventoryCatalog, RecordedReport
 from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
@@ -34,6 +40,7 @@ __all__ = [
     "FindingsCatalog",
     "GarbageCatalog",
     "Identities",
+    "IdentityPolicyCatalog",
     "InventoryCatalog",
     "JobCatalog",
     "KeyHolder",
@@ -56,6 +63,7 @@ class Catalog(
     CredentialCatalog,
     UserCatalog,
     AccessKeyCatalog,
+    IdentityPolicyCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,

@@ -36,6 +36,8 @@ class Identities:
     groups: tuple[Group, ...]
     #: Each key with its secret sealed under the master key.
     keys: tuple[tuple[AccessKey, bytes], ...]
+    #: (kind "user" or "group", its name, policy name, JSON document) of attached policies.
+    policies: tuple[tuple[str, str, str, str], ...] = ()
 
 
 class UserCatalog(Protocol):
@@ -68,6 +70,20 @@ class UserCatalog(Protocol):
     async def set_group_member(self, group: str, user: str, member: bool) -> bool:
         """Put `user` in `group` (or take it out); whether that changed anything. Raises
         IdentityNotFound for an unknown group or user."""
+
+
+class IdentityPolicyCatalog(Protocol):
+    """Identity policies attached to a user or a group (`kind` "user" or "group"), kept as the
+    JSON given; evaluating them is egide.auth's. A user's or group's go with it."""
+
+    async def put_identity_policy(self, kind: str, name: str, policy: str, document: str) -> None:
+        """Attach (or replace) `policy`. Raises IdentityNotFound for an unknown user or group."""
+
+    async def identity_policies(self, kind: str, name: str) -> dict[str, str]:
+        """Policy name → document of the user or group, by name."""
+
+    async def delete_identity_policy(self, kind: str, name: str, policy: str) -> None:
+        """Raises IdentityNotFound if no such policy is attached."""
 
 
 class AccessKeyCatalog(Protocol):

@@ -59,6 +59,7 @@ def document_of(identities: Identities) -> dict[str, object]:
             [k.access_key, sealed.hex(), k.user, k.status, k.created, k.expires]
             for k, sealed in identities.keys
         ],
+        "policies": [list(attached) for attached in identities.policies],
     }
 
 
@@ -84,6 +85,7 @@ def identities_of(document: object) -> Identities:
              bytes.fromhex(sealed))
             for a, sealed, u, st, c, e in document["keys"]
         ),
+        tuple((str(k), str(n), str(p), str(d)) for k, n, p, d in document.get("policies", [])),
     )  # fmt: skip
 
 

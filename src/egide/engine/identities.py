@@ -10,6 +10,7 @@ keep nothing longer (egide.auth.credentials).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import string
@@ -30,6 +31,11 @@ from egide.domain import (
     User,
 )
 from egide.engine.events import EventBus, EventKind
+
+#: Longest identity policy document kept, in bytes of JSON (IAM's managed policy limit).
+MAX_POLICY_BYTES = 6144
+#: What an identity policy attaches to.
+POLICY_KINDS = ("user", "group")
 
 #: IAM's user and group names: letters, digits and +=,.@_- (64 and 128 at most).
 _NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
@@ -125,6 +131,33 @@ class IdentityService:
         if changed:
             await self._changed(f"{'member-added' if member else 'member-removed'}:{group}")
         return changed
+
+    # -- identity policies (kept as given; evaluated by egide.auth) ---------------------------
+
+    async def put_policy(self, kind: str, name: str, policy: str, document: str) -> None:
+        """Attach `document` as `policy` of the user or group `name`, replacing one of that
+        name: a JSON object of at most MAX_POLICY_BYTES, kept as given."""
+        if kind not in POLICY_KINDS:
+            raise InvalidIdentityName(f"policies attach to {' or '.join(POLICY_KINDS)}")
+        check_name("policy", policy, 128)
+        if len(document.encode()) > MAX_POLICY_BYTES:
+            raise InvalidIdentityName(f"a policy document is at most {MAX_POLICY_BYTES} bytes")
+        try:
+            parsed = json.loads(document)
+        except json.JSONDecodeError as exc:
+            raise InvalidIdentityName(f"the policy document is not JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise InvalidIdentityName("a policy document is a JSON object")
+        await self._catalog.put_identity_policy(kind, name, policy, document)
+        await self._changed(f"policy-put:{kind}/{name}/{policy}")
+
+    async def policies(self, kind: str, name: str) -> dict[str, str]:
+        """Policy name → document attached to the user or group."""
+        return await self._catalog.identity_policies(kind, name)
+
+    async def delete_policy(self, kind: str, name: str, policy: str) -> None:
+        await self._catalog.delete_identity_policy(kind, name, policy)
+        await self._changed(f"policy-deleted:{kind}/{name}/{policy}")
 
     # -- access keys --------------------------------------------------------------------------
 

@@ -203,7 +203,8 @@ async def test_fill_and_repair_keep_users_groups_keys_and_the_account(
         (AccessKey("EGADMIN", "admin", "Active", 2.0), b"s0"),
         (AccessKey("EGALICE", "alice", "Inactive", 7.0, 99.0), b"s1"),
     )
-    recorded = Identities("123456789012", (admin, alice), (readers,), keys)
+    policies = (("user", "alice", "read", '{"Statement": []}'),)
+    recorded = Identities("123456789012", (admin, alice), (readers,), keys, policies)
     target = tmp_path / "filled" / "catalog"
     target.parent.mkdir()
     filled = open_catalog_file(target)

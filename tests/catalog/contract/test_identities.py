@@ -132,3 +132,34 @@ async def test_a_user_with_keys_is_deleted_only_with_force(catalog: Catalog) -> 
         await catalog.delete_user("alice")
     await catalog.create_user(User("bob", "AIDAB", 1.0))
     assert await catalog.delete_user("bob") == []
+
+
+async def test_identity_policies_attach_to_users_and_groups_and_go_with_them(
+    catalog: Catalog,
+) -> None:
+    await catalog.create_user(User("alice", "AIDAA", 1.0))
+    await catalog.create_group(Group("readers", "AGPAR", 2.0))
+    with pytest.raises(IdentityNotFound):
+        await catalog.put_identity_policy("user", "nobody", "p", "{}")
+    await catalog.put_identity_policy("user", "alice", "write", '{"Statement": []}')
+    await catalog.put_identity_policy("user", "alice", "read", '{"a": 1}')
+    await catalog.put_identity_policy("user", "alice", "read", '{"a": 2}')  # replaced
+    await catalog.put_identity_policy("group", "readers", "read", '{"g": 1}')
+    assert await catalog.identity_policies("user", "alice") == {
+        "read": '{"a": 2}', "write": '{"Statement": []}',
+    }  # fmt: skip
+    assert await catalog.identity_policies("group", "readers") == {"read": '{"g": 1}'}
+    assert await catalog.identity_policies("group", "alice") == {}
+    assert (await catalog.identities()).policies == (
+        ("group", "readers", "read", '{"g": 1}'),
+        ("user", "alice", "read", '{"a": 2}'),
+        ("user", "alice", "write", '{"Statement": []}'),
+    )
+    await catalog.delete_identity_policy("user", "alice", "write")
+    with pytest.raises(IdentityNotFound):
+        await catalog.delete_identity_policy("user", "alice", "write")
+    await catalog.delete_user("alice")
+    await catalog.delete_group("readers")
+    await catalog.create_user(User("alice", "AIDAA2", 3.0))
+    assert await catalog.identity_policies("user", "alice") == {}  # not inherited by a new one
+    assert (await catalog.identities()).policies == ()

@@ -10,6 +10,8 @@ from egide.catalog.sqlite.connection import SQLiteConnection
 from egide.domain import AccessKey, Group, IdentityExists, IdentityNotFound, User, UserHasKeys
 
 _KEY_COLUMNS = "access_key, user_name, status, created, expires"
+#: The table of each kind of identity a policy attaches to.
+_TABLES = {"user": "users", "group": "groups"}
 
 
 def _key(row: tuple[object, ...]) -> AccessKey:
@@ -50,6 +52,7 @@ def replace_identities(db: sqlite3.Connection, identities: Identities, now: floa
     if identities.account is not None:
         db.execute("UPDATE account SET account_id = ?", (identities.account,))
     db.execute("DELETE FROM credentials")
+    db.execute("DELETE FROM identity_policies")
     db.execute("DELETE FROM group_members")
     db.execute("DELETE FROM groups")
     if identities.users:  # a record from before users keeps the catalog's admin
@@ -65,6 +68,10 @@ def replace_identities(db: sqlite3.Connection, identities: Identities, now: floa
     db.executemany(
         "INSERT INTO group_members (group_name, user_name) VALUES (?, ?)",
         [(g.name, member) for g in identities.groups for member in g.members],
+    )
+    db.executemany(
+        "INSERT INTO identity_policies (kind, name, policy_name, document) VALUES (?, ?, ?, ?)",
+        identities.policies,
     )
     db.executemany(
         f"INSERT INTO credentials ({_KEY_COLUMNS}, sealed_secret) VALUES (?, ?, ?, ?, ?, ?)",
@@ -90,11 +97,17 @@ class SQLiteIdentities(SQLiteConnection):
                 f"SELECT {_KEY_COLUMNS}, sealed_secret FROM credentials "
                 "ORDER BY user_name, created, access_key"
             )
+            keyed = tuple((_key(row[:5]), bytes(row[5])) for row in keys)
+            policies = db.execute(
+                "SELECT kind, name, policy_name, document FROM identity_policies "
+                "ORDER BY kind, name, policy_name"
+            )
             return Identities(
                 str(db.execute("SELECT account_id FROM account").fetchone()[0]),
                 tuple(_users(db)),
                 tuple(_groups(db)),
-                tuple((_key(row[:5]), bytes(row[5])) for row in keys),
+                keyed,
+                tuple((str(k), str(n), str(p), str(d)) for k, n, p, d in policies),
             )
 
         return self._read(run)
@@ -128,6 +141,7 @@ class SQLiteIdentities(SQLiteConnection):
                 raise UserHasKeys(f"user {name} has {len(keys)} access key(s)")
             db.execute("DELETE FROM credentials WHERE user_name = ?", (name,))
             db.execute("DELETE FROM group_members WHERE user_name = ?", (name,))
+            db.execute("DELETE FROM identity_policies WHERE kind = 'user' AND name = ?", (name,))
             db.execute("DELETE FROM users WHERE name = ?", (name,))
             return keys
 
@@ -152,6 +166,7 @@ class SQLiteIdentities(SQLiteConnection):
         def run(db: sqlite3.Connection) -> None:
             _known(db, "groups", name)
             db.execute("DELETE FROM group_members WHERE group_name = ?", (name,))
+            db.execute("DELETE FROM identity_policies WHERE kind = 'group' AND name = ?", (name,))
             db.execute("DELETE FROM groups WHERE name = ?", (name,))
 
         await self._call(partial(self._in_transaction, run))
@@ -167,6 +182,38 @@ class SQLiteIdentities(SQLiteConnection):
             return db.execute(sql, (group, user)).rowcount > 0
 
         return await self._call(partial(self._in_transaction, run))
+
+    async def put_identity_policy(self, kind: str, name: str, policy: str, document: str) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            _known(db, _TABLES[kind], name)
+            db.execute(
+                "INSERT OR REPLACE INTO identity_policies (kind, name, policy_name, document) "
+                "VALUES (?, ?, ?, ?)",
+                (kind, name, policy, document),
+            )
+
+        await self._call(partial(self._in_transaction, run))
+
+    async def identity_policies(self, kind: str, name: str) -> dict[str, str]:
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT policy_name, document FROM identity_policies WHERE kind = ? AND name = ? "
+                "ORDER BY policy_name",
+                (kind, name),
+            ).fetchall()
+        )
+        return {str(policy): str(document) for policy, document in rows}
+
+    async def delete_identity_policy(self, kind: str, name: str, policy: str) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            changed = db.execute(
+                "DELETE FROM identity_policies WHERE kind = ? AND name = ? AND policy_name = ?",
+                (kind, name, policy),
+            ).rowcount
+            if not changed:
+                raise IdentityNotFound(f"policy {policy} of {kind} {name}")
+
+        await self._call(run)
 
     async def add_access_key(self, key: AccessKey, sealed_secret: bytes) -> None:
         def run(db: sqlite3.Connection) -> None:

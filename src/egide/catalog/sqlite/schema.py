@@ -180,7 +180,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 9: identities (docs/decisions/0029-identities.md): the organisation's account, its id
     # drawn once here; users and groups; each access key owned by a user, Active or Inactive,
-    # with an optional expiry. Every key from before belongs to the user `admin`.
+    # with an optional expiry; identity policies attached to users and groups (JSON kept as
+    # given). Every key from before belongs to the user `admin`.
     """
     CREATE TABLE account (
         only_one INTEGER PRIMARY KEY CHECK (only_one = 1),
@@ -213,5 +214,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE credentials ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
     ALTER TABLE credentials ADD COLUMN expires REAL;
     CREATE INDEX credentials_by_user ON credentials(user_name, created);
+    CREATE TABLE identity_policies (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (kind, name, policy_name)
+    ) WITHOUT ROWID;
     """,
 )
