@@ -4,9 +4,11 @@ their groups and their keys, each secret shown once, changes recorded on the sit
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 
 from tests.cli.conftest import Store
 from tests.conftest import ACCESS_KEY
@@ -110,3 +112,23 @@ def test_credentials_create_still_makes_a_key_of_admin(store: Store) -> None:
     assert keys[access.group(1)] == "admin"
     refused = store.egide("user", "delete", "admin", "--force")
     assert refused.exit_code == 1 and "cannot be deleted" in refused.output
+
+
+def test_identity_policies_are_attached_to_users_and_groups(store: Store, tmp_path: Path) -> None:
+    store.egide("user", "create", "dave")
+    store.egide("group", "create", "readers")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*",
+                                                      "Resource": "*"}]}  # fmt: skip
+    file = tmp_path / "read.json"
+    file.write_text(json.dumps(policy))
+    assert store.egide("user", "policy-put", "dave", "read", str(file)).exit_code == 0
+    assert store.egide("group", "policy-put", "readers", "read", str(file)).exit_code == 0
+    assert store.json("user", "policies", "dave") == {"read": policy}
+    assert store.json("group", "policies", "readers") == {"read": policy}
+    file.write_text("[1, 2]")
+    refused = store.egide("user", "policy-put", "dave", "bad", str(file))
+    assert refused.exit_code == 1 and "JSON object" in refused.output
+    assert store.egide("user", "policy-put", "nobody", "p", str(file)).exit_code == 1
+    assert store.egide("user", "policy-delete", "dave", "read").exit_code == 0
+    assert store.json("user", "policies", "dave") == {}
+    assert store.egide("user", "policy-delete", "dave", "read").exit_code == 1

@@ -10,10 +10,12 @@ second. A secret is printed once, when its key is created; nothing shows it agai
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -298,3 +300,51 @@ def key_delete(
     """Delete ACCESS_KEY for good (every server refuses it within a second)."""
     with_identities(config, data_dir, lambda ids: ids.delete_key(access_key))
     out.print(f"{access_key} deleted")
+
+
+# -- identity policies (kept, not yet evaluated) -------------------------------------------------
+
+
+def _policy_commands(app: typer.Typer, kind: str) -> None:
+    """`egide user|group policy-put|policies|policy-delete`."""
+
+    @app.command("policy-put")
+    def policy_put(
+        name: str,
+        policy: str,
+        file: Annotated[Path, typer.Argument(help="The IAM JSON policy document.")],
+        config: ConfigOption = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """Attach the policy document in FILE as POLICY (replacing one of that name)."""
+        try:
+            document = file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read {file}: {exc}")
+        with_identities(config, data_dir, lambda ids: ids.put_policy(kind, name, policy, document))
+        out.print(f"policy {policy} attached to {kind} {name}")
+
+    @app.command("policies")
+    def policies(
+        name: str, config: ConfigOption = None, data_dir: DataDirOption = None,
+        json_output: JsonOption = False,
+    ) -> None:  # fmt: skip
+        """The identity policies attached (not yet evaluated: decision 0029)."""
+        attached = with_identities(config, data_dir, lambda ids: ids.policies(kind, name))
+        if json_output:
+            print_json({p: json.loads(d) for p, d in attached.items()})
+            return
+        for policy, document in attached.items():
+            out.print(f"{policy}\n{json.dumps(json.loads(document), indent=2)}")
+
+    @app.command("policy-delete")
+    def policy_delete(
+        name: str, policy: str, config: ConfigOption = None, data_dir: DataDirOption = None
+    ) -> None:
+        """Detach POLICY."""
+        with_identities(config, data_dir, lambda ids: ids.delete_policy(kind, name, policy))
+        out.print(f"policy {policy} detached from {kind} {name}")
+
+
+_policy_commands(user_app, "user")
+_policy_commands(group_app, "group")
