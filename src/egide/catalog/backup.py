@@ -80,9 +80,10 @@ class CatalogRepair(Protocol):
         their parts go."""
 
     def replace_credentials(self, identities: Identities, now: float) -> None:
-        """The users, groups and access keys (sealed secrets) become exactly these, and the
-        account id the recorded one; a key recorded without a creation time (a record from
-        before users) keeps the one it had, or is created `now`."""
+        """The users, groups, their policies and the access keys (sealed secrets) become
+        exactly these, and the account id the recorded one. A record from before users (no
+        account id) replaces the keys alone, each keeping the creation time it had (else
+        `now`)."""
 
     def replace_bucket_settings(self, settings: Mapping[bytes, Mapping[str, str]]) -> int:
         """Each present bucket's settings become exactly those given; buckets gone are

@@ -222,3 +222,28 @@ async def test_fill_and_repair_keep_users_groups_keys_and_the_account(
         assert holder is not None and holder.groups == ("readers",)
     finally:
         await restored.close_as_file()
+
+
+async def test_a_record_from_before_users_replaces_the_keys_alone(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    await catalog.create_user(User("alice", "AIDAALICE", 5.0))
+    await catalog.create_group(Group("readers", "AGPAREADERS", 6.0))
+    await catalog.set_group_member("readers", "alice", True)
+    await catalog.put_identity_policy("user", "alice", "read", "{}")
+    await catalog.add_credential("EGKEPT", b"old")
+    await catalog.add_access_key(AccessKey("EGALICE", "alice", "Active", 7.0), b"a")
+    before = await catalog.identities()
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+        old = Identities(None, (), (), ((AccessKey("EGKEPT", "admin", "Active", 0.0), b"new"),))
+        await restored.repair(lambda repair: repair.replace_credentials(old, 3.0))
+        after = await restored.identities()
+        assert (after.account, after.users, after.groups, after.policies) == (
+            before.account, before.users, before.groups, before.policies,
+        )  # fmt: skip
+        ((key, sealed),) = after.keys
+        assert (key.access_key, key.user, sealed) == ("EGKEPT", "admin", b"new")
+        assert key.created == dict((k.access_key, k.created) for k, _ in before.keys)["EGKEPT"]
+    finally:
+        await restored.close_as_file()

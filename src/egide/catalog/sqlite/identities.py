@@ -45,34 +45,31 @@ def _groups(db: sqlite3.Connection) -> list[Group]:
 
 
 def replace_identities(db: sqlite3.Connection, identities: Identities, now: float) -> None:
-    """Recovery's write: the users, groups and keys become exactly these, the account id the
-    recorded one (if the record has one); a key a record from before users names without a
-    creation time keeps the one it had, else `now`."""
+    """Recovery's write: the users, groups, policies and keys become exactly these, the account
+    id the recorded one. A record from before users (no account) replaces the keys alone, all
+    the admin's, each keeping the creation time it had (else `now`)."""
     known = dict(db.execute("SELECT access_key, created FROM credentials"))
+    db.execute("DELETE FROM credentials")
     if identities.account is not None:
         db.execute("UPDATE account SET account_id = ?", (identities.account,))
-    db.execute("DELETE FROM credentials")
-    db.execute("DELETE FROM identity_policies")
-    db.execute("DELETE FROM group_members")
-    db.execute("DELETE FROM groups")
-    if identities.users:  # a record from before users keeps the catalog's admin
-        db.execute("DELETE FROM users")
-    db.executemany(
-        "INSERT INTO users (name, user_id, created) VALUES (?, ?, ?)",
-        [(u.name, u.id, u.created) for u in identities.users],
-    )
-    db.executemany(
-        "INSERT INTO groups (name, group_id, created) VALUES (?, ?, ?)",
-        [(g.name, g.id, g.created) for g in identities.groups],
-    )
-    db.executemany(
-        "INSERT INTO group_members (group_name, user_name) VALUES (?, ?)",
-        [(g.name, member) for g in identities.groups for member in g.members],
-    )
-    db.executemany(
-        "INSERT INTO identity_policies (kind, name, policy_name, document) VALUES (?, ?, ?, ?)",
-        identities.policies,
-    )
+        for table in ("identity_policies", "group_members", "groups", "users"):
+            db.execute(f"DELETE FROM {table}")
+        db.executemany(
+            "INSERT INTO users (name, user_id, created) VALUES (?, ?, ?)",
+            [(u.name, u.id, u.created) for u in identities.users],
+        )
+        db.executemany(
+            "INSERT INTO groups (name, group_id, created) VALUES (?, ?, ?)",
+            [(g.name, g.id, g.created) for g in identities.groups],
+        )
+        db.executemany(
+            "INSERT INTO group_members (group_name, user_name) VALUES (?, ?)",
+            [(g.name, member) for g in identities.groups for member in g.members],
+        )
+        db.executemany(
+            "INSERT INTO identity_policies (kind, name, policy_name, document) VALUES (?, ?, ?, ?)",
+            identities.policies,
+        )
     db.executemany(
         f"INSERT INTO credentials ({_KEY_COLUMNS}, sealed_secret) VALUES (?, ?, ?, ?, ?, ?)",
         [
@@ -84,7 +81,7 @@ def replace_identities(db: sqlite3.Connection, identities: Identities, now: floa
 
 
 class SQLiteIdentities(SQLiteConnection):
-    """`catalog.identities.UserCatalog` and `AccessKeyCatalog`."""
+    """`catalog.identities.UserCatalog`, `IdentityPolicyCatalog` and `AccessKeyCatalog`."""
 
     async def account_id(self) -> str:
         return self._read(
