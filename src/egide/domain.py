@@ -224,6 +224,55 @@ class Job:
         return self.state in JOB_FINAL
 
 
+#: An access key's status (IAM's words): an Inactive key is refused until enabled again.
+KEY_ACTIVE = "Active"
+KEY_INACTIVE = "Inactive"
+#: The user every deployment has: the first key and every key from before users existed.
+ADMIN_USER = "admin"
+
+
+def user_arn(account: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:user/{name}"
+
+
+def group_arn(account: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:group/{name}"
+
+
+@dataclass(frozen=True)
+class User:
+    """A person or a program of the organisation's account; it signs with its access keys."""
+
+    name: str
+    #: IAM's unique id (AIDA…), never reused even when a user of the same name comes back.
+    id: str
+    created: float
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    id: str
+    created: float
+    #: Names of the users in the group, sorted.
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """An access key of a user (its secret sealed apart, in the catalog and the record)."""
+
+    access_key: str
+    user: str
+    status: str
+    created: float
+    #: Wall time after which the key is refused; None: never.
+    expires: float | None = None
+
+    def usable(self, now: float) -> bool:
+        return self.status == KEY_ACTIVE and (self.expires is None or now < self.expires)
+
+
 def parse_version_id(text: str) -> bytes | None:
     """The version id bytes of an S3 version id; None for "null". Raises InvalidVersionId."""
     if text == NULL_VERSION:
@@ -468,3 +517,23 @@ class ObjectLockNotEnabled(DomainError):
 
 class PreconditionFailed(DomainError):
     """A conditional write's condition did not hold at commit."""
+
+
+class IdentityNotFound(DomainError):
+    """No such user, group or access key."""
+
+
+class IdentityExists(DomainError):
+    """A user or group of that name, or an access key of that id, already exists."""
+
+
+class UserHasKeys(DomainError):
+    """A user with access keys is deleted only when asked to delete them too."""
+
+
+class InvalidIdentityName(DomainError):
+    """A user or group name IAM would refuse."""
+
+
+class IdentityRefused(DomainError):
+    """A change the identities do not allow (deleting the user admin)."""

@@ -148,7 +148,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
                 retired=store.placer.retired,
             )
         )
-    secrets = SecretCache(store.catalog, store.keyring)
+    secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
     authorizer = authorizer or Authorizer()
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir

@@ -435,3 +435,27 @@ def test_a_bucket_setting_is_swapped_only_from_the_value_expected(
     assert run(catalog.get_bucket_setting(bucket.id, "settings-record")) == "bset-a"
     assert run(catalog.swap_bucket_setting(bucket.id, "settings-record", "bset-a", "bset-c"))
     assert run(catalog.get_bucket_setting(bucket.id, "settings-record")) == "bset-c"
+
+
+def test_credentials_from_before_users_become_active_keys_of_admin(path: Path) -> None:
+    """Schema 8 to 9 (decision 0029): every existing deployment keeps working, its keys the
+    user `admin`'s, Active, with no expiry."""
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:8], start=1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+    db.execute("INSERT INTO credentials VALUES ('EGOLD1', x'01', 10.0), ('EGOLD2', x'02', 11.0)")
+    db.commit()
+    db.close()
+    catalog = SQLiteCatalog(path)
+    catalog.open()
+    try:
+        keys = run(catalog.access_keys())
+        assert [(k.access_key, k.user, k.status, k.expires) for k in keys] == [
+            ("EGOLD1", "admin", "Active", None),
+            ("EGOLD2", "admin", "Active", None),
+        ]
+        assert [u.name for u in run(catalog.users())] == ["admin"]
+        account = run(catalog.account_id())
+        assert len(account) == 12 and account.isdigit()
+    finally:
+        run(catalog.close())

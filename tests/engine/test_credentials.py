@@ -22,11 +22,14 @@ def test_an_added_key_opens_and_is_recorded_on_the_sites_at_once(tmp_path: Path)
         assert env.keyring.open_secret("EGADDEDACCESSKEY0001", sealed) == b"added secret"
         found, _, problems = await read_credentials(sites, env.keyring)
         assert problems == []
-        assert found == [("EGADDEDACCESSKEY0001", sealed)]
+        assert found is not None
+        assert [(k.access_key, k.user, s) for k, s in found.keys] == [
+            ("EGADDEDACCESSKEY0001", "admin", sealed)
+        ]
         access, secret = await env.store.credentials.create()
         assert access.startswith("EG") and len(access) == 20 and len(secret) >= 30
         found, _, _ = await read_credentials(sites, env.keyring)
-        assert found is not None and sorted(a for a, _ in found) == sorted(
+        assert found is not None and sorted(k.access_key for k, _ in found.keys) == sorted(
             ["EGADDEDACCESSKEY0001", access]
         )
 
@@ -44,6 +47,8 @@ def test_a_start_adds_the_configured_keys_and_a_first_one_only_when_none(tmp_pat
         assert await service.ensure([("EGCONFIGUREDKEY00001", "configured secret")]) == []
         assert await service.exists("EGCONFIGUREDKEY00001")
         assert await service.count() == 2
+        keys = await env.catalog.access_keys()
+        assert {k.user for k in keys} == {"admin"}  # the first key is the administrator's
         assert [n async for n in env.sites[0].list("creds-")] == []
 
     env.run(scenario)

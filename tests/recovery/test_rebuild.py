@@ -340,6 +340,32 @@ def test_access_keys_come_back_from_the_credentials_record(env: Env, tmp_path: P
     env.run(scenario)
 
 
+def test_users_groups_and_key_status_come_back_from_the_credentials_record(
+    env: Env, tmp_path: Path
+) -> None:
+    """A rebuilt catalog keeps the account id, the users (their ids), the groups and each
+    key's user, status and expiry: nobody's access comes back wider than it was."""
+
+    async def scenario() -> None:
+        ids = env.store.identities
+        await ids.create_user("erin")
+        await ids.create_group("auditors")
+        await ids.set_member("auditors", "erin", True)
+        key, secret = await ids.create_key("erin", expires=3e9)
+        await ids.set_key_active(key.access_key, False)
+        before = await env.catalog.identities()
+        async with _rebuilt(env, tmp_path / "c.sqlite3") as (report, rebuilt):
+            assert report.credentials == 1
+            assert await rebuilt.identities() == before
+            holder = await rebuilt.key_holder(key.access_key)
+            assert holder is not None and holder.key.status == "Inactive"
+            assert holder.groups == ("auditors",)
+            opened = env.keyring.open_secret(key.access_key, holder.sealed_secret)
+            assert opened == secret.encode()
+
+    env.run(scenario)
+
+
 async def _rename_everywhere(env: Env, name: str, new: str, data: bytes | None = None) -> None:
     for site in env.sites:
         sealed = await site.read(name, 0, -1)

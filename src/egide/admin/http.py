@@ -15,6 +15,7 @@ request is authenticated, matched, authorized as its action on its resource, the
   POST   /_egide/admin/jobs                       queue one: {"kind": "repair", "params": {…}}
   GET    /_egide/admin/jobs/{id}                  one job: state, counters, cursor
   POST   /_egide/admin/jobs/{id}/{action}         pause, resume or cancel it
+  …      /_egide/admin/users, groups, keys        identities (egide.admin.identities)
 
 Errors are `{"code": …, "message": …}` with the HTTP status (egide.admin.errors); the signature
 and authorization errors keep AWS's codes (SignatureDoesNotMatch, AccessDenied …).
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from egide.admin import identities as ident
 from egide.admin.errors import AdminError, error_response
 from egide.admin.policies import (
     MAX_POLICY_BYTES,
@@ -39,7 +41,7 @@ from egide.admin.policies import (
     set_policy,
 )
 from egide.auth import errors as auth_errors
-from egide.auth.authorize import Authorizer, Principal, context_of
+from egide.auth.authorize import Authorizer, context_of
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import Bucket, BucketNotFound, Job
@@ -137,7 +139,7 @@ class AdminApp:
                     405, "MethodNotAllowed", f"{head.method} is not allowed here: {allowed}"
                 )
             await self.authorizer.authorize(
-                Principal(access_key=auth.access_key), operation.action,
+                self.secrets.principal(auth.access_key), operation.action,
                 route.resource.format(**params), context_of(call, now),
             )  # fmt: skip
             token = asking.set(auth.access_key)  # who asked, in the engine's events
@@ -203,6 +205,26 @@ def _job_change(change: Callable[[JobQueue, int], Awaitable[Job]]) -> AdminHandl
     return handle
 
 
+def _identity(operation: ident.IdentityOperation, *, body: bool = False) -> AdminHandler:
+    """An identity operation as a handler: its JSON body read when it takes one."""
+
+    async def handle(req: AdminRequest) -> Response:
+        document: dict[str, Any] = {}
+        if body and (text := await _read_body(req.call.body, req.auth, "request")):
+            document = _json_object(text)
+        status, answer = await operation(req.store.identities, req.params, document)
+        return json_response(status, answer)
+
+    return handle
+
+
+async def _delete_user(req: AdminRequest) -> Response:
+    force = req.call.head.query_value("force") is not None
+    return await _identity(ident.delete_user(force))(req)
+
+
+_USERS, _GROUPS, _KEYS = (f"arn:egide:admin:::{kind}" for kind in ("users", "groups", "keys"))
+
 ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("sites", "arn:egide:admin:::sites", {
         "GET": Operation("egide:ListSites", _get_sites),
@@ -231,6 +253,60 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("jobs/{job}/cancel", "arn:egide:admin:::jobs/{job}", {
         "POST": Operation("egide:CancelJob", _job_change(JobQueue.cancel)),
     }, check=_job_id),
+    AdminRoute("users", _USERS, {
+        "GET": Operation("egide:ListUsers", _identity(ident.list_users)),
+        "POST": Operation("egide:CreateUser", _identity(ident.create_user, body=True)),
+    }),
+    AdminRoute("users/{user}", _USERS + "/{user}", {
+        "DELETE": Operation("egide:DeleteUser", _delete_user),
+    }),
+    AdminRoute("users/{user}/keys", _USERS + "/{user}", {
+        "GET": Operation("egide:ListAccessKeys", _identity(ident.list_keys)),
+        "POST": Operation("egide:CreateAccessKey", _identity(ident.create_key, body=True)),
+    }),
+    AdminRoute("groups", _GROUPS, {
+        "GET": Operation("egide:ListGroups", _identity(ident.list_groups)),
+        "POST": Operation("egide:CreateGroup", _identity(ident.create_group, body=True)),
+    }),
+    AdminRoute("groups/{group}", _GROUPS + "/{group}", {
+        "DELETE": Operation("egide:DeleteGroup", _identity(ident.delete_group)),
+    }),
+    AdminRoute("groups/{group}/members/{user}", _GROUPS + "/{group}", {
+        "PUT": Operation("egide:AddUserToGroup", _identity(ident.set_member(True))),
+        "DELETE": Operation("egide:RemoveUserFromGroup", _identity(ident.set_member(False))),
+    }),
+    AdminRoute("users/{user}/policies", _USERS + "/{user}", {
+        "GET": Operation("egide:ListUserPolicies",
+                         _identity(ident.policy_operation("user", "list"))),
+    }),
+    AdminRoute("users/{user}/policies/{policy}", _USERS + "/{user}", {
+        "PUT": Operation("egide:PutUserPolicy",
+                         _identity(ident.policy_operation("user", "put"), body=True)),
+        "DELETE": Operation("egide:DeleteUserPolicy",
+                            _identity(ident.policy_operation("user", "delete"))),
+    }),
+    AdminRoute("groups/{group}/policies", _GROUPS + "/{group}", {
+        "GET": Operation("egide:ListGroupPolicies",
+                         _identity(ident.policy_operation("group", "list"))),
+    }),
+    AdminRoute("groups/{group}/policies/{policy}", _GROUPS + "/{group}", {
+        "PUT": Operation("egide:PutGroupPolicy",
+                         _identity(ident.policy_operation("group", "put"), body=True)),
+        "DELETE": Operation("egide:DeleteGroupPolicy",
+                            _identity(ident.policy_operation("group", "delete"))),
+    }),
+    AdminRoute("keys/{key}", _KEYS + "/{key}", {
+        "DELETE": Operation("egide:DeleteAccessKey", _identity(ident.delete_key)),
+    }),
+    AdminRoute("keys/{key}/disable", _KEYS + "/{key}", {
+        "POST": Operation("egide:UpdateAccessKey", _identity(ident.set_key_active(False))),
+    }),
+    AdminRoute("keys/{key}/enable", _KEYS + "/{key}", {
+        "POST": Operation("egide:UpdateAccessKey", _identity(ident.set_key_active(True))),
+    }),
+    AdminRoute("keys/{key}/rotate", _KEYS + "/{key}", {
+        "POST": Operation("egide:RotateAccessKey", _identity(ident.rotate_key, body=True)),
+    }),
 )  # fmt: skip
 
 

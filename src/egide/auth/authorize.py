@@ -21,12 +21,15 @@ from egide.web.dispatch import Call
 
 @dataclass(frozen=True)
 class Principal:
-    """Who asks. An access key today; users, groups and sessions (STS) come with identities."""
+    """Who asks: an access key, its user (name and ARN) and the user's groups; sessions (STS)
+    come later."""
 
     access_key: str | None = None
     user: str | None = None
     groups: frozenset[str] = frozenset()
     session: str | None = None
+    #: The user's ARN, arn:aws:iam::<account>:user/<name>.
+    arn: str | None = None
 
     @property
     def anonymous(self) -> bool:

@@ -1,19 +1,29 @@
-"""Secrets of access keys, opened once with the keyring from the catalog's sealed credentials.
+"""Secrets of access keys, opened with the keyring from the catalog's sealed credentials, and
+who each key is (its user, the user's ARN and groups).
 
 The SigV4 check is synchronous (egide.auth.sigv4 takes a lookup function), so the secret a
-request names is loaded first (`load`), then read from the cache (`get`). A secret stays
-cached for the life of the process, as it always has.
+request names is loaded first (`load`), then read from the cache (`get`). What is loaded is
+kept at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled,
+deleted or past its expiry, or a user moved between groups, is seen by every worker within a
+second (docs/decisions/0029-identities.md). A key that is not usable is cached as unknown.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from egide.auth.authorize import Principal
 from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
 from egide.crypto.keyring import Keyring
+from egide.domain import user_arn
 from egide.web.request import RequestHead
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+#: Longest a worker goes on accepting a key after it was disabled or deleted, in seconds.
+LIFETIME = 1.0
 
 
 def access_key_named(head: RequestHead) -> str:
@@ -23,26 +33,77 @@ def access_key_named(head: RequestHead) -> str:
     return access_key.split("/", 1)[0]
 
 
-class SecretCache:
-    """access key id → secret access key, shared by every mounted app of one process."""
+@dataclass(frozen=True)
+class _Loaded:
+    #: When it was loaded (the clock's monotonic time).
+    at: float
+    #: The secret, None for a key unknown or not usable (disabled, expired).
+    secret: str | None
+    principal: Principal
+    #: The sealed secret it was opened from (a key's secret is opened again only if changed).
+    sealed: bytes = b""
 
-    def __init__(self, catalog: Catalog, keyring: Keyring) -> None:
+
+class SecretCache:
+    """access key id → secret access key and principal, shared by every mounted app of one
+    process."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        keyring: Keyring,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        lifetime: float = LIFETIME,
+    ) -> None:
         self._catalog = catalog
         self._keyring = keyring
-        self._secrets: dict[str, str] = {}
+        self._clock = clock
+        self._lifetime = lifetime
+        self._loaded: dict[str, _Loaded] = {}
 
     async def secret(self, access_key: str) -> str | None:
-        """The secret of `access_key`, loaded into the cache if need be; None if unknown."""
-        if access_key and access_key not in self._secrets:
-            sealed = await self._catalog.get_credential(access_key)
-            if sealed is not None:
-                self._secrets[access_key] = self._keyring.open_secret(access_key, sealed).decode()
-        return self._secrets.get(access_key)
+        """The secret of `access_key`, loaded if need be; None if unknown or not usable."""
+        if not access_key:
+            return None
+        now = self._clock.monotonic()
+        loaded = self._loaded.get(access_key)
+        if loaded is None or now - loaded.at >= self._lifetime:
+            loaded = await self._load(access_key, now, loaded)
+            self._loaded[access_key] = loaded
+        return loaded.secret
+
+    async def _load(self, access_key: str, now: float, before: _Loaded | None) -> _Loaded:
+        holder = await self._catalog.key_holder(access_key)
+        if holder is None or not holder.key.usable(self._clock.time()):
+            return _Loaded(now, None, Principal(access_key=access_key))
+        if (
+            before is not None
+            and before.secret is not None
+            and before.sealed == holder.sealed_secret
+        ):
+            secret = before.secret
+        else:
+            secret = self._keyring.open_secret(access_key, holder.sealed_secret).decode()
+        account = await self._catalog.account_id()
+        principal = Principal(
+            access_key=access_key,
+            user=holder.key.user,
+            groups=frozenset(holder.groups),
+            arn=user_arn(account, holder.key.user),
+        )
+        return _Loaded(now, secret, principal, holder.sealed_secret)
 
     async def load(self, head: RequestHead) -> None:
         """Load the secret of the access key `head` names, for `get` to find."""
         await self.secret(access_key_named(head))
 
     def get(self, access_key: str) -> str | None:
-        """The cached secret (a `SecretLookup` for egide.auth.sigv4.authenticate)."""
-        return self._secrets.get(access_key)
+        """The secret loaded last (a `SecretLookup` for egide.auth.sigv4.authenticate)."""
+        loaded = self._loaded.get(access_key)
+        return loaded.secret if loaded is not None else None
+
+    def principal(self, access_key: str) -> Principal:
+        """Who `access_key` is, as loaded last with its secret (the key alone if not loaded)."""
+        loaded = self._loaded.get(access_key)
+        return loaded.principal if loaded is not None else Principal(access_key=access_key)

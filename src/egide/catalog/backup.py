@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from egide.catalog.identities import Identities
 from egide.domain import Bucket, ObjectVersion
 
 T = TypeVar("T")
@@ -78,9 +79,11 @@ class CatalogRepair(Protocol):
         """Uploads completed after the snapshot: their versions were added, the uploads and
         their parts go."""
 
-    def replace_credentials(self, credentials: Sequence[tuple[str, bytes]], now: float) -> None:
-        """The access keys become exactly these (access key, sealed secret); a key known
-        before keeps its creation time, a new one is created `now`."""
+    def replace_credentials(self, identities: Identities, now: float) -> None:
+        """The users, groups, their policies and the access keys (sealed secrets) become
+        exactly these, and the account id the recorded one. A record from before users (no
+        account id) replaces the keys alone, each keeping the creation time it had (else
+        `now`)."""
 
     def replace_bucket_settings(self, settings: Mapping[bytes, Mapping[str, str]]) -> int:
         """Each present bucket's settings become exactly those given; buckets gone are
@@ -112,11 +115,12 @@ class CatalogRecovery(Protocol):
         keys: Mapping[tuple[bytes, str], Sequence[ObjectVersion]],
         settings: Mapping[bytes, Mapping[str, str]],
         retired: Mapping[bytes, Sequence[bytes]],
-        credentials: Sequence[tuple[str, bytes]],
+        credentials: Identities,
     ) -> None:
         """Fill this new, empty catalog in one transaction: the buckets, each (bucket, key)'s
         versions oldest first (the newest current), each bucket's settings, its retired key
-        generations (master-wrapped, newest first) and the access keys (sealed secrets);
+        generations (master-wrapped, newest first) and the identities (users, groups, access
+        keys with their sealed secrets, the account id);
         packs counted from the versions in them."""
 
     async def repair(self, work: Callable[[CatalogRepair], T]) -> T:

@@ -18,6 +18,13 @@ from egide.catalog.garbage import (
     ShredSummary,
     TrashedShard,
 )
+from egide.catalog.identities import (
+    AccessKeyCatalog,
+    Identities,
+    IdentityPolicyCatalog,
+    KeyHolder,
+    UserCatalog,
+)
 from egide.catalog.inventory import FindingsCatalog, InventoryCatalog, RecordedReport
 from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
@@ -25,14 +32,18 @@ from egide.catalog.uploads import UploadCatalog
 from egide.catalog.versions import VersionCatalog
 
 __all__ = [
+    "AccessKeyCatalog",
     "BucketCatalog",
     "Catalog",
     "CatalogBackup",
     "CredentialCatalog",
     "FindingsCatalog",
     "GarbageCatalog",
+    "Identities",
+    "IdentityPolicyCatalog",
     "InventoryCatalog",
     "JobCatalog",
+    "KeyHolder",
     "KeyRotationCatalog",
     "RecordedReport",
     "ShredSummary",
@@ -40,6 +51,7 @@ __all__ = [
     "ShreddingCatalog",
     "TrashedShard",
     "UploadCatalog",
+    "UserCatalog",
     "VersionCatalog",
 ]
 
@@ -49,6 +61,9 @@ class Catalog(
     VersionCatalog,
     UploadCatalog,
     CredentialCatalog,
+    UserCatalog,
+    AccessKeyCatalog,
+    IdentityPolicyCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,

@@ -15,6 +15,7 @@ from egide.cli.bucket import bucket_app
 from egide.cli.catalog import catalog_app
 from egide.cli.common import ConfigOption, DataDirOption, err, load
 from egide.cli.cost import cost
+from egide.cli.identities import group_app, key_app, user_app
 from egide.cli.jobs import gc, job_app, rebalance, repair, scrub
 from egide.cli.keys import keys_app
 from egide.cli.policy import policy_app
@@ -29,6 +30,9 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(site_app, name="site")
 app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
+app.add_typer(key_app, name="key")
 app.add_typer(bucket_app, name="bucket")
 app.add_typer(catalog_app, name="catalog")
 app.command("cost")(cost)

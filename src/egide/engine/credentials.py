@@ -9,20 +9,14 @@ next housekeeping round of a server writes it: egide.engine.credentialrecords), 
 
 from __future__ import annotations
 
-import secrets
-import string
 from collections.abc import Awaitable, Callable, Iterable
 
 from egide.catalog.base import Catalog
 from egide.crypto.keyring import Keyring
 from egide.engine.events import EventBus, EventKind
+from egide.engine.identities import new_credential
 
-
-def new_credential() -> tuple[str, str]:
-    """A new access key id (EG + 18 letters or digits) and its secret."""
-    alphabet = string.ascii_uppercase + string.digits
-    access = "EG" + "".join(secrets.choice(alphabet) for _ in range(18))
-    return access, secrets.token_urlsafe(30)
+__all__ = ["CredentialService", "new_credential"]
 
 
 class CredentialService:

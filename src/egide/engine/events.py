@@ -39,8 +39,11 @@ class EventKind(StrEnum):
     BUCKET_CREATED = "bucket-created"
     BUCKET_REMOVED = "bucket-removed"
     BUCKET_CHANGED = "bucket-changed"  # `detail` names the setting
-    #: An access key added (`detail` "added") or every secret resealed under a new master key
-    #: ("resealed"); `access_key` names the key when one changed. Never the secret.
+    #: An access key added, disabled, enabled or deleted (`detail` "added", "disabled",
+    #: "enabled", "deleted"), a user or group created or deleted, or a membership changed
+    #: ("user-created:<name>", "group-deleted:<name>", "member-added:<group>" …), or every
+    #: secret resealed under a new master key ("resealed"); `access_key` names the key when
+    #: one changed. Never the secret.
     CREDENTIALS_CHANGED = "credentials-changed"
     #: A job queued, claimed, handed back, paused, resumed, cancelled, done or failed:
     #: `job_id`, `job_kind`, and its new state in `detail`.

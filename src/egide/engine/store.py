@@ -40,6 +40,7 @@ from egide.engine.bucketsettings import BucketSettings
 from egide.engine.credentialrecords import record_credentials
 from egide.engine.credentials import CredentialService
 from egide.engine.events import EventBus, EventKind
+from egide.engine.identities import IdentityService
 from egide.engine.jobs import JobQueue
 from egide.engine.keyrecords import (
     KeyRecord,
@@ -139,6 +140,11 @@ class ObjectStore:
         self.credentials = CredentialService(
             catalog, keyring, self.events, record=lambda: record_credentials(self.vault)
         )
+        #: Users, groups and their access keys, each change recorded and announced.
+        self.identities = IdentityService(
+            catalog, keyring, self.events,
+            record=lambda: record_credentials(self.vault), clock=clock,
+        )  # fmt: skip
         self.multipart = Multipart(
             self.vault, block_size=block_size, code=self.code,
             announce=self.announce_version, clock=clock,

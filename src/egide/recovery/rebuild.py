@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from egide.catalog import open_catalog_file
+from egide.catalog.identities import Identities
 from egide.crypto import aead
 from egide.crypto.keyring import Keyring
 from egide.domain import NO_BUCKET_ID, Bucket, ObjectVersion, Part
@@ -439,13 +440,13 @@ async def rebuild_catalog(
     report.recorded_settings = len(recorded.settings)
     settings.update({bucket_id: values for bucket_id, (_, values) in recorded.settings.items()})
     retired = {bucket_id: k.retired for bucket_id, k in found_keys.items()}
-    report.credentials = len(recorded.credentials or ())
+    identities = recorded.credentials or Identities(None, (), (), ())
+    report.credentials = len(identities.keys)
     catalog = open_catalog_file(into)  # a new, empty catalog of the current schema
     try:
         await catalog.fill(
-            [k.bucket for k in found_keys.values()], ordered, settings, retired,
-            recorded.credentials or (),
-        )  # fmt: skip
+            [k.bucket for k in found_keys.values()], ordered, settings, retired, identities
+        )
     finally:
         await catalog.close_as_file()
     report.buckets = len(found_keys)

@@ -180,7 +180,7 @@ async def restore_catalog(
         credentials = recorded.credentials
         if credentials is not None and recorded.credentials_number > since:  # changed after it
             repair.replace_credentials(credentials, time.time())
-            report.credentials = len(credentials)
+            report.credentials = len(credentials.keys)
         report.recorded_settings += repair.replace_bucket_settings(
             {bucket_id: values for bucket_id, (_, values) in settings.items()}
         )  # changed after the snapshot

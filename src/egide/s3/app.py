@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, context_of
+from egide.auth.authorize import ANONYMOUS, Authorizer, context_of
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import DomainError
@@ -182,7 +182,7 @@ class S3App:
                         "Anonymous access is not allowed: sign your requests."
                     )
                 await self.authorizer.authorize(
-                    Principal(access_key=auth.access_key), actions.action(target, head),
+                    self.secrets.principal(auth.access_key), actions.action(target, head),
                     actions.resource(target.bucket, target.key), context_of(call, now),
                 )  # fmt: skip
                 asking.set(auth.access_key)  # who asked, in the engine's events
@@ -215,7 +215,7 @@ class S3App:
     ) -> Callable[[str, str, str], Awaitable[None]]:
         async def authorize(access_key: str, bucket: str, key: str) -> None:
             await self.authorizer.authorize(
-                Principal(access_key=access_key), actions.ACTIONS[Endpoint.POST_OBJECT],
+                self.secrets.principal(access_key), actions.ACTIONS[Endpoint.POST_OBJECT],
                 actions.resource(bucket, key), context_of(call, now),
             )  # fmt: skip
 

@@ -10,8 +10,8 @@ from tests.catalog.contract.builders import SITES, new_bucket, packed, trashed, 
 
 from egide.catalog import open_catalog_file
 from egide.catalog.backup import CatalogRepair
-from egide.catalog.base import Catalog
-from egide.domain import Bucket, shard_name
+from egide.catalog.base import Catalog, Identities
+from egide.domain import AccessKey, Bucket, Group, User, shard_name
 
 
 def _alone(path: Path) -> list[str]:
@@ -57,7 +57,7 @@ async def test_fill_makes_each_keys_newest_current_and_counts_packs(
         await filled.fill(
             [bucket], {(bucket.id, "a"): [old, new], (bucket.id, "s"): [small]},
             {bucket.id: {"versioning": "Enabled"}}, {bucket.id: [b"retired-key"]},
-            [("AKIAFILLED", b"sealed")],
+            Identities(None, (), (), ((AccessKey("AKIAFILLED", "admin", "Active", 0.0), b"s"),)),
         )  # fmt: skip
         current = await filled.get_object(bucket.id, "a")
         assert current is not None and current.version_id == new.version_id
@@ -67,7 +67,7 @@ async def test_fill_makes_each_keys_newest_current_and_counts_packs(
             (old.version_id, False),
         ]
         assert await filled.get_bucket_setting(bucket.id, "versioning") == "Enabled"
-        assert await filled.get_credential("AKIAFILLED") == b"sealed"
+        assert await filled.get_credential("AKIAFILLED") == b"s"
         retired = await filled.retired_bucket_keys(bucket.id)
         assert [wrapped for _, _, wrapped in retired] == [b"retired-key"]
         assert (await filled.site_references(SITES[0]))["packs"] == 1
@@ -170,7 +170,13 @@ async def test_repair_recounts_packs_and_replaces_settings_and_credentials(
             repair.drop_versions([one.version_id])
             repair.point_at_newest(bucket.id, "one")
             repair.recount_packs()
-            repair.replace_credentials([("AKIAKEPT", b"resealed"), ("AKIANEW", b"new")], 1.0)
+            repair.replace_credentials(
+                Identities(None, (), (), (
+                    (AccessKey("AKIAKEPT", "admin", "Active", 0.0), b"resealed"),
+                    (AccessKey("AKIANEW", "admin", "Active", 0.0), b"new"),
+                )),
+                1.0,
+            )  # fmt: skip
             gone = new_bucket("gone").id
             return repair.replace_bucket_settings({bucket.id: {"tags": "x"}, gone: {"a": "b"}})
 
@@ -181,5 +187,63 @@ async def test_repair_recounts_packs_and_replaces_settings_and_credentials(
             ("AKIANEW", b"new"),
         ]
         assert await restored.all_bucket_settings() == {bucket.id: {"tags": "x"}}
+    finally:
+        await restored.close_as_file()
+
+
+async def test_fill_and_repair_keep_users_groups_keys_and_the_account(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """What the credentials record holds comes back whole: a rebuilt or restored catalog
+    keeps the account id, the users' ids, the groups and each key's status and expiry."""
+    alice = User("alice", "AIDAALICE", 5.0)
+    admin = User("admin", "AIDAADMIN", 1.0)
+    readers = Group("readers", "AGPAREADERS", 6.0, ("admin", "alice"))
+    keys = (
+        (AccessKey("EGADMIN", "admin", "Active", 2.0), b"s0"),
+        (AccessKey("EGALICE", "alice", "Inactive", 7.0, 99.0), b"s1"),
+    )
+    policies = (("user", "alice", "read", '{"Statement": []}'),)
+    recorded = Identities("123456789012", (admin, alice), (readers,), keys, policies)
+    target = tmp_path / "filled" / "catalog"
+    target.parent.mkdir()
+    filled = open_catalog_file(target)
+    try:
+        await filled.fill([], {}, {}, {}, recorded)
+        assert await filled.identities() == recorded
+    finally:
+        await filled.close_as_file()
+    await catalog.add_credential("EGBEFORE", b"old")
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+        await restored.repair(lambda repair: repair.replace_credentials(recorded, 3.0))
+        assert await restored.identities() == recorded
+        holder = await restored.key_holder("EGALICE")
+        assert holder is not None and holder.groups == ("readers",)
+    finally:
+        await restored.close_as_file()
+
+
+async def test_a_record_from_before_users_replaces_the_keys_alone(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    await catalog.create_user(User("alice", "AIDAALICE", 5.0))
+    await catalog.create_group(Group("readers", "AGPAREADERS", 6.0))
+    await catalog.set_group_member("readers", "alice", True)
+    await catalog.put_identity_policy("user", "alice", "read", "{}")
+    await catalog.add_credential("EGKEPT", b"old")
+    await catalog.add_access_key(AccessKey("EGALICE", "alice", "Active", 7.0), b"a")
+    before = await catalog.identities()
+    restored = open_catalog_file(await _copied(catalog, tmp_path))
+    try:
+        old = Identities(None, (), (), ((AccessKey("EGKEPT", "admin", "Active", 0.0), b"new"),))
+        await restored.repair(lambda repair: repair.replace_credentials(old, 3.0))
+        after = await restored.identities()
+        assert (after.account, after.users, after.groups, after.policies) == (
+            before.account, before.users, before.groups, before.policies,
+        )  # fmt: skip
+        ((key, sealed),) = after.keys
+        assert (key.access_key, key.user, sealed) == ("EGKEPT", "admin", b"new")
+        assert key.created == dict((k.access_key, k.created) for k, _ in before.keys)["EGKEPT"]
     finally:
         await restored.close_as_file()

@@ -4,9 +4,9 @@ Every call runs on a single dedicated thread holding the one connection, so the 
 blocks on SQLite and transactions never interleave.
 
 One module per concern of the catalog's interface (`buckets`, `versions`, `uploads`, `keys`,
-`jobs`, `garbage`, `inventory`, and recovery's `backup`), each a mixin over the connection
-(`connection`); the schema is `schema`, rows ⇄ values `rows`, the writes several concerns
-share `changes`.
+`identities`, `jobs`, `garbage`, `inventory`, and recovery's `backup`), each a mixin over the
+connection (`connection`); the schema is `schema`, rows ⇄ values `rows`, the writes several
+concerns share `changes`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from egide.catalog.rules import prefix_end
 from egide.catalog.sqlite.backup import SQLiteBackup
 from egide.catalog.sqlite.buckets import SQLiteBuckets
 from egide.catalog.sqlite.garbage import SQLiteGarbage
+from egide.catalog.sqlite.identities import SQLiteIdentities
 from egide.catalog.sqlite.inventory import SQLiteInventory
 from egide.catalog.sqlite.jobs import SQLiteJobs
 from egide.catalog.sqlite.keys import SQLiteKeys
@@ -30,6 +31,7 @@ class SQLiteCatalog(
     SQLiteVersions,
     SQLiteUploads,
     SQLiteKeys,
+    SQLiteIdentities,
     SQLiteJobs,
     SQLiteGarbage,
     SQLiteInventory,

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from egide.catalog.backup import CatalogRepair
+from egide.catalog.identities import Identities
 from egide.catalog.sqlite.connection import SQLiteConnection
+from egide.catalog.sqlite.identities import replace_identities
 from egide.domain import Bucket, ObjectVersion, Part, shard_name
 
 T = TypeVar("T")
@@ -61,7 +63,7 @@ class SQLiteBackup(SQLiteConnection):
         keys: Mapping[tuple[bytes, str], Sequence[ObjectVersion]],
         settings: Mapping[bytes, Mapping[str, str]],
         retired: Mapping[bytes, Sequence[bytes]],
-        credentials: Sequence[tuple[str, bytes]],
+        credentials: Identities,
     ) -> None:
         def run(db: sqlite3.Connection) -> None:
             packs: dict[str, tuple[set[str], int]] = {}
@@ -102,10 +104,7 @@ class SQLiteBackup(SQLiteConnection):
                 "INSERT INTO bucket_settings (bucket_id, name, value) VALUES (?, ?, ?)",
                 [(b, n, v) for b, named in settings.items() for n, v in named.items()],
             )
-            db.executemany(
-                "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
-                [(access, sealed, now) for access, sealed in credentials],
-            )
+            replace_identities(db, credentials, now)
 
         await self._call(lambda db: self._in_transaction(run, db))
 
@@ -207,13 +206,8 @@ class _Repair:
         self._db.executemany("DELETE FROM parts WHERE upload_id = ?", rows)
         self._db.executemany("DELETE FROM uploads WHERE upload_id = ?", rows)
 
-    def replace_credentials(self, credentials: Sequence[tuple[str, bytes]], now: float) -> None:
-        known = dict(self._db.execute("SELECT access_key, created FROM credentials"))
-        self._db.execute("DELETE FROM credentials")
-        self._db.executemany(
-            "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
-            [(a, s, known.get(a, now)) for a, s in credentials],
-        )
+    def replace_credentials(self, identities: Identities, now: float) -> None:
+        replace_identities(self._db, identities, now)
 
     def replace_bucket_settings(self, settings: Mapping[bytes, Mapping[str, str]]) -> int:
         present = self.bucket_ids()

@@ -178,4 +178,48 @@ MIGRATIONS: tuple[str, ...] = (
         version_id BLOB NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 9: identities (docs/decisions/0029-identities.md): the organisation's account, its id
+    # drawn once here; users and groups; each access key owned by a user, Active or Inactive,
+    # with an optional expiry; identity policies attached to users and groups (JSON kept as
+    # given). Every key from before belongs to the user `admin`.
+    """
+    CREATE TABLE account (
+        only_one INTEGER PRIMARY KEY CHECK (only_one = 1),
+        account_id TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    INSERT INTO account (only_one, account_id, created) VALUES (
+        1, printf('%012d', abs(random() % 1000000000000)),
+        (julianday('now') - 2440587.5) * 86400.0
+    );
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL
+    );
+    INSERT INTO users (name, user_id, created)
+        SELECT 'admin', 'AIDA' || upper(hex(randomblob(8))), created FROM account;
+    CREATE TABLE groups (
+        name TEXT PRIMARY KEY,
+        group_id TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL
+    );
+    CREATE TABLE group_members (
+        group_name TEXT NOT NULL REFERENCES groups(name),
+        user_name TEXT NOT NULL REFERENCES users(name),
+        PRIMARY KEY (group_name, user_name)
+    ) WITHOUT ROWID;
+    CREATE INDEX group_members_by_user ON group_members(user_name);
+    ALTER TABLE credentials ADD COLUMN user_name TEXT NOT NULL DEFAULT 'admin';
+    ALTER TABLE credentials ADD COLUMN status TEXT NOT NULL DEFAULT 'Active';
+    ALTER TABLE credentials ADD COLUMN expires REAL;
+    CREATE INDEX credentials_by_user ON credentials(user_name, created);
+    CREATE TABLE identity_policies (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (kind, name, policy_name)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -1,0 +1,69 @@
+"""The secret cache: a key disabled, deleted or past its expiry is refused within a second
+(what was loaded is kept at most one second of the clock), and a key names its user, the
+user's ARN and groups."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.clocks import ManualClock
+
+from egide.auth.credentials import LIFETIME, SecretCache
+from egide.catalog.sqlite import SQLiteCatalog
+from egide.crypto.keyring import Keyring
+from egide.engine.identities import IdentityService
+
+
+def test_a_change_is_seen_after_a_second_and_not_before(tmp_path: Path) -> None:
+    clock = ManualClock(now=1_800_000_000.0)
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3", clock=clock)
+    catalog.open()
+    keyring = Keyring(bytes(range(32)))
+    ids = IdentityService(catalog, keyring, clock=clock)
+    cache = SecretCache(catalog, keyring, clock=clock)
+
+    async def scenario() -> None:
+        await ids.create_user("alice")
+        await ids.create_group("readers")
+        await ids.set_member("readers", "alice", True)
+        key, secret = await ids.create_key("alice", expires=clock.time() + 10)
+        other, other_secret = await ids.create_key("alice")
+        assert await cache.secret(key.access_key) == secret
+        principal = cache.principal(key.access_key)
+        account = await catalog.account_id()
+        assert (principal.user, principal.arn, principal.groups) == (
+            "alice", f"arn:aws:iam::{account}:user/alice", frozenset({"readers"}),
+        )  # fmt: skip
+
+        await ids.set_key_active(key.access_key, False)
+        clock.advance(LIFETIME / 2)
+        assert await cache.secret(key.access_key) == secret  # not yet: cached
+        clock.advance(LIFETIME / 2)
+        assert await cache.secret(key.access_key) is None  # a second later: refused
+        assert cache.get(key.access_key) is None
+        assert await cache.secret(other.access_key) == other_secret  # the other still works
+
+        await ids.set_key_active(key.access_key, True)
+        clock.advance(LIFETIME)
+        assert await cache.secret(key.access_key) == secret
+        clock.advance(10)  # past its expiry
+        assert await cache.secret(key.access_key) is None
+        await ids.delete_key(other.access_key)
+        assert cache.get(other.access_key) == other_secret  # loaded less than a second ago
+        clock.advance(LIFETIME)
+        assert await cache.secret(other.access_key) is None
+        assert await cache.secret("EGUNKNOWN") is None and await cache.secret("") is None
+
+        await ids.set_member("readers", "alice", False)
+        fresh, fresh_secret = await ids.create_key("alice")
+        assert await cache.secret(fresh.access_key) == fresh_secret
+        assert cache.principal(fresh.access_key).groups == frozenset()
+
+    async def main() -> None:
+        try:
+            await scenario()
+        finally:
+            await catalog.close()
+
+    asyncio.run(main())

@@ -1,0 +1,110 @@
+"""Users and access keys against a real two-worker server, changed with the real `egide`
+command while it serves: a disabled or deleted key is refused by every worker within a
+second, while another key goes on working."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from tests.conftest import ACCESS_KEY, InProcessFactory, Server, ServerFactory
+
+from egide.auth.authorize import Authorizer, Principal
+
+#: Clients per key, each keeping its own connection: SO_REUSEPORT spread them over the
+#: workers (all on one of two: 1 chance in 2048).
+CONNECTIONS = 12
+
+
+def egide(server: Server, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "egide", *args, "--config", str(server.config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def client(server: Server, access: str, secret: str) -> Any:
+    return boto3.client(
+        "s3", endpoint_url=server.endpoint, aws_access_key_id=access,
+        aws_secret_access_key=secret, region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )  # fmt: skip
+
+
+def answers(clients: list[Any]) -> list[str]:
+    """What each client gets for ListBuckets: "ok" or the error code."""
+    found = []
+    for each in clients:
+        try:
+            each.list_buckets()
+            found.append("ok")
+        except ClientError as exc:
+            found.append(exc.response["Error"]["Code"])
+    return found
+
+
+def refused_within(clients: list[Any], since: float) -> float:
+    """Seconds from `since` until every client is refused (polled, up to 2 s)."""
+    while time.monotonic() - since < 2.0:
+        if set(answers(clients)) == {"InvalidAccessKeyId"}:
+            return time.monotonic() - since
+    pytest.fail(f"still accepted 2 s after the change: {answers(clients)}")
+
+
+def test_a_disabled_then_deleted_key_is_refused_by_every_worker_within_a_second(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server("workers = 2")
+    egide(server, "user", "create", "alice")
+    first = json.loads(egide(server, "key", "create", "alice", "--json"))
+    second = json.loads(egide(server, "key", "create", "alice", "--json"))
+    ones, twos = (
+        [client(server, k["access_key"], k["secret_key"]) for _ in range(CONNECTIONS)]
+        for k in (first, second)
+    )
+    assert answers(ones) == answers(twos) == ["ok"] * CONNECTIONS  # cached by every worker
+
+    egide(server, "key", "disable", first["access_key"])
+    refused_within(ones, time.monotonic())
+    assert answers(twos) == ["ok"] * CONNECTIONS  # the other key still works
+
+    egide(server, "key", "enable", first["access_key"])
+    enabled = time.monotonic()
+    while answers(ones) != ["ok"] * CONNECTIONS:
+        assert time.monotonic() - enabled < 2.0, "an enabled key is still refused after 2 s"
+
+    egide(server, "key", "delete", second["access_key"])
+    refused_within(twos, time.monotonic())
+    assert answers(ones) == ["ok"] * CONNECTIONS
+
+
+def test_authorize_is_told_the_user_its_arn_and_groups(
+    make_inprocess_server: InProcessFactory,
+) -> None:
+    asked: list[Principal] = []
+
+    async def record(principal: Principal, action: str, resource: str, _: object) -> bool:
+        asked.append(principal)
+        return True
+
+    server = make_inprocess_server(Authorizer(record))
+    egide(server, "user", "create", "dana")
+    egide(server, "group", "create", "readers")
+    egide(server, "group", "add", "readers", "dana")
+    key = json.loads(egide(server, "key", "create", "dana", "--json"))
+    client(server, key["access_key"], key["secret_key"]).list_buckets()
+    server.client().list_buckets()  # the configured key: the admin's
+    account = json.loads(egide(server, "user", "list", "--json"))[0]["arn"].split(":")[4]
+    assert [(p.access_key, p.user, p.arn, p.groups) for p in asked] == [
+        (key["access_key"], "dana", f"arn:aws:iam::{account}:user/dana", frozenset({"readers"})),
+        (ACCESS_KEY, "admin", f"arn:aws:iam::{account}:user/admin", frozenset()),
+    ]
