@@ -7,7 +7,7 @@ import re
 
 from egide.domain import DeleteMarkerHit, ObjectVersion
 from egide.engine.store import ObjectStore
-from egide.s3 import errors
+from egide.s3 import encryption, errors
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response
 from egide.s3.multipart import checksum_elements, part_number, server_checksum, upload_of
@@ -68,6 +68,7 @@ def copy_source(head: RequestHead) -> tuple[str, str, str | None]:
 async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
     """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails)."""
     bucket, key, version_id = copy_source(req.head)
+    source_key = encryption.customer_key(req.head, encryption.COPY_SOURCE)
     try:
         version = await store.head_object(bucket, key, version_id)
     except DeleteMarkerHit as exc:
@@ -84,6 +85,7 @@ async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
     if conditions and check_conditions(RequestHead("GET", "/", headers=conditions), version):
         # A copy has no 304: any failed source condition is 412.
         raise errors.PreconditionFailed(Condition=", ".join(sorted(conditions)))
+    encryption.check_customer_key(source_key, version.headers)
     return version
 
 
@@ -96,12 +98,15 @@ def _directive(head: RequestHead, name: str) -> str:
     return value
 
 
-def _metadata(req: Request, source: ObjectVersion, same_object: bool) -> dict[str, str]:
-    """The target's headers under x-amz-metadata-directive and x-amz-tagging-directive."""
+def _metadata(
+    req: Request, source: ObjectVersion, same_object: bool, sse: dict[str, str]
+) -> dict[str, str]:
+    """The target's headers under x-amz-metadata-directive and x-amz-tagging-directive, with
+    the encryption the copy request asks for (`sse`: never the source's, as in S3)."""
     head = req.head
     metadata = _directive(head, "x-amz-metadata-directive")
     tagging = _directive(head, "x-amz-tagging-directive")
-    if same_object and metadata == "COPY" and tagging == "COPY":
+    if same_object and metadata == "COPY" and tagging == "COPY" and not sse:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
@@ -123,12 +128,14 @@ def _metadata(req: Request, source: ObjectVersion, same_object: bool) -> dict[st
         # The same bytes: a full-object checksum still holds (a multipart source's composite
         # checksum names its parts, and does not).
         headers.update((n, v) for n, v in source.headers.items() if n.startswith("x-amz-checksum-"))
+    headers.update(sse)
     return headers
 
 
 async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
+    sse = encryption.write_encryption(req.head)
     source = await source_version(req, store)
     if source.size > MAX_OBJECT_SIZE:
         raise errors.InvalidRequest(
@@ -137,7 +144,7 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
         )
     target = await store.bucket(req.bucket, cached=True)
     same = target.id == source.bucket_id and req.key == source.key
-    headers = _metadata(req, source, same)
+    headers = _metadata(req, source, same, sse)
     reader = await store.reader(source, 0, source.size - 1)
     version = await store.put_object(
         req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers,
@@ -181,7 +188,10 @@ def _source_range(head: RequestHead, size: int) -> tuple[int, int]:
 
 async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
     number = part_number(req.head)
+    encryption.refuse_write_encryption(req.head)
+    key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
+    encryption.check_customer_key(key, upload.headers)
     source = await source_version(req, store)
     first, last = _source_range(req.head, source.size)
     reader = await store.reader(source, first, last)
@@ -202,4 +212,4 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
         + element("ETag", f'"{part.etag}"')
         + checksum_elements(part.checksums),
     )
-    return Response(200, dict(_XML), result)
+    return Response(200, {**_XML, **encryption.response_headers(upload.headers)}, result)

@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 
 from egide.domain import ObjectVersion
 from egide.engine.store import ObjectStore
-from egide.s3 import errors, tagging
+from egide.s3 import encryption, errors, tagging
 from egide.s3.http import Request, Response, http_date
 from egide.s3.xml import iso8601
 from egide.web.request import RequestHead
@@ -135,7 +135,10 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
 async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> Response:
     assert req.bucket is not None and req.key is not None
     head = req.head
+    encryption.refuse_write_encryption(head)
+    key = encryption.customer_key(head)
     version = await store.head_object(req.bucket, req.key, head.query_value("versionId"))
+    encryption.check_customer_key(key, version.headers)
     status = check_conditions(head, version)
     headers = object_response_headers(version)
     if status == 412:
