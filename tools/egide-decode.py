@@ -59,6 +59,8 @@ NONCE_SIZE = 12
 CHECKSUM_SIZE = 4
 TAGGING_HEADER = "x-amz-tagging"
 META_PREFIX = "x-amz-meta-"
+#: In the manifest headers of a version stored under a customer-provided key (SSE-C).
+CUSTOMER_KEY_HEADER = "x-amz-server-side-encryption-customer-key-hmac"
 
 
 class DecodeError(Exception):
@@ -764,6 +766,12 @@ def read_piece(copies: list[Copy], offset: int, length: int, verify: bool) -> by
 def restore_bytes(version: Version, out: BinaryIO) -> str:
     """Write the object's plaintext to `out`; its SHA-256. Unrecoverable if it cannot be read,
     DecodeError if it reads but a part does not match its ETag (an MD5)."""
+    if CUSTOMER_KEY_HEADER in (version.manifest.get("headers") or {}):
+        # format.md, "Customer keys": the data key is also wrapped under a key Égide never kept.
+        raise Unrecoverable(
+            "stored under a customer-provided key (SSE-C): its data key is also wrapped under "
+            "that key, which Égide never keeps; it needs the customer key, not restored"
+        )
     wrapped = bytes.fromhex(version.manifest["data_key"])
     context = b"egide/data-key/" + version.version_id
     data_key = next(

@@ -1,7 +1,7 @@
 """Server-side encryption request headers against a real server, with boto3: every one is
-honoured (SSE-S3) or refused with S3's error before anything is stored, never accepted and
-ignored (decision 0027). Malformed values are sent as raw headers, added to boto3's request
-just before it is signed."""
+honoured (SSE-S3; SSE-C in test_sse_c.py) or refused with S3's error before anything is
+stored, never accepted and ignored (decision 0027). Malformed values are sent as raw headers,
+added to boto3's request just before it is signed."""
 
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ def no_uploads(s3: Any, bucket: str) -> bool:
 
 #: Write headers, and the (code, status) every write that carries them gets.
 WRITE_MATRIX: list[tuple[str, dict[str, str], tuple[str, int]]] = [
-    ("sse-c", customer(), ("NotImplemented", 501)),
     ("sse-kms", {SSE: "aws:kms"}, ("NotImplemented", 501)),
     ("sse-kms-key", {SSE: "aws:kms", f"{SSE}-aws-kms-key-id": "k1"}, ("NotImplemented", 501)),
     ("dsse-kms", {SSE: "aws:kms:dsse"}, ("NotImplemented", 501)),
@@ -127,7 +126,7 @@ def test_put_object_refuses_before_storing(
     )
     assert (code, status) == expected
     if status == 501:
-        assert "SSE-C" in message or "SSE-KMS" in message, message
+        assert "SSE-KMS" in message, message
     assert absent(s3, bucket, "k")
 
 
@@ -160,12 +159,11 @@ def poster(shared_server: Any) -> Any:
 @pytest.mark.parametrize(
     "fields,expected",
     [
-        (customer(), ("NotImplemented", 501)),
         ({SSE: "aws:kms", f"{SSE}-aws-kms-key-id": "k1"}, ("NotImplemented", 501)),
         ({SSE: "AES128"}, ("InvalidArgument", 400)),
         (customer(os.urandom(16)), ("InvalidArgument", 400)),
     ],
-    ids=["sse-c", "sse-kms", "unknown-method", "customer-key-128-bits"],
+    ids=["sse-kms", "unknown-method", "customer-key-128-bits"],
 )
 def test_post_form_upload_refuses_before_storing(
     s3: Any, poster: Any, bucket: str, fields: dict[str, str], expected: tuple[str, int]
@@ -181,12 +179,12 @@ def test_post_form_upload_refuses_before_storing(
     assert absent(s3, bucket, "k")
 
 
-# --- reads: SSE-C parameters that apply to no object here -------------------------------------
+# --- SSE-C parameters for objects and uploads stored without a customer key ------------------
 
 
 def test_get_and_head_refuse_customer_keys_of_an_object_without_one(s3: Any, bucket: str) -> None:
-    """Égide stores no SSE-C object: a GET with a customer key must not answer as if that key
-    had protected the data (S3: 400 InvalidRequest, "not applicable to this object")."""
+    """A GET with a customer key must not answer as if that key protected the data when it
+    did not (S3: 400 InvalidRequest, "not applicable to this object")."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"plain")
     assert refusal(s3, "get_object", customer(), Bucket=bucket, Key="k")[:2] == (
         "InvalidRequest",

@@ -29,6 +29,7 @@ from egide.domain import (
     WriteCondition,
     new_id,
 )
+from egide.engine import customer_keys
 from egide.engine.events import EventKind
 from egide.engine.manifest import remove_completion_record, write_completion_record
 from egide.engine.versioning import new_version_fields
@@ -182,11 +183,21 @@ class Multipart:
         self.store = store
         self.catalog = store.catalog
 
-    async def create(self, bucket_name: str, key: str, headers: dict[str, str]) -> Upload:
+    async def create(
+        self, bucket_name: str, key: str, headers: dict[str, str],
+        customer_key: bytes | None = None,
+    ) -> Upload:  # fmt: skip
+        """A new upload; with a `customer_key` (SSE-C) its data key is wrapped under it too,
+        and each part needs it (egide.engine.customer_keys)."""
         store = self.store
         bucket = await store.bucket(bucket_name, cached=True)
         upload_id = new_id()
-        _, wrapped = store.keyring.new_data_key(store.bucket_key(bucket), upload_id)
+        bucket_key = store.bucket_key(bucket)
+        data_key, wrapped = store.keyring.new_data_key(bucket_key, upload_id)
+        if customer_key is not None:
+            inner = customer_keys.seal_data_key(customer_key, upload_id, data_key)
+            wrapped = store.keyring.wrap_data_key(bucket_key, upload_id, inner)
+            headers = headers | customer_keys.stored_headers(customer_key)
         placement = await store.place(bucket, upload_id)  # every part goes to these sites
         upload = Upload(
             upload_id=upload_id, bucket_id=bucket.id, key=key, created=store.clock.time(),
@@ -212,14 +223,18 @@ class Multipart:
         *,
         hashers: Sequence[Hasher] = (),
         before_commit: Callable[[str], Awaitable[dict[str, str]]] | None = None,
+        customer_key: bytes | None = None,
     ) -> Part:
         """Write part `number` from `body`; `before_commit` gets its MD5 and may refuse it, or
-        return the checksums to keep with it."""
+        return the checksums to keep with it. An upload under a customer key needs it."""
         store = self.store
         bucket = await store._bucket_by_id(upload.bucket_id)
         bucket_key = store.bucket_key(bucket)
         seq = await self.catalog.next_part_seq(upload.upload_id)
-        data_key = await store.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
+        inner = await store.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
+        data_key = customer_keys.open_data_key(
+            customer_key, upload.upload_id, inner, upload.headers
+        )
         ctx = PartCipher(
             AESGCM(data_key), bucket.id, upload.upload_id, seq, store.code(upload.k, upload.m)
         )

@@ -65,8 +65,9 @@ def copy_source(head: RequestHead) -> tuple[str, str, str | None]:
     return bucket, key, version
 
 
-async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
-    """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails)."""
+async def source_version(req: Request, store: ObjectStore) -> tuple[ObjectVersion, bytes | None]:
+    """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails), and
+    the customer key it is stored under (SSE-C: the x-amz-copy-source-…-customer-* headers)."""
     bucket, key, version_id = copy_source(req.head)
     source_key = encryption.customer_key(req.head, encryption.COPY_SOURCE)
     try:
@@ -86,7 +87,7 @@ async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
         # A copy has no 304: any failed source condition is 412.
         raise errors.PreconditionFailed(Condition=", ".join(sorted(conditions)))
     encryption.check_customer_key(source_key, version.headers)
-    return version
+    return version, source_key.key if source_key is not None else None
 
 
 def _directive(head: RequestHead, name: str) -> str:
@@ -99,14 +100,14 @@ def _directive(head: RequestHead, name: str) -> str:
 
 
 def _metadata(
-    req: Request, source: ObjectVersion, same_object: bool, sse: dict[str, str]
+    req: Request, source: ObjectVersion, same_object: bool, sse: encryption.WriteEncryption
 ) -> dict[str, str]:
     """The target's headers under x-amz-metadata-directive and x-amz-tagging-directive, with
     the encryption the copy request asks for (`sse`: never the source's, as in S3)."""
     head = req.head
     metadata = _directive(head, "x-amz-metadata-directive")
     tagging = _directive(head, "x-amz-tagging-directive")
-    if same_object and metadata == "COPY" and tagging == "COPY" and not sse:
+    if same_object and metadata == "COPY" and tagging == "COPY" and not sse.asked:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
@@ -128,7 +129,7 @@ def _metadata(
         # The same bytes: a full-object checksum still holds (a multipart source's composite
         # checksum names its parts, and does not).
         headers.update((n, v) for n, v in source.headers.items() if n.startswith("x-amz-checksum-"))
-    headers.update(sse)
+    headers.update(sse.headers)
     return headers
 
 
@@ -136,7 +137,7 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
     sse = encryption.write_encryption(req.head)
-    source = await source_version(req, store)
+    source, source_key = await source_version(req, store)
     if source.size > MAX_OBJECT_SIZE:
         raise errors.InvalidRequest(
             "The specified copy source is larger than the maximum allowable size for a copy "
@@ -145,10 +146,10 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     target = await store.bucket(req.bucket, cached=True)
     same = target.id == source.bucket_id and req.key == source.key
     headers = _metadata(req, source, same, sse)
-    reader = await store.reader(source, 0, source.size - 1)
+    reader = await store.reader(source, 0, source.size - 1, source_key)
     version = await store.put_object(
         req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers,
-        condition=write_condition(req.head),
+        condition=write_condition(req.head), customer_key=sse.key,
     )  # fmt: skip
     checksums = {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
     body = document(
@@ -157,7 +158,10 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
         + element("ETag", f'"{version.etag}"')
         + checksum_elements(checksums),
     )
-    response = {**_XML, **written_headers(version)}
+    response = {
+        **_XML, **written_headers(version),
+        **encryption.response_headers(version.headers, sse.customer),
+    }  # fmt: skip
     del response["etag"]
     if not source.is_null:
         response["x-amz-copy-source-version-id"] = source.s3_version_id
@@ -192,9 +196,9 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
     key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
     encryption.check_customer_key(key, upload.headers)
-    source = await source_version(req, store)
+    source, source_key = await source_version(req, store)
     first, last = _source_range(req.head, source.size)
-    reader = await store.reader(source, first, last)
+    reader = await store.reader(source, first, last, source_key)
     # The server computes the part's checksum in the upload's algorithm, so that the object
     # completed from copied parts has its checksum too.
     own = server_checksum(upload)
@@ -204,7 +208,7 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
 
     part = await store.multipart.upload_part(
         upload, number, reader.__aiter__(), hashers=[own] if own is not None else [],
-        before_commit=before_commit,
+        before_commit=before_commit, customer_key=key.key if key is not None else None,
     )  # fmt: skip
     result = document(
         "CopyPartResult",
@@ -212,4 +216,4 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
         + element("ETag", f'"{part.etag}"')
         + checksum_elements(part.checksums),
     )
-    return Response(200, {**_XML, **encryption.response_headers(upload.headers)}, result)
+    return Response(200, {**_XML, **encryption.response_headers(upload.headers, key)}, result)

@@ -8,9 +8,10 @@
   multipart responses answer it as S3 does;
 - **SSE-KMS** (`aws:kms`, `aws:kms:dsse`, a KMS key id, an encryption context, a bucket key)
   is refused with 501 NotImplemented: a KMS key id does not name a bucket key generation yet;
-- **SSE-C** (a customer key) is checked as S3 checks it (algorithm, 256 bits, MD5), then a write
-  carrying one is refused with 501: no object is stored under a customer key, so a key sent to
-  read an object (or to add a part to an upload) applies to nothing, and gets S3's 400.
+- **SSE-C** (a customer key) is checked as S3 checks it (algorithm, 256 bits, MD5), then used as
+  an extra wrapping of the object's data key (egide.engine.customer_keys): reading the object,
+  copying it or adding a part to its upload needs the key (400 without it, 403 AccessDenied
+  with another); a key sent for an object stored without one gets S3's 400.
 
 Malformed and conflicting headers get the codes S3 answers. Every check runs before the
 request's body is read: nothing is stored when one fails. A customer key never appears in an
@@ -26,6 +27,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from egide.engine.customer_keys import ALGORITHM_HEADER, matches, under_customer_key
 from egide.s3 import errors
 from egide.web.request import RequestHead
 
@@ -37,6 +39,7 @@ KMS_CONTEXT = f"{SSE}-context"
 BUCKET_KEY = f"{SSE}-bucket-key-enabled"
 #: Prefix of a copy's source SSE-C headers (`…-customer-algorithm`, `-key`, `-key-md5`).
 COPY_SOURCE = "x-amz-copy-source-server-side-encryption"
+KEY_MD5 = f"{SSE}-customer-key-md5"
 _CUSTOMER_MESSAGE = "Requests specifying Server Side Encryption with Customer provided keys must"
 
 
@@ -50,6 +53,24 @@ class CustomerKey:
 
     def __repr__(self) -> str:  # never the key itself
         return f"CustomerKey(md5={self.md5!r})"
+
+
+@dataclass(frozen=True)
+class WriteEncryption:
+    """What a write asks for: the headers to keep with the version (`{SSE: "AES256"}` or
+    none), and the customer key to write it under (SSE-C), if any."""
+
+    headers: dict[str, str]
+    customer: CustomerKey | None = None
+
+    @property
+    def key(self) -> bytes | None:
+        return self.customer.key if self.customer is not None else None
+
+    @property
+    def asked(self) -> bool:
+        """Whether the request asks for an encryption (a change, for a copy onto itself)."""
+        return bool(self.headers) or self.customer is not None
 
 
 def customer_key(head: RequestHead, prefix: str = SSE) -> CustomerKey | None:
@@ -97,10 +118,9 @@ def _base64(value: str) -> bytes | None:
         return None
 
 
-def write_encryption(head: RequestHead) -> dict[str, str]:
+def write_encryption(head: RequestHead) -> WriteEncryption:
     """The encryption a write asks for (PutObject, a POST form's fields, CopyObject's target,
-    CreateMultipartUpload), as the headers to keep with the version: `{SSE: "AES256"}` or
-    none. Refuses SSE-KMS and SSE-C (501), and what S3 refuses (400 InvalidArgument)."""
+    CreateMultipartUpload). Refuses SSE-KMS (501), and what S3 refuses (400 InvalidArgument)."""
     method = head.header(SSE)
     if method is not None and method not in (AES256, *KMS_METHODS):
         raise errors.InvalidArgument(
@@ -129,14 +149,7 @@ def write_encryption(head: RequestHead) -> dict[str, str]:
             f"encrypted under its bucket's keys, which the organisation holds; send {SSE}: "
             "AES256, or no encryption header."
         )
-    if customer_key(head) is not None:
-        raise errors.NotImplementedOperation(
-            "Égide does not implement SSE-C (server-side encryption with a customer-provided "
-            "key) yet: nothing was stored, and no object is stored under such a key. Every "
-            "object is encrypted under keys the organisation holds; send no customer key, or "
-            f"{SSE}: AES256."
-        )
-    return {SSE: AES256} if method == AES256 else {}
+    return WriteEncryption({SSE: AES256} if method == AES256 else {}, customer_key(head))
 
 
 def refuse_write_encryption(head: RequestHead) -> None:
@@ -151,18 +164,39 @@ def refuse_write_encryption(head: RequestHead) -> None:
             )  # fmt: skip
 
 
-def check_customer_key(key: CustomerKey | None, stored: Mapping[str, str]) -> None:
-    """Hold a read of a version (or a part of an upload) to its encryption, given the headers
-    it was stored with: no object is stored under a customer key, so a key sent with the
-    request applies to nothing (S3: 400 InvalidRequest)."""
-    del stored  # every version and upload is under the organisation's keys alone
-    if key is not None:
+def check_customer_key(
+    key: CustomerKey | None, stored: Mapping[str, str], *, required: bool = True
+) -> None:
+    """Hold a request on a version (or upload) to the customer key it was stored under, given
+    its stored headers: without the key 400 InvalidRequest (unless not `required`: completing
+    an upload), with another 403 AccessDenied; a key for a version stored without one is 400
+    InvalidRequest, as S3 answers."""
+    if under_customer_key(stored):
+        if key is None and required:
+            raise errors.InvalidRequest(
+                "The object was stored using a form of Server Side Encryption. The correct "
+                "parameters must be provided to retrieve the object: it is under a "
+                "customer-provided key (SSE-C), send it."
+            )
+        if key is not None and not matches(key.key, stored):
+            raise errors.AccessDenied(
+                "The customer-provided key (SSE-C) is not the one the object was stored under."
+            )
+    elif key is not None:
         raise errors.InvalidRequest(
             "The encryption parameters are not applicable to this object: it is not stored "
             "under a customer-provided key."
         )
 
 
-def response_headers(stored: Mapping[str, str]) -> dict[str, str]:
-    """The encryption headers S3 answers for a version or upload stored with `stored`."""
-    return {SSE: stored[SSE]} if SSE in stored else {}
+def response_headers(
+    stored: Mapping[str, str], customer: CustomerKey | None = None
+) -> dict[str, str]:
+    """The encryption headers S3 answers for a version or upload stored with `stored`: SSE-S3's,
+    or SSE-C's algorithm and the MD5 of the key the request sent (never anything stored of it)."""
+    answer = {SSE: stored[SSE]} if SSE in stored else {}
+    if ALGORITHM_HEADER in stored:
+        answer[ALGORITHM_HEADER] = stored[ALGORITHM_HEADER]
+        if customer is not None:
+            answer[KEY_MD5] = customer.md5
+    return answer

@@ -125,16 +125,17 @@ async def handle_create(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
     sse = encryption.write_encryption(req.head)
-    headers = object_headers(req.head) | sse
+    headers = object_headers(req.head) | sse.headers
     checksum = upload_checksum_headers(req.head)
     headers.update(checksum)
-    upload = await store.multipart.create(req.bucket, req.key, headers)
+    upload = await store.multipart.create(req.bucket, req.key, headers, sse.key)
     body = document(
         "InitiateMultipartUploadResult",
         element("Bucket", req.bucket) + element("Key", req.key)
         + element("UploadId", upload.upload_id.hex()),
     )  # fmt: skip
-    return Response(200, {**_XML, **checksum, **sse}, body)
+    answer = encryption.response_headers(upload.headers, sse.customer)
+    return Response(200, {**_XML, **checksum, **answer}, body)
 
 
 async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
@@ -156,9 +157,10 @@ async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
         return kept
 
     part = await store.multipart.upload_part(
-        upload, number, req.body, hashers=checks.hashers, before_commit=before_commit
-    )
-    sse = encryption.response_headers(upload.headers)
+        upload, number, req.body, hashers=checks.hashers, before_commit=before_commit,
+        customer_key=key.key if key is not None else None,
+    )  # fmt: skip
+    sse = encryption.response_headers(upload.headers, key)
     return Response(200, {"etag": f'"{part.etag}"', **part.checksums, **sse})
 
 
@@ -253,7 +255,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
     condition = write_condition(req.head)
     try:
         upload = await store.multipart.upload(req.bucket, req.key, wanted)
-        encryption.check_customer_key(key, upload.headers)
+        encryption.check_customer_key(key, upload.headers, required=False)
         _check_same_mode(upload, mode)
         version = await store.multipart.complete(
             upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES, condition=condition,
@@ -274,7 +276,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
             version = await store.head_object(req.bucket, req.key, wanted.hex())
         except (NoSuchVersion, DeleteMarkerHit):
             raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
-        encryption.check_customer_key(key, version.headers)
+        encryption.check_customer_key(key, version.headers, required=False)
         if expected is not None:
             try:
                 check_object_checksum(version.headers, *expected, len(version.parts))
@@ -289,7 +291,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
         + checksum_elements(checksums) + (element("ChecksumType", kind) if kind else ""),
     )  # fmt: skip
     version_header = {} if version.is_null else {"x-amz-version-id": version.s3_version_id}
-    sse = encryption.response_headers(version.headers)
+    sse = encryption.response_headers(version.headers, key)
     return Response(200, {**_XML, **version_header, **sse}, body)
 
 

@@ -255,7 +255,8 @@ async def handle_post_object(
     check_key(key)
     await authorize(access_key, req.bucket, key)
     form_head = RequestHead("POST", "/", headers=dict(fields))
-    headers = object_headers(form_head) | encryption.write_encryption(form_head)
+    sse = encryption.write_encryption(form_head)
+    headers = object_headers(form_head) | sse.headers
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     bounds = policy.length_range()
     limit = min(bounds[1], MAX_OBJECT_SIZE) if bounds else MAX_OBJECT_SIZE
@@ -268,7 +269,9 @@ async def handle_post_object(
         size = await _spool(form, chunks, spool, limit)
         policy.check_length(size)
         spool.seek(0)
-        version = await store.put_object(req.bucket, key, _read(spool), size=size, headers=headers)
+        version = await store.put_object(
+            req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key
+        )
     response = _success(req, fields, key, f'"{version.etag}"', scheme)
-    response.headers.update(encryption.response_headers(version.headers))
+    response.headers.update(encryption.response_headers(version.headers, sse.customer))
     return response

@@ -162,7 +162,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     sse = encryption.write_encryption(req.head)
     length = check_length(req.head)
     condition = write_condition(req.head)
-    headers = object_headers(req.head) | sse
+    headers = object_headers(req.head) | sse.headers
     checks = BodyChecks(req)
 
     async def before_commit(etag: str) -> None:
@@ -181,5 +181,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
         hashers=checks.hashers,
         before_commit=before_commit,
         condition=condition,
+        customer_key=sse.key,
     )
-    return Response(200, written_headers(version))
+    answer = written_headers(version) | encryption.response_headers(version.headers, sse.customer)
+    return Response(200, answer)
