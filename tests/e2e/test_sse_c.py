@@ -124,6 +124,9 @@ def test_copy_needs_the_source_key_and_sets_the_targets(s3: Any, bucket: str) ->
     assert done["SSECustomerAlgorithm"] == "AES256"
     assert s3.get_object(Bucket=bucket, Key="src", **ssec(OTHER))["Body"].read() == data
     assert refused(s3.get_object, Bucket=bucket, Key="src", **ssec()) == ("AccessDenied", 403)
+    # Out of SSE-C onto itself: a change of encryption too.
+    copy(Bucket=bucket, Key="src", CopySource=source, **source_ssec(OTHER))
+    assert s3.get_object(Bucket=bucket, Key="src")["Body"].read() == data
     # A plain source into a customer key.
     done = copy(Bucket=bucket, Key="keyed", CopySource={"Bucket": bucket, "Key": "plain"}, **ssec())
     assert answers_key(done)

@@ -145,7 +145,9 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
         )
     target = await store.bucket(req.bucket, cached=True)
     same = target.id == source.bucket_id and req.key == source.key
-    headers = _metadata(req, source, same, sse)
+    # A source under a customer key copied onto itself changes its encryption whatever the
+    # request asks (another key, or none): not the refused copy of an object to itself.
+    headers = _metadata(req, source, same and source_key is None, sse)
     reader = await store.reader(source, 0, source.size - 1, source_key)
     version = await store.put_object(
         req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers,
