@@ -197,7 +197,7 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
     encryption.refuse_write_encryption(req.head)
     key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
-    encryption.check_customer_key(key, upload.headers)
+    encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
     source, source_key = await source_version(req, store)
     first, last = _source_range(req.head, source.size)
     reader = await store.reader(source, first, last, source_key)

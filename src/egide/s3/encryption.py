@@ -10,8 +10,8 @@
   is refused with 501 NotImplemented: a KMS key id does not name a bucket key generation yet;
 - **SSE-C** (a customer key) is checked as S3 checks it (algorithm, 256 bits, MD5), then used as
   an extra wrapping of the object's data key (egide.engine.customer_keys): reading the object,
-  copying it or adding a part to its upload needs the key (400 without it, 403 AccessDenied
-  with another); a key sent for an object stored without one gets S3's 400.
+  copying it or adding a part to its upload needs the key (400 without it or with another);
+  a key sent for an object stored without one gets S3's 400.
 
 Malformed and conflicting headers get the codes S3 answers. Every check runs before the
 request's body is read: nothing is stored when one fails. A customer key never appears in an
@@ -164,24 +164,32 @@ def refuse_write_encryption(head: RequestHead) -> None:
             )  # fmt: skip
 
 
+_MISSING_FOR_OBJECT = (
+    "The object was stored using a form of Server Side Encryption. The correct parameters must "
+    "be provided to retrieve the object: it is under a customer-provided key (SSE-C), send it."
+)
+MISSING_FOR_UPLOAD = (
+    "The multipart upload initiate requested encryption. Subsequent part requests must include "
+    "the appropriate encryption parameters: its customer-provided key (SSE-C)."
+)
+
+
 def check_customer_key(
-    key: CustomerKey | None, stored: Mapping[str, str], *, required: bool = True
+    key: CustomerKey | None, stored: Mapping[str, str], *, missing: str = _MISSING_FOR_OBJECT
 ) -> None:
-    """Hold a request on a version (or upload) to the customer key it was stored under, given
-    its stored headers: without the key 400 InvalidRequest (unless not `required`: completing
-    an upload), with another 403 AccessDenied; a key for a version stored without one is 400
-    InvalidRequest, as S3 answers."""
+    """Hold a request on a version (or upload: each part, the completion) to the customer key it
+    was stored under, given its stored headers: without the key 400 InvalidRequest (`missing`
+    says why), with another 400 InvalidArgument (ceph/s3-tests' answer, RGW's; decision 0027);
+    a key for a version stored without one is 400 InvalidRequest, as S3 answers."""
     if under_customer_key(stored):
-        if key is None and required:
-            raise errors.InvalidRequest(
-                "The object was stored using a form of Server Side Encryption. The correct "
-                "parameters must be provided to retrieve the object: it is under a "
-                "customer-provided key (SSE-C), send it."
-            )
+        if key is None:
+            raise errors.InvalidRequest(missing)
         if key is not None and not matches(key.key, stored):
-            raise errors.AccessDenied(
-                "The customer-provided key (SSE-C) is not the one the object was stored under."
-            )
+            raise errors.InvalidArgument(
+                "The provided encryption parameters did not match the ones used originally: "
+                "the customer-provided key (SSE-C) is not the one the object was stored under.",
+                ArgumentName=f"{SSE}-customer-key", ArgumentValue="(not shown)",
+            )  # fmt: skip
     elif key is not None:
         raise errors.InvalidRequest(
             "The encryption parameters are not applicable to this object: it is not stored "

@@ -144,7 +144,7 @@ async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
     encryption.refuse_write_encryption(req.head)
     key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
-    encryption.check_customer_key(key, upload.headers)
+    encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
     checks = BodyChecks(req)
     own = _part_checksum(upload, checks.requested[0] if checks.requested else None)
     if own is not None:
@@ -255,7 +255,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
     condition = write_condition(req.head)
     try:
         upload = await store.multipart.upload(req.bucket, req.key, wanted)
-        encryption.check_customer_key(key, upload.headers, required=False)
+        encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
         _check_same_mode(upload, mode)
         version = await store.multipart.complete(
             upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES, condition=condition,
@@ -276,7 +276,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
             version = await store.head_object(req.bucket, req.key, wanted.hex())
         except (NoSuchVersion, DeleteMarkerHit):
             raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
-        encryption.check_customer_key(key, version.headers, required=False)
+        encryption.check_customer_key(key, version.headers, missing=encryption.MISSING_FOR_UPLOAD)
         if expected is not None:
             try:
                 check_object_checksum(version.headers, *expected, len(version.parts))
