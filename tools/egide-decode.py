@@ -17,6 +17,8 @@ ids, side by side.
 version: key, version id, latest, size, ETag, times, content type, user metadata, tags, all
 stored headers, object lock, SHA-256, file) and OUT/bucket.json (the bucket and its settings).
 Exit status: 0 everything restored, 1 some objects could not be, 2 nothing done (bad key, …).
+An object written with a customer-provided key (SSE-C) cannot be restored without that key,
+which Égide never keeps: `list` marks it, `restore` names it on standard error and exits 1.
 """
 
 from __future__ import annotations
@@ -990,7 +992,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(json.dumps(entry, ensure_ascii=False))
                 else:
                     mark = "DELETE-MARKER" if version.delete_marker else f"{version.size:>12}"
-                    print(f"{mark}  {entry['last_modified']}  {version.key}")
+                    keyed = CUSTOMER_KEY_HEADER in entry["headers"]
+                    note = "  (SSE-C: needs the customer key)" if keyed else ""
+                    print(f"{mark}  {entry['last_modified']}  {version.key}{note}")
             return 0
         return restore(store, args.bucket, args.out, args.all_versions)
     except (DecodeError, OSError, ValueError) as exc:

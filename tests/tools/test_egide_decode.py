@@ -586,3 +586,6 @@ def test_a_version_under_a_customer_key_is_named_never_restored(
     assert [entry["key"] for entry in restored] == ["public"]
     assert (out / restored[0]["file"]).read_bytes() == b"p" * 5000
     assert [p.name for p in (out / "objects").iterdir()] == [Path(restored[0]["file"]).name]
+    listed = decode("--key", str(data / "master.key"), *site_args(data), "list", "keyed")
+    lines = {line.split()[2]: line for line in listed.stdout.splitlines()}  # size, time, key
+    assert "needs the customer key" in lines["secret"] and "SSE-C" not in lines["public"]
