@@ -17,6 +17,8 @@ ids, side by side.
 version: key, version id, latest, size, ETag, times, content type, user metadata, tags, all
 stored headers, object lock, SHA-256, file) and OUT/bucket.json (the bucket and its settings).
 Exit status: 0 everything restored, 1 some objects could not be, 2 nothing done (bad key, …).
+An object written with a customer-provided key (SSE-C) cannot be restored without that key,
+which Égide never keeps: `list` marks it, `restore` names it on standard error and exits 1.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ NONCE_SIZE = 12
 CHECKSUM_SIZE = 4
 TAGGING_HEADER = "x-amz-tagging"
 META_PREFIX = "x-amz-meta-"
+#: In the manifest headers of a version stored under a customer-provided key (SSE-C).
+CUSTOMER_KEY_HEADER = "x-amz-server-side-encryption-customer-key-hmac"
 
 
 class DecodeError(Exception):
@@ -764,6 +768,12 @@ def read_piece(copies: list[Copy], offset: int, length: int, verify: bool) -> by
 def restore_bytes(version: Version, out: BinaryIO) -> str:
     """Write the object's plaintext to `out`; its SHA-256. Unrecoverable if it cannot be read,
     DecodeError if it reads but a part does not match its ETag (an MD5)."""
+    if CUSTOMER_KEY_HEADER in (version.manifest.get("headers") or {}):
+        # format.md, "Customer keys": the data key is also wrapped under a key Égide never kept.
+        raise Unrecoverable(
+            "stored under a customer-provided key (SSE-C): its data key is also wrapped under "
+            "that key, which Égide never keeps; it needs the customer key, not restored"
+        )
     wrapped = bytes.fromhex(version.manifest["data_key"])
     context = b"egide/data-key/" + version.version_id
     data_key = next(
@@ -982,7 +992,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(json.dumps(entry, ensure_ascii=False))
                 else:
                     mark = "DELETE-MARKER" if version.delete_marker else f"{version.size:>12}"
-                    print(f"{mark}  {entry['last_modified']}  {version.key}")
+                    keyed = CUSTOMER_KEY_HEADER in entry["headers"]
+                    note = "  (SSE-C: needs the customer key)" if keyed else ""
+                    print(f"{mark}  {entry['last_modified']}  {version.key}{note}")
             return 0
         return restore(store, args.bucket, args.out, args.all_versions)
     except (DecodeError, OSError, ValueError) as exc:

@@ -559,3 +559,33 @@ def test_a_store_written_before_opaque_names_is_read_too(store: Written, tmp_pat
     assert sorted(got) == sorted((k, vid, data is None) for k, vid, data in store.history)
     settings = json.loads((out / "bucket.json").read_text())["settings"]
     assert json.dumps(settings, sort_keys=True) == older
+
+
+def test_a_version_under_a_customer_key_is_named_never_restored(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """SSE-C (decision 0027): the master key alone cannot open such a version's data key; the
+    tool says it needs the customer key, writes nothing of it, restores the others."""
+    server = start_server(tmp_path_factory.mktemp("egide-decode-ssec"))
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="keyed")
+        key = os.urandom(32)
+        s3.put_object(Bucket="keyed", Key="secret", Body=b"s" * 5000, SSECustomerAlgorithm="AES256",
+                      SSECustomerKey=key)  # fmt: skip
+        s3.put_object(Bucket="keyed", Key="public", Body=b"p" * 5000)
+    finally:
+        server.stop()
+    out = tmp_path / "out"
+    data = server.data_dir
+    result = decode("--key", str(data / "master.key"), *site_args(data), "restore", "keyed",
+                    str(out))  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "keyed/secret" in result.stderr and "needs the customer key" in result.stderr
+    restored = [json.loads(line) for line in (out / "manifest.jsonl").open()]
+    assert [entry["key"] for entry in restored] == ["public"]
+    assert (out / restored[0]["file"]).read_bytes() == b"p" * 5000
+    assert [p.name for p in (out / "objects").iterdir()] == [Path(restored[0]["file"]).name]
+    listed = decode("--key", str(data / "master.key"), *site_args(data), "list", "keyed")
+    lines = {line.split()[2]: line for line in listed.stdout.splitlines()}  # size, time, key
+    assert "needs the customer key" in lines["secret"] and "SSE-C" not in lines["public"]

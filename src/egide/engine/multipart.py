@@ -31,6 +31,7 @@ from egide.domain import (
     WriteCondition,
     new_id,
 )
+from egide.engine import customer_keys
 from egide.engine.events import EventKind
 from egide.engine.manifest import (
     remove_completion_record,
@@ -200,11 +201,21 @@ class Multipart:
         self.announce = announce
         self.clock = clock
 
-    async def create(self, bucket_name: str, key: str, headers: dict[str, str]) -> Upload:
+    async def create(
+        self, bucket_name: str, key: str, headers: dict[str, str],
+        customer_key: bytes | None = None,
+    ) -> Upload:  # fmt: skip
+        """A new upload; with a `customer_key` (SSE-C) its data key is wrapped under it too,
+        and each part needs it (egide.engine.customer_keys)."""
         buckets = self.vault.buckets
         bucket = await buckets.named(bucket_name, cached=True)
         upload_id = new_id()
-        _, wrapped = buckets.keyring.new_data_key(buckets.key(bucket), upload_id)
+        bucket_key = buckets.key(bucket)
+        data_key, wrapped = buckets.keyring.new_data_key(bucket_key, upload_id)
+        if customer_key is not None:
+            inner = customer_keys.seal_data_key(customer_key, upload_id, data_key)
+            wrapped = buckets.keyring.wrap_data_key(bucket_key, upload_id, inner)
+            headers = headers | customer_keys.stored_headers(customer_key)
         # Every part goes to these sites.
         placement = await self.vault.placer.place(bucket, upload_id)
         upload = Upload(
@@ -231,14 +242,18 @@ class Multipart:
         *,
         hashers: Sequence[Hasher] = (),
         before_commit: Callable[[str], Awaitable[dict[str, str]]] | None = None,
+        customer_key: bytes | None = None,
     ) -> Part:
         """Write part `number` from `body`; `before_commit` gets its MD5 and may refuse it, or
-        return the checksums to keep with it."""
+        return the checksums to keep with it. An upload under a customer key needs it."""
         vault, buckets = self.vault, self.vault.buckets
         bucket = await buckets.by_id(upload.bucket_id)
         bucket_key = buckets.key(bucket)
         seq = await self.catalog.next_part_seq(upload.upload_id)
-        data_key = await buckets.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
+        inner = await buckets.data_key(bucket.id, upload.upload_id, upload.wrapped_data_key)
+        data_key = customer_keys.open_data_key(
+            customer_key, upload.upload_id, inner, upload.headers
+        )
         ctx = PartCipher(
             AESGCM(data_key), bucket.id, upload.upload_id, seq, self.code(upload.k, upload.m)
         )

@@ -35,6 +35,7 @@ from egide.domain import (
     new_id,
     parse_version_id,
 )
+from egide.engine import customer_keys
 from egide.engine.buckets import Buckets
 from egide.engine.bucketsettings import BucketSettings
 from egide.engine.credentialrecords import record_credentials
@@ -249,13 +250,16 @@ class ObjectStore:
         hashers: Sequence[Hasher] = (),
         before_commit: Callable[[str], Awaitable[None]] | None = None,
         condition: WriteCondition | None = None,
+        customer_key: bytes | None = None,
     ) -> ObjectVersion:
         """Store a new current version of `key`, `size` bytes streamed from `body`.
 
         `hashers` see every byte of the body; `before_commit` receives the MD5 ETag once the
         body is complete and may raise to refuse the object (bad digest, checksum mismatch).
         `condition` is checked by the committing transaction (conditional writes).
-        Objects up to `pack_threshold` bytes are written in packs with others.
+        Objects up to `pack_threshold` bytes are written in packs with others. With a
+        `customer_key` (SSE-C) the data key is wrapped under it too, and the object is never
+        packed (egide.engine.customer_keys).
         """
         bucket = await self.bucket(bucket_name, cached=True)
         if condition is not None:
@@ -266,6 +270,10 @@ class ObjectStore:
         bucket_key = self.bucket_key(bucket)
         version_id = new_id()
         data_key, wrapped_data_key = self.keyring.new_data_key(bucket_key, version_id)
+        if customer_key is not None:
+            inner = customer_keys.seal_data_key(customer_key, version_id, data_key)
+            wrapped_data_key = self.keyring.wrap_data_key(bucket_key, version_id, inner)
+            headers.update(customer_keys.stored_headers(customer_key))
         placement = await self.place(bucket, version_id)
         code = self.code(placement.k, placement.m)
         ctx = PartCipher(AESGCM(data_key), bucket.id, version_id, 0, code)
@@ -276,7 +284,8 @@ class ObjectStore:
             block_size=self.block_size, sites=names, headers=headers, **fields,
         )  # fmt: skip
         md5 = hashlib.md5()
-        put = self._put_packed if size <= self.pack_threshold else self._put_streamed
+        packed = size <= self.pack_threshold and customer_key is None
+        put = self._put_packed if packed else self._put_streamed
         pad = await self.pads(bucket)
         version = await put(
             version, ctx, bucket, bucket_key, body, md5, hashers, before_commit, condition, pad
@@ -405,12 +414,14 @@ class ObjectStore:
         return version
 
     async def reader(
-        self, version: ObjectVersion, first: int, last: int
+        self, version: ObjectVersion, first: int, last: int, customer_key: bytes | None = None
     ) -> ObjectReader | MultipartReader:
         """A reader of plaintext bytes first..last of `version` (from `head_object`), its first
-        block already fetched so that an unreadable object fails before a byte is sent."""
+        block already fetched so that an unreadable object fails before a byte is sent. A
+        version stored under a customer key needs it (else CustomerKeyRequired)."""
+        inner = await self.data_key(version.bucket_id, version.version_id, version.wrapped_data_key)
         cipher = AESGCM(
-            await self.data_key(version.bucket_id, version.version_id, version.wrapped_data_key)
+            customer_keys.open_data_key(customer_key, version.version_id, inner, version.headers)
         )
         code = self.code(version.k, version.m)
         sites = [self.sites.get(n) for n in version.sites]

@@ -7,7 +7,7 @@ import re
 
 from egide.domain import DeleteMarkerHit, ObjectVersion
 from egide.engine.store import ObjectStore
-from egide.s3 import errors
+from egide.s3 import encryption, errors
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response
 from egide.s3.multipart import checksum_elements, part_number, server_checksum, upload_of
@@ -65,9 +65,11 @@ def copy_source(head: RequestHead) -> tuple[str, str, str | None]:
     return bucket, key, version
 
 
-async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
-    """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails)."""
+async def source_version(req: Request, store: ObjectStore) -> tuple[ObjectVersion, bytes | None]:
+    """The source version, after its x-amz-copy-source-if-* conditions (412 if one fails), and
+    the customer key it is stored under (SSE-C: the x-amz-copy-source-…-customer-* headers)."""
     bucket, key, version_id = copy_source(req.head)
+    source_key = encryption.customer_key(req.head, encryption.COPY_SOURCE)
     try:
         version = await store.head_object(bucket, key, version_id)
     except DeleteMarkerHit as exc:
@@ -84,7 +86,8 @@ async def source_version(req: Request, store: ObjectStore) -> ObjectVersion:
     if conditions and check_conditions(RequestHead("GET", "/", headers=conditions), version):
         # A copy has no 304: any failed source condition is 412.
         raise errors.PreconditionFailed(Condition=", ".join(sorted(conditions)))
-    return version
+    encryption.check_customer_key(source_key, version.headers)
+    return version, source_key.key if source_key is not None else None
 
 
 def _directive(head: RequestHead, name: str) -> str:
@@ -96,12 +99,15 @@ def _directive(head: RequestHead, name: str) -> str:
     return value
 
 
-def _metadata(req: Request, source: ObjectVersion, same_object: bool) -> dict[str, str]:
-    """The target's headers under x-amz-metadata-directive and x-amz-tagging-directive."""
+def _metadata(
+    req: Request, source: ObjectVersion, same_object: bool, sse: encryption.WriteEncryption
+) -> dict[str, str]:
+    """The target's headers under x-amz-metadata-directive and x-amz-tagging-directive, with
+    the encryption the copy request asks for (`sse`: never the source's, as in S3)."""
     head = req.head
     metadata = _directive(head, "x-amz-metadata-directive")
     tagging = _directive(head, "x-amz-tagging-directive")
-    if same_object and metadata == "COPY" and tagging == "COPY":
+    if same_object and metadata == "COPY" and tagging == "COPY" and not sse.asked:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
@@ -123,13 +129,15 @@ def _metadata(req: Request, source: ObjectVersion, same_object: bool) -> dict[st
         # The same bytes: a full-object checksum still holds (a multipart source's composite
         # checksum names its parts, and does not).
         headers.update((n, v) for n, v in source.headers.items() if n.startswith("x-amz-checksum-"))
+    headers.update(sse.headers)
     return headers
 
 
 async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
-    source = await source_version(req, store)
+    sse = encryption.write_encryption(req.head)
+    source, source_key = await source_version(req, store)
     if source.size > MAX_OBJECT_SIZE:
         raise errors.InvalidRequest(
             "The specified copy source is larger than the maximum allowable size for a copy "
@@ -137,11 +145,13 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
         )
     target = await store.bucket(req.bucket, cached=True)
     same = target.id == source.bucket_id and req.key == source.key
-    headers = _metadata(req, source, same)
-    reader = await store.reader(source, 0, source.size - 1)
+    # A source under a customer key copied onto itself changes its encryption whatever the
+    # request asks (another key, or none): not the refused copy of an object to itself.
+    headers = _metadata(req, source, same and source_key is None, sse)
+    reader = await store.reader(source, 0, source.size - 1, source_key)
     version = await store.put_object(
         req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers,
-        condition=write_condition(req.head),
+        condition=write_condition(req.head), customer_key=sse.key,
     )  # fmt: skip
     checksums = {n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")}
     body = document(
@@ -150,7 +160,10 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
         + element("ETag", f'"{version.etag}"')
         + checksum_elements(checksums),
     )
-    response = {**_XML, **written_headers(version)}
+    response = {
+        **_XML, **written_headers(version),
+        **encryption.response_headers(version.headers, sse.customer),
+    }  # fmt: skip
     del response["etag"]
     if not source.is_null:
         response["x-amz-copy-source-version-id"] = source.s3_version_id
@@ -181,10 +194,13 @@ def _source_range(head: RequestHead, size: int) -> tuple[int, int]:
 
 async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
     number = part_number(req.head)
+    encryption.refuse_write_encryption(req.head)
+    key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
-    source = await source_version(req, store)
+    encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
+    source, source_key = await source_version(req, store)
     first, last = _source_range(req.head, source.size)
-    reader = await store.reader(source, first, last)
+    reader = await store.reader(source, first, last, source_key)
     # The server computes the part's checksum in the upload's algorithm, so that the object
     # completed from copied parts has its checksum too.
     own = server_checksum(upload)
@@ -194,7 +210,7 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
 
     part = await store.multipart.upload_part(
         upload, number, reader.__aiter__(), hashers=[own] if own is not None else [],
-        before_commit=before_commit,
+        before_commit=before_commit, customer_key=key.key if key is not None else None,
     )  # fmt: skip
     result = document(
         "CopyPartResult",
@@ -202,4 +218,4 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
         + element("ETag", f'"{part.etag}"')
         + checksum_elements(part.checksums),
     )
-    return Response(200, dict(_XML), result)
+    return Response(200, {**_XML, **encryption.response_headers(upload.headers, key)}, result)

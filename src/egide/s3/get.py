@@ -6,8 +6,9 @@ import re
 from email.utils import parsedate_to_datetime
 
 from egide.domain import ObjectVersion
+from egide.engine.customer_keys import FINGERPRINT_HEADER
 from egide.engine.store import ObjectStore
-from egide.s3 import errors, tagging
+from egide.s3 import encryption, errors, tagging
 from egide.s3.http import Request, Response, http_date
 from egide.s3.xml import iso8601
 from egide.web.request import RequestHead
@@ -115,7 +116,8 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
     headers = {
         name: value
         for name, value in version.headers.items()
-        if not name.startswith("x-amz-checksum-") and name != tagging.HEADER
+        if not name.startswith("x-amz-checksum-")
+        and name not in (tagging.HEADER, FINGERPRINT_HEADER)
     }
     if count := tagging.tag_count(version.headers):
         headers[tagging.COUNT_HEADER] = str(count)
@@ -135,9 +137,12 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
 async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> Response:
     assert req.bucket is not None and req.key is not None
     head = req.head
+    encryption.refuse_write_encryption(head)
+    key = encryption.customer_key(head)
     version = await store.head_object(req.bucket, req.key, head.query_value("versionId"))
+    encryption.check_customer_key(key, version.headers)
     status = check_conditions(head, version)
-    headers = object_response_headers(version)
+    headers = object_response_headers(version) | encryption.response_headers(version.headers, key)
     if status == 412:
         raise errors.PreconditionFailed(Condition="If-Match or If-Unmodified-Since")
     if status == 304:
@@ -173,7 +178,7 @@ async def _get_or_head(req: Request, store: ObjectStore, *, with_body: bool) -> 
         headers["content-range"] = f"bytes {first}-{last}/{version.size}"
     if not with_body:
         return Response(status, headers)
-    reader = await store.reader(version, first, last)
+    reader = await store.reader(version, first, last, key.key if key is not None else None)
     return Response(status, headers, reader.__aiter__())
 
 

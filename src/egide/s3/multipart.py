@@ -21,7 +21,7 @@ from egide.engine.multipart import (
     checksum_type,
 )
 from egide.engine.store import ObjectStore
-from egide.s3 import errors
+from egide.s3 import encryption, errors
 from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm
 from egide.s3.body import read_small_body
 from egide.s3.bucket import OWNER
@@ -124,22 +124,27 @@ def upload_checksum_headers(head: RequestHead) -> dict[str, str]:
 async def handle_create(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
-    headers = object_headers(req.head)
+    sse = encryption.write_encryption(req.head)
+    headers = object_headers(req.head) | sse.headers
     checksum = upload_checksum_headers(req.head)
     headers.update(checksum)
-    upload = await store.multipart.create(req.bucket, req.key, headers)
+    upload = await store.multipart.create(req.bucket, req.key, headers, sse.key)
     body = document(
         "InitiateMultipartUploadResult",
         element("Bucket", req.bucket) + element("Key", req.key)
         + element("UploadId", upload.upload_id.hex()),
     )  # fmt: skip
-    return Response(200, {**_XML, **checksum}, body)
+    answer = encryption.response_headers(upload.headers, sse.customer)
+    return Response(200, {**_XML, **checksum, **answer}, body)
 
 
 async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
     number = part_number(req.head)
     check_length(req.head, MAX_PART_SIZE)
+    encryption.refuse_write_encryption(req.head)
+    key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
+    encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
     checks = BodyChecks(req)
     own = _part_checksum(upload, checks.requested[0] if checks.requested else None)
     if own is not None:
@@ -152,9 +157,11 @@ async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
         return kept
 
     part = await store.multipart.upload_part(
-        upload, number, req.body, hashers=checks.hashers, before_commit=before_commit
-    )
-    return Response(200, {"etag": f'"{part.etag}"', **part.checksums})
+        upload, number, req.body, hashers=checks.hashers, before_commit=before_commit,
+        customer_key=key.key if key is not None else None,
+    )  # fmt: skip
+    sse = encryption.response_headers(upload.headers, key)
+    return Response(200, {"etag": f'"{part.etag}"', **part.checksums, **sse})
 
 
 def server_checksum(upload: Upload) -> Checksum | None:
@@ -240,12 +247,15 @@ def _check_same_mode(upload: Upload, mode: str | None) -> None:
 async def handle_complete(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     wanted = upload_id(req.head)
+    encryption.refuse_write_encryption(req.head)
+    key = encryption.customer_key(req.head)
     expected = _object_checksum(req.head)
     mode = _checksum_mode(req.head.header(TYPE_HEADER))
     parts = _completed_parts(await read_small_body(req, MAX_COMPLETE_BODY))
     condition = write_condition(req.head)
     try:
         upload = await store.multipart.upload(req.bucket, req.key, wanted)
+        encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
         _check_same_mode(upload, mode)
         version = await store.multipart.complete(
             upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES, condition=condition,
@@ -266,6 +276,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
             version = await store.head_object(req.bucket, req.key, wanted.hex())
         except (NoSuchVersion, DeleteMarkerHit):
             raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
+        encryption.check_customer_key(key, version.headers, missing=encryption.MISSING_FOR_UPLOAD)
         if expected is not None:
             try:
                 check_object_checksum(version.headers, *expected, len(version.parts))
@@ -280,7 +291,8 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
         + checksum_elements(checksums) + (element("ChecksumType", kind) if kind else ""),
     )  # fmt: skip
     version_header = {} if version.is_null else {"x-amz-version-id": version.s3_version_id}
-    return Response(200, {**_XML, **version_header}, body)
+    sse = encryption.response_headers(version.headers, key)
+    return Response(200, {**_XML, **version_header, **sse}, body)
 
 
 async def handle_abort(req: Request, store: ObjectStore) -> Response:

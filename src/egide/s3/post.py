@@ -22,7 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from egide.auth.credentials import SecretCache
 from egide.engine.store import ObjectStore
-from egide.s3 import errors
+from egide.s3 import encryption, errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.http import Request, Response
@@ -254,7 +254,9 @@ async def handle_post_object(
         )
     check_key(key)
     await authorize(access_key, req.bucket, key)
-    headers = object_headers(RequestHead("POST", "/", headers=dict(fields)))
+    form_head = RequestHead("POST", "/", headers=dict(fields))
+    sse = encryption.write_encryption(form_head)
+    headers = object_headers(form_head) | sse.headers
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     bounds = policy.length_range()
     limit = min(bounds[1], MAX_OBJECT_SIZE) if bounds else MAX_OBJECT_SIZE
@@ -267,5 +269,9 @@ async def handle_post_object(
         size = await _spool(form, chunks, spool, limit)
         policy.check_length(size)
         spool.seek(0)
-        version = await store.put_object(req.bucket, key, _read(spool), size=size, headers=headers)
-    return _success(req, fields, key, f'"{version.etag}"', scheme)
+        version = await store.put_object(
+            req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key
+        )
+    response = _success(req, fields, key, f'"{version.etag}"', scheme)
+    response.headers.update(encryption.response_headers(version.headers, sse.customer))
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from egide.domain import ObjectVersion, WriteCondition
 from egide.engine.store import ObjectStore
 from egide.engine.writer import Hasher
-from egide.s3 import errors
+from egide.s3 import encryption, errors
 from egide.s3.auth.checksums import Checksum, requested_checksum, verify
 from egide.s3.body import content_md5
 from egide.s3.http import Request, Response
@@ -150,6 +150,7 @@ def written_headers(version: ObjectVersion) -> dict[str, str]:
     """Response headers of a write: ETag, the checksum kept, the version id."""
     headers = {"etag": f'"{version.etag}"'}
     headers.update({n: v for n, v in version.headers.items() if n.startswith("x-amz-checksum-")})
+    headers.update(encryption.response_headers(version.headers))
     if not version.is_null:
         headers["x-amz-version-id"] = version.s3_version_id
     return headers
@@ -158,9 +159,10 @@ def written_headers(version: ObjectVersion) -> dict[str, str]:
 async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
+    sse = encryption.write_encryption(req.head)
     length = check_length(req.head)
     condition = write_condition(req.head)
-    headers = object_headers(req.head)
+    headers = object_headers(req.head) | sse.headers
     checks = BodyChecks(req)
 
     async def before_commit(etag: str) -> None:
@@ -179,5 +181,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
         hashers=checks.hashers,
         before_commit=before_commit,
         condition=condition,
+        customer_key=sse.key,
     )
-    return Response(200, written_headers(version))
+    answer = written_headers(version) | encryption.response_headers(version.headers, sse.customer)
+    return Response(200, answer)

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from egide.domain import Job, KeyNotFound, ObjectVersion
+from egide.engine.customer_keys import under_customer_key
 from egide.engine.store import ObjectStore
 from egide.maintenance.jobs import JobContext, Step, job_kind
 from egide.transfer.dirlayout import (
@@ -62,6 +63,16 @@ HASH_CHUNK = 4 * 1024 * 1024
 
 class ObjectSkipped(Exception):
     """One object cannot be exported (the export goes on); the message says why."""
+
+
+def check_exportable(version: ObjectVersion) -> None:
+    """ObjectSkipped for a version stored under a customer-provided key (SSE-C): Égide never
+    keeps that key, so it cannot read the bytes; it says so rather than write anything."""
+    if under_customer_key(version.headers):
+        raise ObjectSkipped(
+            "it is stored under a customer-provided key (SSE-C), which Égide never keeps: "
+            "only a GET that sends that key can read it"
+        )
 
 
 async def plaintext(store: ObjectStore, version: ObjectVersion) -> AsyncIterator[bytes]:
@@ -132,6 +143,7 @@ class DirectorySink:
         file.finish()
 
     async def write(self, store: ObjectStore, bucket: str, version: ObjectVersion) -> ManifestEntry:
+        check_exportable(version)
         relative = await self._object_path(store, bucket, version.key)
         digests = await self._write_file(store, version, relative)
         return entry(version.key, digests, version.etag, version.last_modified, version.headers,
@@ -144,6 +156,7 @@ class DirectorySink:
         versions/; a delete marker only in the manifest."""
         if version.delete_marker:
             return marker_entry(version, latest)
+        check_exportable(version)
         if latest:
             relative = await self._object_path(store, bucket, version.key)
         else:
@@ -277,6 +290,7 @@ class S3Sink:
             self.lock = await self.endpoint.lock_enabled()
 
     async def write(self, store: ObjectStore, bucket: str, version: ObjectVersion) -> ManifestEntry:
+        check_exportable(version)
         digests = Digests()
         body = partial(hashed, store, version, digests)
 
@@ -321,6 +335,7 @@ class S3Sink:
         if version.delete_marker:
             marker = await self.endpoint.delete_marker(version.key)
             return marker_entry(version, latest, path=path, dest_version=marker)
+        check_exportable(version)
         digests = Digests()
         body = partial(hashed, store, version, digests)
 
