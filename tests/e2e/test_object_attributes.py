@@ -320,16 +320,24 @@ def test_conditional_headers(conditional: Conditional) -> None:
     assert conditional(both)["ETag"] == etag
 
 
+def attributes_ssec(key: bytes) -> dict[str, str]:
+    """SSE-C parameters for GetObjectAttributes, which botocore sends as given (for GetObject,
+    PutObject and the like it encodes the key and adds its MD5 itself)."""
+    return {
+        "SSECustomerAlgorithm": "AES256",
+        "SSECustomerKey": base64.b64encode(key).decode(),
+        "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(key).digest()).decode(),
+    }
+
+
 def test_a_customer_key_is_never_ignored(s3: Any, bucket: str) -> None:
-    """No object is stored under a customer-provided key (SSE-C): one sent to read an
-    object's attributes applies to nothing, and is refused rather than ignored."""
+    """A customer-provided key (SSE-C) sent for an object stored without one applies to
+    nothing, and is refused rather than ignored."""
     s3.put_object(Bucket=bucket, Key="obj", Body=b"foo")
-    key = "k" * 32  # botocore sends it base64-encoded, with its MD5
     with pytest.raises(ClientError) as exc:
         s3.get_object_attributes(
-            Bucket=bucket, Key="obj", ObjectAttributes=["ETag"], SSECustomerAlgorithm="AES256",
-            SSECustomerKey=key,
-        )  # fmt: skip
+            Bucket=bucket, Key="obj", ObjectAttributes=["ETag"], **attributes_ssec(os.urandom(32))
+        )
     assert error_of(exc) == ("InvalidRequest", 400)
 
 
@@ -355,3 +363,25 @@ def test_the_policy_action(
     other = {} if versioned else {"VersionId": version}
     got = s3.get_object_attributes(Bucket="attrs", Key="k", ObjectAttributes=["ETag"], **other)
     assert got["ETag"] == hashlib.md5(b"v1").hexdigest()
+
+
+def test_an_object_under_a_customer_key_answers_only_to_that_key(s3: Any, bucket: str) -> None:
+    """As GET (decision 0027): without the key 400 InvalidRequest, with another 400
+    InvalidArgument, with the key the attributes."""
+    key = os.urandom(32)
+    s3.put_object(
+        Bucket=bucket, Key="secret", Body=b"data", SSECustomerAlgorithm="AES256", SSECustomerKey=key
+    )
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="secret", ObjectAttributes=["ObjectSize"])
+    assert error_of(exc) == ("InvalidRequest", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(
+            Bucket=bucket, Key="secret", ObjectAttributes=["ObjectSize"],
+            **attributes_ssec(os.urandom(32)),
+        )  # fmt: skip
+    assert error_of(exc) == ("InvalidArgument", 400)
+    answer = s3.get_object_attributes(
+        Bucket=bucket, Key="secret", ObjectAttributes=["ObjectSize"], **attributes_ssec(key)
+    )
+    assert answer["ObjectSize"] == 4

@@ -11,7 +11,7 @@ from __future__ import annotations
 from egide.domain import ObjectVersion
 from egide.engine.multipart import ALGORITHM_HEADER, COMPOSITE, FULL_OBJECT, MAX_PARTS, TYPE_HEADER
 from egide.engine.store import ObjectStore
-from egide.s3 import errors
+from egide.s3 import encryption, errors
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response, http_date
 from egide.s3.multipart import checksum_elements
@@ -22,7 +22,6 @@ HEADER = "x-amz-object-attributes"
 #: The attributes a request may name, in the order S3 answers them.
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 MAX_PARTS_PER_ANSWER = 1000
-_SSE = "x-amz-server-side-encryption"
 
 
 def requested_attributes(head: RequestHead) -> frozenset[str]:
@@ -47,22 +46,6 @@ def _count(head: RequestHead, name: str, default: int, limit: int) -> int:
             ArgumentName=name, ArgumentValue=value,
         )  # fmt: skip
     return min(int(value), limit)
-
-
-def _refuse_encryption_headers(head: RequestHead) -> None:
-    """No encryption header is accepted and ignored. A read cannot choose an encryption
-    (S3: InvalidArgument); and no object is stored under a customer-provided key (SSE-C), so
-    one sent here applies to nothing (S3: InvalidRequest), checked once the version is known."""
-    for name in head.headers:
-        if name.startswith(_SSE) and not name.startswith(f"{_SSE}-customer-"):
-            raise errors.InvalidArgument(
-                f"{name} header is not supported for this operation.",
-                ArgumentName=name, ArgumentValue=head.headers[name],
-            )  # fmt: skip
-
-
-def _customer_key_sent(head: RequestHead) -> bool:
-    return any(name.startswith(f"{_SSE}-customer-") for name in head.headers)
 
 
 def checksum_xml(version: ObjectVersion) -> str:
@@ -127,13 +110,12 @@ async def handle_get_object_attributes(req: Request, store: ObjectStore) -> Resp
     names = requested_attributes(head)
     max_parts = _count(head, "x-amz-max-parts", MAX_PARTS_PER_ANSWER, MAX_PARTS_PER_ANSWER)
     marker = _count(head, "x-amz-part-number-marker", 0, MAX_PARTS)
-    _refuse_encryption_headers(head)
+    # As GET: no encryption can be chosen here, and a version stored under a customer key
+    # (SSE-C) answers only to that key (decision 0027).
+    encryption.refuse_write_encryption(head)
+    key = encryption.customer_key(head)
     version = await store.head_object(req.bucket, req.key, head.query_value("versionId"))
-    if _customer_key_sent(head):
-        raise errors.InvalidRequest(
-            "The encryption parameters are not applicable to this object: it is not stored "
-            "under a customer-provided key."
-        )
+    encryption.check_customer_key(key, version.headers)
     headers = {"last-modified": http_date(version.last_modified)}
     if not version.is_null:
         headers["x-amz-version-id"] = version.s3_version_id
