@@ -67,3 +67,30 @@ def test_a_change_is_seen_after_a_second_and_not_before(tmp_path: Path) -> None:
             await catalog.close()
 
     asyncio.run(main())
+
+
+def test_unknown_and_refused_keys_are_not_kept(tmp_path: Path) -> None:
+    """A client naming random access keys must not grow a worker's memory: only usable keys
+    stay in the cache (a refused one is asked of the catalog again, an indexed read)."""
+    clock = ManualClock(now=1_800_000_000.0)
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3", clock=clock)
+    catalog.open()
+    keyring = Keyring(bytes(range(32)))
+    ids = IdentityService(catalog, keyring, clock=clock)
+    cache = SecretCache(catalog, keyring, clock=clock)
+
+    async def scenario() -> None:
+        await ids.create_user("alice")
+        key, secret = await ids.create_key("alice")
+        for n in range(1000):
+            assert await cache.secret(f"EGRANDOM{n:012d}") is None
+        assert await cache.secret(key.access_key) == secret
+        assert len(cache) == 1
+        await ids.set_key_active(key.access_key, False)
+        clock.advance(LIFETIME)
+        assert await cache.secret(key.access_key) is None
+        assert cache.get(key.access_key) is None
+        assert len(cache) == 0
+        await catalog.close()
+
+    asyncio.run(scenario())

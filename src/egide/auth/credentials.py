@@ -5,7 +5,9 @@ The SigV4 check is synchronous (egide.auth.sigv4 takes a lookup function), so th
 request names is loaded first (`load`), then read from the cache (`get`). What is loaded is
 kept at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled,
 deleted or past its expiry, or a user moved between groups, is seen by every worker within a
-second (docs/decisions/0029-identities.md). A key that is not usable is cached as unknown.
+second (docs/decisions/0029-identities.md). Only usable keys are kept: an unknown or refused
+one is asked of the catalog again (an indexed read), so a client naming random keys cannot
+grow a worker's memory.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class SecretCache:
         loaded = self._loaded.get(access_key)
         if loaded is None or now - loaded.at >= self._lifetime:
             loaded = await self._load(access_key, now, loaded)
+            if loaded.secret is None:
+                self._loaded.pop(access_key, None)
+                return None
             self._loaded[access_key] = loaded
         return loaded.secret
 
@@ -93,6 +98,10 @@ class SecretCache:
             arn=user_arn(account, holder.key.user),
         )
         return _Loaded(now, secret, principal, holder.sealed_secret)
+
+    def __len__(self) -> int:
+        """How many keys are kept (usable ones only)."""
+        return len(self._loaded)
 
     async def load(self, head: RequestHead) -> None:
         """Load the secret of the access key `head` names, for `get` to find."""
