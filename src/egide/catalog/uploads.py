@@ -24,7 +24,10 @@ class UploadCatalog(Protocol):
 
     async def list_uploads(
         self, bucket_id: bytes, prefix: str, after: tuple[str, bytes] | None, limit: int
-    ) -> list[Upload]: ...
+    ) -> list[Upload]:
+        """Uploads whose key starts with `prefix`, in (key, creation, id) order, after the
+        (key, upload id) marker — which may name an upload aborted or completed since the
+        previous page (at least for a day): the page starts right after where it stood."""
 
     async def abort_upload(self, upload_id: bytes) -> None:
         """Raises NoSuchUpload."""

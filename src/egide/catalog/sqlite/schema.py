@@ -222,4 +222,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, name, policy_name)
     ) WITHOUT ROWID;
     """,
+    # 10: the creation time of uploads aborted or completed in the last day, so that listing
+    # uploads after a marker whose upload has ended goes on right after it (ids and times
+    # only; SQLiteUploads forgets them after a day).
+    """
+    CREATE TABLE ended_uploads (
+        upload_id BLOB PRIMARY KEY,
+        created REAL NOT NULL,
+        ended REAL NOT NULL
+    );
+    CREATE INDEX ended_uploads_by_end ON ended_uploads(ended);
+    """,
 )

@@ -11,6 +11,21 @@ from egide.catalog.sqlite.connection import SQLiteConnection
 from egide.catalog.sqlite.rows import _UPLOAD_COLUMNS, _attempt_file, _upload
 from egide.domain import InvalidPart, NoSuchUpload, ObjectVersion, Part, Upload, WriteCondition
 
+#: How long an ended upload's creation time is kept for paging (`list_uploads`' marker).
+ENDED_KEPT = 86_400.0
+
+
+def _remember_ended(db: sqlite3.Connection, upload_id: bytes, now: float) -> None:
+    """Keep the creation time of an upload being aborted or completed, so that a listing whose
+    marker it is goes on right after it (a client that aborts each page's uploads); forget
+    those kept longer than ENDED_KEPT. Only ids and times: no name is kept."""
+    db.execute("DELETE FROM ended_uploads WHERE ended < ?", (now - ENDED_KEPT,))
+    db.execute(
+        "INSERT OR REPLACE INTO ended_uploads (upload_id, created, ended) "
+        "SELECT upload_id, created, ? FROM uploads WHERE upload_id = ?",
+        (now, upload_id),
+    )
+
 
 class SQLiteUploads(SQLiteConnection):
     """`catalog.uploads.UploadCatalog`."""
@@ -117,7 +132,8 @@ class SQLiteUploads(SQLiteConnection):
         self, bucket_id: bytes, prefix: str, after: tuple[str, bytes] | None, limit: int
     ) -> list[Upload]:
         """Uploads whose key starts with `prefix`, in (key, creation) order, after the
-        (key, upload id) marker."""
+        (key, upload id) marker — also when the marker's upload has ended since (aborted or
+        completed within `ENDED_KEPT` seconds: its creation time is kept that long)."""
 
         def run(db: sqlite3.Connection) -> list[Upload]:
             sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket_id = ? AND key >= ?"
@@ -128,10 +144,11 @@ class SQLiteUploads(SQLiteConnection):
             if after is not None:
                 key, upload_id = after
                 sql += (
-                    " AND (key > ? OR (key = ? AND (created, upload_id) > "
-                    "(SELECT created, upload_id FROM uploads WHERE upload_id = ?)))"
+                    " AND (key > ? OR (key = ? AND (created, upload_id) > (coalesce("
+                    "(SELECT created FROM uploads WHERE upload_id = ?), "
+                    "(SELECT created FROM ended_uploads WHERE upload_id = ?)), ?)))"
                 )
-                args += [key, key, upload_id]
+                args += [key, key, upload_id, upload_id, upload_id]
             sql += " ORDER BY key, created, upload_id LIMIT ?"
             args.append(limit)
             return [_upload(row) for row in db.execute(sql, args)]
@@ -146,7 +163,9 @@ class SQLiteUploads(SQLiteConnection):
                     "SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)
                 ).fetchone():
                     raise NoSuchUpload(upload_id.hex())
-                _drop_upload(db, upload_id, (), self._clock.time())
+                now = self._clock.time()
+                _remember_ended(db, upload_id, now)
+                _drop_upload(db, upload_id, (), now)
 
         await self._call(run)
 
@@ -172,6 +191,7 @@ class SQLiteUploads(SQLiteConnection):
                     if stored.get(part.number) != part.seq:
                         raise InvalidPart(f"part {part.number} changed during completion")
                 now = self._clock.time()
+                _remember_ended(db, upload_id, now)
                 _drop_upload(db, upload_id, tuple(p.seq for p in version.parts), now)
                 _commit_one(db, version, condition, now)
 
