@@ -24,6 +24,7 @@ from egide import __version__
 from egide.admin.http import AdminApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
+from egide.auth.decide import PolicyDecision
 from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
@@ -124,7 +125,7 @@ def open_store(settings: Settings) -> ObjectStore:
 def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontDoor:
     """The front door of one server process, over a prepared data directory: the S3 API for
     every path, the admin API under /_egide/admin/, one secret cache and one `authorizer`
-    shared by both (allow-all unless given)."""
+    shared by both (by policies unless given: egide.auth.decide)."""
     tune_allocator()
     store = open_store(settings)
     background: list[Callable[[], Coroutine[Any, Any, None]]] = [partial(run_housekeeping, store)]
@@ -149,7 +150,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
-    authorizer = authorizer or Authorizer()
+    authorizer = authorizer or Authorizer(PolicyDecision(store.catalog, clock=store.clock))
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir
     )
