@@ -35,6 +35,7 @@ from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
 from egide.s3.app import S3App
+from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
@@ -150,7 +151,10 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
-    authorizer = authorizer or Authorizer(PolicyDecision(store.catalog, clock=store.clock))
+    decide = PolicyDecision(
+        store.catalog, bucket_policy=BucketPolicies(store, clock=store.clock), clock=store.clock
+    )
+    authorizer = authorizer or Authorizer(decide)
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir
     )
