@@ -129,3 +129,34 @@ def test_a_disabled_key_is_refused_whatever_its_policies(server: Server, tmp_pat
     deadline = time.monotonic() + 2.5
     while code(s3.list_buckets) != "InvalidAccessKeyId":
         assert time.monotonic() < deadline, "a disabled key is still accepted after 2.5 s"
+
+
+def test_a_user_lists_only_its_home_prefix(server: Server, tmp_path: Path) -> None:
+    home = policy(
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::team",
+         "Condition": {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}},
+    )  # fmt: skip
+    s3, _ = new_user(server, "homer", tmp_path, home=home)
+    assert code(s3.list_objects_v2, Bucket="team", Prefix="home/homer/") == "ok"
+    assert code(s3.list_objects_v2, Bucket="team", Prefix="home/marge/") == "AccessDenied"
+    assert code(s3.list_objects_v2, Bucket="team") == "AccessDenied"
+
+
+def test_a_policy_can_refuse_plain_http_and_other_source_ips(
+    server: Server, tmp_path: Path
+) -> None:
+    everything = allow("s3:*")
+    tls = policy(everything, {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+                              "Condition": {"Bool": {"aws:SecureTransport": "false"}}})  # fmt: skip
+    s3, _ = new_user(server, "tlsonly", tmp_path, tls=tls)
+    assert code(s3.get_object, Bucket="team", Key="report.txt") == "AccessDenied"  # plain http
+    elsewhere = {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+    office = policy(everything, {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+                                 "Condition": elsewhere})  # fmt: skip
+    s3, _ = new_user(server, "office", tmp_path, office=office)
+    assert code(s3.get_object, Bucket="team", Key="report.txt") == "AccessDenied"  # 127.0.0.1
+    local = policy(allow("s3:GetObject", resource="arn:aws:s3:::team/*"), {
+        "Effect": "Deny", "Action": "s3:*", "Resource": "*",
+        "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}}})  # fmt: skip
+    s3, _ = new_user(server, "local", tmp_path, local=local)
+    assert s3.get_object(Bucket="team", Key="report.txt")["Body"].read() == b"figures"

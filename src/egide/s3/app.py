@@ -185,9 +185,16 @@ class S3App:
                 # An unsigned request is the anonymous caller: allowed only where a bucket
                 # policy allows everyone (egide.auth.decide).
                 principal = ANONYMOUS if auth is None else self.secrets.principal(auth.access_key)
+                signed = (
+                    None
+                    if auth is None
+                    else ("header" if head.header("authorization") else "query")
+                )
+                context = context_of(call, now)
+                context.keys.update(actions.condition_keys(target, head, signed))
                 await self.authorizer.authorize(
                     principal, actions.action(target, head),
-                    actions.resource(target.bucket, target.key), context_of(call, now),
+                    actions.resource(target.bucket, target.key), context,
                 )  # fmt: skip
                 access_key = None if auth is None else auth.access_key
                 asking.set(access_key)  # who asked, in the engine's events (None: anonymous)
