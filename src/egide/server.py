@@ -24,6 +24,7 @@ from egide import __version__
 from egide.admin.http import AdminApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
+from egide.auth.decide import PolicyDecision
 from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
@@ -34,6 +35,7 @@ from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
 from egide.s3.app import S3App
+from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
@@ -124,7 +126,7 @@ def open_store(settings: Settings) -> ObjectStore:
 def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontDoor:
     """The front door of one server process, over a prepared data directory: the S3 API for
     every path, the admin API under /_egide/admin/, one secret cache and one `authorizer`
-    shared by both (allow-all unless given)."""
+    shared by both (by policies unless given: egide.auth.decide)."""
     tune_allocator()
     store = open_store(settings)
     background: list[Callable[[], Coroutine[Any, Any, None]]] = [partial(run_housekeeping, store)]
@@ -149,7 +151,10 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
-    authorizer = authorizer or Authorizer()
+    decide = PolicyDecision(
+        store.catalog, bucket_policy=BucketPolicies(store, clock=store.clock), clock=store.clock
+    )
+    authorizer = authorizer or Authorizer(decide)
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir
     )

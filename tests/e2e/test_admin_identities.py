@@ -31,6 +31,8 @@ def s3_with(server: Server, key: dict[str, Any]) -> Any:
 def test_users_groups_and_keys_through_the_admin_api(make_server: ServerFactory) -> None:
     server = make_server("workers = 1")
     created = call(server, "POST", "users", {"name": "erin"}, 201)
+    lister = {"Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}
+    call(server, "PUT", "users/erin/policies/list", lister)  # a user has no right until granted
     listed = call(server, "GET", "users")
     assert created["arn"] == f"arn:aws:iam::{listed['account']}:user/erin"
     assert [(u["name"], u["access_keys"]) for u in listed["users"]] == [("admin", 1), ("erin", 0)]

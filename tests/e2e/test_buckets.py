@@ -71,5 +71,5 @@ def test_malformed_create_body(s3: Any) -> None:
 
 def test_unimplemented_operation_is_501(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
-        s3.get_bucket_policy(Bucket=bucket)
+        s3.get_bucket_website(Bucket=bucket)
     assert error_of(exc) == ("NotImplemented", 501)

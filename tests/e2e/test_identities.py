@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -61,10 +62,13 @@ def refused_within(clients: list[Any], since: float) -> float:
 
 
 def test_a_disabled_then_deleted_key_is_refused_by_every_worker_within_a_second(
-    make_server: ServerFactory,
+    make_server: ServerFactory, tmp_path: Path
 ) -> None:
     server = make_server("workers = 2")
     egide(server, "user", "create", "alice")
+    lister = tmp_path / "list.json"  # a user has no right until a policy grants it
+    lister.write_text('{"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}')
+    egide(server, "user", "policy-put", "alice", "list", str(lister))
     first = json.loads(egide(server, "key", "create", "alice", "--json"))
     second = json.loads(egide(server, "key", "create", "alice", "--json"))
     ones, twos = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from egide.s3.actions import ACTIONS, action, resource
+from egide.s3.actions import ACTIONS, action, condition_keys, resource
 from egide.s3.router import Endpoint, route
 from egide.web.request import RequestHead
 
@@ -37,3 +37,27 @@ def test_resources_are_arns() -> None:
     assert resource(None) == "*"
     assert resource("b") == "arn:aws:s3:::b"
     assert resource("b", "a/k") == "arn:aws:s3:::b/a/k"
+
+
+def test_the_s3_condition_keys_of_a_request() -> None:
+    def keys(
+        method: str, path: str, query: tuple[tuple[str, str], ...] = (),
+        headers: dict[str, str] | None = None, signed: str | None = "header",
+    ) -> dict[str, str]:  # fmt: skip
+        head = RequestHead(method, path, query, headers or {})
+        return condition_keys(route(head), head, signed)
+
+    listing = (("list-type", "2"), ("prefix", "home/a/"), ("delimiter", "/"), ("max-keys", "5"))
+    assert keys("GET", "/b", listing) == {
+        "s3:prefix": "home/a/", "s3:delimiter": "/", "s3:max-keys": "5",
+        "s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "REST-HEADER",
+    }  # fmt: skip
+    assert keys("GET", "/b", signed=None) == {}  # anonymous, no prefix asked: absent
+    put = {"x-amz-acl": "private", "x-amz-server-side-encryption": "AES256",
+           "x-amz-tagging": "team=blue&cost%20centre=42"}  # fmt: skip
+    assert keys("PUT", "/b/k", headers=put, signed="query") == {
+        "s3:x-amz-acl": "private", "s3:x-amz-server-side-encryption": "AES256",
+        "s3:RequestObjectTag/team": "blue", "s3:RequestObjectTag/cost centre": "42",
+        "s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "REST-QUERY-STRING",
+    }  # fmt: skip
+    assert keys("GET", "/b/k", (("versionId", "v1"),), signed=None) == {"s3:VersionId": "v1"}

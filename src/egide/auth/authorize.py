@@ -3,9 +3,9 @@ passes, after authentication and before its handler runs.
 
 Actions are in AWS's vocabulary (`s3:GetObject`; Égide's own APIs `egide:SubmitJob` …), resources
 are ARNs (`arn:aws:s3:::bucket/key`, `arn:egide:admin:::jobs/7`), the context holds what AWS's
-global condition keys read (aws:SourceIp, aws:SecureTransport, aws:CurrentTime …). Today every
-authenticated principal may do everything (`allow_all`); identities, identity and bucket
-policies plug in as another `Decision`, without touching a front door. A denial is raised as
+global condition keys read (aws:SourceIp, aws:SecureTransport, aws:CurrentTime …). Servers
+decide by identity and bucket policies (egide.auth.decide); `allow_all` remains for tests that
+inject their own decision. A denial is raised as
 AccessDenied, which each front door answers in its dialect.
 """
 

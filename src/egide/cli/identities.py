@@ -302,7 +302,7 @@ def key_delete(
     out.print(f"{access_key} deleted")
 
 
-# -- identity policies (kept, not yet evaluated) -------------------------------------------------
+# -- identity policies (evaluated by egide.auth.decide) ------------------------------------------
 
 
 def _policy_commands(app: typer.Typer, kind: str) -> None:
@@ -329,7 +329,7 @@ def _policy_commands(app: typer.Typer, kind: str) -> None:
         name: str, config: ConfigOption = None, data_dir: DataDirOption = None,
         json_output: JsonOption = False,
     ) -> None:  # fmt: skip
-        """The identity policies attached (not yet evaluated: decision 0029)."""
+        """The identity policies attached (they grant the user its rights: decision 0030)."""
         attached = with_identities(config, data_dir, lambda ids: ids.policies(kind, name))
         if json_output:
             print_json({p: json.loads(d) for p, d in attached.items()})

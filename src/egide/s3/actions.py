@@ -8,6 +8,8 @@ Every Endpoint has one row (a test holds the table to the router's enum).
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from egide.s3.router import Endpoint, Route
 from egide.web.request import RequestHead
 
@@ -25,6 +27,10 @@ ACTIONS: dict[Endpoint, str] = {
     Endpoint.GET_BUCKET_TAGGING: "s3:GetBucketTagging",
     Endpoint.PUT_BUCKET_TAGGING: "s3:PutBucketTagging",
     Endpoint.DELETE_BUCKET_TAGGING: "s3:PutBucketTagging",
+    Endpoint.GET_BUCKET_POLICY: "s3:GetBucketPolicy",
+    Endpoint.PUT_BUCKET_POLICY: "s3:PutBucketPolicy",
+    Endpoint.DELETE_BUCKET_POLICY: "s3:DeleteBucketPolicy",
+    Endpoint.GET_BUCKET_POLICY_STATUS: "s3:GetBucketPolicyStatus",
     Endpoint.GET_BUCKET_LIFECYCLE: "s3:GetLifecycleConfiguration",
     Endpoint.PUT_BUCKET_LIFECYCLE: "s3:PutLifecycleConfiguration",
     Endpoint.DELETE_BUCKET_LIFECYCLE: "s3:PutLifecycleConfiguration",
@@ -87,3 +93,43 @@ def resource(bucket: str | None, key: str | None = None) -> str:
     if bucket is None:
         return "*"
     return f"arn:aws:s3:::{bucket}" if key is None else f"arn:aws:s3:::{bucket}/{key}"
+
+
+_LISTINGS = frozenset(
+    {Endpoint.LIST_OBJECTS, Endpoint.LIST_OBJECTS_V2, Endpoint.LIST_OBJECT_VERSIONS}
+)
+_HEADER_KEYS = {
+    "x-amz-acl": "s3:x-amz-acl",
+    "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-copy-source": "s3:x-amz-copy-source",
+    "x-amz-metadata-directive": "s3:x-amz-metadata-directive",
+    "x-amz-storage-class": "s3:x-amz-storage-class",
+}
+
+
+def condition_keys(target: Route, head: RequestHead, signed: str | None) -> dict[str, str]:
+    """S3's condition keys of a request (s3:prefix …), as AWS fills them: a key the request
+    does not carry is absent. `signed`: "header" or "query" for a SigV4 request, None if not."""
+    keys: dict[str, str] = {}
+    if target.endpoint in _LISTINGS:
+        for name in ("prefix", "delimiter", "max-keys"):
+            value = head.query_value(name)
+            if value is not None:
+                keys[f"s3:{name}"] = value
+    version = head.query_value("versionId")
+    if version is not None:
+        keys["s3:VersionId"] = version
+    for header, key in _HEADER_KEYS.items():
+        value = head.header(header)
+        if value is not None:
+            keys[key] = value
+    tagging = head.header("x-amz-tagging")
+    if tagging:
+        for pair in tagging.split("&"):
+            name, _, value = pair.partition("=")
+            keys[f"s3:RequestObjectTag/{unquote_plus(name)}"] = unquote_plus(value)
+    if signed is not None:
+        keys["s3:signatureversion"] = "AWS4-HMAC-SHA256"
+        keys["s3:authType"] = "REST-QUERY-STRING" if signed == "query" else "REST-HEADER"
+    return keys

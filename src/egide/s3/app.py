@@ -22,6 +22,7 @@ from egide.s3 import (
     actions,
     attributes,
     bucket,
+    bucketpolicy,
     copy,
     cors,
     delete,
@@ -81,6 +82,10 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.DELETE_BUCKET_TAGGING: tagging.handle_delete_bucket_tagging,
     Endpoint.PUT_BUCKET_LIFECYCLE: lifecycle.handle_put_bucket_lifecycle,
     Endpoint.GET_BUCKET_LIFECYCLE: lifecycle.handle_get_bucket_lifecycle,
+    Endpoint.PUT_BUCKET_POLICY: bucketpolicy.handle_put_bucket_policy,
+    Endpoint.GET_BUCKET_POLICY: bucketpolicy.handle_get_bucket_policy,
+    Endpoint.DELETE_BUCKET_POLICY: bucketpolicy.handle_delete_bucket_policy,
+    Endpoint.GET_BUCKET_POLICY_STATUS: bucketpolicy.handle_get_bucket_policy_status,
     Endpoint.DELETE_BUCKET_LIFECYCLE: lifecycle.handle_delete_bucket_lifecycle,
     Endpoint.PUT_OBJECT_TAGGING: tagging.handle_put_object_tagging,
     Endpoint.GET_OBJECT_TAGGING: tagging.handle_get_object_tagging,
@@ -177,15 +182,22 @@ class S3App:
             else:
                 await self.secrets.load(head)
                 auth = authenticate(head, self.secrets.get, now=now)
-                if auth is None:
-                    raise errors.AccessDenied(
-                        "Anonymous access is not allowed: sign your requests."
-                    )
+                # An unsigned request is the anonymous caller: allowed only where a bucket
+                # policy allows everyone (egide.auth.decide).
+                principal = ANONYMOUS if auth is None else self.secrets.principal(auth.access_key)
+                signed = (
+                    None
+                    if auth is None
+                    else ("header" if head.header("authorization") else "query")
+                )
+                context = context_of(call, now)
+                context.keys.update(actions.condition_keys(target, head, signed))
                 await self.authorizer.authorize(
-                    self.secrets.principal(auth.access_key), actions.action(target, head),
-                    actions.resource(target.bucket, target.key), context_of(call, now),
+                    principal, actions.action(target, head),
+                    actions.resource(target.bucket, target.key), context,
                 )  # fmt: skip
-                asking.set(auth.access_key)  # who asked, in the engine's events
+                access_key = None if auth is None else auth.access_key
+                asking.set(access_key)  # who asked, in the engine's events (None: anonymous)
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
                     requested_checksum(head)  # validate early, before reading the body
                 handler = HANDLERS.get(target.endpoint)
@@ -193,9 +205,9 @@ class S3App:
                     raise errors.NotImplementedOperation(
                         f"Égide does not implement {target.endpoint.value} yet."
                     )
-                body, trailers = self._body(head, raw, auth)
+                body, trailers = (raw.chunks(), {}) if auth is None else self._body(head, raw, auth)
                 req = Request(
-                    head, target.bucket, target.key, body, request_id, auth.access_key, trailers
+                    head, target.bucket, target.key, body, request_id, access_key, trailers
                 )
                 response = await handler(req, self.store)
         except errors.S3Error as exc:

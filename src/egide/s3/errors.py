@@ -146,6 +146,8 @@ NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 NoSuchLifecycleConfiguration = _error(
     "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"
 )
+NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist")
+MalformedPolicy = _error("MalformedPolicy", 400, "Policies must be valid JSON")
 NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
 NoSuchUpload = _error(
     "NoSuchUpload",

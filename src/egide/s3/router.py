@@ -29,6 +29,10 @@ class Endpoint(Enum):
     GET_BUCKET_TAGGING = "GetBucketTagging"
     PUT_BUCKET_TAGGING = "PutBucketTagging"
     DELETE_BUCKET_TAGGING = "DeleteBucketTagging"
+    GET_BUCKET_POLICY = "GetBucketPolicy"
+    PUT_BUCKET_POLICY = "PutBucketPolicy"
+    DELETE_BUCKET_POLICY = "DeleteBucketPolicy"
+    GET_BUCKET_POLICY_STATUS = "GetBucketPolicyStatus"
     GET_BUCKET_LIFECYCLE = "GetBucketLifecycleConfiguration"
     PUT_BUCKET_LIFECYCLE = "PutBucketLifecycleConfiguration"
     DELETE_BUCKET_LIFECYCLE = "DeleteBucketLifecycle"
@@ -129,6 +133,10 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
     (_BUCKET, "GET", ("tagging",)): Endpoint.GET_BUCKET_TAGGING,
     (_BUCKET, "PUT", ("tagging",)): Endpoint.PUT_BUCKET_TAGGING,
     (_BUCKET, "DELETE", ("tagging",)): Endpoint.DELETE_BUCKET_TAGGING,
+    (_BUCKET, "GET", ("policy",)): Endpoint.GET_BUCKET_POLICY,
+    (_BUCKET, "PUT", ("policy",)): Endpoint.PUT_BUCKET_POLICY,
+    (_BUCKET, "DELETE", ("policy",)): Endpoint.DELETE_BUCKET_POLICY,
+    (_BUCKET, "GET", ("policyStatus",)): Endpoint.GET_BUCKET_POLICY_STATUS,
     (_BUCKET, "GET", ("lifecycle",)): Endpoint.GET_BUCKET_LIFECYCLE,
     (_BUCKET, "PUT", ("lifecycle",)): Endpoint.PUT_BUCKET_LIFECYCLE,
     (_BUCKET, "DELETE", ("lifecycle",)): Endpoint.DELETE_BUCKET_LIFECYCLE,

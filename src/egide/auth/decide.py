@@ -1,0 +1,139 @@
+"""The Authorizer's decision: AWS's policy evaluation over the policies that apply to a request
+(docs/decisions/0030-policies-decide.md).
+
+The identity policies of the caller's user and of its groups are read from the catalog and
+compiled once per distinct text (`cached_policy`); what is read is kept at most `LIFETIME`, as
+secrets are (egide.auth.credentials), so that a policy attached, changed or detached is applied
+by every worker within a second. The user `admin` is the account's administrator, as AWS's root
+user: every action is allowed to it by identity; only an explicit Deny of a bucket policy stops
+it, never for the bucket policy's own actions, so that it cannot lock itself out. Every other
+user has no right until a policy grants it one (default deny); an unsigned request is the
+anonymous caller, allowed only where a bucket policy allows everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from egide.auth.authorize import Principal, RequestContext
+from egide.auth.policy import (
+    ANONYMOUS_CALLER,
+    Caller,
+    MalformedPolicy,
+    Policy,
+    PolicyKind,
+    cached_policy,
+    evaluate,
+    user_caller,
+)
+from egide.auth.policy.context import condition_keys
+from egide.catalog.base import Catalog
+from egide.clock import SYSTEM_CLOCK, Clock
+from egide.domain import ADMIN_USER
+
+log = logging.getLogger("egide.auth")
+
+#: Longest a worker applies an identity policy after it changed, in seconds.
+LIFETIME = 1.0
+
+#: What the administrator may always do, whatever a bucket policy denies: mend that policy.
+UNLOCKABLE = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
+
+#: Answered from the bucket's CORS rules to browsers that send no credentials (Fetch
+#: standard): allowed to anyone unless a bucket policy denies it explicitly.
+OPEN_ACTIONS = frozenset({"egide:CorsPreflight"})
+
+#: The bucket policy that applies to a resource ARN (None: none), given by the S3 side.
+BucketPolicyLookup = Callable[[str], Awaitable[Policy | None]]
+
+
+async def no_bucket_policy(resource: str) -> Policy | None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Identity:
+    at: float
+    policies: tuple[Policy, ...]
+
+
+def _compiled(text: str, name: str) -> Policy | None:
+    """A stored identity policy compiled; one that AWS would refuse grants nothing (logged)."""
+    try:
+        return cached_policy(text, PolicyKind.IDENTITY, name=name)
+    except MalformedPolicy as exc:
+        log.warning("identity policy %s is not valid and grants nothing: %s", name, exc)
+        return None
+
+
+class PolicyDecision:
+    """A `Decision` (egide.auth.authorize) by identity and bucket policies."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        bucket_policy: BucketPolicyLookup = no_bucket_policy,
+        clock: Clock = SYSTEM_CLOCK,
+        lifetime: float = LIFETIME,
+    ) -> None:
+        self._catalog = catalog
+        self._bucket_policy = bucket_policy
+        self._clock = clock
+        self._lifetime = lifetime
+        self._identities: dict[tuple[str, frozenset[str]], _Identity] = {}
+        self._account: str | None = None
+
+    async def account(self) -> str:
+        if self._account is None:
+            self._account = await self._catalog.account_id()
+        return self._account
+
+    async def identity_policies(self, user: str, groups: frozenset[str]) -> tuple[Policy, ...]:
+        """The policies of `user` and of its `groups`, read at most `lifetime` ago."""
+        now = self._clock.monotonic()
+        held = self._identities.get((user, groups))
+        if held is not None and now - held.at < self._lifetime:
+            return held.policies
+        texts = [(f"user/{user}/{n}", t) for n, t in (await self._identity("user", user))]
+        for group in sorted(groups):
+            texts += [(f"group/{group}/{n}", t) for n, t in (await self._identity("group", group))]
+        compiled = (_compiled(text, name) for name, text in texts)
+        policies = tuple(p for p in compiled if p is not None)
+        if len(self._identities) > 4096:
+            self._identities.clear()
+        self._identities[(user, groups)] = _Identity(now, policies)
+        return policies
+
+    async def _identity(self, kind: str, name: str) -> list[tuple[str, str]]:
+        return sorted((await self._catalog.identity_policies(kind, name)).items())
+
+    async def caller(self, principal: Principal) -> Caller:
+        if principal.user is None:
+            return ANONYMOUS_CALLER
+        return user_caller(await self.account(), principal.user)
+
+    async def __call__(
+        self, principal: Principal, action: str, resource: str, context: RequestContext
+    ) -> bool:
+        caller = await self.caller(principal)
+        bucket_policy = await self._bucket_policy(resource)
+        values = condition_keys(context, caller)
+        if principal.user == ADMIN_USER or action in OPEN_ACTIONS:
+            if bucket_policy is None or action in UNLOCKABLE:
+                return True
+            verdict = evaluate(caller, action, resource, values, bucket_policy=bucket_policy)
+            return verdict.allowed or not verdict.explicit
+        identity = (
+            await self.identity_policies(principal.user, principal.groups)
+            if principal.user is not None
+            else ()
+        )
+        verdict = evaluate(
+            caller, action, resource, values,
+            identity_policies=identity, bucket_policy=bucket_policy,
+            resource_account=await self.account(),
+        )  # fmt: skip
+        return verdict.allowed
