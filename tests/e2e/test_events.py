@@ -9,7 +9,7 @@ import time
 from tests.conftest import ACCESS_KEY, InProcessFactory
 from tests.e2e.test_admin_api import admin, answer
 
-from egide.auth.authorize import Authorizer
+from egide.auth.authorize import Authorizer, allow_all
 from egide.engine.events import Event, EventKind
 from egide.engine.placing import SETTING as POLICY
 
@@ -25,7 +25,7 @@ def test_the_admin_api_s_changes_are_announced_with_who_asked(
     async def observer(event: Event) -> None:
         seen.append(event)
 
-    server = make_inprocess_server(Authorizer(), observer)
+    server = make_inprocess_server(Authorizer(allow_all), observer)
     server.client().create_bucket(Bucket="records")
     answer(admin(server, "DELETE", "/_egide/admin/buckets/records/policy"))
     body = json.dumps({"kind": "scrub", "params": {"from": "the admin API"}}).encode()

@@ -4,9 +4,10 @@ passes, after authentication and before its handler runs.
 Actions are in AWS's vocabulary (`s3:GetObject`; Égide's own APIs `egide:SubmitJob` …), resources
 are ARNs (`arn:aws:s3:::bucket/key`, `arn:egide:admin:::jobs/7`), the context holds what AWS's
 global condition keys read (aws:SourceIp, aws:SecureTransport, aws:CurrentTime …). Servers
-decide by identity and bucket policies (egide.auth.decide); `allow_all` remains for tests that
-inject their own decision. A denial is raised as
-AccessDenied, which each front door answers in its dialect.
+decide by identity and bucket policies (egide.auth.decide); `allow_all` is for tests that
+inject their own decision, and must be named: an Authorizer has no default decision, so none is
+ever built that allows everything by omission. A denial is raised as AccessDenied, which each
+front door answers in its dialect.
 """
 
 from __future__ import annotations
@@ -68,14 +69,14 @@ Decision = Callable[[Principal, str, str, RequestContext], Awaitable[bool]]
 async def allow_all(
     principal: Principal, action: str, resource: str, context: RequestContext
 ) -> bool:
-    """Every authenticated request, and every anonymous one that reaches here, is allowed."""
+    """Every request is allowed (tests only: a server decides by policies)."""
     return True
 
 
 class Authorizer:
     """Holds the decision of one server process; front doors call `authorize`."""
 
-    def __init__(self, decide: Decision = allow_all) -> None:
+    def __init__(self, decide: Decision) -> None:
         self.decide = decide
 
     async def authorize(
