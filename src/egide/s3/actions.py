@@ -40,8 +40,8 @@ ACTIONS: dict[Endpoint, str] = {
     Endpoint.LIST_OBJECTS_V2: "s3:ListBucket",
     Endpoint.LIST_OBJECT_VERSIONS: "s3:ListBucketVersions",
     Endpoint.LIST_MULTIPART_UPLOADS: "s3:ListBucketMultipartUploads",
-    # AWS checks s3:DeleteObject for each key listed; with bucket policies this becomes one
-    # authorize per key (the resource here is the bucket).
+    # AWS checks s3:DeleteObject (s3:DeleteObjectVersion) for each key listed: delete.py asks
+    # once per key (`delete_action`); the request itself is only authenticated.
     Endpoint.DELETE_OBJECTS: "s3:DeleteObject",
     # A form upload is authorized in post.py once its policy's signature is verified.
     Endpoint.POST_OBJECT: "s3:PutObject",
@@ -86,6 +86,11 @@ def action(target: Route, head: RequestHead) -> str:
     if head.query_value("versionId") is not None and target.endpoint in VERSION_ACTIONS:
         return VERSION_ACTIONS[target.endpoint]
     return ACTIONS[target.endpoint]
+
+
+def delete_action(version_id: str | None) -> str:
+    """What deleting one key of a DeleteObjects request asks (a VersionId names a version)."""
+    return ACTIONS[Endpoint.DELETE_OBJECT] if version_id is None else "s3:DeleteObjectVersion"
 
 
 def resource(bucket: str | None, key: str | None = None) -> str:

@@ -7,13 +7,16 @@ handler. The front door (egide.web.dispatch) mounts it for every path outside /_
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from egide.auth.authorize import ANONYMOUS, Authorizer, context_of
+from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, RequestContext, context_of
 from egide.auth.credentials import SecretCache
+from egide.auth.errors import AccessDenied
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import DomainError
 from egide.engine.events import asking
@@ -73,7 +76,6 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.LIST_MULTIPART_UPLOADS: multipart.handle_list_uploads,
     Endpoint.COPY_OBJECT: copy.handle_copy_object,
     Endpoint.UPLOAD_PART_COPY: copy.handle_upload_part_copy,
-    Endpoint.DELETE_OBJECTS: delete.handle_delete_objects,
     Endpoint.PUT_BUCKET_CORS: cors.handle_put_bucket_cors,
     Endpoint.GET_BUCKET_CORS: cors.handle_get_bucket_cors,
     Endpoint.DELETE_BUCKET_CORS: cors.handle_delete_bucket_cors,
@@ -192,15 +194,21 @@ class S3App:
                 )
                 context = context_of(call, now)
                 context.keys.update(actions.condition_keys(target, head, signed))
-                await self.authorizer.authorize(
-                    principal, actions.action(target, head),
-                    actions.resource(target.bucket, target.key), context,
-                )  # fmt: skip
+                if target.endpoint is not Endpoint.DELETE_OBJECTS:  # authorized key by key
+                    await self.authorizer.authorize(
+                        principal, actions.action(target, head),
+                        actions.resource(target.bucket, target.key), context,
+                    )  # fmt: skip
                 access_key = None if auth is None else auth.access_key
                 asking.set(access_key)  # who asked, in the engine's events (None: anonymous)
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
                     requested_checksum(head)  # validate early, before reading the body
                 handler = HANDLERS.get(target.endpoint)
+                if target.endpoint is Endpoint.DELETE_OBJECTS:
+                    handler = functools.partial(
+                        delete.handle_delete_objects,
+                        allowed=self._key_authorizer(principal, context),
+                    )
                 if handler is None:
                     raise errors.NotImplementedOperation(
                         f"Égide does not implement {target.endpoint.value} yet."
@@ -232,6 +240,26 @@ class S3App:
             )  # fmt: skip
 
         return authorize
+
+    def _key_authorizer(
+        self, principal: Principal, context: RequestContext
+    ) -> delete.KeyAuthorizer:
+        """Whether `principal` may delete one key of a DeleteObjects request."""
+
+        async def allowed(bucket: str, key: str, version_id: str | None) -> bool:
+            keys = dict(context.keys)
+            if version_id is not None:
+                keys["s3:VersionId"] = version_id
+            try:
+                await self.authorizer.authorize(
+                    principal, actions.delete_action(version_id), actions.resource(bucket, key),
+                    dataclasses.replace(context, keys=keys),
+                )  # fmt: skip
+            except AccessDenied:
+                return False
+            return True
+
+        return allowed
 
     def _error(
         self, exc: errors.S3Error, head: RequestHead, request_id: str, exchange: Exchange

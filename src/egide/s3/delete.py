@@ -1,5 +1,9 @@
 """DeleteObject and DeleteObjects: deleting a key that does not exist succeeds, as in S3.
 
+DeleteObjects asks the Authorizer about each key (s3:DeleteObject, s3:DeleteObjectVersion with
+a VersionId), as AWS does: a key the caller may not delete is an AccessDenied entry of the
+answer, and the others are deleted.
+
 DeleteObjects: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
 """
 
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from egide.domain import (
@@ -32,6 +37,8 @@ MAX_DELETE_KEYS = 1000
 DELETE_CONCURRENCY = 16
 #: 1000 keys of up to 1024 bytes each, with their markup, fit well within this.
 MAX_DELETE_BODY = 4 * 1024 * 1024
+#: May the caller delete (bucket, key, version id)? Given by the S3 app, which knows who asks.
+KeyAuthorizer = Callable[[str, str, str | None], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,9 @@ async def _delete_one(
     )
 
 
-async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
+async def handle_delete_objects(
+    req: Request, store: ObjectStore, *, allowed: KeyAuthorizer
+) -> Response:
     assert req.bucket is not None
     body = await read_checked_body(req, MAX_DELETE_BODY)
     targets, quiet = _parse_request(body)
@@ -111,6 +120,10 @@ async def handle_delete_objects(req: Request, store: ObjectStore) -> Response:
     async def one(i: int) -> None:
         target = targets[i]
         version = "" if target.version_id is None else element("VersionId", target.version_id)
+        if not await allowed(bucket, target.key, target.version_id):
+            denied = errors.AccessDenied()
+            results[i] = _error(target, version, denied.code, denied.message)
+            return
         try:
             removed = await _delete_one(store, bucket, target, bypass)
         except BucketNotFound as exc:
