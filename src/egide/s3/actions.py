@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_plus
 
+from egide.s3.copy import copy_source
 from egide.s3.router import Endpoint, Route
 from egide.web.request import RequestHead
 
@@ -46,10 +47,11 @@ ACTIONS: dict[Endpoint, str] = {
     # A form upload is authorized in post.py once its policy's signature is verified.
     Endpoint.POST_OBJECT: "s3:PutObject",
     Endpoint.PUT_OBJECT: "s3:PutObject",
+    # A copy also reads its source (`also_asked`).
     Endpoint.COPY_OBJECT: "s3:PutObject",
     Endpoint.GET_OBJECT: "s3:GetObject",
     Endpoint.HEAD_OBJECT: "s3:GetObject",
-    # AWS also asks for s3:GetObject (s3:GetObjectVersion with a versionId).
+    # AWS also asks for s3:GetObject (s3:GetObjectVersion with a versionId): `also_asked`.
     Endpoint.GET_OBJECT_ATTRIBUTES: "s3:GetObjectAttributes",
     Endpoint.DELETE_OBJECT: "s3:DeleteObject",
     Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectTagging",
@@ -86,6 +88,27 @@ def action(target: Route, head: RequestHead) -> str:
     if head.query_value("versionId") is not None and target.endpoint in VERSION_ACTIONS:
         return VERSION_ACTIONS[target.endpoint]
     return ACTIONS[target.endpoint]
+
+
+_COPIES = frozenset({Endpoint.COPY_OBJECT, Endpoint.UPLOAD_PART_COPY})
+
+
+def also_asked(target: Route, head: RequestHead) -> list[tuple[str, str]]:
+    """What else AWS asks (action, resource) for the request, all of which must be allowed:
+    a copy reads its source (s3:GetObject, s3:GetObjectVersion with a versionId),
+    GetObjectAttributes needs s3:GetObject (s3:GetObjectVersion) too."""
+    if target.endpoint in _COPIES:
+        bucket, key, version_id = copy_source(head)
+        return [(_read(version_id), resource(bucket, key))]
+    if target.endpoint is Endpoint.GET_OBJECT_ATTRIBUTES:
+        return [(_read(head.query_value("versionId")), resource(target.bucket, target.key))]
+    return []
+
+
+def _read(version_id: str | None) -> str:
+    return (
+        ACTIONS[Endpoint.GET_OBJECT] if version_id is None else VERSION_ACTIONS[Endpoint.GET_OBJECT]
+    )
 
 
 def delete_action(version_id: str | None) -> str:

@@ -199,6 +199,8 @@ class S3App:
                         principal, actions.action(target, head),
                         actions.resource(target.bucket, target.key), context,
                     )  # fmt: skip
+                for also, on in actions.also_asked(target, head):
+                    await self.authorizer.authorize(principal, also, on, context)
                 access_key = None if auth is None else auth.access_key
                 asking.set(access_key)  # who asked, in the engine's events (None: anonymous)
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
