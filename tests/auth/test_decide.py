@@ -14,7 +14,7 @@ from tests.clocks import ManualClock
 
 from egide.auth.authorize import ANONYMOUS, Principal, RequestContext
 from egide.auth.decide import LIFETIME, PolicyDecision
-from egide.auth.policy import Policy, PolicyKind, parse_policy
+from egide.auth.policy import Policy, PolicyKind, check_identity_policy, parse_policy
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.engine.identities import IdentityService
@@ -53,7 +53,9 @@ def test_who_may_do_what(tmp_path: Path) -> None:
         assert await decide(ANONYMOUS, "egide:CorsPreflight", OBJECT, CONTEXT)
 
         read = {"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}
-        await ids.put_policy("group", "readers", "read", json.dumps(read))
+        await ids.put_policy(
+            "group", "readers", "read", json.dumps(read), validate=check_identity_policy
+        )
         clock.advance(LIFETIME / 2)
         assert not await decide(alice, "s3:GetObject", OBJECT, CONTEXT)  # cached still
         clock.advance(LIFETIME / 2)

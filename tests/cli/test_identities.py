@@ -132,3 +132,17 @@ def test_identity_policies_are_attached_to_users_and_groups(store: Store, tmp_pa
     assert store.egide("user", "policy-delete", "dave", "read").exit_code == 0
     assert store.json("user", "policies", "dave") == {}
     assert store.egide("user", "policy-delete", "dave", "read").exit_code == 1
+
+
+def test_a_malformed_identity_policy_is_refused_and_not_stored(
+    store: Store, tmp_path: Path
+) -> None:
+    store.egide("user", "create", "ivan")
+    store.egide("group", "create", "ivans")
+    file = tmp_path / "bad.json"
+    file.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject"}]}))  # fmt: skip
+    for kind, name in (("user", "ivan"), ("group", "ivans")):
+        refused = store.egide(kind, "policy-put", name, "p", str(file))
+        assert refused.exit_code != 0 and "Resource" in refused.output
+        assert store.json(kind, "policies", name) == {}

@@ -84,12 +84,30 @@ def test_identity_policies_are_attached_listed_and_detached(make_server: ServerF
     ]}  # fmt: skip
     put = call(server, "PUT", "users/gail/policies/read", policy)
     assert put == {"user": "gail", "policies": {"read": policy}}
-    call(server, "PUT", "groups/readers/policies/all", {"Statement": []})
+    call(server, "PUT", "groups/readers/policies/all", policy)
     assert call(server, "GET", "users/gail/policies")["policies"] == {"read": policy}
-    assert call(server, "GET", "groups/readers/policies")["policies"] == {"all": {"Statement": []}}
+    assert call(server, "GET", "groups/readers/policies")["policies"] == {"all": policy}
     assert call(server, "GET", "users/nobody/policies", None, 404)["code"] == "NoSuchEntity"
-    assert call(server, "PUT", "users/nobody/policies/p", {}, 404)["code"] == "NoSuchEntity"
+    assert call(server, "PUT", "users/nobody/policies/p", policy, 404)["code"] == "NoSuchEntity"
     big = {"Statement": ["x" * 7000]}
     assert call(server, "PUT", "users/gail/policies/big", big, 400)["code"] == "ValidationError"
     assert call(server, "DELETE", "users/gail/policies/read")["policies"] == {}
     assert call(server, "DELETE", "users/gail/policies/read", None, 404)["code"] == "NoSuchEntity"
+
+
+def test_a_malformed_identity_policy_is_refused_and_not_stored(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server("workers = 1")
+    call(server, "POST", "users", {"name": "hank"}, 201)
+    call(server, "POST", "groups", {"name": "hanks"}, 201)
+    bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}
+    for path in ("users/hank/policies/p", "groups/hanks/policies/p"):
+        refused = call(server, "PUT", path, bad, 400)
+        assert refused["code"] == "MalformedPolicyDocument"
+        assert "Resource" in refused["message"]
+    unknown = {"Statement": [{"Effect": "Maybe", "Action": "s3:*", "Resource": "*"}]}
+    refused = call(server, "PUT", "users/hank/policies/p", unknown, 400)
+    assert refused["code"] == "MalformedPolicyDocument" and "Maybe" in refused["message"]
+    assert call(server, "GET", "users/hank/policies")["policies"] == {}
+    assert call(server, "GET", "groups/hanks/policies")["policies"] == {}

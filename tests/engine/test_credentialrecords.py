@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.engine.helpers import make_env
 
+from egide.auth.policy import check_identity_policy
 from egide.crypto.keyring import Keyring
 from egide.engine.credentialrecords import (
     KIND,
@@ -54,14 +55,17 @@ def test_the_record_keeps_users_groups_and_key_status_and_expiry(tmp_path: Path)
         await env.store.identities.set_member("readers", "alice", True)
         key, _ = await env.store.identities.create_key("alice", expires=2e9)
         await env.store.identities.set_key_active(key.access_key, False)
-        await env.store.identities.put_policy("group", "readers", "read", '{"Version": "1"}')
+        deny = '{"Statement": {"Effect": "Deny", "Action": "*", "Resource": "*"}}'
+        await env.store.identities.put_policy(
+            "group", "readers", "read", deny, validate=check_identity_policy
+        )
         assert not await record_credentials(env.store.vault)  # each change recorded it
         found, _, problems = await read_credentials(sites, env.keyring)
         assert problems == [] and found is not None
         assert found.account == await env.catalog.account_id()
         assert [u.name for u in found.users] == ["admin", "alice"]
         assert [(g.name, g.members) for g in found.groups] == [("readers", ("alice",))]
-        assert found.policies == (("group", "readers", "read", '{"Version": "1"}'),)
+        assert found.policies == (("group", "readers", "read", deny),)
         ((recorded, sealed),) = found.keys
         assert (recorded.access_key, recorded.user, recorded.status, recorded.expires) == (
             key.access_key, "alice", "Inactive", 2e9,

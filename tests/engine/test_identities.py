@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from tests.engine.helpers import make_env
 
+from egide.auth.policy import MalformedPolicy, check_identity_policy
 from egide.domain import (
     IdentityNotFound,
     IdentityRefused,
@@ -96,16 +97,19 @@ def test_identity_policies_are_json_objects_of_bounded_size(tmp_path: Path) -> N
     async def scenario() -> None:
         ids = env.store.identities
         await ids.create_user("frank")
-        document = '{"Version": "2012-10-17", "Statement": []}'
-        await ids.put_policy("user", "frank", "nothing", document)
+        document = '{"Statement": {"Effect": "Deny", "Action": "*", "Resource": "*"}}'
+        await ids.put_policy("user", "frank", "nothing", document, validate=check_identity_policy)
         assert await ids.policies("user", "frank") == {"nothing": document}
         for bad in ("[]", "not json", '{"a": "' + "x" * MAX_POLICY_BYTES + '"}'):
             with pytest.raises(InvalidIdentityName):
-                await ids.put_policy("user", "frank", "bad", bad)
+                await ids.put_policy("user", "frank", "bad", bad, validate=check_identity_policy)
         with pytest.raises(InvalidIdentityName):
-            await ids.put_policy("role", "frank", "p", "{}")
+            await ids.put_policy("role", "frank", "p", "{}", validate=check_identity_policy)
         with pytest.raises(IdentityNotFound):
-            await ids.put_policy("group", "nogroup", "p", "{}")
+            await ids.put_policy("group", "nogroup", "p", document, validate=check_identity_policy)
+        with pytest.raises(MalformedPolicy):  # what `validate` refuses is not stored
+            await ids.put_policy("user", "frank", "p", "{}", validate=check_identity_policy)
+        assert await ids.policies("user", "frank") == {"nothing": document}
         await ids.delete_policy("user", "frank", "nothing")
         assert await ids.policies("user", "frank") == {}
 

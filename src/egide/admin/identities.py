@@ -1,7 +1,7 @@
 """The admin API's users, groups and access keys: each operation takes the store's identity
 service, the path's parameters and the request's JSON object, and answers (status, document);
 egide.admin.http routes them (`egide:CreateUser` …) and reads the bodies. IAM's error codes:
-NoSuchEntity, EntityAlreadyExists, DeleteConflict, ValidationError.
+NoSuchEntity, EntityAlreadyExists, DeleteConflict, ValidationError, MalformedPolicyDocument.
 
   GET    /_egide/admin/users                          users, with their ARN and key count
   POST   /_egide/admin/users                          {"name": …}
@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from egide.admin.errors import AdminError
+from egide.auth.policy import MalformedPolicy, check_identity_policy
 from egide.domain import (
     AccessKey,
     IdentityExists,
@@ -69,6 +70,8 @@ def admin_errors(operation: IdentityOperation) -> IdentityOperation:
             raise AdminError(409, "DeleteConflict", str(exc)) from None
         except InvalidIdentityName as exc:
             raise AdminError(400, "ValidationError", str(exc)) from None
+        except MalformedPolicy as exc:
+            raise AdminError(400, "MalformedPolicyDocument", exc.reason) from None
 
     return run
 
@@ -189,7 +192,10 @@ def policy_operation(kind: str, change: str) -> IdentityOperation:
     async def run(ids: IdentityService, params: Params, body: dict[str, Any]) -> tuple[int, Any]:
         name = params[kind]
         if change == "put":
-            await ids.put_policy(kind, name, params["policy"], json.dumps(body))
+            document = json.dumps(body)
+            await ids.put_policy(
+                kind, name, params["policy"], document, validate=check_identity_policy
+            )
         elif change == "delete":
             await ids.delete_policy(kind, name, params["policy"])
         if change != "delete" and name not in await _names(ids, kind):

@@ -21,6 +21,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
+from egide.auth.policy import MalformedPolicy, check_identity_policy
 from egide.catalog import catalog_exists
 from egide.cli.common import ConfigOption, DataDirOption, JsonOption, fail, load, out, print_json
 from egide.domain import AccessKey, DomainError, Group, User
@@ -321,7 +322,15 @@ def _policy_commands(app: typer.Typer, kind: str) -> None:
             document = file.read_text()
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"cannot read {file}: {exc}")
-        with_identities(config, data_dir, lambda ids: ids.put_policy(kind, name, policy, document))
+        try:
+            with_identities(
+                config, data_dir,
+                lambda ids: ids.put_policy(
+                    kind, name, policy, document, validate=check_identity_policy
+                ),
+            )  # fmt: skip
+        except MalformedPolicy as exc:
+            fail(f"refused: the policy is not valid: {exc.reason}", 1)
         out.print(f"policy {policy} attached to {kind} {name}")
 
     @app.command("policies")

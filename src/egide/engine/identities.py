@@ -132,11 +132,15 @@ class IdentityService:
             await self._changed(f"{'member-added' if member else 'member-removed'}:{group}")
         return changed
 
-    # -- identity policies (kept as given; evaluated by egide.auth) ---------------------------
+    # -- identity policies (kept as given; validated and evaluated by egide.auth) -------------
 
-    async def put_policy(self, kind: str, name: str, policy: str, document: str) -> None:
+    async def put_policy(
+        self, kind: str, name: str, policy: str, document: str, *, validate: Callable[[str], None]
+    ) -> None:
         """Attach `document` as `policy` of the user or group `name`, replacing one of that
-        name: a JSON object of at most MAX_POLICY_BYTES, kept as given."""
+        name: a JSON object of at most MAX_POLICY_BYTES, kept as given once `validate` (the
+        front door's, egide.auth.policy.check_identity_policy: the engine may not import it)
+        accepted it; what it raises is raised, and nothing is stored."""
         if kind not in POLICY_KINDS:
             raise InvalidIdentityName(f"policies attach to {' or '.join(POLICY_KINDS)}")
         check_name("policy", policy, 128)
@@ -148,6 +152,7 @@ class IdentityService:
             raise InvalidIdentityName(f"the policy document is not JSON: {exc}") from None
         if not isinstance(parsed, dict):
             raise InvalidIdentityName("a policy document is a JSON object")
+        validate(document)
         await self._catalog.put_identity_policy(kind, name, policy, document)
         await self._changed(f"policy-put:{kind}/{name}/{policy}")
 

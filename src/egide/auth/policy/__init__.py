@@ -11,6 +11,7 @@ from egide.auth.policy.document import (
     PolicyKind,
     Statement,
     cached_policy,
+    check_identity_policy,
     parse_policy,
 )
 from egide.auth.policy.errors import MalformedPolicy
@@ -32,6 +33,7 @@ __all__ = [
     "Values",
     "Verdict",
     "cached_policy",
+    "check_identity_policy",
     "evaluate",
     "parse_policy",
     "root_caller",

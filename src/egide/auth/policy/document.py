@@ -330,6 +330,12 @@ def parse_policy(
 
 
 @lru_cache(maxsize=1024)
+def check_identity_policy(text: str) -> None:
+    """Raise MalformedPolicy with IAM's reason if IAM would refuse `text` as an identity policy
+    (attached to a user or group: refused when put, so that none is kept that grants nothing)."""
+    parse_policy(text, PolicyKind.IDENTITY)
+
+
 def cached_policy(
     text: str,
     kind: PolicyKind,
