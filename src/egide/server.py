@@ -151,9 +151,11 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
-    decide = PolicyDecision(
-        store.catalog, bucket_policy=BucketPolicies(store, clock=store.clock), clock=store.clock
-    )
+    bucket_policies = BucketPolicies(store, clock=store.clock)
+    decide = PolicyDecision(store.catalog, bucket_policy=bucket_policies, clock=store.clock)
+    # A change of rights made through this worker applies here at once (elsewhere within 1 s).
+    for cache in (secrets, decide, bucket_policies):
+        store.events.subscribe(cache.forget)
     authorizer = authorizer or Authorizer(decide)
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir

@@ -5,13 +5,15 @@ The SigV4 check is synchronous (egide.auth.sigv4 takes a lookup function), so th
 request names is loaded first (`load`), then read from the cache (`get`). What is loaded is
 kept at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled,
 deleted or past its expiry, or a user moved between groups, is seen by every worker within a
-second (docs/decisions/0029-identities.md). Only usable keys are kept: an unknown or refused
+second (docs/decisions/0029-identities.md), and by the worker that changed it at once
+(`forget`, an observer of the engine's events). Only usable keys are kept: an unknown or refused
 one is asked of the catalog again (an indexed read), so a client naming random keys cannot
 grow a worker's memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from egide.catalog.base import Catalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.crypto.keyring import Keyring
 from egide.domain import user_arn
+from egide.engine.events import Event, EventKind
 from egide.web.request import RequestHead
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
@@ -63,6 +66,19 @@ class SecretCache:
         self._clock = clock
         self._lifetime = lifetime
         self._loaded: dict[str, _Loaded] = {}
+        #: Bumped by `forget`: a key loaded while it ran is not kept.
+        self._generation = 0
+
+    async def forget(self, event: Event) -> None:
+        """An engine observer: a key, user or group changed through this worker is applied at
+        once (a change made elsewhere within `lifetime`)."""
+        if event.kind is not EventKind.CREDENTIALS_CHANGED:
+            return
+        self._generation += 1
+        if event.access_key is not None:
+            self._loaded.pop(event.access_key, None)
+        else:  # a user, a group or a membership: who each key is may have changed
+            self._loaded.clear()
 
     async def secret(self, access_key: str) -> str | None:
         """The secret of `access_key`, loaded if need be; None if unknown or not usable."""
@@ -71,11 +87,15 @@ class SecretCache:
         now = self._clock.monotonic()
         loaded = self._loaded.get(access_key)
         if loaded is None or now - loaded.at >= self._lifetime:
+            generation = self._generation
             loaded = await self._load(access_key, now, loaded)
             if loaded.secret is None:
                 self._loaded.pop(access_key, None)
                 return None
-            self._loaded[access_key] = loaded
+            if generation == self._generation:
+                self._loaded[access_key] = loaded
+            else:  # changed while loading: used for this request, loaded again for the next
+                self._loaded[access_key] = dataclasses.replace(loaded, at=now - self._lifetime)
         return loaded.secret
 
     async def _load(self, access_key: str, now: float, before: _Loaded | None) -> _Loaded:

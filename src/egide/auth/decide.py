@@ -32,6 +32,7 @@ from egide.auth.policy.context import condition_keys
 from egide.catalog.base import Catalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import ADMIN_USER
+from egide.engine.events import Event, EventKind
 
 log = logging.getLogger("egide.auth")
 
@@ -84,7 +85,16 @@ class PolicyDecision:
         self._clock = clock
         self._lifetime = lifetime
         self._identities: dict[tuple[str, frozenset[str]], _Identity] = {}
+        #: Bumped by `forget`: a read begun before it is not kept.
+        self._generation = 0
         self._account: str | None = None
+
+    async def forget(self, event: Event) -> None:
+        """An engine observer: an identity changed through this worker is applied at once (a
+        change made elsewhere within `lifetime`)."""
+        if event.kind is EventKind.CREDENTIALS_CHANGED:
+            self._identities.clear()
+            self._generation += 1
 
     async def account(self) -> str:
         if self._account is None:
@@ -97,6 +107,7 @@ class PolicyDecision:
         held = self._identities.get((user, groups))
         if held is not None and now - held.at < self._lifetime:
             return held.policies
+        generation = self._generation
         texts = [(f"user/{user}/{n}", t) for n, t in (await self._identity("user", user))]
         for group in sorted(groups):
             texts += [(f"group/{group}/{n}", t) for n, t in (await self._identity("group", group))]
@@ -104,7 +115,8 @@ class PolicyDecision:
         policies = tuple(p for p in compiled if p is not None)
         if len(self._identities) > 4096:
             self._identities.clear()
-        self._identities[(user, groups)] = _Identity(now, policies)
+        if generation == self._generation:
+            self._identities[(user, groups)] = _Identity(now, policies)
         return policies
 
     async def _identity(self, kind: str, name: str) -> list[tuple[str, str]]:

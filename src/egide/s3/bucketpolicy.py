@@ -3,8 +3,9 @@ Get, Delete, GetBucketPolicyStatus, and the lookup the Authorizer's decision ask
 policy of the bucket a request is about (docs/decisions/0030-policies-decide.md).
 
 A policy is a bucket setting (`policy`, kept as given); the lookup keeps what it read at most
-`LIFETIME` per worker, so that a change is applied everywhere within a second, and compiles
-each distinct text once (`cached_policy`).
+`LIFETIME` per worker, so that a change is applied everywhere within a second (at once by the
+worker that made it: `forget` listens to the engine's events), and compiles each distinct text
+once (`cached_policy`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from egide.auth.policy import (
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import DomainError
 from egide.engine import changes
+from egide.engine.events import Event, EventKind
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.body import read_checked_body
@@ -31,6 +33,9 @@ SETTING = "policy"
 #: Longest a worker applies a bucket policy after it changed, in seconds.
 LIFETIME = 1.0
 _PREFIX = "arn:aws:s3:::"
+_FORGETTING = frozenset(
+    {EventKind.BUCKET_CHANGED, EventKind.BUCKET_CREATED, EventKind.BUCKET_REMOVED}
+)
 
 
 def compiled(text: str, bucket: str) -> Policy:
@@ -100,6 +105,17 @@ class BucketPolicies:
         self._store = store
         self._clock = clock
         self._read: dict[str, _Read] = {}
+        #: Bumped by `forget`: a policy read while it ran is not kept.
+        self._generation = 0
+
+    async def forget(self, event: Event) -> None:
+        """An engine observer: a bucket's policy changed through this worker (or the bucket
+        created or removed) is applied at once."""
+        if event.kind in _FORGETTING and (
+            event.kind is not EventKind.BUCKET_CHANGED or event.detail == SETTING
+        ):
+            self._read.pop(event.bucket, None)
+            self._generation += 1
 
     async def __call__(self, resource: str) -> Policy | None:
         if not resource.startswith(_PREFIX):
@@ -110,6 +126,7 @@ class BucketPolicies:
         if held is not None and now - held.at < LIFETIME:
             return held.policy
         policy: Policy | None = None
+        generation = self._generation
         try:
             bucket = await self._store.bucket(name, cached=True)
             text = await self._store.bucket_settings.get(bucket, SETTING)
@@ -118,5 +135,6 @@ class BucketPolicies:
             policy = None  # no bucket, or no policy that could be stored
         if len(self._read) > 4096:
             self._read.clear()
-        self._read[name] = _Read(now, policy)
+        if generation == self._generation:
+            self._read[name] = _Read(now, policy)
         return policy
