@@ -21,16 +21,11 @@ from egide.catalog.backup import CatalogRepair
 from egide.catalog.identities import Identities
 from egide.catalog.sqlite.connection import SQLiteConnection
 from egide.catalog.sqlite.identities import replace_identities
+from egide.catalog.sqlite.rows import _VERSION_INSERT, _version_row
 from egide.domain import Bucket, ObjectVersion, Part, shard_name
 
 T = TypeVar("T")
 
-_VERSION_INSERT = (
-    "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
-    "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, seq, "
-    "is_null, delete_marker, retention_mode, retain_until, legal_hold, padded_size) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 #: Which version each part file id (decision 0018) belongs to (garbage collection's index).
 _PART_FILES_INSERT = "INSERT OR REPLACE INTO part_files (file_id, version_id) VALUES (?, ?)"
 _JOURNAL_SUFFIXES = ("-wal", "-shm")
@@ -38,17 +33,6 @@ _JOURNAL_SUFFIXES = ("-wal", "-shm")
 
 def _part_file_rows(versions: Iterable[ObjectVersion]) -> list[tuple[bytes, bytes]]:
     return [(p.pid, v.version_id) for v in versions for p in v.parts if p.pid]
-
-
-def _version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
-    parts = json.dumps([p.fields() for p in version.parts]) if version.parts else None
-    return (
-        version.version_id, version.bucket_id, version.key, version.size, version.etag,
-        version.last_modified, version.wrapped_data_key, version.k, version.m,
-        version.block_size, json.dumps(version.sites), json.dumps(version.headers), version.pack,
-        version.pack_offset, parts, seq, version.is_null, version.delete_marker,
-        version.retention_mode, version.retain_until, version.legal_hold, version.padded_size,
-    )  # fmt: skip
 
 
 class SQLiteBackup(SQLiteConnection):

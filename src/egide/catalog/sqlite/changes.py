@@ -9,10 +9,11 @@ import sqlite3
 from egide.catalog import rules
 from egide.catalog.sqlite.rows import (
     _VERSION_COLUMNS,
+    _VERSION_INSERT,
     _attempt_file,
     _Commit,
-    _parts_json,
     _version,
+    _version_row,
 )
 from egide.domain import BucketNotFound, DomainError, ObjectVersion, WriteCondition
 
@@ -76,22 +77,7 @@ def _commit_one(
         "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE bucket_id = ? AND key = ?",
         (version.bucket_id, version.key),
     ).fetchone()[0]
-    db.execute(
-        "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
-        "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, "
-        "seq, is_null, delete_marker, retention_mode, retain_until, legal_hold, "
-        "padded_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?)",
-        (
-            version.version_id, version.bucket_id, version.key, version.size,
-            version.etag, version.last_modified, version.wrapped_data_key, version.k,
-            version.m, version.block_size, json.dumps(version.sites),
-            json.dumps(version.headers), version.pack, version.pack_offset,
-            _parts_json(version.parts), seq, version.is_null, version.delete_marker,
-            version.retention_mode, version.retain_until, version.legal_hold,
-            version.padded_size,
-        ),
-    )  # fmt: skip
+    db.execute(_VERSION_INSERT, _version_row(version, seq))
     db.execute(
         "INSERT OR REPLACE INTO objects (bucket_id, key, version_id) VALUES (?, ?, ?)",
         (version.bucket_id, version.key, version.version_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from functools import partial
 
 from egide.catalog.identities import Identities, KeyHolder
@@ -80,6 +81,21 @@ def replace_identities(db: sqlite3.Connection, identities: Identities, now: floa
     )  # fmt: skip
 
 
+def _create(kind: str, new: User | Group) -> Callable[[sqlite3.Connection], None]:
+    """Insert a user or a group (`kind`); IdentityExists if one of that name exists."""
+
+    def run(db: sqlite3.Connection) -> None:
+        try:
+            db.execute(
+                f"INSERT INTO {_TABLES[kind]} (name, {kind}_id, created) VALUES (?, ?, ?)",
+                (new.name, new.id, new.created),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise IdentityExists(f"{kind} {new.name}") from exc
+
+    return run
+
+
 class SQLiteIdentities(SQLiteConnection):
     """`catalog.identities.UserCatalog`, `IdentityPolicyCatalog` and `AccessKeyCatalog`."""
 
@@ -110,16 +126,7 @@ class SQLiteIdentities(SQLiteConnection):
         return self._read(run)
 
     async def create_user(self, user: User) -> None:
-        def run(db: sqlite3.Connection) -> None:
-            try:
-                db.execute(
-                    "INSERT INTO users (name, user_id, created) VALUES (?, ?, ?)",
-                    (user.name, user.id, user.created),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise IdentityExists(f"user {user.name}") from exc
-
-        await self._call(run)
+        await self._call(_create("user", user))
 
     async def users(self) -> list[User]:
         return self._read(_users)
@@ -145,16 +152,7 @@ class SQLiteIdentities(SQLiteConnection):
         return await self._call(partial(self._in_transaction, run))
 
     async def create_group(self, group: Group) -> None:
-        def run(db: sqlite3.Connection) -> None:
-            try:
-                db.execute(
-                    "INSERT INTO groups (name, group_id, created) VALUES (?, ?, ?)",
-                    (group.name, group.id, group.created),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise IdentityExists(f"group {group.name}") from exc
-
-        await self._call(run)
+        await self._call(_create("group", group))
 
     async def groups(self) -> list[Group]:
         return self._read(_groups)

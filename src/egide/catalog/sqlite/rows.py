@@ -18,6 +18,15 @@ _VERSION_COLUMNS = (
 )
 
 
+#: A version row as committed and as restored from a backup (with `_version_row`).
+_VERSION_INSERT = (
+    "INSERT INTO versions (version_id, bucket_id, key, size, etag, last_modified, "
+    "wrapped_data_key, k, m, block_size, sites, headers, pack, pack_offset, parts, seq, "
+    "is_null, delete_marker, retention_mode, retain_until, legal_hold, padded_size) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 _UPLOAD_COLUMNS = (
     "upload_id, bucket_id, key, created, wrapped_data_key, k, m, block_size, sites, headers"
 )
@@ -27,6 +36,18 @@ def _parts_json(parts: tuple[Part, ...]) -> str | None:
     if not parts:
         return None
     return json.dumps([p.fields() for p in parts])
+
+
+def _version_row(version: ObjectVersion, seq: int) -> tuple[object, ...]:
+    """The values of `_VERSION_INSERT` for `version`, `seq`-th of its key."""
+    return (
+        version.version_id, version.bucket_id, version.key, version.size, version.etag,
+        version.last_modified, version.wrapped_data_key, version.k, version.m,
+        version.block_size, json.dumps(version.sites), json.dumps(version.headers), version.pack,
+        version.pack_offset, _parts_json(version.parts), seq, version.is_null,
+        version.delete_marker, version.retention_mode, version.retain_until, version.legal_hold,
+        version.padded_size,
+    )  # fmt: skip
 
 
 def _parts(text: str | None) -> tuple[Part, ...]:
