@@ -12,6 +12,7 @@ from tests.clocks import ManualClock
 from egide.auth.credentials import LIFETIME, SecretCache
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
+from egide.engine.events import EventBus
 from egide.engine.identities import IdentityService
 
 
@@ -94,3 +95,46 @@ def test_unknown_and_refused_keys_are_not_kept(tmp_path: Path) -> None:
         await catalog.close()
 
     asyncio.run(scenario())
+
+
+def test_a_change_made_through_this_worker_is_seen_at_once(tmp_path: Path) -> None:
+    """Subscribed to the engine's events, the cache forgets a key disabled, or who a key is
+    after a membership changed, with no second to wait."""
+    clock = ManualClock(now=1_800_000_000.0)
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3", clock=clock)
+    catalog.open()
+    keyring = Keyring(bytes(range(32)))
+    ids = IdentityService(catalog, keyring, EventBus(), clock=clock)
+    cache = SecretCache(catalog, keyring, clock=clock)
+    ids.events.subscribe(cache.forget)
+
+    async def settled() -> None:
+        while any(sub.waiting for sub in ids.events.subscriptions):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        await ids.create_user("bob")
+        await ids.create_group("readers")
+        key, secret = await ids.create_key("bob")
+        other, other_secret = await ids.create_key("bob")
+        await settled()
+        assert await cache.secret(key.access_key) == secret
+        assert await cache.secret(other.access_key) == other_secret
+        await ids.set_key_active(key.access_key, False)
+        await settled()
+        assert await cache.secret(key.access_key) is None  # the clock has not moved
+        assert cache.get(other.access_key) == other_secret  # only that key was forgotten
+        await ids.set_member("readers", "bob", True)
+        await settled()
+        assert await cache.secret(other.access_key) == other_secret
+        assert cache.principal(other.access_key).groups == frozenset({"readers"})
+
+    async def main() -> None:
+        try:
+            await scenario()
+        finally:
+            await ids.events.close()
+            await catalog.close()
+
+    asyncio.run(main())

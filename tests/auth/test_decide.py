@@ -17,6 +17,7 @@ from egide.auth.decide import LIFETIME, PolicyDecision
 from egide.auth.policy import Policy, PolicyKind, check_identity_policy, parse_policy
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
+from egide.engine.events import EventBus
 from egide.engine.identities import IdentityService
 
 CONTEXT = RequestContext(request_time=datetime(2026, 12, 7, tzinfo=UTC))
@@ -71,3 +72,40 @@ def test_who_may_do_what(tmp_path: Path) -> None:
             assert not await decide(alice, mend, BUCKET, CONTEXT)
 
     asyncio.run(scenario())
+
+
+def test_a_policy_changed_through_this_worker_applies_at_once(tmp_path: Path) -> None:
+    """Subscribed to the engine's events, the decision forgets the identity policies it read
+    when one is attached or detached: no second to wait."""
+    clock = ManualClock(now=1_800_000_000.0)
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3", clock=clock)
+    catalog.open()
+    ids = IdentityService(catalog, Keyring(bytes(range(32))), EventBus(), clock=clock)
+    decide = PolicyDecision(catalog, clock=clock)
+    ids.events.subscribe(decide.forget)
+    carol = Principal(access_key="C", user="carol")
+    read = json.dumps({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}})
+
+    async def settled() -> None:
+        while any(sub.waiting for sub in ids.events.subscriptions):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        await ids.create_user("carol")
+        assert not await decide(carol, "s3:GetObject", OBJECT, CONTEXT)
+        await ids.put_policy("user", "carol", "read", read, validate=check_identity_policy)
+        await settled()
+        assert await decide(carol, "s3:GetObject", OBJECT, CONTEXT)  # the clock has not moved
+        await ids.delete_policy("user", "carol", "read")
+        await settled()
+        assert not await decide(carol, "s3:GetObject", OBJECT, CONTEXT)
+
+    async def main() -> None:
+        try:
+            await scenario()
+        finally:
+            await ids.events.close()
+            await catalog.close()
+
+    asyncio.run(main())
