@@ -5,11 +5,14 @@ user's ARN and groups."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from tests.clocks import ManualClock
 
 from egide.auth.credentials import LIFETIME, SecretCache
+from egide.catalog.base import Catalog
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.crypto.keyring import Keyring
 from egide.engine.events import EventBus
@@ -97,6 +100,28 @@ def test_unknown_and_refused_keys_are_not_kept(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def run_closing(
+    scenario: Coroutine[Any, Any, None], ids: IdentityService, catalog: Catalog
+) -> None:
+    """Run `scenario`, then close the events of `ids` and the catalog, whatever happened."""
+
+    async def main() -> None:
+        try:
+            await scenario
+        finally:
+            await ids.events.close()
+            await catalog.close()
+
+    asyncio.run(main())
+
+
+async def settled(bus: EventBus) -> None:
+    """Once every observer of `bus` has seen every event announced."""
+    while any(sub.waiting for sub in bus.subscriptions):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 def test_a_change_made_through_this_worker_is_seen_at_once(tmp_path: Path) -> None:
     """Subscribed to the engine's events, the cache forgets a key disabled, or who a key is
     after a membership changed, with no second to wait."""
@@ -108,33 +133,21 @@ def test_a_change_made_through_this_worker_is_seen_at_once(tmp_path: Path) -> No
     cache = SecretCache(catalog, keyring, clock=clock)
     ids.events.subscribe(cache.forget)
 
-    async def settled() -> None:
-        while any(sub.waiting for sub in ids.events.subscriptions):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
     async def scenario() -> None:
         await ids.create_user("bob")
         await ids.create_group("readers")
         key, secret = await ids.create_key("bob")
         other, other_secret = await ids.create_key("bob")
-        await settled()
+        await settled(ids.events)
         assert await cache.secret(key.access_key) == secret
         assert await cache.secret(other.access_key) == other_secret
         await ids.set_key_active(key.access_key, False)
-        await settled()
+        await settled(ids.events)
         assert await cache.secret(key.access_key) is None  # the clock has not moved
         assert cache.get(other.access_key) == other_secret  # only that key was forgotten
         await ids.set_member("readers", "bob", True)
-        await settled()
+        await settled(ids.events)
         assert await cache.secret(other.access_key) == other_secret
         assert cache.principal(other.access_key).groups == frozenset({"readers"})
 
-    async def main() -> None:
-        try:
-            await scenario()
-        finally:
-            await ids.events.close()
-            await catalog.close()
-
-    asyncio.run(main())
+    run_closing(scenario(), ids, catalog)

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.auth.test_credentials import run_closing, settled
 from tests.clocks import ManualClock
 
 from egide.auth.authorize import ANONYMOUS, Principal, RequestContext
@@ -86,26 +87,14 @@ def test_a_policy_changed_through_this_worker_applies_at_once(tmp_path: Path) ->
     carol = Principal(access_key="C", user="carol")
     read = json.dumps({"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}})
 
-    async def settled() -> None:
-        while any(sub.waiting for sub in ids.events.subscriptions):
-            await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
     async def scenario() -> None:
         await ids.create_user("carol")
         assert not await decide(carol, "s3:GetObject", OBJECT, CONTEXT)
         await ids.put_policy("user", "carol", "read", read, validate=check_identity_policy)
-        await settled()
+        await settled(ids.events)
         assert await decide(carol, "s3:GetObject", OBJECT, CONTEXT)  # the clock has not moved
         await ids.delete_policy("user", "carol", "read")
-        await settled()
+        await settled(ids.events)
         assert not await decide(carol, "s3:GetObject", OBJECT, CONTEXT)
 
-    async def main() -> None:
-        try:
-            await scenario()
-        finally:
-            await ids.events.close()
-            await catalog.close()
-
-    asyncio.run(main())
+    run_closing(scenario(), ids, catalog)

@@ -329,13 +329,13 @@ def parse_policy(
     return Policy(kind, name, version, policy_id, statements)
 
 
-@lru_cache(maxsize=1024)
 def check_identity_policy(text: str) -> None:
     """Raise MalformedPolicy with IAM's reason if IAM would refuse `text` as an identity policy
     (attached to a user or group: refused when put, so that none is kept that grants nothing)."""
     parse_policy(text, PolicyKind.IDENTITY)
 
 
+@lru_cache(maxsize=1024)
 def cached_policy(
     text: str,
     kind: PolicyKind,
