@@ -73,8 +73,9 @@ class UserCatalog(Protocol):
 
 
 class IdentityPolicyCatalog(Protocol):
-    """Identity policies attached to a user or a group (`kind` "user" or "group"), kept as the
-    JSON given; evaluating them is egide.auth's. A user's or group's go with it."""
+    """Identity policies attached to a user, a group or a role (`kind` "user", "group" or
+    "role"), kept as the JSON given; evaluating them is egide.auth's. They go with their
+    user, group or role."""
 
     async def put_identity_policy(self, kind: str, name: str, policy: str, document: str) -> None:
         """Attach (or replace) `policy`. Raises IdentityNotFound for an unknown user or group."""

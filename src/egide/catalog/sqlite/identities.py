@@ -11,7 +11,7 @@ from egide.domain import AccessKey, Group, IdentityExists, IdentityNotFound, Use
 
 _KEY_COLUMNS = "access_key, user_name, status, created, expires"
 #: The table of each kind of identity a policy attaches to.
-_TABLES = {"user": "users", "group": "groups"}
+_TABLES = {"user": "users", "group": "groups", "role": "roles"}
 
 
 def _key(row: tuple[object, ...]) -> AccessKey:
