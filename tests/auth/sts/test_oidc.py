@@ -70,7 +70,7 @@ def test_a_wrongly_signed_or_unsigned_token_is_refused(issuer: OidcIssuer) -> No
     forged = issuer.token(key=RSAKey.generate_key(2048, parameters={"kid": "test-1"}))
     with pytest.raises(InvalidIdentityToken, match="signature"):
         asyncio.run(check.verify(forged))
-    header, payload, _ = issuer.token().split(".")
+    _, payload, _ = issuer.token().split(".")
     none = base64.urlsafe_b64encode(json.dumps({"alg": "none"}).encode()).decode().rstrip("=")
     with pytest.raises(InvalidIdentityToken, match="algorithm"):
         asyncio.run(check.verify(f"{none}.{payload}."))
