@@ -277,3 +277,26 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.block_size = 2 * MiB  # type: ignore[misc]
+
+
+def test_oidc_providers_and_sts_settings(tmp_path: Path) -> None:
+    config = tmp_path / "egide.toml"
+    config.write_text(
+        "[sts]\nmin_duration_seconds = 1\n"
+        '[[oidc]]\nissuer = "https://auth.example.org/realms/town/"\naudiences = ["egide"]\n'
+        'roles = [{claim = "groups", value = "finance", role = "finance-reader"}]\n'
+    )
+    settings = load_settings(config)
+    assert settings.sts.min_duration_seconds == 1
+    (provider,) = settings.oidc
+    assert provider.issuer == "https://auth.example.org/realms/town"  # as tokens name it
+    assert provider.roles[0].role == "finance-reader" and provider.timeout_seconds == 5.0
+    assert Settings().sts.min_duration_seconds == 900 and Settings().oidc == []
+    for refused in ('issuer = "http://auth.example.org"\naudiences = ["a"]',  # plain HTTP
+                    'issuer = "https://auth.example.org"\naudiences = []'):  # fmt: skip
+        config.write_text(f"[[oidc]]\n{refused}\n")
+        with pytest.raises(ConfigError, match="oidc"):
+            load_settings(config)
+    config.write_text("[sts]\nmin_duration_seconds = 3600\n")  # never above AWS's 900
+    with pytest.raises(ConfigError, match="min_duration_seconds"):
+        load_settings(config)

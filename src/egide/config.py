@@ -254,6 +254,43 @@ class HttpConfig(_Strict):
         return value
 
 
+class OidcRoleRule(_Strict):
+    """A claim of an ID token that entitles its holder to a role: `claim` holds `value` (a
+    string claim equal to it, or a list claim containing it)."""
+
+    claim: str = Field(min_length=1)
+    value: str
+    role: str = Field(min_length=1, max_length=64)
+
+
+class OidcProviderConfig(_Strict):
+    """An OpenID Connect provider whose ID tokens AssumeRoleWithWebIdentity accepts
+    (docs/sts.md): ProConnect, Keycloak … Its keys come from its discovery document."""
+
+    #: The `iss` of its tokens, e.g. https://auth.example.org/realms/town. HTTPS, except on
+    #: localhost (tests).
+    issuer: str
+    #: Client ids accepted as the token's `aud`.
+    audiences: list[str] = Field(min_length=1)
+    #: Which claims entitle to which role (the role's trust policy may also name the provider).
+    roles: list[OidcRoleRule] = Field(default_factory=list)
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str) -> str:
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not (parts.scheme == "https" or local) or not parts.netloc:
+            raise ValueError("an https:// URL (http:// only on localhost, for tests)")
+        return value.rstrip("/")
+
+
+class StsConfig(_Strict):
+    #: Shortest session, in seconds: 900 as AWS's. Lower only in tests, to see sessions expire.
+    min_duration_seconds: int = Field(default=900, ge=1, le=900)
+
+
 class Settings(_Strict):
     data_dir: Path = Path("egide-data")
     listen: str = Field("127.0.0.1:9000", pattern=r"^[^:\s]+:\d{1,5}$")
@@ -304,6 +341,10 @@ class Settings(_Strict):
     #: A file holding the passphrase of a protected master key (docs/keys.md), for servers
     #: started without a terminal; EGIDE_PASSPHRASE does the same.
     passphrase_file: Path | None = None
+    #: Temporary credentials (`[sts]`) and the OpenID Connect providers whose sign-ins get
+    #: them (`[[oidc]]`; docs/sts.md).
+    sts: StsConfig = StsConfig()
+    oidc: list[OidcProviderConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

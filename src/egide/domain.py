@@ -239,6 +239,29 @@ def group_arn(account: str, name: str) -> str:
     return f"arn:aws:iam::{account}:group/{name}"
 
 
+def role_arn(account: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+#: A role's longest and shortest session (IAM's MaxSessionDuration bounds), its default.
+ROLE_MAX_SESSION_BOUNDS = (900, 43_200)
+ROLE_DEFAULT_MAX_SESSION = 3600
+
+
+@dataclass(frozen=True)
+class Role:
+    """What temporary credentials are issued for (STS): who may assume it is its trust policy
+    (IAM JSON naming principals), what its sessions may do are its attached policies."""
+
+    name: str
+    #: IAM's unique id (AROA…), part of every session's AssumedRoleId.
+    id: str
+    created: float
+    trust_policy: str
+    #: Longest session AssumeRole may ask for, in seconds (15 min to 12 h).
+    max_session: int = ROLE_DEFAULT_MAX_SESSION
+
+
 @dataclass(frozen=True)
 class User:
     """A person or a program of the organisation's account; it signs with its access keys."""

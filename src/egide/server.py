@@ -25,6 +25,8 @@ from egide.admin.http import AdminApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
 from egide.auth.decide import PolicyDecision
+from egide.auth.sts.app import StsApp
+from egide.auth.sts.oidc import OidcVerifier
 from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
@@ -157,9 +159,15 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     for cache in (secrets, decide, bucket_policies):
         store.events.subscribe(cache.forget)
     authorizer = authorizer or Authorizer(decide)
+    sts = StsApp(
+        store.catalog, store.keyring, secrets, authorizer, clock=store.clock,
+        oidc=OidcVerifier(settings.oidc, clock=store.clock) if settings.oidc else None,
+        min_duration=settings.sts.min_duration_seconds,
+    )  # fmt: skip
     s3 = S3App(
-        store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir
-    )
+        store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir,
+        sts=sts,
+    )  # fmt: skip
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.

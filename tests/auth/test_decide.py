@@ -98,3 +98,54 @@ def test_a_policy_changed_through_this_worker_applies_at_once(tmp_path: Path) ->
         assert not await decide(carol, "s3:GetObject", OBJECT, CONTEXT)
 
     run_closing(scenario(), ids, catalog)
+
+
+def test_a_session_has_its_roles_policies_limited_by_its_session_policy(tmp_path: Path) -> None:
+    """A session: its role's policies, re-read within a second; a session policy limits them;
+    a role deleted (or made again under its name) grants its old sessions nothing; a bucket
+    policy naming the role names its sessions."""
+    clock = ManualClock(now=1_800_000_000.0)
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3", clock=clock)
+    catalog.open()
+    ids = IdentityService(catalog, Keyring(bytes(range(32))), clock=clock)
+    bucket_policy: list[Policy | None] = [None]
+
+    async def lookup(resource: str) -> Policy | None:
+        return bucket_policy[0]
+
+    decide = PolicyDecision(catalog, bucket_policy=lookup, clock=clock)
+    trust = '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}}'
+    rw = {"Statement": {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                        "Resource": "*"}}  # fmt: skip
+    only_get = '{"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}'
+
+    async def scenario() -> None:
+        role = await ids.create_role("writer", trust, 3600)
+        session = Principal(access_key="ASIA1", session="s", role="writer", role_id=role.id)
+        limited = Principal(access_key="ASIA2", session="s", role="writer", role_id=role.id,
+                            session_policy=only_get)  # fmt: skip
+        assert not await decide(session, "s3:GetObject", OBJECT, CONTEXT)  # no policy yet
+        await ids.put_policy("role", "writer", "rw", json.dumps(rw), validate=check_identity_policy)
+        clock.advance(LIFETIME)
+        assert await decide(session, "s3:PutObject", OBJECT, CONTEXT)
+        assert await decide(limited, "s3:GetObject", OBJECT, CONTEXT)
+        assert not await decide(limited, "s3:PutObject", OBJECT, CONTEXT)  # the session policy
+        assert not await decide(limited, "s3:DeleteObject", OBJECT, CONTEXT)
+        account = await catalog.account_id()
+        bucket_policy[0] = parse_policy(
+            json.dumps({"Statement": {"Effect": "Deny", "Action": "s3:PutObject",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:role/writer"},
+                        "Resource": "arn:aws:s3:::b/*"}}),
+            PolicyKind.BUCKET, bucket="b",
+        )  # fmt: skip
+        assert not await decide(session, "s3:PutObject", OBJECT, CONTEXT)  # names its sessions
+        bucket_policy[0] = None
+        await ids.delete_role("writer")
+        clock.advance(LIFETIME)
+        assert not await decide(session, "s3:GetObject", OBJECT, CONTEXT)
+        await ids.create_role("writer", trust, 3600)
+        await ids.put_policy("role", "writer", "rw", json.dumps(rw), validate=check_identity_policy)
+        clock.advance(LIFETIME)
+        assert not await decide(session, "s3:GetObject", OBJECT, CONTEXT)  # another role
+
+    asyncio.run(scenario())

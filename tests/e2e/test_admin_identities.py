@@ -111,3 +111,28 @@ def test_a_malformed_identity_policy_is_refused_and_not_stored(
     assert refused["code"] == "MalformedPolicyDocument" and "Maybe" in refused["message"]
     assert call(server, "GET", "users/hank/policies")["policies"] == {}
     assert call(server, "GET", "groups/hanks/policies")["policies"] == {}
+
+
+def test_roles_through_the_admin_api(make_server: ServerFactory) -> None:
+    server = make_server("workers = 1")
+    account = call(server, "GET", "users")["account"]
+    trust = {"Statement": {"Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}}  # fmt: skip
+    created = call(server, "POST", "roles", {"name": "reader", "trust_policy": trust,
+                                             "max_session_duration": 7200}, 201)  # fmt: skip
+    assert created["arn"] == f"arn:aws:iam::{account}:role/reader"
+    assert created["id"].startswith("AROA") and created["max_session_duration"] == 7200
+    no_principal = {"Statement": {"Effect": "Allow", "Action": "sts:AssumeRole"}}
+    refused = call(server, "POST", "roles", {"name": "x", "trust_policy": no_principal}, 400)
+    assert refused["code"] == "MalformedPolicyDocument"
+    assert call(server, "POST", "roles", {"name": "reader", "trust_policy": trust}, 409)[
+        "code"] == "EntityAlreadyExists"  # fmt: skip
+    read = {"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}
+    call(server, "PUT", "roles/reader/policies/read", read)
+    shown = call(server, "GET", "roles/reader")
+    assert shown["policies"] == {"read": read} and shown["trust_policy"] == trust
+    assert [r["name"] for r in call(server, "GET", "roles")["roles"]] == ["reader"]
+    call(server, "DELETE", "roles/reader/policies/read")
+    assert call(server, "GET", "roles/reader/policies")["policies"] == {}
+    call(server, "DELETE", "roles/reader")
+    assert call(server, "GET", "roles/reader", status=404)["code"] == "NoSuchEntity"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.test_identities import egide
 
 # Generous: whichever test comes first builds the awscli virtualenv (about 20 s with a
 # reachable index); every `aws` call has its own 120 s limit.
@@ -312,3 +313,27 @@ def test_s3api_bucket_configurations(aws: Aws, tmp_path: Path) -> None:
     )  # fmt: skip
     tags = aws.json("s3api", "get-object-tagging", "--bucket", bucket, "--key", "k")["TagSet"]
     assert tags == [{"Key": "team", "Value": "data"}]
+
+
+def test_sts_get_caller_identity_and_assume_role(
+    aws: Aws, shared_server: Any, tmp_path: Path
+) -> None:
+    me = aws.json("sts", "get-caller-identity")
+    account = me["Account"]
+    assert me["Arn"] == f"arn:aws:iam::{account}:user/admin"
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"Statement": {"Effect": "Allow", "Action": "sts:AssumeRole",
+                     "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}}))  # fmt: skip
+    role = f"cli-{os.urandom(3).hex()}"
+    egide(shared_server, "role", "create", role, str(trust))
+    answer = aws.json("sts", "assume-role", "--role-arn", f"arn:aws:iam::{account}:role/{role}",
+                      "--role-session-name", "from-the-cli")  # fmt: skip
+    assert answer["Credentials"]["AccessKeyId"].startswith("ASIA")
+    assert answer["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{role}/from-the-cli")
+    aws.env.update(
+        AWS_ACCESS_KEY_ID=answer["Credentials"]["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=answer["Credentials"]["SecretAccessKey"],
+        AWS_SESSION_TOKEN=answer["Credentials"]["SessionToken"],
+    )
+    session = aws.json("sts", "get-caller-identity")
+    assert session["Arn"] == answer["AssumedRoleUser"]["Arn"]

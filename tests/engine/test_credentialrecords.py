@@ -9,9 +9,13 @@ from pathlib import Path
 from tests.engine.helpers import make_env
 
 from egide.auth.policy import check_identity_policy
+from egide.catalog.identities import Identities
 from egide.crypto.keyring import Keyring
+from egide.domain import Role
 from egide.engine.credentialrecords import (
     KIND,
+    document_of,
+    identities_of,
     open_credentials,
     read_credentials,
     record_credentials,
@@ -86,3 +90,12 @@ def test_a_record_from_before_users_still_opens_as_keys_of_admin() -> None:
     assert (key.access_key, key.user, key.status, key.expires, secret) == (
         "EGOLDKEY", "admin", "Active", None, b"sealed",
     )  # fmt: skip
+
+
+def test_the_record_keeps_roles_and_a_record_without_them_opens() -> None:
+    role = Role("reader", "AROAREADER", 8.0, '{"Statement": []}', 7200)
+    recorded = Identities("123456789012", (), (), (), (("role", "reader", "p", "{}"),), (role,))
+    assert identities_of(json.loads(json.dumps(document_of(recorded)))) == recorded
+    before = document_of(recorded)
+    del before["roles"]  # written by an Égide from before roles
+    assert identities_of(before).roles == ()

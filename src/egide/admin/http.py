@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from egide.admin import identities as ident
+from egide.admin import roles
 from egide.admin.errors import AdminError, error_response
 from egide.admin.policies import (
     MAX_POLICY_BYTES,
@@ -223,7 +224,9 @@ async def _delete_user(req: AdminRequest) -> Response:
     return await _identity(ident.delete_user(force))(req)
 
 
-_USERS, _GROUPS, _KEYS = (f"arn:egide:admin:::{kind}" for kind in ("users", "groups", "keys"))
+_USERS, _GROUPS, _KEYS, _ROLES = (
+    f"arn:egide:admin:::{kind}" for kind in ("users", "groups", "keys", "roles")
+)
 
 ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("sites", "arn:egide:admin:::sites", {
@@ -294,6 +297,24 @@ ROUTES: tuple[AdminRoute, ...] = (
                          _identity(ident.policy_operation("group", "put"), body=True)),
         "DELETE": Operation("egide:DeleteGroupPolicy",
                             _identity(ident.policy_operation("group", "delete"))),
+    }),
+    AdminRoute("roles", _ROLES, {
+        "GET": Operation("egide:ListRoles", _identity(roles.list_roles)),
+        "POST": Operation("egide:CreateRole", _identity(roles.create_role, body=True)),
+    }),
+    AdminRoute("roles/{role}", _ROLES + "/{role}", {
+        "GET": Operation("egide:GetRole", _identity(roles.get_role)),
+        "DELETE": Operation("egide:DeleteRole", _identity(roles.delete_role)),
+    }),
+    AdminRoute("roles/{role}/policies", _ROLES + "/{role}", {
+        "GET": Operation("egide:ListRolePolicies",
+                         _identity(ident.policy_operation("role", "list"))),
+    }),
+    AdminRoute("roles/{role}/policies/{policy}", _ROLES + "/{role}", {
+        "PUT": Operation("egide:PutRolePolicy",
+                         _identity(ident.policy_operation("role", "put"), body=True)),
+        "DELETE": Operation("egide:DeleteRolePolicy",
+                            _identity(ident.policy_operation("role", "delete"))),
     }),
     AdminRoute("keys/{key}", _KEYS + "/{key}", {
         "DELETE": Operation("egide:DeleteAccessKey", _identity(ident.delete_key)),

@@ -186,7 +186,7 @@ async def delete_key(ids: IdentityService, params: Params, _: dict[str, Any]) ->
 
 def policy_operation(kind: str, change: str) -> IdentityOperation:
     """List ("list"), attach ("put": the body is the document) or detach ("delete") the
-    identity policies of a user or a group."""
+    identity policies of a user, a group or a role."""
 
     @admin_errors
     async def run(ids: IdentityService, params: Params, body: dict[str, Any]) -> tuple[int, Any]:
@@ -207,5 +207,7 @@ def policy_operation(kind: str, change: str) -> IdentityOperation:
 
 
 async def _names(ids: IdentityService, kind: str) -> set[str]:
+    if kind == "role":
+        return {role.name for role in await ids.roles()}
     found = await (ids.users() if kind == "user" else ids.groups())
     return {each.name for each in found}

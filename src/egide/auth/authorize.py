@@ -22,15 +22,22 @@ from egide.web.dispatch import Call
 
 @dataclass(frozen=True)
 class Principal:
-    """Who asks: an access key, its user (name and ARN) and the user's groups; sessions (STS)
-    come later."""
+    """Who asks: an access key, its user (name and ARN) and the user's groups; or an STS
+    session (its name, its role, the role's id and the session policy it was given)."""
 
     access_key: str | None = None
     user: str | None = None
     groups: frozenset[str] = frozenset()
     session: str | None = None
-    #: The user's ARN, arn:aws:iam::<account>:user/<name>.
+    #: The user's ARN, arn:aws:iam::<account>:user/<name>; a session's
+    #: arn:aws:sts::<account>:assumed-role/<role>/<session>.
     arn: str | None = None
+    #: A session's role: its name and unique id (AROA…: a role deleted and made again under
+    #: the same name is another role, whose policies the old sessions do not get).
+    role: str | None = None
+    role_id: str | None = None
+    #: The session policy given to AssumeRole (IAM JSON), which limits the role's rights.
+    session_policy: str | None = None
 
     @property
     def anonymous(self) -> bool:

@@ -9,15 +9,22 @@ second (docs/decisions/0029-identities.md), and by the worker that changed it at
 (`forget`, an observer of the engine's events). Only usable keys are kept: an unknown or refused
 one is asked of the catalog again (an indexed read), so a client naming random keys cannot
 grow a worker's memory.
+
+A request with a session token (X-Amz-Security-Token, from STS) is checked against the token
+alone (egide.auth.sts.tokens): its secret and principal are the token's, kept for that request
+only (a context variable set by `load`, read by `get` and `principal` in the same task), so a
+session's key is never accepted without its token.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from egide.auth.authorize import Principal
+from egide.auth.sts.tokens import Session, open_token
 from egide.catalog.base import Catalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.crypto.keyring import Keyring
@@ -29,6 +36,14 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 #: Longest a worker goes on accepting a key after it was disabled or deleted, in seconds.
 LIFETIME = 1.0
+
+#: The STS session of the request being authenticated (see the module docstring).
+_session: ContextVar[Session | None] = ContextVar("egide_sts_session", default=None)
+
+
+def security_token(head: RequestHead) -> str | None:
+    """The session token a request carries (header or presigned query), None when none."""
+    return head.header("x-amz-security-token") or head.query_value("X-Amz-Security-Token")
 
 
 def access_key_named(head: RequestHead) -> str:
@@ -124,15 +139,28 @@ class SecretCache:
         return len(self._loaded)
 
     async def load(self, head: RequestHead) -> None:
-        """Load the secret of the access key `head` names, for `get` to find."""
-        await self.secret(access_key_named(head))
+        """Load the secret of the access key `head` names, for `get` to find; with a session
+        token, open it (InvalidToken, ExpiredToken) for this request's `get` and `principal`."""
+        access_key = access_key_named(head)
+        token = security_token(head)
+        if token is None:
+            _session.set(None)
+            await self.secret(access_key)
+            return
+        _session.set(open_token(self._keyring, token, access_key, self._clock.time()))
 
     def get(self, access_key: str) -> str | None:
         """The secret loaded last (a `SecretLookup` for egide.auth.sigv4.authenticate)."""
+        session = _session.get()
+        if session is not None and session.access_key == access_key:
+            return session.secret
         loaded = self._loaded.get(access_key)
         return loaded.secret if loaded is not None else None
 
     def principal(self, access_key: str) -> Principal:
         """Who `access_key` is, as loaded last with its secret (the key alone if not loaded)."""
+        session = _session.get()
+        if session is not None and session.access_key == access_key:
+            return session.principal()
         loaded = self._loaded.get(access_key)
         return loaded.principal if loaded is not None else Principal(access_key=access_key)

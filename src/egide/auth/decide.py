@@ -8,13 +8,15 @@ by every worker within a second. The user `admin` is the account's administrator
 user: every action is allowed to it by identity; only an explicit Deny of a bucket policy stops
 it, never for the bucket policy's own actions, so that it cannot lock itself out. Every other
 user has no right until a policy grants it one (default deny); an unsigned request is the
-anonymous caller, allowed only where a bucket policy allows everyone.
+anonymous caller, allowed only where a bucket policy allows everyone. An STS session has its
+role's policies (read at most `LIFETIME` ago: a role deleted or a policy detached is seen
+within a second), limited by its session policy if it was given one (docs/sts.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from egide.auth.authorize import Principal, RequestContext
@@ -26,6 +28,7 @@ from egide.auth.policy import (
     PolicyKind,
     cached_policy,
     evaluate,
+    session_caller,
     user_caller,
 )
 from egide.auth.policy.context import condition_keys
@@ -52,6 +55,13 @@ BucketPolicyLookup = Callable[[str], Awaitable[Policy | None]]
 
 async def no_bucket_policy(resource: str) -> Policy | None:
     return None
+
+
+@dataclass(frozen=True)
+class _Role:
+    at: float
+    id: str | None
+    policies: tuple[Policy, ...] | None
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class PolicyDecision:
         self._identities: dict[tuple[str, frozenset[str]], _Identity] = {}
         #: Bumped by `forget`: a read begun before it is not kept.
         self._generation = 0
+        self._roles: dict[str, _Role] = {}
         self._account: str | None = None
 
     async def forget(self, event: Event) -> None:
@@ -94,6 +105,7 @@ class PolicyDecision:
         change made elsewhere within `lifetime`)."""
         if event.kind is EventKind.CREDENTIALS_CHANGED:
             self._identities.clear()
+            self._roles.clear()
             self._generation += 1
 
     async def account(self) -> str:
@@ -122,10 +134,55 @@ class PolicyDecision:
     async def _identity(self, kind: str, name: str) -> list[tuple[str, str]]:
         return sorted((await self._catalog.identity_policies(kind, name)).items())
 
+    async def role_policies(self, role: str, role_id: str | None) -> tuple[Policy, ...] | None:
+        """The policies of the role `role` whose id is `role_id`, read at most `lifetime` ago;
+        None when there is no such role (deleted, or made again under that name)."""
+        now = self._clock.monotonic()
+        held = self._roles.get(role)
+        if held is None or now - held.at >= self._lifetime:
+            found = await self._catalog.role(role)
+            policies = None
+            if found is not None:
+                texts = await self._identity("role", role)
+                compiled = (_compiled(text, f"role/{role}/{name}") for name, text in texts)
+                policies = tuple(p for p in compiled if p is not None)
+            if len(self._roles) > 4096:
+                self._roles.clear()
+            held = _Role(now, None if found is None else found.id, policies)
+            self._roles[role] = held
+        return held.policies if held.id == role_id else None
+
     async def caller(self, principal: Principal) -> Caller:
+        if principal.role is not None and principal.session is not None:
+            return session_caller(
+                await self.account(), principal.role, principal.session, principal.role_id
+            )
         if principal.user is None:
             return ANONYMOUS_CALLER
         return user_caller(await self.account(), principal.user)
+
+    async def _session_allows(
+        self, principal: Principal, caller: Caller, action: str, resource: str,
+        values: dict[str, str | Sequence[str]], bucket_policy: Policy | None,
+    ) -> bool:  # fmt: skip
+        """A session: its role's policies (and the bucket's), intersected with the session
+        policy it was given (AWS: a session policy limits, never grants)."""
+        assert principal.role is not None
+        identity = await self.role_policies(principal.role, principal.role_id)
+        if identity is None:
+            return False  # the role is gone: its sessions with it
+        account = await self.account()
+        verdict = evaluate(
+            caller, action, resource, values, identity_policies=identity,
+            bucket_policy=bucket_policy, resource_account=account,
+        )  # fmt: skip
+        if not verdict.allowed or principal.session_policy is None:
+            return verdict.allowed
+        limit = _compiled(principal.session_policy, "session")
+        return (
+            limit is not None
+            and evaluate(caller, action, resource, values, identity_policies=(limit,)).allowed
+        )
 
     async def __call__(
         self, principal: Principal, action: str, resource: str, context: RequestContext
@@ -133,6 +190,10 @@ class PolicyDecision:
         caller = await self.caller(principal)
         bucket_policy = await self._bucket_policy(resource)
         values = condition_keys(context, caller)
+        if principal.role is not None:
+            return await self._session_allows(
+                principal, caller, action, resource, values, bucket_policy
+            )
         if principal.user == ADMIN_USER or action in OPEN_ACTIONS:
             if bucket_policy is None or action in UNLOCKABLE:
                 return True

@@ -38,3 +38,7 @@ XAmzContentSHA256Mismatch = http_error(
     400,
     "The provided 'x-amz-content-sha256' header does not match what was computed.",
 )
+ExpiredToken = http_error("ExpiredToken", 400, "The provided token has expired.")
+InvalidToken = http_error(
+    "InvalidToken", 400, "The provided token is malformed or otherwise invalid."
+)

@@ -160,7 +160,7 @@ def _malformed(presigned: bool, message: str) -> AuthError:
     return AuthorizationHeaderMalformed(message)
 
 
-def _parse_header(value: str) -> _Parsed:
+def _parse_header(value: str, service: str = SERVICE) -> _Parsed:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         if algorithm == "AWS":
@@ -184,11 +184,15 @@ def _parse_header(value: str) -> _Parsed:
         raise AuthorizationHeaderMalformed(
             f"The authorization header is malformed; missing {', '.join(missing)}."
         )
-    access_key, date, region = _parse_credential(params["Credential"], presigned=False)
+    access_key, date, region = _parse_credential(
+        params["Credential"], presigned=False, service=service
+    )
     return _Parsed(False, access_key, date, region, params["SignedHeaders"], params["Signature"])
 
 
-def _parse_credential(credential: str, *, presigned: bool) -> tuple[str, str, str]:
+def _parse_credential(
+    credential: str, *, presigned: bool, service: str = SERVICE
+) -> tuple[str, str, str]:
     where = (
         "Error parsing the X-Amz-Credential parameter"
         if presigned
@@ -201,10 +205,11 @@ def _parse_credential(credential: str, *, presigned: bool) -> tuple[str, str, st
             f'{where}; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/'
             f'SERVICE/aws4_request".',
         )
-    access_key, date, region, service, terminator = parts
-    if service != SERVICE:
+    access_key, date, region, named, terminator = parts
+    if named != service:
         raise _malformed(
-            presigned, f'{where}; incorrect service "{service}". This endpoint belongs to "s3".'
+            presigned,
+            f'{where}; incorrect service "{named}". This endpoint belongs to "{service}".',
         )
     if terminator != TERMINATOR:
         raise _malformed(
@@ -322,11 +327,15 @@ def authenticate(
     *,
     now: datetime,
     max_skew: timedelta = timedelta(minutes=15),
+    service: str = SERVICE,
+    body_sha256: str | None = None,
 ) -> AuthResult | None:
     """Verify the SigV4 signature of a request; None when the request is anonymous.
 
     Raises the error AWS would return (egide.auth.errors). The body is not read here: the
     caller checks it according to `AuthResult.payload_mode` (see egide.s3.auth.streaming).
+    Other services (STS) sign with their own name in the scope and hash a body their caller
+    has read (`body_sha256`); their clients send no x-amz-content-sha256, only header auth.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -352,9 +361,15 @@ def authenticate(
 
     expires = 0
     if authorization is not None:
-        parsed = _parse_header(authorization)
+        parsed = _parse_header(authorization, service)
         when, amz_date = _request_time(head.header("x-amz-date"), head.header("date"))
-        mode, payload_sha256 = _payload_mode(head.header("x-amz-content-sha256"), False)
+        mode, payload_sha256 = (
+            (PayloadMode.SIGNED, body_sha256)
+            if body_sha256 is not None
+            else _payload_mode(head.header("x-amz-content-sha256"), False)
+        )
+    elif service != SERVICE:
+        raise InvalidRequest(f"{service} requests are signed in the Authorization header.")
     else:
         parsed, expires, raw_date = _parse_query(params)
         when, amz_date = _request_time(raw_date, None)
@@ -407,7 +422,7 @@ def authenticate(
 
     headers_block, complete = _canonical_headers(head, names)
     hashed_payload = (
-        head.header("x-amz-content-sha256")
+        (body_sha256 or head.header("x-amz-content-sha256"))
         if not parsed.presigned
         else params.get("X-Amz-Content-Sha256", PayloadMode.UNSIGNED.value)
     )
@@ -421,8 +436,8 @@ def authenticate(
             hashed_payload or "",
         ]
     )
-    scope = f"{parsed.date}/{parsed.region}/{SERVICE}/{TERMINATOR}"
-    key = signing_key(secret, parsed.date, parsed.region)
+    scope = f"{parsed.date}/{parsed.region}/{service}/{TERMINATOR}"
+    key = signing_key(secret, parsed.date, parsed.region, service)
     # Header values are the bytes received (decoded as latin-1), and AWS hashes those bytes.
     digest = hashlib.sha256(_to_bytes(canonical_request)).hexdigest()
     string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"

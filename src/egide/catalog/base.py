@@ -28,6 +28,7 @@ from egide.catalog.identities import (
 from egide.catalog.inventory import FindingsCatalog, InventoryCatalog, RecordedReport
 from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
+from egide.catalog.roles import RoleCatalog
 from egide.catalog.uploads import UploadCatalog
 from egide.catalog.versions import VersionCatalog
 
@@ -46,6 +47,7 @@ __all__ = [
     "KeyHolder",
     "KeyRotationCatalog",
     "RecordedReport",
+    "RoleCatalog",
     "ShredSummary",
     "ShreddedBucket",
     "ShreddingCatalog",
@@ -64,6 +66,7 @@ class Catalog(
     UserCatalog,
     AccessKeyCatalog,
     IdentityPolicyCatalog,
+    RoleCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from egide.domain import AccessKey, Group, User
+from egide.domain import AccessKey, Group, Role, User
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,11 @@ class Identities:
     groups: tuple[Group, ...]
     #: Each key with its secret sealed under the master key.
     keys: tuple[tuple[AccessKey, bytes], ...]
-    #: (kind "user" or "group", its name, policy name, JSON document) of attached policies.
+    #: (kind "user", "group" or "role", its name, policy name, JSON document) of attached
+    #: policies.
     policies: tuple[tuple[str, str, str, str], ...] = ()
+    #: Roles (STS), by name; their policies are in `policies` (kind "role").
+    roles: tuple[Role, ...] = ()
 
 
 class UserCatalog(Protocol):
@@ -73,8 +76,9 @@ class UserCatalog(Protocol):
 
 
 class IdentityPolicyCatalog(Protocol):
-    """Identity policies attached to a user or a group (`kind` "user" or "group"), kept as the
-    JSON given; evaluating them is egide.auth's. A user's or group's go with it."""
+    """Identity policies attached to a user, a group or a role (`kind` "user", "group" or
+    "role"), kept as the JSON given; evaluating them is egide.auth's. They go with their
+    user, group or role."""
 
     async def put_identity_policy(self, kind: str, name: str, policy: str, document: str) -> None:
         """Attach (or replace) `policy`. Raises IdentityNotFound for an unknown user or group."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from egide.crypto import aead
 from egide.crypto.aead import DecryptionError
 from egide.crypto.keyfile import (
@@ -44,6 +47,7 @@ class Keyring:
     def __init__(self, master_key: bytes, previous: Sequence[bytes] = ()) -> None:
         self._master = master_key
         self._masters = (master_key, *previous)
+        self._session_keys: tuple[bytes, ...] | None = None
 
     def _unwrap(self, wrapped: bytes, context: bytes) -> bytes:
         for master in self._masters[:-1]:
@@ -92,3 +96,26 @@ class Keyring:
 
     def open_secret(self, name: str, sealed: bytes) -> bytes:
         return self._unwrap(sealed, b"egide/secret/" + name.encode())
+
+    def _sessions(self) -> tuple[bytes, ...]:
+        """Keys of STS session tokens, derived from each master key (HKDF-SHA256): tokens,
+        sealed on every AssumeRole, do not count against the master key's own uses."""
+        if self._session_keys is None:
+            self._session_keys = tuple(
+                HKDF(SHA256(), aead.KEY_SIZE, None, b"egide/sts-session-key/v1").derive(m)
+                for m in self._masters
+            )
+        return self._session_keys
+
+    def seal_session(self, data: bytes) -> bytes:
+        """Seal an STS session token's content (docs/decisions/0032-sts.md)."""
+        return aead.wrap(self._sessions()[0], data, b"egide/sts-session/v1")
+
+    def open_session(self, sealed: bytes) -> bytes:
+        """Raises DecryptionError for a token not sealed by this organisation, or altered."""
+        for key in self._sessions()[:-1]:
+            try:
+                return aead.unwrap(key, sealed, b"egide/sts-session/v1")
+            except DecryptionError:
+                continue
+        return aead.unwrap(self._sessions()[-1], sealed, b"egide/sts-session/v1")

@@ -33,6 +33,7 @@ from egide.domain import (
     KEY_ACTIVE,
     AccessKey,
     Group,
+    Role,
     User,
     credentials_record_name,
     parse_credentials_record_name,
@@ -60,7 +61,10 @@ def document_of(identities: Identities) -> dict[str, object]:
             for k, sealed in identities.keys
         ],
         "policies": [list(attached) for attached in identities.policies],
-    }
+        # Roles (STS) came within version 2: a reader from before them ignores the key.
+        "roles": [[r.name, r.id, r.created, r.trust_policy, r.max_session]
+                  for r in identities.roles],
+    }  # fmt: skip
 
 
 def identities_of(document: object) -> Identities:
@@ -86,6 +90,8 @@ def identities_of(document: object) -> Identities:
             for a, sealed, u, st, c, e in document["keys"]
         ),
         tuple((str(k), str(n), str(p), str(d)) for k, n, p, d in document.get("policies", [])),
+        tuple(Role(str(n), str(i), float(c), str(t), int(m))
+              for n, i, c, t, m in document.get("roles", [])),
     )  # fmt: skip
 
 

@@ -23,11 +23,13 @@ from egide.domain import (
     ADMIN_USER,
     KEY_ACTIVE,
     KEY_INACTIVE,
+    ROLE_MAX_SESSION_BOUNDS,
     AccessKey,
     Group,
     IdentityNotFound,
     IdentityRefused,
     InvalidIdentityName,
+    Role,
     User,
 )
 from egide.engine.events import EventBus, EventKind
@@ -35,7 +37,7 @@ from egide.engine.events import EventBus, EventKind
 #: Longest identity policy document kept, in bytes of JSON (IAM's managed policy limit).
 MAX_POLICY_BYTES = 6144
 #: What an identity policy attaches to.
-POLICY_KINDS = ("user", "group")
+POLICY_KINDS = ("user", "group", "role")
 
 #: IAM's user and group names: letters, digits and +=,.@_- (64 and 128 at most).
 _NAME = re.compile(r"[\w+=,.@-]+", re.ASCII)
@@ -60,6 +62,28 @@ def new_identity_id(prefix: str) -> str:
     """IAM's unique ids: AIDA… for a user, AGPA… for a group (prefix and 17 letters or digits)."""
     alphabet = string.ascii_uppercase + string.digits
     return prefix + "".join(secrets.choice(alphabet) for _ in range(17))
+
+
+def _json_object(document: str) -> str:
+    """A policy document as kept: a JSON object of at most MAX_POLICY_BYTES."""
+    if len(document.encode()) > MAX_POLICY_BYTES:
+        raise InvalidIdentityName(f"a policy document is at most {MAX_POLICY_BYTES} bytes")
+    try:
+        parsed = json.loads(document)
+    except json.JSONDecodeError as exc:
+        raise InvalidIdentityName(f"the policy document is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidIdentityName("a policy document is a JSON object")
+    return document
+
+
+def _session_bounds(seconds: int) -> int:
+    shortest, longest = ROLE_MAX_SESSION_BOUNDS
+    if not shortest <= seconds <= longest:
+        raise InvalidIdentityName(
+            f"a role's longest session is {shortest} to {longest} seconds, not {seconds}"
+        )
+    return seconds
 
 
 class IdentityService:
@@ -132,6 +156,43 @@ class IdentityService:
             await self._changed(f"{'member-added' if member else 'member-removed'}:{group}")
         return changed
 
+    # -- roles (STS: docs/decisions/0032-sts.md) -----------------------------------------------
+
+    async def create_role(self, name: str, trust_policy: str, max_session: int) -> Role:
+        """A role whose trust policy the caller validated (egide.auth parses policies; the
+        engine only checks it is a JSON object, as for identity policies)."""
+        role = Role(
+            check_name("role", name, 64), new_identity_id("AROA"), self._clock.time(),
+            _json_object(trust_policy), _session_bounds(max_session),
+        )  # fmt: skip
+        await self._catalog.create_role(role)
+        await self._changed(f"role-created:{name}")
+        return role
+
+    async def roles(self) -> list[Role]:
+        return await self._catalog.roles()
+
+    async def role(self, name: str) -> Role:
+        role = await self._catalog.role(name)
+        if role is None:
+            raise IdentityNotFound(f"role {name}")
+        return role
+
+    async def update_role(
+        self, name: str, *, trust_policy: str | None = None, max_session: int | None = None
+    ) -> None:
+        await self._catalog.update_role(
+            name,
+            trust_policy=None if trust_policy is None else _json_object(trust_policy),
+            max_session=None if max_session is None else _session_bounds(max_session),
+        )
+        await self._changed(f"role-updated:{name}")
+
+    async def delete_role(self, name: str) -> None:
+        """Delete a role and its policies: its sessions are refused within a second."""
+        await self._catalog.delete_role(name)
+        await self._changed(f"role-deleted:{name}")
+
     # -- identity policies (kept as given; validated and evaluated by egide.auth) -------------
 
     async def put_policy(
@@ -144,14 +205,7 @@ class IdentityService:
         if kind not in POLICY_KINDS:
             raise InvalidIdentityName(f"policies attach to {' or '.join(POLICY_KINDS)}")
         check_name("policy", policy, 128)
-        if len(document.encode()) > MAX_POLICY_BYTES:
-            raise InvalidIdentityName(f"a policy document is at most {MAX_POLICY_BYTES} bytes")
-        try:
-            parsed = json.loads(document)
-        except json.JSONDecodeError as exc:
-            raise InvalidIdentityName(f"the policy document is not JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise InvalidIdentityName("a policy document is a JSON object")
+        _json_object(document)
         validate(document)
         await self._catalog.put_identity_policy(kind, name, policy, document)
         await self._changed(f"policy-put:{kind}/{name}/{policy}")

@@ -18,6 +18,7 @@ from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, RequestContex
 from egide.auth.credentials import SecretCache
 from egide.auth.errors import AccessDenied
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
+from egide.auth.sts.app import is_sts_request
 from egide.domain import DomainError
 from egide.engine.events import asking
 from egide.engine.store import ObjectStore
@@ -47,7 +48,7 @@ from egide.s3.router import Endpoint, Route, route
 from egide.s3.translate import from_http_error, to_s3_error
 from egide.s3.xml import DECLARATION, element
 from egide.web.access_log import Exchange
-from egide.web.dispatch import Call, send_response
+from egide.web.dispatch import App, Call, send_response
 from egide.web.errors import HttpError
 from egide.web.http import Send
 from egide.web.request import RequestHead
@@ -120,6 +121,7 @@ class S3App:
         authorizer: Authorizer,
         domains: tuple[str, ...] = (),
         spool_dir: Path | None = None,
+        sts: App | None = None,
     ) -> None:
         self.store = store
         #: Secrets of access keys, shared with the other mounted apps.
@@ -130,6 +132,8 @@ class S3App:
         #: Where browser form uploads are spooled while they arrive (None: the system's).
         self.spool_dir = spool_dir
         self._unimplemented: set[str] = set()
+        #: The STS API, answered at the endpoint's root (egide.auth.sts.app), if served.
+        self.sts = sts
 
     @staticmethod
     def _body(
@@ -156,6 +160,9 @@ class S3App:
 
     async def serve(self, call: Call, send: Send) -> None:
         head, raw, request_id, exchange = call.head, call.body, call.request_id, call.exchange
+        if self.sts is not None and is_sts_request(head, self.domains):
+            await self.sts.serve(call, send)
+            return
         target: Route | None = None
         try:
             if head.unreadable:

@@ -185,3 +185,20 @@ def test_the_same_document_is_compiled_once() -> None:
     first = cached_policy(text, BUCKET, name="photos", bucket="photos")
     assert cached_policy(text, BUCKET, name="photos", bucket="photos") is first
     assert cached_policy(text, BUCKET, name="other", bucket="photos") is not first
+
+
+def test_a_trust_policy_names_principals_and_no_resource() -> None:
+    trust = parse_policy(
+        '{"Statement": {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},'
+        ' "Action": "sts:AssumeRole"}}',
+        PolicyKind.TRUST,
+    )
+    assert trust.kind is PolicyKind.TRUST and trust.statements[0].principal is not None
+    with pytest.raises(MalformedPolicy, match="Missing required field Principal"):
+        parse_policy('{"Statement": {"Effect": "Allow", "Action": "sts:*"}}', PolicyKind.TRUST)
+    with pytest.raises(MalformedPolicy, match="Has prohibited field Resource"):
+        parse_policy(
+            '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",'
+            ' "Resource": "*"}}',
+            PolicyKind.TRUST,
+        )

@@ -11,7 +11,7 @@ from tests.catalog.contract.builders import SITES, new_bucket, packed, trashed, 
 from egide.catalog import open_catalog_file
 from egide.catalog.backup import CatalogRepair
 from egide.catalog.base import Catalog, Identities
-from egide.domain import AccessKey, Bucket, Group, User, shard_name
+from egide.domain import AccessKey, Bucket, Group, Role, User, shard_name
 
 
 def _alone(path: Path) -> list[str]:
@@ -195,7 +195,8 @@ async def test_fill_and_repair_keep_users_groups_keys_and_the_account(
     catalog: Catalog, tmp_path: Path
 ) -> None:
     """What the credentials record holds comes back whole: a rebuilt or restored catalog
-    keeps the account id, the users' ids, the groups and each key's status and expiry."""
+    keeps the account id, the users' ids, the groups, each key's status and expiry, and the
+    roles with their policies."""
     alice = User("alice", "AIDAALICE", 5.0)
     admin = User("admin", "AIDAADMIN", 1.0)
     readers = Group("readers", "AGPAREADERS", 6.0, ("admin", "alice"))
@@ -203,8 +204,12 @@ async def test_fill_and_repair_keep_users_groups_keys_and_the_account(
         (AccessKey("EGADMIN", "admin", "Active", 2.0), b"s0"),
         (AccessKey("EGALICE", "alice", "Inactive", 7.0, 99.0), b"s1"),
     )
-    policies = (("user", "alice", "read", '{"Statement": []}'),)
-    recorded = Identities("123456789012", (admin, alice), (readers,), keys, policies)
+    policies = (
+        ("role", "reader", "read", '{"Statement": []}'),
+        ("user", "alice", "read", '{"Statement": []}'),
+    )
+    roles = (Role("reader", "AROAREADER", 8.0, '{"Statement": []}', 7200),)
+    recorded = Identities("123456789012", (admin, alice), (readers,), keys, policies, roles)
     target = tmp_path / "filled" / "catalog"
     target.parent.mkdir()
     filled = open_catalog_file(target)

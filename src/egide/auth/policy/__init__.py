@@ -15,9 +15,15 @@ from egide.auth.policy.document import (
     parse_policy,
 )
 from egide.auth.policy.errors import MalformedPolicy
-from egide.auth.policy.evaluation import IMPLICIT_DENY, Verdict, evaluate
+from egide.auth.policy.evaluation import IMPLICIT_DENY, Verdict, evaluate, trust_allows
 from egide.auth.policy.patterns import Values
-from egide.auth.policy.principals import ANONYMOUS_CALLER, Caller, root_caller, user_caller
+from egide.auth.policy.principals import (
+    ANONYMOUS_CALLER,
+    Caller,
+    root_caller,
+    session_caller,
+    user_caller,
+)
 
 __all__ = [
     "ANONYMOUS_CALLER",
@@ -37,5 +43,7 @@ __all__ = [
     "evaluate",
     "parse_policy",
     "root_caller",
+    "session_caller",
+    "trust_allows",
     "user_caller",
 ]

@@ -1,7 +1,8 @@
 """IAM JSON policy documents: parsed, validated as AWS validates them, compiled once.
 
 An identity policy (attached to a user, group or role) names no principal; a bucket policy must
-(Principal or NotPrincipal) and may only speak of its bucket's resources. Sizes are AWS's: a
+(Principal or NotPrincipal) and may only speak of its bucket's resources; a role's trust policy
+names principals and no resource (it speaks of its role). Sizes are AWS's: a
 bucket policy up to 20 KiB of JSON, an identity policy up to 6,144 characters not counting
 whitespace (a managed policy's limit). `parse_policy` returns immutable compiled statements;
 `cached_policy` keeps the last thousand or so, keyed by their text.
@@ -39,6 +40,8 @@ _RESOURCE_ARN = re.compile(r"arn:[^:]*:[^:]*:[^:]*:[^:]*:.+", re.DOTALL)
 class PolicyKind(Enum):
     IDENTITY = "identity"
     BUCKET = "bucket"
+    #: A role's trust policy: who may assume it (Principal required, no Resource: the role).
+    TRUST = "trust"
 
 
 class ActionMatcher:
@@ -242,7 +245,7 @@ def _statement(
     if effect not in ("Allow", "Deny"):
         raise MalformedPolicy(f"Invalid effect: {effect}")
     principal = _one_of(raw, "Principal", "NotPrincipal")
-    if kind is PolicyKind.BUCKET and principal is None:
+    if kind is not PolicyKind.IDENTITY and principal is None:
         raise MalformedPolicy("Missing required field Principal")
     if kind is PolicyKind.IDENTITY and principal is not None:
         raise MalformedPolicy("Policy document should not specify a principal.")
@@ -250,6 +253,10 @@ def _statement(
     if action is None:
         raise MalformedPolicy("Missing required field Action")
     resource = _one_of(raw, "Resource", "NotResource")
+    if kind is PolicyKind.TRUST:
+        if resource is not None:
+            raise MalformedPolicy("Has prohibited field Resource")
+        resource = ("*", False)  # a trust policy speaks of its role only
     if resource is None:
         raise MalformedPolicy("Missing required field Resource")
     condition = raw.get("Condition")

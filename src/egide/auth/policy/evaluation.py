@@ -105,3 +105,22 @@ def evaluate(
     if cross_account:
         return resource_allow if identity_allow and resource_allow else IMPLICIT_DENY
     return identity_allow or resource_allow or IMPLICIT_DENY
+
+
+def trust_allows(
+    trust: Policy, caller: Caller, action: str, context: ContextMapping | Values
+) -> bool:
+    """Whether a role's trust policy lets `caller` do `action` (sts:AssumeRole …) on it: an
+    Allow naming the caller, or its account (the account's identity policies then decide, as
+    AWS does), and no Deny naming it."""
+    values = as_values(context)
+    allowed = False
+    for statement in trust.plan(action).statements:
+        if _principal_match(statement, caller) is Match.NONE:
+            continue
+        if statement.condition is not None and not statement.condition.holds(values):
+            continue
+        if statement.deny:
+            return False
+        allowed = True
+    return allowed

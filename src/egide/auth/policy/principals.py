@@ -63,6 +63,18 @@ def user_caller(account: str, name: str, userid: str | None = None, path: str = 
     )
 
 
+def session_caller(account: str, role: str, session: str, role_id: str | None = None) -> Caller:
+    """An assumed-role session: its ARN, and its role's (a policy naming the role names its
+    sessions); aws:userid is `<role id>:<session>`, as AWS's."""
+    return Caller(
+        arn=f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
+        account=account,
+        userid=f"{role_id or role}:{session}",
+        principal_type="AssumedRole",
+        also=frozenset({f"arn:aws:iam::{account}:role/{role}"}),
+    )
+
+
 def root_caller(account: str) -> Caller:
     """The account itself (its root user)."""
     return Caller(

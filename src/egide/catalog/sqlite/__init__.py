@@ -4,8 +4,8 @@ Every call runs on a single dedicated thread holding the one connection, so the 
 blocks on SQLite and transactions never interleave.
 
 One module per concern of the catalog's interface (`buckets`, `versions`, `uploads`, `keys`,
-`identities`, `jobs`, `garbage`, `inventory`, and recovery's `backup`), each a mixin over the
-connection (`connection`); the schema is `schema`, rows ⇄ values `rows`, the writes several
+`identities`, `roles`, `jobs`, `garbage`, `inventory`, and recovery's `backup`), each a mixin
+over the connection (`connection`); the schema is `schema`, rows ⇄ values `rows`, the writes several
 concerns share `changes`.
 """
 
@@ -19,6 +19,7 @@ from egide.catalog.sqlite.identities import SQLiteIdentities
 from egide.catalog.sqlite.inventory import SQLiteInventory
 from egide.catalog.sqlite.jobs import SQLiteJobs
 from egide.catalog.sqlite.keys import SQLiteKeys
+from egide.catalog.sqlite.roles import SQLiteRoles
 from egide.catalog.sqlite.schema import MIGRATIONS
 from egide.catalog.sqlite.uploads import SQLiteUploads
 from egide.catalog.sqlite.versions import SQLiteVersions
@@ -32,6 +33,7 @@ class SQLiteCatalog(
     SQLiteUploads,
     SQLiteKeys,
     SQLiteIdentities,
+    SQLiteRoles,
     SQLiteJobs,
     SQLiteGarbage,
     SQLiteInventory,

@@ -8,11 +8,19 @@ from functools import partial
 
 from egide.catalog.identities import Identities, KeyHolder
 from egide.catalog.sqlite.connection import SQLiteConnection
-from egide.domain import AccessKey, Group, IdentityExists, IdentityNotFound, User, UserHasKeys
+from egide.domain import (
+    AccessKey,
+    Group,
+    IdentityExists,
+    IdentityNotFound,
+    Role,
+    User,
+    UserHasKeys,
+)
 
 _KEY_COLUMNS = "access_key, user_name, status, created, expires"
 #: The table of each kind of identity a policy attaches to.
-_TABLES = {"user": "users", "group": "groups"}
+_TABLES = {"user": "users", "group": "groups", "role": "roles"}
 
 
 def _key(row: tuple[object, ...]) -> AccessKey:
@@ -21,6 +29,13 @@ def _key(row: tuple[object, ...]) -> AccessKey:
         str(access), str(user), str(status), float(created),  # type: ignore[arg-type]
         None if expires is None else float(expires),  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def _roles(db: sqlite3.Connection) -> list[Role]:
+    rows = db.execute(
+        "SELECT name, role_id, created, trust_policy, max_session FROM roles ORDER BY name"
+    )
+    return [Role(str(n), str(i), float(c), str(t), int(m)) for n, i, c, t, m in rows]
 
 
 def _known(db: sqlite3.Connection, table: str, name: str) -> None:
@@ -53,8 +68,13 @@ def replace_identities(db: sqlite3.Connection, identities: Identities, now: floa
     db.execute("DELETE FROM credentials")
     if identities.account is not None:
         db.execute("UPDATE account SET account_id = ?", (identities.account,))
-        for table in ("identity_policies", "group_members", "groups", "users"):
+        for table in ("identity_policies", "group_members", "groups", "users", "roles"):
             db.execute(f"DELETE FROM {table}")
+        db.executemany(
+            "INSERT INTO roles (name, role_id, created, trust_policy, max_session) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r.name, r.id, r.created, r.trust_policy, r.max_session) for r in identities.roles],
+        )
         db.executemany(
             "INSERT INTO users (name, user_id, created) VALUES (?, ?, ?)",
             [(u.name, u.id, u.created) for u in identities.users],
@@ -121,6 +141,7 @@ class SQLiteIdentities(SQLiteConnection):
                 tuple(_groups(db)),
                 keyed,
                 tuple((str(k), str(n), str(p), str(d)) for k, n, p, d in policies),
+                tuple(_roles(db)),
             )
 
         return self._read(run)

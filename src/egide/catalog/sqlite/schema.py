@@ -233,4 +233,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ended_uploads_by_end ON ended_uploads(ended);
     """,
+    # 12 (lead: renumber at merge): roles assumed through STS (docs/decisions/0032-sts.md):
+    # name, unique id (AROA…), trust policy kept as given, longest session in seconds. Their
+    # identity policies are rows of identity_policies with kind 'role'.
+    """
+    CREATE TABLE roles (
+        name TEXT PRIMARY KEY,
+        role_id TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        trust_policy TEXT NOT NULL,
+        max_session INTEGER NOT NULL
+    );
+    """,
 )
