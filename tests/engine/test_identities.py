@@ -104,7 +104,7 @@ def test_identity_policies_are_json_objects_of_bounded_size(tmp_path: Path) -> N
             with pytest.raises(InvalidIdentityName):
                 await ids.put_policy("user", "frank", "bad", bad, validate=check_identity_policy)
         with pytest.raises(InvalidIdentityName):
-            await ids.put_policy("role", "frank", "p", "{}", validate=check_identity_policy)
+            await ids.put_policy("account", "frank", "p", "{}", validate=check_identity_policy)
         with pytest.raises(IdentityNotFound):
             await ids.put_policy("group", "nogroup", "p", document, validate=check_identity_policy)
         with pytest.raises(MalformedPolicy):  # what `validate` refuses is not stored
