@@ -233,4 +233,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ended_uploads_by_end ON ended_uploads(ended);
     """,
+    # (issue 15, quotas): settings of the account as a whole, by name (its quota: decision
+    # 0033), as bucket_settings holds a bucket's.
+    """
+    CREATE TABLE account_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
