@@ -119,3 +119,11 @@ def _check(scope: str, quota: Quota, usage: Usage, adding_bytes: int, adding_obj
             f"The object quota of {scope} is {quota.max_objects} objects; it holds "
             f"{usage.objects}, and this write would add {adding_objects}. Nothing was stored."
         )
+
+
+def quota_dict(quota: Quota, usage: Usage) -> dict[str, object]:
+    """A quota and its usage as the admin API and `--json` show them."""
+    return {
+        "quota": {"max_bytes": quota.max_bytes, "max_objects": quota.max_objects},
+        "usage": {"bytes": usage.bytes, "objects": usage.objects},
+    }
