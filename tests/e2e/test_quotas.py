@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import Server, ServerFactory
 from tests.e2e.test_admin_api import admin, answer
+from tests.e2e.test_auth import _streaming_signed_put, send
 from tests.e2e.test_objects import error_of
 
 pytestmark = pytest.mark.timeout(180)
@@ -69,6 +70,25 @@ def test_bucket_byte_quota_refuses_a_put_past_it(server: Server) -> None:
         "max_objects": None,
     }
     s3.put_object(Bucket="quota-b", Key="big", Body=b"x" * 401)
+
+
+def test_streamed_bodies_are_held_to_the_quota(server: Server) -> None:
+    """An aws-chunked body announces its decoded length: one past the quota is refused before
+    a chunk is read; one that sends more than it announced is refused by the store, and in
+    neither case is anything stored. A body with no length at all is refused (411)."""
+    s3 = server.client()
+    s3.create_bucket(Bucket="quota-s")
+    put_quota(server, "/_egide/admin/buckets/quota-s/quota", max_bytes=100 * 1024)
+    data = bytes(range(256)) * 800  # 200 KiB
+    reply = _streaming_signed_put(server, "/quota-s/big", data)
+    reply.expect_error(403, "QuotaExceeded")
+    reply = _streaming_signed_put(server, "/quota-s/liar", data, decoded_length=1000)
+    assert reply.status >= 400, reply.body
+    reply = send(server, "PUT", "/quota-s/nolength", {"Transfer-Encoding": "chunked"}, b"")
+    assert reply.status in (400, 403, 411), reply.body
+    assert keys(s3, "quota-s") == []
+    usage = answer(admin(server, "GET", "/_egide/admin/buckets/quota-s/quota"))["usage"]
+    assert usage == {"bytes": 0, "objects": 0}
 
 
 def test_object_quota_and_multipart_parts(server: Server) -> None:
