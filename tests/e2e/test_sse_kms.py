@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.e2e.test_encryption_headers import absent, no_uploads, refusal
+from tests.e2e.test_encryption_headers import absent, no_uploads, refusal, sending
 from tests.e2e.test_objects import error_of
 
 MiB = 1024 * 1024
@@ -104,12 +104,20 @@ def test_sse_kms_multipart_answers_on_every_step(s3: Any, bucket: str) -> None:
     first = os.urandom(5 * MiB)
     part = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=first)
     assert kms_answer(part) == ("aws:kms", arn(bucket), True)
-    # A part cannot choose its own encryption (S3: 400).
-    code, status, _ = refusal(
-        s3, "upload_part", {KMS_KEY_ID: arn(bucket)},
-        Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=2, Body=b"x",
-    )  # fmt: skip
-    assert (code, status) == ("InvalidArgument", 400)
+    # A part may repeat its upload's encryption exactly (ceph/s3-tests does), never choose
+    # another: a different key id, even one naming the same key, is refused (400).
+    same = {"x-amz-server-side-encryption": "aws:kms", KMS_KEY_ID: arn(bucket)}
+    again = sending(s3, "upload_part", same, Bucket=bucket, Key="k", UploadId=upload_id,
+                    PartNumber=1, Body=first)  # fmt: skip
+    assert kms_answer(again)[:2] == ("aws:kms", arn(bucket))
+    for other in ({KMS_KEY_ID: "alias/egide/bucket"}, {"x-amz-server-side-encryption": "AES256"}):
+        code, status, _ = refusal(
+            s3, "upload_part", other,
+            Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=2, Body=b"x",
+        )  # fmt: skip
+        assert (code, status) == ("InvalidArgument", 400)
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="k",
+                                                   UploadId=upload_id)["Parts"]] == [1]  # fmt: skip
     done = s3.complete_multipart_upload(
         Bucket=bucket, Key="k", UploadId=upload_id,
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},

@@ -141,9 +141,9 @@ async def handle_create(req: Request, store: ObjectStore) -> Response:
 async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
     number = part_number(req.head)
     length = check_length(req.head, MAX_PART_SIZE)
-    encryption.refuse_write_encryption(req.head)
     key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
+    encryption.refuse_write_encryption(req.head, upload.headers)
     encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
     # Parts count against quotas as they are written (decision 0033), before a byte is read.
     bucket = await store.buckets.by_id(upload.bucket_id)
