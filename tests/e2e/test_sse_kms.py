@@ -118,10 +118,14 @@ def test_sse_kms_multipart_answers_on_every_step(s3: Any, bucket: str) -> None:
         assert (code, status) == ("InvalidArgument", 400)
     assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="k",
                                                    UploadId=upload_id)["Parts"]] == [1]  # fmt: skip
-    done = s3.complete_multipart_upload(
-        Bucket=bucket, Key="k", UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
-    )  # fmt: skip
+    complete = {
+        "Bucket": bucket, "Key": "k", "UploadId": upload_id,
+        "MultipartUpload": {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    }  # fmt: skip
+    code, status, _ = refusal(s3, "complete_multipart_upload", {KMS_KEY_ID: "bucket/x"}, **complete)
+    assert (code, status) == ("InvalidArgument", 400)
+    assert absent(s3, bucket, "k")
+    done = sending(s3, "complete_multipart_upload", same, **complete)
     assert kms_answer(done) == ("aws:kms", arn(bucket), True)
     got = s3.get_object(Bucket=bucket, Key="k")
     assert kms_answer(got) == ("aws:kms", arn(bucket), True)

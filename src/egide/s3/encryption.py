@@ -209,8 +209,9 @@ def write_encryption(head: RequestHead, bucket: str) -> WriteEncryption:
 def refuse_write_encryption(head: RequestHead, upload: Mapping[str, str] | None = None) -> None:
     """Requests that cannot choose an object's encryption (GET, HEAD, UploadPart, UploadPartCopy,
     CompleteMultipartUpload): S3 answers x-amz-server-side-encryption and the KMS headers with
-    400 InvalidArgument. An UploadPart may repeat its `upload`'s own SSE-S3 or SSE-KMS headers
-    exactly (ceph/s3-tests sends them); any other value is refused, never ignored."""
+    400 InvalidArgument. An UploadPart or a Complete may repeat its `upload`'s own SSE-S3 or
+    SSE-KMS headers exactly (ceph/s3-tests sends them); any other value is refused, never
+    ignored."""
     for name in (SSE, KMS_KEY_ID, KMS_CONTEXT, BUCKET_KEY):
         if name in head.headers:
             if upload is not None and upload.get(name) == head.headers[name]:

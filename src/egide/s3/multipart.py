@@ -250,7 +250,6 @@ def _check_same_mode(upload: Upload, mode: str | None) -> None:
 async def handle_complete(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     wanted = upload_id(req.head)
-    encryption.refuse_write_encryption(req.head)
     key = encryption.customer_key(req.head)
     expected = _object_checksum(req.head)
     mode = _checksum_mode(req.head.header(TYPE_HEADER))
@@ -258,6 +257,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
     condition = write_condition(req.head)
     try:
         upload = await store.multipart.upload(req.bucket, req.key, wanted)
+        encryption.refuse_write_encryption(req.head, upload.headers)
         encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
         _check_same_mode(upload, mode)
         # Its parts are counted already; the object it becomes is one more.
@@ -282,6 +282,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
             version = await store.head_object(req.bucket, req.key, wanted.hex())
         except (NoSuchVersion, DeleteMarkerHit):
             raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
+        encryption.refuse_write_encryption(req.head, version.headers)
         encryption.check_customer_key(key, version.headers, missing=encryption.MISSING_FOR_UPLOAD)
         if expected is not None:
             try:
