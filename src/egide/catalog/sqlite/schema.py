@@ -234,11 +234,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ended_uploads_by_end ON ended_uploads(ended);
     """,
     # (issue 15, quotas): settings of the account as a whole, by name (its quota: decision
-    # 0033), as bucket_settings holds a bucket's.
+    # 0033), as bucket_settings holds a bucket's; and an index that answers a bucket's usage
+    # (what quotas count) without reading the versions' rows.
     """
     CREATE TABLE account_settings (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;
+    CREATE INDEX versions_usage ON versions(bucket_id, delete_marker, size);
     """,
 )
