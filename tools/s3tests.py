@@ -237,6 +237,10 @@ def write_conf(path: Path, endpoint: str, users: Users, bucket_prefix: str) -> P
             "secret_key": user.secret_key,
         }
     cfg["s3 main"]["api_name"] = ""
+    # SSE-KMS key ids name the key of the bucket written to (decision 0033); the suite's
+    # defaults (testkey-1, testkey-2) name keys Égide does not have, and are refused.
+    cfg["s3 main"]["kms_keyid"] = "alias/egide/bucket"
+    cfg["s3 main"]["kms_keyid2"] = "arn:egide:kms:::alias/egide/bucket"
     cfg["s3 tenant"] = {
         "display_name": users.tenant.display_name,
         "user_id": users.tenant.user_id,

@@ -534,6 +534,11 @@ class ObjectLocked(DomainError):
     """Object Lock forbids deleting or overwriting this version now."""
 
 
+class QuotaExceeded(DomainError):
+    """A write would take a bucket or the account past a quota (egide.engine.quotas); the
+    message names the quota, its value and the usage."""
+
+
 class ObjectLockNotEnabled(DomainError):
     """A write asked for a retention or legal hold in a bucket without Object Lock."""
 

@@ -48,6 +48,7 @@ from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, aut
 from egide.domain import Bucket, BucketNotFound, Job
 from egide.engine.events import asking
 from egide.engine.jobs import OPEN_STATES, JobQueue
+from egide.engine.quotas import Quota, quota_dict
 from egide.engine.store import ObjectStore
 from egide.maintenance import jobs
 from egide.maintenance.jobs import job_dict
@@ -180,6 +181,41 @@ async def _get_placement(req: AdminRequest) -> Response:
     return json_response(200, await _placement(req.store, bucket))
 
 
+def _quota_of(document: dict[str, Any]) -> Quota:
+    """A quota as a PUT sends it: {"max_bytes": n | null, "max_objects": n | null}."""
+    values = []
+    for name in ("max_bytes", "max_objects"):
+        value = document.get(name)
+        if value is not None and (type(value) is not int or value < 0):
+            raise AdminError(400, "InvalidRequest", f"{name} must be a whole number or null")
+        values.append(value)
+    unknown = set(document) - {"max_bytes", "max_objects"}
+    if unknown:
+        raise AdminError(400, "InvalidRequest", f"unknown fields: {', '.join(sorted(unknown))}")
+    return Quota(*values)
+
+
+async def _bucket_quota(req: AdminRequest) -> Response:
+    store = req.store
+    bucket = await _bucket(store, req.params["bucket"])
+    method = req.call.head.method
+    if method != "GET":
+        text = await _read_body(req.call.body, req.auth, "quota") if method == "PUT" else ""
+        await store.quotas.set_bucket_quota(bucket, _quota_of(_json_object(text or "{}")))
+    quota, usage = await store.quotas.bucket_quota(bucket), await store.quotas.usage(bucket)
+    return json_response(200, {"bucket": bucket.name, **quota_dict(quota, usage)})
+
+
+async def _account_quota(req: AdminRequest) -> Response:
+    store = req.store
+    method = req.call.head.method
+    if method != "GET":
+        text = await _read_body(req.call.body, req.auth, "quota") if method == "PUT" else ""
+        await store.quotas.set_account_quota(_quota_of(_json_object(text or "{}")))
+    quota, usage = await store.quotas.account_quota(), await store.quotas.usage(None)
+    return json_response(200, quota_dict(quota, usage))
+
+
 async def _list_jobs(req: AdminRequest) -> Response:
     states = () if req.call.head.query_value("all") is not None else OPEN_STATES
     listed = await req.store.jobs.listed(states)
@@ -239,6 +275,16 @@ ROUTES: tuple[AdminRoute, ...] = (
     }),
     AdminRoute("buckets/{bucket}/placement", "arn:aws:s3:::{bucket}", {
         "GET": Operation("egide:GetBucketPlacement", _get_placement),
+    }),
+    AdminRoute("buckets/{bucket}/quota", "arn:aws:s3:::{bucket}", {
+        "GET": Operation("egide:GetBucketQuota", _bucket_quota),
+        "PUT": Operation("egide:PutBucketQuota", _bucket_quota),
+        "DELETE": Operation("egide:PutBucketQuota", _bucket_quota),
+    }),
+    AdminRoute("account/quota", "arn:egide:admin:::account", {
+        "GET": Operation("egide:GetAccountQuota", _account_quota),
+        "PUT": Operation("egide:PutAccountQuota", _account_quota),
+        "DELETE": Operation("egide:PutAccountQuota", _account_quota),
     }),
     AdminRoute("jobs", "arn:egide:admin:::jobs", {
         "GET": Operation("egide:ListJobs", _list_jobs),

@@ -47,6 +47,12 @@ class UserCatalog(Protocol):
     async def account_id(self) -> str:
         """The organisation's account id: 12 digits, the same for the catalog's life."""
 
+    async def get_account_setting(self, name: str) -> str | None:
+        """One of the account's settings (its quota), or None if unset."""
+
+    async def put_account_setting(self, name: str, value: str | None) -> None:
+        """Set one of the account's settings, or remove it with None."""
+
     async def identities(self) -> Identities:
         """Every user, group and key with its sealed secret, in name and creation order."""
 

@@ -28,6 +28,11 @@ class InventoryCatalog(Protocol):
 
     async def count_versions(self) -> int: ...
 
+    async def usage(self, bucket_id: bytes | None) -> tuple[int, int]:
+        """(bytes, objects) a bucket holds, or every bucket with None: the sizes of its versions
+        holding data (noncurrent ones included) and of the parts of its open uploads, and the
+        number of those versions (what quotas count: egide.engine.quotas)."""
+
     async def versions_present(self, version_ids: list[bytes]) -> set[bytes]:
         """Which of these versions (delete markers included) the catalog holds."""
 

@@ -19,6 +19,7 @@ from egide.cli.identities import group_app, key_app, user_app
 from egide.cli.jobs import gc, job_app, rebalance, repair, scrub
 from egide.cli.keys import keys_app
 from egide.cli.policy import policy_app
+from egide.cli.quota import account_app
 from egide.cli.roles import role_app
 from egide.cli.site import site_app
 from egide.cli.transfer import export, import_
@@ -36,6 +37,7 @@ app.add_typer(group_app, name="group")
 app.add_typer(key_app, name="key")
 app.add_typer(role_app, name="role")
 app.add_typer(bucket_app, name="bucket")
+app.add_typer(account_app, name="account")
 app.add_typer(catalog_app, name="catalog")
 app.command("cost")(cost)
 app.add_typer(job_app, name="job")

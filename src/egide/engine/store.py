@@ -55,6 +55,7 @@ from egide.engine.markers import commit_marker, marker_version
 from egide.engine.multipart import Multipart
 from egide.engine.packer import Packer
 from egide.engine.placing import NoPlacement, Placer
+from egide.engine.quotas import Quotas
 from egide.engine.reader import MultipartReader, ObjectReader
 from egide.engine.vault import Vault
 from egide.engine.versioning import (
@@ -122,6 +123,8 @@ class ObjectStore:
             catalog, list(self.sites), profiles, policies or BucketPolicies(),
             Policy(k=k, m=m), self.health, clock=clock, cache_seconds=bucket_cache_seconds,
         )  # fmt: skip
+        #: Byte and object quotas of buckets and the account, checked before each write.
+        self.quotas = Quotas(catalog, cache_seconds=bucket_cache_seconds, clock=clock)
         #: Buckets by name and by id, and their keys.
         self.buckets = Buckets(catalog, keyring, clock=clock, cache_seconds=bucket_cache_seconds)
         #: What the records beside the shards need of this store (egide.engine.vault).
@@ -265,6 +268,7 @@ class ObjectStore:
         if condition is not None:
             # Checked again by the commit; checked here so a refused write sends no shard.
             condition.check(key, await self.catalog.get_object(bucket.id, key))
+        await self.quotas.check(bucket, adding_bytes=size, adding_objects=1)
         # `headers` stays the caller's dict: `before_commit` may add the checksum it verified.
         fields = await new_version_fields(self.catalog, bucket.id, headers)
         bucket_key = self.bucket_key(bucket)

@@ -7,7 +7,7 @@ import re
 
 from egide.domain import DeleteMarkerHit, ObjectVersion
 from egide.engine.store import ObjectStore
-from egide.s3 import encryption, errors
+from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response
 from egide.s3.multipart import checksum_elements, part_number, server_checksum, upload_of
@@ -136,7 +136,7 @@ def _metadata(
 async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
-    sse = encryption.write_encryption(req.head)
+    sse = await bucketencryption.write_encryption(req.head, req.bucket, store)
     source, source_key = await source_version(req, store)
     if source.size > MAX_OBJECT_SIZE:
         raise errors.InvalidRequest(
@@ -200,6 +200,8 @@ async def handle_upload_part_copy(req: Request, store: ObjectStore) -> Response:
     encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
     source, source_key = await source_version(req, store)
     first, last = _source_range(req.head, source.size)
+    bucket = await store.buckets.by_id(upload.bucket_id)
+    await store.quotas.check(bucket, adding_bytes=last - first + 1, adding_objects=0)
     reader = await store.reader(source, first, last, source_key)
     # The server computes the part's checksum in the upload's algorithm, so that the object
     # completed from copied parts has its checksum too.

@@ -108,6 +108,8 @@ InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiab
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
+#: An SSE-KMS key id that names no key Égide has (the code AWS answers, from KMS).
+KMSNotFound = _error("KMS.NotFoundException", 400, "Invalid keyId")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long")
 MalformedPOSTRequest = _error(
     "MalformedPOSTRequest",
@@ -168,10 +170,16 @@ NotImplementedOperation = _error(
 PreconditionFailed = _error(
     "PreconditionFailed", 412, "At least one of the preconditions you specified did not hold."
 )
+QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")
 RequestTimeTooSkewed = _error(
     "RequestTimeTooSkewed",
     403,
     "The difference between the request time and the current time is too large.",
+)
+ServerSideEncryptionConfigurationNotFoundError = _error(
+    "ServerSideEncryptionConfigurationNotFoundError",
+    404,
+    "The server side encryption configuration was not found",
 )
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")

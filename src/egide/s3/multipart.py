@@ -21,7 +21,7 @@ from egide.engine.multipart import (
     checksum_type,
 )
 from egide.engine.store import ObjectStore
-from egide.s3 import encryption, errors
+from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm
 from egide.s3.body import read_small_body
 from egide.s3.bucket import OWNER
@@ -124,7 +124,7 @@ def upload_checksum_headers(head: RequestHead) -> dict[str, str]:
 async def handle_create(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
-    sse = encryption.write_encryption(req.head)
+    sse = await bucketencryption.write_encryption(req.head, req.bucket, store)
     headers = object_headers(req.head) | sse.headers
     checksum = upload_checksum_headers(req.head)
     headers.update(checksum)
@@ -140,11 +140,14 @@ async def handle_create(req: Request, store: ObjectStore) -> Response:
 
 async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
     number = part_number(req.head)
-    check_length(req.head, MAX_PART_SIZE)
-    encryption.refuse_write_encryption(req.head)
+    length = check_length(req.head, MAX_PART_SIZE)
     key = encryption.customer_key(req.head)
     upload = await upload_of(req, store)
+    encryption.refuse_write_encryption(req.head, upload.headers)
     encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
+    # Parts count against quotas as they are written (decision 0033), before a byte is read.
+    bucket = await store.buckets.by_id(upload.bucket_id)
+    await store.quotas.check(bucket, adding_bytes=length, adding_objects=0)
     checks = BodyChecks(req)
     own = _part_checksum(upload, checks.requested[0] if checks.requested else None)
     if own is not None:
@@ -247,7 +250,6 @@ def _check_same_mode(upload: Upload, mode: str | None) -> None:
 async def handle_complete(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     wanted = upload_id(req.head)
-    encryption.refuse_write_encryption(req.head)
     key = encryption.customer_key(req.head)
     expected = _object_checksum(req.head)
     mode = _checksum_mode(req.head.header(TYPE_HEADER))
@@ -255,8 +257,12 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
     condition = write_condition(req.head)
     try:
         upload = await store.multipart.upload(req.bucket, req.key, wanted)
+        encryption.refuse_write_encryption(req.head, upload.headers)
         encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
         _check_same_mode(upload, mode)
+        # Its parts are counted already; the object it becomes is one more.
+        bucket = await store.buckets.by_id(upload.bucket_id)
+        await store.quotas.check(bucket, adding_bytes=0, adding_objects=1)
         version = await store.multipart.complete(
             upload, parts, checksum_algorithms=_CHECKSUM_FACTORIES, condition=condition,
             expected_checksum=expected,
@@ -276,6 +282,7 @@ async def handle_complete(req: Request, store: ObjectStore) -> Response:
             version = await store.head_object(req.bucket, req.key, wanted.hex())
         except (NoSuchVersion, DeleteMarkerHit):
             raise errors.NoSuchUpload(UploadId=wanted.hex()) from None
+        encryption.refuse_write_encryption(req.head, version.headers)
         encryption.check_customer_key(key, version.headers, missing=encryption.MISSING_FOR_UPLOAD)
         if expected is not None:
             try:

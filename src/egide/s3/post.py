@@ -22,7 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from egide.auth.credentials import SecretCache
 from egide.engine.store import ObjectStore
-from egide.s3 import encryption, errors
+from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.http import Request, Response
@@ -255,7 +255,7 @@ async def handle_post_object(
     check_key(key)
     await authorize(access_key, req.bucket, key)
     form_head = RequestHead("POST", "/", headers=dict(fields))
-    sse = encryption.write_encryption(form_head)
+    sse = await bucketencryption.write_encryption(form_head, req.bucket, store)
     headers = object_headers(form_head) | sse.headers
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     bounds = policy.length_range()

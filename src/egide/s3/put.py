@@ -5,7 +5,7 @@ from __future__ import annotations
 from egide.domain import ObjectVersion, WriteCondition
 from egide.engine.store import ObjectStore
 from egide.engine.writer import Hasher
-from egide.s3 import encryption, errors
+from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.auth.checksums import Checksum, requested_checksum, verify
 from egide.s3.body import content_md5
 from egide.s3.http import Request, Response
@@ -159,7 +159,7 @@ def written_headers(version: ObjectVersion) -> dict[str, str]:
 async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     assert req.bucket is not None and req.key is not None
     check_key(req.key)
-    sse = encryption.write_encryption(req.head)
+    sse = await bucketencryption.write_encryption(req.head, req.bucket, store)
     length = check_length(req.head)
     condition = write_condition(req.head)
     headers = object_headers(req.head) | sse.headers

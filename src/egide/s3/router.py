@@ -26,6 +26,9 @@ class Endpoint(Enum):
     GET_BUCKET_CORS = "GetBucketCors"
     PUT_BUCKET_CORS = "PutBucketCors"
     DELETE_BUCKET_CORS = "DeleteBucketCors"
+    GET_BUCKET_ENCRYPTION = "GetBucketEncryption"
+    PUT_BUCKET_ENCRYPTION = "PutBucketEncryption"
+    DELETE_BUCKET_ENCRYPTION = "DeleteBucketEncryption"
     GET_BUCKET_TAGGING = "GetBucketTagging"
     PUT_BUCKET_TAGGING = "PutBucketTagging"
     DELETE_BUCKET_TAGGING = "DeleteBucketTagging"
@@ -130,6 +133,9 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
     (_BUCKET, "GET", ("cors",)): Endpoint.GET_BUCKET_CORS,
     (_BUCKET, "PUT", ("cors",)): Endpoint.PUT_BUCKET_CORS,
     (_BUCKET, "DELETE", ("cors",)): Endpoint.DELETE_BUCKET_CORS,
+    (_BUCKET, "GET", ("encryption",)): Endpoint.GET_BUCKET_ENCRYPTION,
+    (_BUCKET, "PUT", ("encryption",)): Endpoint.PUT_BUCKET_ENCRYPTION,
+    (_BUCKET, "DELETE", ("encryption",)): Endpoint.DELETE_BUCKET_ENCRYPTION,
     (_BUCKET, "GET", ("tagging",)): Endpoint.GET_BUCKET_TAGGING,
     (_BUCKET, "PUT", ("tagging",)): Endpoint.PUT_BUCKET_TAGGING,
     (_BUCKET, "DELETE", ("tagging",)): Endpoint.DELETE_BUCKET_TAGGING,

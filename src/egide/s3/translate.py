@@ -19,6 +19,7 @@ from egide.domain import (
     ObjectLockNotEnabled,
     ObjectVersion,
     PreconditionFailed,
+    QuotaExceeded,
     ShardsUnavailable,
     SitesUnavailable,
 )
@@ -70,6 +71,8 @@ def to_s3_error(exc: DomainError, target: Route | None) -> errors.S3Error:
     if isinstance(exc, PreconditionFailed):
         return errors.PreconditionFailed(Condition="If-Match" if "If-Match" in str(exc)
                                          else "If-None-Match")  # fmt: skip
+    if isinstance(exc, QuotaExceeded):
+        return errors.QuotaExceeded(str(exc))
     if isinstance(exc, NoSuchUpload):
         return errors.NoSuchUpload()
     if isinstance(exc, InvalidPart):

@@ -163,3 +163,14 @@ async def test_identity_policies_attach_to_users_and_groups_and_go_with_them(
     await catalog.create_user(User("alice", "AIDAA2", 3.0))
     assert await catalog.identity_policies("user", "alice") == {}  # not inherited by a new one
     assert (await catalog.identities()).policies == ()
+
+
+async def test_an_account_setting_is_set_read_replaced_and_removed(catalog: Catalog) -> None:
+    assert await catalog.get_account_setting("quota") is None
+    await catalog.put_account_setting("quota", '{"max_bytes": 1}')
+    assert await catalog.get_account_setting("quota") == '{"max_bytes": 1}'
+    await catalog.put_account_setting("quota", "second")
+    assert await catalog.get_account_setting("quota") == "second"
+    await catalog.put_account_setting("quota", None)
+    assert await catalog.get_account_setting("quota") is None
+    await catalog.put_account_setting("quota", None)  # removing nothing is no error

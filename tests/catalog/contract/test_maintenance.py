@@ -3,7 +3,7 @@ the repair queue of damaged versions, and policy reports."""
 
 from __future__ import annotations
 
-from tests.catalog.contract.builders import marker, new_bucket, version
+from tests.catalog.contract.builders import marker, new_bucket, part, upload, version
 
 from egide.catalog.base import Catalog, RecordedReport
 from egide.domain import Bucket, ObjectVersion, new_id
@@ -113,3 +113,24 @@ async def test_the_last_report_of_a_kind_and_scope(catalog: Catalog) -> None:
     assert await catalog.last_report("placement", "other") == elsewhere
     assert await catalog.last_report("retention", "photos") == another
     assert await catalog.last_report("retention", "other") is None
+
+
+async def test_usage_counts_data_versions_and_open_upload_parts(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """What quotas count: versions holding data (noncurrent too), parts of open uploads; not
+    delete markers; per bucket, or over every bucket."""
+    assert await catalog.usage(bucket.id) == (0, 0)
+    other = new_bucket("other")
+    await catalog.create_bucket(other)
+    await catalog.commit_version(version(bucket, "a", size=10, null=False))
+    await catalog.commit_version(version(bucket, "a", size=20, null=False))
+    await catalog.commit_version(marker(bucket, "a"))
+    await catalog.commit_version(version(other, "b", size=5))
+    up = upload(bucket, "big")
+    await catalog.create_upload(up)
+    await catalog.commit_part(up.upload_id, part(1, await catalog.next_part_seq(up.upload_id),
+                                                 size=7), up.sites)  # fmt: skip
+    assert await catalog.usage(bucket.id) == (37, 2)
+    assert await catalog.usage(other.id) == (5, 1)
+    assert await catalog.usage(None) == (42, 3)

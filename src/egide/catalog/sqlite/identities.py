@@ -124,6 +124,28 @@ class SQLiteIdentities(SQLiteConnection):
             lambda db: str(db.execute("SELECT account_id FROM account").fetchone()[0])
         )
 
+    async def get_account_setting(self, name: str) -> str | None:
+        def run(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT value FROM account_settings WHERE name = ?", (name,)
+            ).fetchone()
+            return str(row[0]) if row else None
+
+        return self._read(run)
+
+    async def put_account_setting(self, name: str, value: str | None) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            with db:
+                if value is None:
+                    db.execute("DELETE FROM account_settings WHERE name = ?", (name,))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO account_settings (name, value) VALUES (?, ?)",
+                        (name, value),
+                    )
+
+        await self._call(run)
+
     async def identities(self) -> Identities:
         def run(db: sqlite3.Connection) -> Identities:
             keys = db.execute(

@@ -41,6 +41,24 @@ class SQLiteInventory(SQLiteConnection):
             )
         )
 
+    async def usage(self, bucket_id: bytes | None) -> tuple[int, int]:
+        def run(db: sqlite3.Connection) -> tuple[int, int]:
+            where, args = ("AND bucket_id = ?", (bucket_id,)) if bucket_id is not None else ("", ())
+            size, count = db.execute(
+                f"SELECT coalesce(sum(size), 0), count(*) FROM versions "
+                f"WHERE delete_marker = 0 {where}",
+                args,
+            ).fetchone()
+            in_upload = where.replace("bucket_id", "u.bucket_id")
+            parts = db.execute(
+                "SELECT coalesce(sum(p.size), 0) FROM parts p JOIN uploads u "
+                f"ON u.upload_id = p.upload_id WHERE 1 = 1 {in_upload}",
+                args,
+            ).fetchone()[0]
+            return int(size) + int(parts), int(count)
+
+        return self._read(run)
+
     async def versions_present(self, version_ids: list[bytes]) -> set[bytes]:
         def run(db: sqlite3.Connection) -> set[bytes]:
             found: set[bytes] = set()

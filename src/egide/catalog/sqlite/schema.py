@@ -233,7 +233,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ended_uploads_by_end ON ended_uploads(ended);
     """,
-    # 12 (lead: renumber at merge): roles assumed through STS (docs/decisions/0032-sts.md):
+    # 11: roles assumed through STS (docs/decisions/0032-sts.md):
     # name, unique id (AROA…), trust policy kept as given, longest session in seconds. Their
     # identity policies are rows of identity_policies with kind 'role'.
     """
@@ -244,5 +244,15 @@ MIGRATIONS: tuple[str, ...] = (
         trust_policy TEXT NOT NULL,
         max_session INTEGER NOT NULL
     );
+    """,
+    # 12: settings of the account as a whole, by name (its quota: decision
+    # 0033), as bucket_settings holds a bucket's; and an index that answers a bucket's usage
+    # (what quotas count) without reading the versions' rows.
+    """
+    CREATE TABLE account_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX versions_usage ON versions(bucket_id, delete_marker, size);
     """,
 )
