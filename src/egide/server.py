@@ -34,6 +34,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
+from egide.s3.access import Access
 from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
@@ -151,13 +152,20 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
+    policies = BucketPolicies(store, clock=store.clock)
+    access = Access(
+        store, policies=policies, clock=store.clock,
+        default_ownership=settings.default_object_ownership,
+    )  # fmt: skip
     decide = PolicyDecision(
-        store.catalog, bucket_policy=BucketPolicies(store, clock=store.clock), clock=store.clock
-    )
+        store.catalog, bucket_policy=policies, grants=access.grants,
+        restricted=access.restricted, clock=store.clock,
+    )  # fmt: skip
     authorizer = authorizer or Authorizer(decide)
     s3 = S3App(
-        store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir
-    )
+        store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir,
+        access=access,
+    )  # fmt: skip
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.

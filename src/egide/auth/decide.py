@@ -8,7 +8,9 @@ by every worker within a second. The user `admin` is the account's administrator
 user: every action is allowed to it by identity; only an explicit Deny of a bucket policy stops
 it, never for the bucket policy's own actions, so that it cannot lock itself out. Every other
 user has no right until a policy grants it one (default deny); an unsigned request is the
-anonymous caller, allowed only where a bucket policy allows everyone.
+anonymous caller, allowed only where a bucket policy allows everyone. What no policy allowed
+and none denied explicitly, ownership or an ACL may still allow (`grants`, asked of the S3 side
+only then, so that the common path reads no object: docs/decisions/0031-owners-and-acls.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from egide.auth.authorize import Principal, RequestContext
 from egide.auth.policy import (
     ANONYMOUS_CALLER,
+    IMPLICIT_DENY,
     Caller,
     MalformedPolicy,
     Policy,
@@ -49,8 +52,25 @@ OPEN_ACTIONS = frozenset({"egide:CorsPreflight"})
 BucketPolicyLookup = Callable[[str], Awaitable[Policy | None]]
 
 
+#: Whether ownership or an ACL allows a request no policy allowed (the S3 side's `Access`).
+GrantLookup = Callable[[Principal, str, str, RequestContext], Awaitable[bool]]
+#: Whether the Public Access Block of a resource's bucket keeps its public policy from
+#: granting anyone outside the account (RestrictPublicBuckets with a public policy).
+RestrictLookup = Callable[[str], Awaitable[bool]]
+
+
 async def no_bucket_policy(resource: str) -> Policy | None:
     return None
+
+
+async def no_grants(
+    principal: Principal, action: str, resource: str, context: RequestContext
+) -> bool:
+    return False
+
+
+async def unrestricted(resource: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -76,11 +96,15 @@ class PolicyDecision:
         catalog: Catalog,
         *,
         bucket_policy: BucketPolicyLookup = no_bucket_policy,
+        grants: GrantLookup = no_grants,
+        restricted: RestrictLookup = unrestricted,
         clock: Clock = SYSTEM_CLOCK,
         lifetime: float = LIFETIME,
     ) -> None:
         self._catalog = catalog
         self._bucket_policy = bucket_policy
+        self._grants = grants
+        self._restricted = restricted
         self._clock = clock
         self._lifetime = lifetime
         self._identities: dict[tuple[str, frozenset[str]], _Identity] = {}
@@ -136,4 +160,8 @@ class PolicyDecision:
             identity_policies=identity, bucket_policy=bucket_policy,
             resource_account=await self.account(),
         )  # fmt: skip
-        return verdict.allowed
+        if verdict.allowed and principal.anonymous and await self._restricted(resource):
+            verdict = IMPLICIT_DENY  # only the bucket policy can have allowed it
+        if verdict.allowed or verdict.explicit:
+            return verdict.allowed
+        return await self._grants(principal, action, resource, context)

@@ -65,6 +65,16 @@ ACTIONS: dict[Endpoint, str] = {
     Endpoint.COMPLETE_MULTIPART_UPLOAD: "s3:PutObject",
     Endpoint.ABORT_MULTIPART_UPLOAD: "s3:AbortMultipartUpload",
     Endpoint.LIST_PARTS: "s3:ListMultipartUploadParts",
+    Endpoint.GET_BUCKET_ACL: "s3:GetBucketAcl",
+    Endpoint.PUT_BUCKET_ACL: "s3:PutBucketAcl",
+    Endpoint.GET_OBJECT_ACL: "s3:GetObjectAcl",
+    Endpoint.PUT_OBJECT_ACL: "s3:PutObjectAcl",
+    Endpoint.GET_OWNERSHIP_CONTROLS: "s3:GetBucketOwnershipControls",
+    Endpoint.PUT_OWNERSHIP_CONTROLS: "s3:PutBucketOwnershipControls",
+    Endpoint.DELETE_OWNERSHIP_CONTROLS: "s3:PutBucketOwnershipControls",
+    Endpoint.GET_PUBLIC_ACCESS_BLOCK: "s3:GetBucketPublicAccessBlock",
+    Endpoint.PUT_PUBLIC_ACCESS_BLOCK: "s3:PutBucketPublicAccessBlock",
+    Endpoint.DELETE_PUBLIC_ACCESS_BLOCK: "s3:PutBucketPublicAccessBlock",
     # S3 has no action for a CORS preflight (it is answered from the bucket's CORS rules,
     # unauthenticated): Égide's own name, so that a policy can still refuse it.
     Endpoint.PREFLIGHT: "egide:CorsPreflight",
@@ -79,6 +89,8 @@ VERSION_ACTIONS: dict[Endpoint, str] = {
     Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectVersionTagging",
     Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectVersionTagging",
     Endpoint.DELETE_OBJECT_TAGGING: "s3:DeleteObjectVersionTagging",
+    Endpoint.GET_OBJECT_ACL: "s3:GetObjectVersionAcl",
+    Endpoint.PUT_OBJECT_ACL: "s3:PutObjectVersionAcl",
 }
 
 

@@ -53,10 +53,15 @@ async def handle_put_bucket_policy(req: Request, store: ObjectStore) -> Response
     bucket = await store.bucket(req.bucket)
     body = await read_checked_body(req, BUCKET_POLICY_MAX_BYTES + 1)
     try:
-        compiled(body.decode("utf-8", "replace"), req.bucket)
+        policy = compiled(body.decode("utf-8", "replace"), req.bucket)
         text = body.decode()
     except (MalformedPolicy, UnicodeDecodeError) as exc:
         raise errors.MalformedPolicy(str(exc) or "Policies must be valid UTF-8") from None
+    facts = None if req.access is None else await req.access.facts(req.bucket)
+    if facts is not None and facts.blocks("BlockPublicPolicy") and is_public(policy):
+        raise errors.AccessDenied(
+            "Public policies are blocked by the bucket's Public Access Block."
+        )
     await changes.put_bucket_setting(store, bucket, SETTING, text)
     return Response(204)
 

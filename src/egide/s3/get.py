@@ -9,6 +9,7 @@ from egide.domain import ObjectVersion
 from egide.engine.customer_keys import FINGERPRINT_HEADER
 from egide.engine.store import ObjectStore
 from egide.s3 import encryption, errors, tagging
+from egide.s3.access import ACL_HEADER, OWNER_HEADER
 from egide.s3.http import Request, Response, http_date
 from egide.s3.xml import iso8601
 from egide.web.request import RequestHead
@@ -117,7 +118,7 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
         name: value
         for name, value in version.headers.items()
         if not name.startswith("x-amz-checksum-")
-        and name not in (tagging.HEADER, FINGERPRINT_HEADER)
+        and name not in (tagging.HEADER, FINGERPRINT_HEADER, OWNER_HEADER, ACL_HEADER)
     }
     if count := tagging.tag_count(version.headers):
         headers[tagging.COUNT_HEADER] = str(count)

@@ -25,6 +25,7 @@ from egide.engine.store import ObjectStore
 from egide.s3 import encryption, errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
+from egide.s3.controls import version_headers
 from egide.s3.http import Request, Response
 from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
 from egide.s3.xml import document, element
@@ -258,6 +259,10 @@ async def handle_post_object(
     sse = encryption.write_encryption(form_head)
     headers = object_headers(form_head) | sse.headers
     await store.bucket(req.bucket)  # fail before receiving the file, not after
+    # The form's signer owns what it uploads; its `acl` field is the x-amz-acl of a PUT.
+    req.principal = secrets.principal(access_key)
+    acl = {"x-amz-acl": fields["acl"]} if "acl" in fields else {}
+    headers.update(await version_headers(req, req.bucket, RequestHead("POST", "/", headers=acl)))
     bounds = policy.length_range()
     limit = min(bounds[1], MAX_OBJECT_SIZE) if bounds else MAX_OBJECT_SIZE
     # store.put_object needs the size before the first byte, and a form does not say how
