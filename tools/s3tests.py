@@ -270,6 +270,8 @@ def server_toml(data_dir: Path, port: int, users: Users) -> str:
         f'data_dir = "{data_dir}"',
         f'listen = "127.0.0.1:{port}"',
         "trash_grace_seconds = 0",
+        # ceph/s3-tests assumes RGW's default Object Ownership (ACLs enabled).
+        'default_object_ownership = "ObjectWriter"',
     ]
     for user in (users.main, users.alt, users.tenant):
         lines += [
@@ -614,6 +616,43 @@ def users_from(args: argparse.Namespace) -> Users:
     return Users(pick("main"), pick("alt"), pick("tenant"))
 
 
+#: What each s3-tests user may do by policy: create and list its buckets (its rights on them
+#: come from owning them, decision 0031).
+CREATOR_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Action": ["s3:CreateBucket", "s3:ListAllMyBuckets"], "Resource": "*"}]}'
+)
+
+
+def ordinary_users(egide: Path, config: Path, endpoint: str, users: Users, work: Path) -> Users:
+    """Main, alt and tenant as three ordinary users of the running server (not admin), each
+    with a key of its own and the creator policy; their real canonical IDs and names."""
+    import boto3
+
+    def cli(*argv: str) -> str:
+        done = subprocess.run(
+            [str(egide), *argv, "--config", str(config)], capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    policy = work / "creator.json"
+    policy.write_text(CREATOR_POLICY)
+    made = []
+    for role, name in (("main", "s3t-main"), ("alt", "s3t-alt"), ("tenant", "s3t-tenant")):
+        cli("user", "create", name)
+        cli("user", "policy-put", name, "creator", str(policy))
+        key = json.loads(cli("key", "create", name, "--json"))
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1",
+            aws_access_key_id=key["access_key"], aws_secret_access_key=key["secret_key"],
+        )  # fmt: skip
+        owner = s3.list_buckets()["Owner"]
+        base: User = getattr(users, role)
+        made.append(User(key["access_key"], key["secret_key"], owner["ID"],
+                         owner["DisplayName"], base.email))  # fmt: skip
+    return Users(made[0], made[1], made[2], users.tenant_name)
+
+
 def run(args: argparse.Namespace) -> int:
     suite = args.suite.resolve()
     functional = tests_dir(suite)
@@ -632,6 +671,8 @@ def run(args: argparse.Namespace) -> int:
             if args.start:
                 (work / "server").mkdir()
                 endpoint = stack.enter_context(egide_server(work / "server", users, args.egide))
+                config = work / "server" / "egide.toml"
+                users = ordinary_users(args.egide, config, endpoint, users, work)
             conf = write_conf(work / "s3tests.conf", endpoint, users, args.bucket_prefix)
             cmd = pytest_command(
                 python,
