@@ -85,6 +85,30 @@ DEFAULT_IGNORED_MODULES: tuple[str, ...] = (
     "test_s3select.py",
 )
 
+# The "AWS profile" the issue's conformance figure is measured on (/work/shared/
+# s3-tests-profile.md, docs/compatibility.md): two files, one marker expression, two tests of
+# RGW's tenant syntax deselected. `--profile aws` applies exactly that selection.
+AWS_PROFILE_FILES: tuple[str, ...] = ("test_s3.py", "test_headers.py")
+AWS_PROFILE_MARKERS = " and ".join(
+    f"not {m}"
+    for m in (
+        "lifecycle_expiration", "lifecycle_transition", "cloud_transition", "cloud_restore",
+        "bucket_logging", "bucket_logging_cleanup", "fails_without_logging_rollover",
+        "test_of_sts", "webidentity_test", "token_claims_trust_policy_test",
+        "token_principal_tag_role_policy_test", "token_request_tag_trust_policy_test",
+        "token_resource_tags_test", "token_role_tags_test", "token_tag_keys_test",
+        "iam_account", "iam_cross_account", "iam_role", "iam_tenant", "iam_user",
+        "user_policy", "role_policy", "session_policy", "group", "group_policy",
+        "abac_test", "s3select", "sns", "s3website", "s3website_routing_rules",
+        "s3website_redirect_location", "appendobject", "fails_with_subdomain",
+        "fails_on_rgw", "fails_on_aws",
+    )
+)  # fmt: skip
+AWS_PROFILE_DESELECTED: tuple[str, ...] = (
+    "test_s3.py::test_bucket_policy_different_tenant",
+    "test_s3.py::test_bucket_policy_tenanted_bucket",
+)
+
 # Feature families, first match wins; a test name is matched without its "test_" prefix and
 # without pytest parameters.
 FAMILY_RULES: tuple[tuple[str, str], ...] = (
@@ -520,8 +544,12 @@ def pytest_command(
     workers: int,
     plugin: bool,
     extra: Sequence[str],
+    files: Sequence[str] = (),
+    deselected: Sequence[str] = (),
 ) -> list[str]:
-    cmd = [str(python), "-m", "pytest", str(functional), f"--junitxml={junit}"]
+    """`files`: only these modules of `functional` (else the whole directory)."""
+    paths = [str(functional / f) for f in files] or [str(functional)]
+    cmd = [str(python), "-m", "pytest", *paths, f"--junitxml={junit}"]
     cmd += ["-o", "junit_family=xunit1", "-q", "-rN", "--tb=line", "-p", "no:cacheprovider"]
     cmd += [f"--timeout={timeout}"]
     cmd += [f"--ignore={functional / m}" for m in ignored]
@@ -529,6 +557,8 @@ def pytest_command(
         cmd += ["-m", markers]
     if keyword:
         cmd += ["-k", keyword]
+    for name in deselected:
+        cmd += ["--deselect", str(functional / name)]
     if workers > 1:
         cmd += ["-n", str(workers)]
     if plugin:
@@ -576,6 +606,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         )
         p.add_argument(f"--{role}-display-name", default=user.display_name)
     p.add_argument("--bucket-prefix", default="egide-s3t-{random}-")
+    p.add_argument(
+        "--profile",
+        choices=["aws"],
+        help="aws: exactly the issue's AWS profile (test_s3.py and test_headers.py, its marker "
+        "expression and deselects; replaces the default excludes; -m is and-ed with it)",
+    )
     p.add_argument("-k", dest="keyword", help="pytest -k expression")
     p.add_argument("-m", dest="markers", help="pytest -m expression, and-ed with the excludes")
     p.add_argument(
@@ -662,6 +698,12 @@ def run(args: argparse.Namespace) -> int:
     excluded = [] if args.no_default_excludes else list(DEFAULT_EXCLUDED_MARKERS)
     excluded += args.exclude_marker
     ignored = [] if args.no_default_excludes else list(DEFAULT_IGNORED_MODULES)
+    markers = marker_expression(excluded, args.markers)
+    files: tuple[str, ...] = ()
+    deselected: tuple[str, ...] = ()
+    if args.profile == "aws":
+        markers = AWS_PROFILE_MARKERS + (f" and ({args.markers})" if args.markers else "")
+        files, deselected, ignored = AWS_PROFILE_FILES, AWS_PROFILE_DESELECTED, []
     with tempfile.TemporaryDirectory(prefix="egide-s3tests-") as tmp:
         work = Path(tmp)
         junit = work / "junit.xml"
@@ -678,13 +720,15 @@ def run(args: argparse.Namespace) -> int:
                 python,
                 functional,
                 junit,
-                markers=marker_expression(excluded, args.markers),
+                markers=markers,
                 keyword=args.keyword,
                 ignored=ignored,
                 timeout=args.timeout,
                 workers=args.workers,
                 plugin=not args.no_cleanup_fallback,
                 extra=args.pytest_args,
+                files=files,
+                deselected=deselected,
             )
             env = {
                 **os.environ,
@@ -718,7 +762,7 @@ def run(args: argparse.Namespace) -> int:
         "suite_commit": suite_commit(suite),
         "date": time.strftime("%Y-%m-%d"),
         "endpoint": endpoint,
-        "markers": marker_expression(excluded, args.markers),
+        "markers": markers,
         "elapsed_seconds": f"{elapsed:.0f}",
     }
     if args.json:

@@ -159,7 +159,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     )  # fmt: skip
     decide = PolicyDecision(
         store.catalog, bucket_policy=policies, grants=access.grants,
-        restricted=access.restricted, clock=store.clock,
+        restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
     )  # fmt: skip
     authorizer = authorizer or Authorizer(decide)
     s3 = S3App(

@@ -6,6 +6,7 @@ Access Block flag does what it says."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,20 @@ def test_public_access_block_flags(shared_server: Server, alice: Any) -> None:
     soon(lambda: requests.get(url, timeout=10).status_code == 403)
     s3.delete_public_access_block(Bucket="pab-b")
     soon(lambda: requests.get(url, timeout=10).status_code == 200)
+
+
+def test_existing_object_tags_are_condition_keys(alice: Any, bob: Any) -> None:
+    """s3:ExistingObjectTag/<key> is the tag of the object the request names (read only when
+    a policy's condition asks for it)."""
+    s3 = alice[0]
+    s3.create_bucket(Bucket="tagged-b")
+    s3.put_object(Bucket="tagged-b", Key="blue", Body=b"b", Tagging="team=blue")
+    s3.put_object(Bucket="tagged-b", Key="red", Body=b"r", Tagging="team=red")
+    s3.put_bucket_policy(Bucket="tagged-b", Policy=json.dumps({"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::tagged-b/*",
+        "Condition": {"StringEquals": {"s3:ExistingObjectTag/team": "blue"}}}]}))  # fmt: skip
+    other = bob[0]
+    soon(lambda: code(other.get_object, Bucket="tagged-b", Key="blue") == "ok")
+    assert code(other.get_object, Bucket="tagged-b", Key="red") == "AccessDenied"
+    assert code(other.get_object, Bucket="tagged-b", Key="missing") == "AccessDenied"

@@ -16,7 +16,7 @@ only then, so that the common path reads no object: docs/decisions/0031-owners-a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from egide.auth.authorize import Principal, RequestContext
@@ -59,6 +59,28 @@ GrantLookup = Callable[[Principal, str, str, RequestContext], Awaitable[bool]]
 RestrictLookup = Callable[[str], Awaitable[bool]]
 
 
+#: The tags of the object a resource ARN names (s3:ExistingObjectTag/<key>); asked only when
+#: a policy that applies has a condition on them.
+TagLookup = Callable[[str, RequestContext], Awaitable[Mapping[str, str]]]
+_EXISTING_TAG = "s3:existingobjecttag/"
+
+
+def _asks_tags(policies: Iterable[Policy | None], action: str) -> bool:
+    """Whether a statement for `action` has a condition on s3:ExistingObjectTag/<key>."""
+    return any(
+        clause.key.lower().startswith(_EXISTING_TAG)
+        for policy in policies
+        if policy is not None
+        for statement in policy.plan(action).statements
+        if statement.condition is not None
+        for clause in statement.condition.clauses
+    )
+
+
+async def no_tags(resource: str, context: RequestContext) -> Mapping[str, str]:
+    return {}
+
+
 async def no_bucket_policy(resource: str) -> Policy | None:
     return None
 
@@ -98,6 +120,7 @@ class PolicyDecision:
         bucket_policy: BucketPolicyLookup = no_bucket_policy,
         grants: GrantLookup = no_grants,
         restricted: RestrictLookup = unrestricted,
+        object_tags: TagLookup = no_tags,
         clock: Clock = SYSTEM_CLOCK,
         lifetime: float = LIFETIME,
     ) -> None:
@@ -105,6 +128,7 @@ class PolicyDecision:
         self._bucket_policy = bucket_policy
         self._grants = grants
         self._restricted = restricted
+        self._object_tags = object_tags
         self._clock = clock
         self._lifetime = lifetime
         self._identities: dict[tuple[str, frozenset[str]], _Identity] = {}
@@ -145,16 +169,20 @@ class PolicyDecision:
         caller = await self.caller(principal)
         bucket_policy = await self._bucket_policy(resource)
         values = condition_keys(context, caller)
-        if principal.user == ADMIN_USER or action in OPEN_ACTIONS:
+        admin = principal.user == ADMIN_USER or action in OPEN_ACTIONS
+        identity = (
+            await self.identity_policies(principal.user, principal.groups)
+            if principal.user is not None and not admin
+            else ()
+        )
+        if "/" in resource.partition(":::")[2] and _asks_tags((bucket_policy, *identity), action):
+            tags = await self._object_tags(resource, context)
+            values.update({f"s3:ExistingObjectTag/{k}": v for k, v in tags.items()})
+        if admin:
             if bucket_policy is None or action in UNLOCKABLE:
                 return True
             verdict = evaluate(caller, action, resource, values, bucket_policy=bucket_policy)
             return verdict.allowed or not verdict.explicit
-        identity = (
-            await self.identity_policies(principal.user, principal.groups)
-            if principal.user is not None
-            else ()
-        )
         verdict = evaluate(
             caller, action, resource, values,
             identity_policies=identity, bucket_policy=bucket_policy,

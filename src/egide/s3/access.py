@@ -21,6 +21,7 @@ from egide.domain import ADMIN_USER, DomainError, ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.s3.acl import BUCKET_PERMISSIONS, OBJECT_PERMISSIONS, Acl, Owner, canonical_id, private
 from egide.s3.bucketpolicy import BucketPolicies, is_public
+from egide.s3.tagging import tags_of
 
 OWNER_SETTING = "owner"
 ACL_SETTING = "acl"
@@ -231,6 +232,15 @@ class Access:
         return object_acl(version, facts).allows(
             object_permissions, caller_id, ignore_public=ignore
         )
+
+    async def object_tags(self, resource: str, context: RequestContext) -> Mapping[str, str]:
+        """The tags of the version a request names (s3:ExistingObjectTag/<key>); none if
+        there is no such object."""
+        named = bucket_name(resource)
+        if named is None or named[1] is None:
+            return {}
+        version = await self._version(named[0], named[1], context.keys)
+        return {} if version is None else tags_of(version.headers)
 
     async def _version(
         self, bucket: str, key: str, keys: Mapping[str, str]
