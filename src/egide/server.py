@@ -164,7 +164,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     authorizer = authorizer or Authorizer(decide)
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir,
-        access=access,
+        access=access, identity_allows=decide.identity_allows,
     )  # fmt: skip
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST

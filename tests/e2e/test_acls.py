@@ -252,3 +252,23 @@ def test_existing_object_tags_are_condition_keys(alice: Any, bob: Any) -> None:
     soon(lambda: code(other.get_object, Bucket="tagged-b", Key="blue") == "ok")
     assert code(other.get_object, Bucket="tagged-b", Key="red") == "AccessDenied"
     assert code(other.get_object, Bucket="tagged-b", Key="missing") == "AccessDenied"
+
+
+def test_public_read_write_takes_unsigned_forms_and_lists_stay_own(
+    shared_server: Server, alice: Any, bob: Any
+) -> None:
+    """An unsigned POST upload is the anonymous caller: accepted where the bucket ACL lets
+    everyone write (the bucket owner then owns the object); another user's ListBuckets does
+    not show the public bucket; re-creating it with another ACL is refused, not ignored."""
+    s3, alice_id = alice
+    _bucket(s3, "open-b", ACL="public-read-write")
+    fields = {"key": "form.txt", "acl": "public-read"}
+    answer = requests.post(f"{shared_server.endpoint}/open-b", data=fields,
+                           files={"file": ("form.txt", b"hello")}, timeout=10)  # fmt: skip
+    assert answer.status_code == 204, answer.content
+    assert s3.get_object(Bucket="open-b", Key="form.txt")["Body"].read() == b"hello"
+    assert s3.get_object_acl(Bucket="open-b", Key="form.txt")["Owner"]["ID"] == alice_id
+    assert "open-b" not in [b["Name"] for b in bob[0].list_buckets()["Buckets"]]
+    again = {"Bucket": "open-b", "ObjectOwnership": "ObjectWriter"}
+    assert code(s3.create_bucket, ACL="public-read-write", **again) == "ok"
+    assert code(s3.create_bucket, **again) == "BucketAlreadyExists"

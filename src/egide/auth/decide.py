@@ -163,6 +163,21 @@ class PolicyDecision:
             return ANONYMOUS_CALLER
         return user_caller(await self.account(), principal.user)
 
+    async def identity_allows(
+        self, principal: Principal, action: str, resource: str, context: RequestContext
+    ) -> bool:
+        """Whether the caller's own identity policies allow it (ListBuckets shows the buckets
+        a user may list by them, not those an ACL or bucket policy opens to everyone)."""
+        if principal.user is None:
+            return False
+        if principal.user == ADMIN_USER:
+            return True
+        identity = await self.identity_policies(principal.user, principal.groups)
+        values = condition_keys(context, await self.caller(principal))
+        return evaluate(
+            await self.caller(principal), action, resource, values, identity_policies=identity
+        ).allowed
+
     async def __call__(
         self, principal: Principal, action: str, resource: str, context: RequestContext
     ) -> bool:

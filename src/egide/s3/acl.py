@@ -159,7 +159,7 @@ def canned(name: str, owner: Owner, bucket_owner: Owner | None = None) -> Acl:
             f"The canned ACL {name!r} is not one of S3's.",
             ArgumentName="x-amz-acl", ArgumentValue=name,
         )  # fmt: skip
-    return Acl(owner, (full, *extra))
+    return Acl(owner, (*extra, full))  # RGW's order, which s3-tests compares
 
 
 def _grantee(text: str, header: str) -> tuple[str, str]:

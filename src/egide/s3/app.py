@@ -12,7 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, RequestContext, context_of
+from egide.auth.authorize import (
+    ANONYMOUS,
+    Authorizer,
+    Decision,
+    Principal,
+    RequestContext,
+    context_of,
+)
 from egide.auth.credentials import SecretCache
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
 from egide.domain import DomainError
@@ -131,10 +138,13 @@ class S3App:
         domains: tuple[str, ...] = (),
         spool_dir: Path | None = None,
         access: Access | None = None,
+        identity_allows: Decision | None = None,
     ) -> None:
         self.store = store
         #: Owners, ACLs and bucket controls (the same the Authorizer's decision reads).
         self.access = access or Access(store, clock=store.clock)
+        #: Whether a caller's identity policies allow an action (ListBuckets' filter).
+        self.identity_allows = identity_allows
         #: Secrets of access keys, shared with the other mounted apps.
         self.secrets = secrets
         self.authorizer = authorizer
@@ -241,18 +251,24 @@ class S3App:
 
     def _may(
         self, principal: Principal, context: RequestContext
-    ) -> Callable[[str, str], Awaitable[bool]]:
+    ) -> Callable[[str, str], Awaitable[bool]] | None:
+        allows = self.identity_allows
+        if allows is None:
+            return None
+
         async def may(action: str, resource: str) -> bool:
-            return await self.authorizer.decide(principal, action, resource, context)
+            assert allows is not None
+            return await allows(principal, action, resource, context)
 
         return may
 
     def _post_authorizer(
         self, call: Call, now: datetime
-    ) -> Callable[[str, str, str], Awaitable[None]]:
-        async def authorize(access_key: str, bucket: str, key: str) -> None:
+    ) -> Callable[[str | None, str, str], Awaitable[None]]:
+        async def authorize(access_key: str | None, bucket: str, key: str) -> None:
+            principal = ANONYMOUS if access_key is None else self.secrets.principal(access_key)
             await self.authorizer.authorize(
-                self.secrets.principal(access_key), actions.ACTIONS[Endpoint.POST_OBJECT],
+                principal, actions.ACTIONS[Endpoint.POST_OBJECT],
                 actions.resource(bucket, key), context_of(call, now),
             )  # fmt: skip
 

@@ -141,8 +141,7 @@ async def handle_create_bucket(req: Request, store: ObjectStore) -> Response:
     try:
         created = await store.create_bucket(req.bucket)
     except BucketExists:
-        if not await controls.owns_bucket(req, req.bucket):
-            raise errors.BucketAlreadyExists(BucketName=req.bucket) from None
+        await controls.check_recreate(req, req.bucket)
         return Response(200, {"location": f"/{req.bucket}"})  # its settings stay as they are
     for name, value in settings.items():
         await changes.put_bucket_setting(store, created, name, value)

@@ -28,7 +28,7 @@ from egide.s3.access import (
     object_acl,
     stored_headers,
 )
-from egide.s3.acl import Acl, Grant, Owner, parse_policy, requested
+from egide.s3.acl import Acl, Grant, Owner, parse_policy, private, requested
 from egide.s3.body import read_small_body
 from egide.s3.http import Request, Response
 from egide.s3.xml import document, element, parse
@@ -83,7 +83,8 @@ async def version_headers(
     x-amz-grant-* of `head`, the request's by default; a form's for POST uploads)."""
     head = head or req.head
     facts = await _facts(req, bucket)
-    writer = await caller(req)
+    # What an anonymous caller writes (where an ACL or policy lets everyone) is the bucket's.
+    writer = facts.owner if req.principal.anonymous else await caller(req)
     acl = requested(head, writer, facts.owner)
     _check(acl, head, facts, facts.owner)
     if not facts.acls_enabled:
@@ -132,15 +133,23 @@ async def new_bucket_settings(req: Request) -> dict[str, str]:
     return settings
 
 
-async def owns_bucket(req: Request, name: str) -> bool:
-    """Whether the caller owns the bucket `name` (CreateBucket of an existing one)."""
+async def check_recreate(req: Request, name: str) -> None:
+    """CreateBucket of an existing bucket: 409 BucketAlreadyExists unless the caller owns it
+    and asks for the ACL it has (another ACL would be accepted and ignored: RGW refuses it
+    too, and s3-tests expects that)."""
     facts = await _facts(req, name)
-    return facts.owner == await caller(req)
+    me = await caller(req)
+    if facts.owner != me:
+        raise errors.BucketAlreadyExists(BucketName=name)
+    if (requested(req.head, me) or private(me)) != facts.acl:
+        raise errors.BucketAlreadyExists(
+            "The bucket exists with another ACL: change it with PutBucketAcl.", BucketName=name
+        )
 
 
 async def visible_buckets(req: Request, buckets: list[Bucket]) -> list[Bucket]:
-    """ListBuckets shows a user the buckets it owns or may list (an auditor's identity policy
-    allowing s3:ListBucket); the administrator sees them all."""
+    """ListBuckets shows a user the buckets it owns or may list by its identity policies (an
+    auditor's); the administrator sees them all."""
     if req.principal.user in (None, ADMIN_USER):
         return buckets
     me = await caller(req)

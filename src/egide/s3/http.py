@@ -31,8 +31,8 @@ class Request:
     #: worker reads them (egide.s3.access); None only for handlers driven without an app.
     principal: Principal = ANONYMOUS
     access: Access | None = None
-    #: Whether the caller may do an action on a resource (the Authorizer's decision, for
-    #: handlers that filter what they show, as ListBuckets); None: no decision to ask.
+    #: Whether the caller's identity policies allow an action on a resource (ListBuckets
+    #: shows what they let a user list); None: none to ask.
     may: Callable[[str, str], Awaitable[bool]] | None = None
 
 
