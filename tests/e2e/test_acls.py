@@ -272,3 +272,13 @@ def test_public_read_write_takes_unsigned_forms_and_lists_stay_own(
     again = {"Bucket": "open-b", "ObjectOwnership": "ObjectWriter"}
     assert code(s3.create_bucket, ACL="public-read-write", **again) == "ok"
     assert code(s3.create_bucket, **again) == "BucketAlreadyExists"
+
+
+def test_policy_status_counts_public_acls(alice: Any) -> None:
+    """GetBucketPolicyStatus says IsPublic for a public bucket ACL too (as RGW does), and
+    answers false, not 404, for a bucket with no policy."""
+    s3 = alice[0]
+    _bucket(s3, "status-b")
+    assert s3.get_bucket_policy_status(Bucket="status-b")["PolicyStatus"] == {"IsPublic": False}
+    s3.put_bucket_acl(Bucket="status-b", ACL="authenticated-read")
+    soon(lambda: s3.get_bucket_policy_status(Bucket="status-b")["PolicyStatus"]["IsPublic"])

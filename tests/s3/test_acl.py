@@ -82,7 +82,9 @@ def test_an_access_control_policy_round_trips() -> None:
     acl = Acl(ALICE, (Grant("id", ALICE.id, "FULL_CONTROL"), Grant("group", ALL_USERS, "READ")))
     body = acl.xml({ALICE.id: "alice"})
     assert b"<DisplayName>alice</DisplayName>" in body and b'xsi:type="Group"' in body
-    assert parse_policy(body, ALICE) == acl
+    parsed = parse_policy(body, ALICE)
+    assert parsed.owner == ALICE and set(parsed.grants) == set(acl.grants)
+    assert parsed.grants[0].kind == "group"  # groups first, as RGW (s3-tests compares order)
     assert Acl.from_stored(ALICE, acl.stored()) == acl
     assert Acl.from_stored(ALICE, None) == private(ALICE)
 

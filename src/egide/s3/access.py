@@ -155,8 +155,10 @@ class Access:
     # -- buckets ------------------------------------------------------------------------------
 
     def forget(self, bucket: str) -> None:
-        """A setting of `bucket` changed in this worker: read it again at once."""
+        """A setting of `bucket` (its policy too) changed in this worker: read it again at
+        once."""
         self._facts.pop(bucket, None)
+        self._policies.forget(bucket)
 
     async def facts(self, bucket: str) -> BucketFacts | None:
         """The bucket's owner, ACL and controls; None if there is no such bucket."""

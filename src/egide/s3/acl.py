@@ -116,7 +116,9 @@ class Acl:
     def xml(self, names: dict[str, str]) -> bytes:
         """The AccessControlPolicy document (`names`: canonical ID → display name)."""
         out = []
-        for g in self.grants:
+        # Groups first, then users, each in the order given: RGW's order, which s3-tests
+        # compares.
+        for g in sorted(self.grants, key=lambda g: g.kind != "group"):
             if g.kind == "id":
                 who = element("ID", g.grantee) + element("DisplayName", names.get(g.grantee, ""))
                 kind = "CanonicalUser"
