@@ -178,8 +178,12 @@ def test_bucket_owner_enforced_refuses_acls(alice: Any, bob: Any) -> None:
                 ACL="public-read") == "AccessControlListNotSupported"  # fmt: skip
     assert code(s3.put_object, Bucket="enforced-b", Key="k", Body=b"",
                 ACL="bucket-owner-full-control") == "ok"  # fmt: skip
+    assert code(s3.put_object, Bucket="enforced-b", Key="k2", Body=b"",
+                ACL="private") == "AccessControlListNotSupported"  # fmt: skip
     assert code(s3.put_bucket_acl, Bucket="enforced-b",
                 ACL="public-read") == "AccessControlListNotSupported"  # fmt: skip
+    assert code(s3.put_bucket_acl, Bucket="enforced-b",
+                ACL="private") == "AccessControlListNotSupported"  # fmt: skip
     assert code(s3.put_object_acl, Bucket="enforced-b", Key="k",
                 ACL="public-read") == "AccessControlListNotSupported"  # fmt: skip
     assert code(s3.create_multipart_upload, Bucket="enforced-b", Key="m",

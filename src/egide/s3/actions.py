@@ -112,6 +112,11 @@ _LISTINGS = frozenset(
 )
 _HEADER_KEYS = {
     "x-amz-acl": "s3:x-amz-acl",
+    "x-amz-grant-read": "s3:x-amz-grant-read",
+    "x-amz-grant-write": "s3:x-amz-grant-write",
+    "x-amz-grant-read-acp": "s3:x-amz-grant-read-acp",
+    "x-amz-grant-write-acp": "s3:x-amz-grant-write-acp",
+    "x-amz-grant-full-control": "s3:x-amz-grant-full-control",
     "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
     "x-amz-server-side-encryption-aws-kms-key-id": "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "x-amz-copy-source": "s3:x-amz-copy-source",

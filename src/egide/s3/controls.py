@@ -35,9 +35,8 @@ from egide.s3.xml import document, element, parse
 from egide.web.request import RequestHead
 
 _XML = {"content-type": "application/xml"}
-#: The canned ACL S3 accepts where ACLs are disabled (and `private`, its equivalent for the
-#: bucket owner's own writes).
-_OWNER_ONLY = frozenset({"bucket-owner-full-control", "private"})
+#: The one canned ACL S3 accepts on object writes where ACLs are disabled.
+_OWNER_ONLY = frozenset({"bucket-owner-full-control"})
 
 
 def _access(req: Request) -> Access:
@@ -67,7 +66,9 @@ def _check(acl: Acl | None, head: RequestHead, facts: BucketFacts | None, owner:
     if facts is not None and not facts.acls_enabled:
         canned = head.header("x-amz-acl")
         full = {Grant("id", owner.id, "FULL_CONTROL")}
-        if (canned or "").strip() not in _OWNER_ONLY and set(acl.grants) - full:
+        if canned is not None and canned.strip() not in _OWNER_ONLY:
+            raise errors.AccessControlListNotSupported()
+        if canned is None and set(acl.grants) != full:
             raise errors.AccessControlListNotSupported()
     if acl.public and facts is not None and facts.blocks("BlockPublicAcls"):
         raise errors.AccessDenied("Public ACLs are blocked by the bucket's Public Access Block.")
@@ -194,7 +195,10 @@ async def owners_in(req: Request) -> OwnerXml:
 
 
 async def _new_acl(req: Request, owner: Owner, facts: BucketFacts) -> Acl:
-    """The ACL a Put*Acl asks for: headers, or an AccessControlPolicy body."""
+    """The ACL a Put*Acl asks for: headers, or an AccessControlPolicy body. Where ACLs are
+    disabled, every Put*Acl is refused, as AWS refuses it."""
+    if not facts.acls_enabled:
+        raise errors.AccessControlListNotSupported()
     acl = requested(req.head, owner, facts.owner)
     body = await read_small_body(req)
     if acl is not None and body.strip():
@@ -247,8 +251,6 @@ async def handle_put_object_acl(req: Request, store: ObjectStore) -> Response:
     version = await _version(req, store)
     owner = object_acl(version, facts).owner
     acl = await _new_acl(req, owner, facts)
-    if not facts.acls_enabled:
-        return Response(200)  # the bucket owner's FULL_CONTROL, as it already is
     headers = with_version_headers(version.headers, stored_headers(owner, acl))
     if acl == Acl(owner, (Grant("id", owner.id, "FULL_CONTROL"),)):
         headers.pop(ACL_HEADER, None)
