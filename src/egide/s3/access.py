@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from egide.auth.authorize import Principal, RequestContext
 from egide.clock import SYSTEM_CLOCK, Clock
-from egide.domain import ADMIN_USER, DomainError, ObjectVersion
+from egide.domain import ACL_HEADER, ADMIN_USER, OWNER_HEADER, DomainError, ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.s3.acl import BUCKET_PERMISSIONS, OBJECT_PERMISSIONS, Acl, Owner, canonical_id, private
 from egide.s3.bucketpolicy import BucketPolicies, is_public
@@ -27,8 +27,6 @@ OWNER_SETTING = "owner"
 ACL_SETTING = "acl"
 OWNERSHIP_SETTING = "ownership"
 PAB_SETTING = "public-access-block"
-OWNER_HEADER = "x-egide-owner"
-ACL_HEADER = "x-egide-acl"
 ENFORCED = "BucketOwnerEnforced"
 PREFERRED = "BucketOwnerPreferred"
 WRITER = "ObjectWriter"

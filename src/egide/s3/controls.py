@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
-from egide.domain import ADMIN_USER, Bucket, ObjectVersion
+from egide.domain import ACL_HEADER, ADMIN_USER, OWNER_HEADER, Bucket, ObjectVersion
 from egide.engine import changes
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
 from egide.s3.access import (
-    ACL_HEADER,
     ACL_SETTING,
     ENFORCED,
-    OWNER_HEADER,
     OWNER_SETTING,
     OWNERSHIP_SETTING,
     OWNERSHIPS,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from email.utils import parsedate_to_datetime
 
-from egide.domain import ObjectVersion
+from egide.domain import ACL_HEADER, OWNER_HEADER, ObjectVersion
 from egide.engine.customer_keys import FINGERPRINT_HEADER
 from egide.engine.store import ObjectStore
 from egide.s3 import encryption, errors, tagging
-from egide.s3.access import ACL_HEADER, OWNER_HEADER
 from egide.s3.http import Request, Response, http_date
 from egide.s3.xml import iso8601
 from egide.web.request import RequestHead
