@@ -153,8 +153,10 @@ def test_grants_and_acl_subresources(alice: Any, bob: Any) -> None:
     s3.put_bucket_acl(Bucket="grants-b", GrantWrite=f"id={bob_id}")
     # every worker applies a changed bucket ACL within a second
     soon(lambda: code(other.put_object, Bucket="grants-b", Key="bobs", Body=b"b") == "ok")
-    # bob wrote it, so bob owns it under ObjectWriter; alice (the bucket owner) still reads it
-    assert s3.get_object_acl(Bucket="grants-b", Key="bobs")["Owner"]["ID"] == bob_id
+    # bob wrote it, so bob owns it under ObjectWriter, and its ACL is bob's; alice (the bucket
+    # owner) still reads and deletes it
+    assert other.get_object_acl(Bucket="grants-b", Key="bobs")["Owner"]["ID"] == bob_id
+    assert code(s3.get_object_acl, Bucket="grants-b", Key="bobs") == "AccessDenied"
     assert code(s3.get_object, Bucket="grants-b", Key="bobs") == "ok"
     assert code(s3.put_object, Bucket="grants-b", Key="e", Body=b"",
                 GrantRead="emailAddress=a@b.c") == "UnresolvableGrantByEmailAddress"  # fmt: skip

@@ -39,6 +39,9 @@ _ON_BUCKET = frozenset(
     {"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
      "s3:GetBucketAcl", "s3:PutBucketAcl"}
 )  # fmt: skip
+_OBJECT_ACL_ACTIONS = frozenset(
+    {"s3:GetObjectAcl", "s3:GetObjectVersionAcl", "s3:PutObjectAcl", "s3:PutObjectVersionAcl"}
+)
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
@@ -207,8 +210,12 @@ class Access:
             return False
         caller = await self.owner_of(principal)
         caller_id = None if caller is None else caller.id
-        if caller_id is not None and caller_id == facts.owner.id:
-            return True  # the bucket owner has full control of it and of what it holds
+        acl_of_object = named[1] is not None and action in _OBJECT_ACL_ACTIONS
+        # The bucket owner has full control of it and of what it holds, but for the ACL of an
+        # object another user owns (ACLs enabled): that is its owner's, as in S3.
+        bucket_owner = caller_id is not None and caller_id == facts.owner.id
+        if bucket_owner and not (acl_of_object and facts.acls_enabled):
+            return True
         if not facts.acls_enabled:
             return False
         ignore = facts.blocks("IgnorePublicAcls")
@@ -225,9 +232,9 @@ class Access:
             return False
         version = await self._version(named[0], named[1], context.keys)
         if version is None:
-            return False
+            return bucket_owner  # the bucket owner learns it is not there
         owner = object_owner(version, facts)
-        if caller_id == owner.id and action.endswith(("ObjectAcl", "ObjectVersionAcl")):
+        if caller_id == owner.id and acl_of_object:
             return True  # the object owner has full control of its ACL
         return object_acl(version, facts).allows(
             object_permissions, caller_id, ignore_public=ignore
