@@ -68,12 +68,10 @@ _EXISTING_TAG = "s3:existingobjecttag/"
 def _asks_tags(policies: Iterable[Policy | None], action: str) -> bool:
     """Whether a statement for `action` has a condition on s3:ExistingObjectTag/<key>."""
     return any(
-        clause.key.lower().startswith(_EXISTING_TAG)
+        key.startswith(_EXISTING_TAG)
         for policy in policies
         if policy is not None
-        for statement in policy.plan(action).statements
-        if statement.condition is not None
-        for clause in statement.condition.clauses
+        for key in policy.plan(action).condition_keys
     )
 
 
