@@ -209,8 +209,8 @@ class Users:
 
 
 def default_users() -> Users:
-    # Égide has a single owner, reported as ID/DisplayName "egide" in listings: main carries
-    # that identity so that owner checks compare against what the server reports.
+    # For --endpoint runs against a server of one's own (give its users' keys and canonical
+    # IDs); --start replaces them with three ordinary users it creates (`ordinary_users`).
     return Users(
         main=User(
             "EGS3TESTSMAIN0000001", "egide-s3tests-main-secret-0001", "egide", "egide",
