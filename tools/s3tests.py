@@ -85,6 +85,30 @@ DEFAULT_IGNORED_MODULES: tuple[str, ...] = (
     "test_s3select.py",
 )
 
+# The "AWS profile" the issue's conformance figure is measured on (/work/shared/
+# s3-tests-profile.md, docs/compatibility.md): two files, one marker expression, two tests of
+# RGW's tenant syntax deselected. `--profile aws` applies exactly that selection.
+AWS_PROFILE_FILES: tuple[str, ...] = ("test_s3.py", "test_headers.py")
+AWS_PROFILE_MARKERS = " and ".join(
+    f"not {m}"
+    for m in (
+        "lifecycle_expiration", "lifecycle_transition", "cloud_transition", "cloud_restore",
+        "bucket_logging", "bucket_logging_cleanup", "fails_without_logging_rollover",
+        "test_of_sts", "webidentity_test", "token_claims_trust_policy_test",
+        "token_principal_tag_role_policy_test", "token_request_tag_trust_policy_test",
+        "token_resource_tags_test", "token_role_tags_test", "token_tag_keys_test",
+        "iam_account", "iam_cross_account", "iam_role", "iam_tenant", "iam_user",
+        "user_policy", "role_policy", "session_policy", "group", "group_policy",
+        "abac_test", "s3select", "sns", "s3website", "s3website_routing_rules",
+        "s3website_redirect_location", "appendobject", "fails_with_subdomain",
+        "fails_on_rgw", "fails_on_aws",
+    )
+)  # fmt: skip
+AWS_PROFILE_DESELECTED: tuple[str, ...] = (
+    "test_s3.py::test_bucket_policy_different_tenant",
+    "test_s3.py::test_bucket_policy_tenanted_bucket",
+)
+
 # Feature families, first match wins; a test name is matched without its "test_" prefix and
 # without pytest parameters.
 FAMILY_RULES: tuple[tuple[str, str], ...] = (
@@ -185,8 +209,8 @@ class Users:
 
 
 def default_users() -> Users:
-    # Égide has a single owner, reported as ID/DisplayName "egide" in listings: main carries
-    # that identity so that owner checks compare against what the server reports.
+    # For --endpoint runs against a server of one's own (give its users' keys and canonical
+    # IDs); --start replaces them with three ordinary users it creates (`ordinary_users`).
     return Users(
         main=User(
             "EGS3TESTSMAIN0000001", "egide-s3tests-main-secret-0001", "egide", "egide",
@@ -274,6 +298,8 @@ def server_toml(data_dir: Path, port: int, users: Users) -> str:
         f'data_dir = "{data_dir}"',
         f'listen = "127.0.0.1:{port}"',
         "trash_grace_seconds = 0",
+        # ceph/s3-tests assumes RGW's default Object Ownership (ACLs enabled).
+        'default_object_ownership = "ObjectWriter"',
     ]
     for user in (users.main, users.alt, users.tenant):
         lines += [
@@ -522,8 +548,12 @@ def pytest_command(
     workers: int,
     plugin: bool,
     extra: Sequence[str],
+    files: Sequence[str] = (),
+    deselected: Sequence[str] = (),
 ) -> list[str]:
-    cmd = [str(python), "-m", "pytest", str(functional), f"--junitxml={junit}"]
+    """`files`: only these modules of `functional` (else the whole directory)."""
+    paths = [str(functional / f) for f in files] or [str(functional)]
+    cmd = [str(python), "-m", "pytest", *paths, f"--junitxml={junit}"]
     cmd += ["-o", "junit_family=xunit1", "-q", "-rN", "--tb=line", "-p", "no:cacheprovider"]
     cmd += [f"--timeout={timeout}"]
     cmd += [f"--ignore={functional / m}" for m in ignored]
@@ -531,6 +561,8 @@ def pytest_command(
         cmd += ["-m", markers]
     if keyword:
         cmd += ["-k", keyword]
+    for name in deselected:
+        cmd += ["--deselect", str(functional / name)]
     if workers > 1:
         cmd += ["-n", str(workers)]
     if plugin:
@@ -578,6 +610,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         )
         p.add_argument(f"--{role}-display-name", default=user.display_name)
     p.add_argument("--bucket-prefix", default="egide-s3t-{random}-")
+    p.add_argument(
+        "--profile",
+        choices=["aws"],
+        help="aws: exactly the issue's AWS profile (test_s3.py and test_headers.py, its marker "
+        "expression and deselects; replaces the default excludes; -m is and-ed with it)",
+    )
     p.add_argument("-k", dest="keyword", help="pytest -k expression")
     p.add_argument("-m", dest="markers", help="pytest -m expression, and-ed with the excludes")
     p.add_argument(
@@ -618,6 +656,43 @@ def users_from(args: argparse.Namespace) -> Users:
     return Users(pick("main"), pick("alt"), pick("tenant"))
 
 
+#: What each s3-tests user may do by policy: create and list its buckets (its rights on them
+#: come from owning them, decision 0031).
+CREATOR_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Action": ["s3:CreateBucket", "s3:ListAllMyBuckets"], "Resource": "*"}]}'
+)
+
+
+def ordinary_users(egide: Path, config: Path, endpoint: str, users: Users, work: Path) -> Users:
+    """Main, alt and tenant as three ordinary users of the running server (not admin), each
+    with a key of its own and the creator policy; their real canonical IDs and names."""
+    import boto3
+
+    def cli(*argv: str) -> str:
+        done = subprocess.run(
+            [str(egide), *argv, "--config", str(config)], capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    policy = work / "creator.json"
+    policy.write_text(CREATOR_POLICY)
+    made = []
+    for role, name in (("main", "s3t-main"), ("alt", "s3t-alt"), ("tenant", "s3t-tenant")):
+        cli("user", "create", name)
+        cli("user", "policy-put", name, "creator", str(policy))
+        key = json.loads(cli("key", "create", name, "--json"))
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1",
+            aws_access_key_id=key["access_key"], aws_secret_access_key=key["secret_key"],
+        )  # fmt: skip
+        owner = s3.list_buckets()["Owner"]
+        base: User = getattr(users, role)
+        made.append(User(key["access_key"], key["secret_key"], owner["ID"],
+                         owner["DisplayName"], base.email))  # fmt: skip
+    return Users(made[0], made[1], made[2], users.tenant_name)
+
+
 def run(args: argparse.Namespace) -> int:
     suite = args.suite.resolve()
     functional = tests_dir(suite)
@@ -627,6 +702,12 @@ def run(args: argparse.Namespace) -> int:
     excluded = [] if args.no_default_excludes else list(DEFAULT_EXCLUDED_MARKERS)
     excluded += args.exclude_marker
     ignored = [] if args.no_default_excludes else list(DEFAULT_IGNORED_MODULES)
+    markers = marker_expression(excluded, args.markers)
+    files: tuple[str, ...] = ()
+    deselected: tuple[str, ...] = ()
+    if args.profile == "aws":
+        markers = AWS_PROFILE_MARKERS + (f" and ({args.markers})" if args.markers else "")
+        files, deselected, ignored = AWS_PROFILE_FILES, AWS_PROFILE_DESELECTED, []
     with tempfile.TemporaryDirectory(prefix="egide-s3tests-") as tmp:
         work = Path(tmp)
         junit = work / "junit.xml"
@@ -636,18 +717,22 @@ def run(args: argparse.Namespace) -> int:
             if args.start:
                 (work / "server").mkdir()
                 endpoint = stack.enter_context(egide_server(work / "server", users, args.egide))
+                config = work / "server" / "egide.toml"
+                users = ordinary_users(args.egide, config, endpoint, users, work)
             conf = write_conf(work / "s3tests.conf", endpoint, users, args.bucket_prefix)
             cmd = pytest_command(
                 python,
                 functional,
                 junit,
-                markers=marker_expression(excluded, args.markers),
+                markers=markers,
                 keyword=args.keyword,
                 ignored=ignored,
                 timeout=args.timeout,
                 workers=args.workers,
                 plugin=not args.no_cleanup_fallback,
                 extra=args.pytest_args,
+                files=files,
+                deselected=deselected,
             )
             env = {
                 **os.environ,
@@ -681,7 +766,7 @@ def run(args: argparse.Namespace) -> int:
         "suite_commit": suite_commit(suite),
         "date": time.strftime("%Y-%m-%d"),
         "endpoint": endpoint,
-        "markers": marker_expression(excluded, args.markers),
+        "markers": markers,
         "elapsed_seconds": f"{elapsed:.0f}",
     }
     if args.json:

@@ -327,6 +327,12 @@ class Settings(_Strict):
     snapshot_keep: int = Field(3, ge=1, le=1000)
     #: Domains for virtual-hosted-style requests: Host `<bucket>.<domain>` names the bucket.
     domains: list[str] = Field(default_factory=list)
+    #: The Object Ownership of a bucket created without x-amz-object-ownership: AWS's default
+    #: BucketOwnerEnforced (ACLs disabled), or BucketOwnerPreferred, ObjectWriter
+    #: (docs/policies.md).
+    default_object_ownership: Literal[
+        "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"
+    ] = "BucketOwnerEnforced"
     #: Site latency, hedged reads and circuit breakers (docs/guide.md, "Slow and failing sites").
     health: HealthConfig = HealthConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()

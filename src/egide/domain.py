@@ -381,6 +381,10 @@ def parse_marker_record_name(name: str) -> tuple[bytes, bytes] | None:
 
 #: The version header holding its tags, query-encoded in key order (egide.s3.tagging).
 TAGGING_HEADER = "x-amz-tagging"
+#: Where s3/access.py keeps a version's owner and ACL in its headers (never returned to
+#: clients; the ACL is part of the version's changeable state, in amendment records).
+OWNER_HEADER = "x-egide-owner"
+ACL_HEADER = "x-egide-acl"
 
 AMENDMENT_PREFIX = "amend-"
 _AMENDMENT = re.compile(r"^amend-(?:([0-9a-f]{32})-)?([0-9a-f]{32})-(\d{1,20})$")

@@ -36,6 +36,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
+from egide.s3.access import Access
 from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
@@ -153,10 +154,17 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
-    bucket_policies = BucketPolicies(store, clock=store.clock)
-    decide = PolicyDecision(store.catalog, bucket_policy=bucket_policies, clock=store.clock)
+    policies = BucketPolicies(store, clock=store.clock)
+    access = Access(
+        store, policies=policies, clock=store.clock,
+        default_ownership=settings.default_object_ownership,
+    )  # fmt: skip
+    decide = PolicyDecision(
+        store.catalog, bucket_policy=policies, grants=access.grants,
+        restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
+    )  # fmt: skip
     # A change of rights made through this worker applies here at once (elsewhere within 1 s).
-    for cache in (secrets, decide, bucket_policies):
+    for cache in (secrets, decide, policies):
         store.events.subscribe(cache.forget)
     authorizer = authorizer or Authorizer(decide)
     sts = StsApp(
@@ -167,6 +175,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     s3 = S3App(
         store, secrets, authorizer, domains=tuple(settings.domains), spool_dir=settings.data_dir,
         sts=sts,
+        access=access, identity_allows=decide.identity_allows,
     )  # fmt: skip
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST

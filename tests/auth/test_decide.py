@@ -149,3 +149,54 @@ def test_a_session_has_its_roles_policies_limited_by_its_session_policy(tmp_path
         assert not await decide(session, "s3:GetObject", OBJECT, CONTEXT)  # another role
 
     asyncio.run(scenario())
+
+
+PUBLIC_READ = parse_policy(
+    json.dumps({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                              "Resource": "arn:aws:s3:::b/*"}}),
+    PolicyKind.BUCKET, bucket="b",
+)  # fmt: skip
+
+
+def test_ownership_and_acls_decide_only_what_no_policy_did(tmp_path: Path) -> None:
+    """The grants lookup (the S3 side's owners and ACLs) is asked only when no policy allowed
+    and none denied explicitly; RestrictPublicBuckets takes a public policy's allow from the
+    anonymous caller."""
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3")
+    catalog.open()
+    bucket_policy: list[Policy | None] = [None]
+    asked: list[tuple[str | None, str]] = []
+    restricted = [False]
+
+    async def lookup(resource: str) -> Policy | None:
+        return bucket_policy[0]
+
+    async def grants(principal: Principal, action: str, resource: str, c: RequestContext) -> bool:
+        asked.append((principal.user, action))
+        return action == "s3:GetObject"  # say, a public-read ACL
+
+    async def restrict(resource: str) -> bool:
+        return restricted[0]
+
+    decide = PolicyDecision(catalog, bucket_policy=lookup, grants=grants, restricted=restrict)
+    alice = Principal(access_key="B", user="alice")
+
+    async def scenario() -> None:
+        assert await decide(alice, "s3:GetObject", OBJECT, CONTEXT)  # by the ACL
+        assert not await decide(ANONYMOUS, "s3:PutObject", OBJECT, CONTEXT)
+        assert asked == [("alice", "s3:GetObject"), (None, "s3:PutObject")]
+        assert await decide(Principal(access_key="A", user="admin"), "s3:GetObject", OBJECT,
+                            CONTEXT)  # fmt: skip
+        assert len(asked) == 2  # the administrator needs no ACL
+        bucket_policy[0] = DENY_ALL
+        assert not await decide(alice, "s3:GetObject", OBJECT, CONTEXT)  # a Deny wins
+        assert len(asked) == 2  # and no ACL is read
+        bucket_policy[0] = PUBLIC_READ
+        assert await decide(ANONYMOUS, "s3:GetObject", OBJECT, CONTEXT)
+        assert len(asked) == 2  # the policy allowed it
+        restricted[0] = True
+        asked.clear()
+        assert await decide(ANONYMOUS, "s3:GetObject", OBJECT, CONTEXT)  # the ACL still may
+        assert asked == [(None, "s3:GetObject")]
+
+    asyncio.run(scenario())

@@ -349,6 +349,7 @@ def test_unknown_access_key(shared_server: Server, bucket: str) -> None:
 
 
 def test_anonymous_form_is_access_denied(shared_server: Server, bucket: str) -> None:
+    """Unsigned: the anonymous caller, which no policy or ACL of this bucket lets write."""
     body, content_type = _multipart([("key", "k")], b"x")
     status, reply = _urllib_post(f"{shared_server.endpoint}/{bucket}", body, content_type)
     assert status == 403 and b"<Code>AccessDenied</Code>" in reply

@@ -7,6 +7,7 @@ from pathlib import Path
 from tests.engine.helpers import make_env, payload
 
 from egide.domain import (
+    ACL_HEADER,
     NO_BUCKET,
     amendment_name,
     legacy_amendment_name,
@@ -37,7 +38,8 @@ def test_a_change_is_recorded_sealed_on_every_site(tmp_path: Path) -> None:
         bucket = await env.store.create_bucket("b")
         version = await env.put("b", "k", payload(100))
         await env.catalog.update_version_headers(
-            version.version_id, {**version.headers, "x-amz-tagging": "project=top-secret"}
+            version.version_id,
+            {**version.headers, "x-amz-tagging": "project=top-secret", ACL_HEADER: "[]"},
         )
         await env.catalog.set_lock(bucket.id, "k", version.version_id, legal_hold=True)
         await record_amendment(env.store.vault, version.version_id)
@@ -52,6 +54,9 @@ def test_a_change_is_recorded_sealed_on_every_site(tmp_path: Path) -> None:
         key = env.store.bucket_key(bucket)
         found = open_amendment([key], bucket.id, version.version_id, parsed[2], sealed)
         assert found is not None and found.legal_hold and found.tags == "project=top-secret"
+        # The ACL is changeable state too (PutObjectAcl): a rebuilt catalog gets it back.
+        assert found.acl_known and found.acl == "[]"
+        assert found.apply(version).headers[ACL_HEADER] == "[]"
         # Bound to its number: a copy renamed to look newer does not open.
         assert open_amendment([key], bucket.id, version.version_id, parsed[2] + 1, sealed) is None
 

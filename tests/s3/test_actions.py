@@ -54,9 +54,11 @@ def test_the_s3_condition_keys_of_a_request() -> None:
     }  # fmt: skip
     assert keys("GET", "/b", signed=None) == {}  # anonymous, no prefix asked: absent
     put = {"x-amz-acl": "private", "x-amz-server-side-encryption": "AES256",
-           "x-amz-tagging": "team=blue&cost%20centre=42"}  # fmt: skip
+           "x-amz-tagging": "team=blue&cost%20centre=42",
+           "x-amz-grant-full-control": "id=abc"}  # fmt: skip
     assert keys("PUT", "/b/k", headers=put, signed="query") == {
         "s3:x-amz-acl": "private", "s3:x-amz-server-side-encryption": "AES256",
+        "s3:x-amz-grant-full-control": "id=abc",
         "s3:RequestObjectTag/team": "blue", "s3:RequestObjectTag/cost centre": "42",
         "s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "REST-QUERY-STRING",
     }  # fmt: skip

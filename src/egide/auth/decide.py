@@ -8,20 +8,24 @@ by every worker within a second. The user `admin` is the account's administrator
 user: every action is allowed to it by identity; only an explicit Deny of a bucket policy stops
 it, never for the bucket policy's own actions, so that it cannot lock itself out. Every other
 user has no right until a policy grants it one (default deny); an unsigned request is the
-anonymous caller, allowed only where a bucket policy allows everyone. An STS session has its
-role's policies (read at most `LIFETIME` ago: a role deleted or a policy detached is seen
-within a second), limited by its session policy if it was given one (docs/sts.md).
+anonymous caller, allowed only where a bucket policy allows everyone. What no policy allowed
+and none denied explicitly, ownership or an ACL may still allow (`grants`, asked of the S3 side
+only then, so that the common path reads no object: docs/decisions/0031-owners-and-acls.md).
+An STS session has its role's policies (read at most `LIFETIME` ago: a role deleted or a policy
+detached is seen within a second), limited by its session policy if it was given one
+(docs/sts.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from egide.auth.authorize import Principal, RequestContext
 from egide.auth.policy import (
     ANONYMOUS_CALLER,
+    IMPLICIT_DENY,
     Caller,
     MalformedPolicy,
     Policy,
@@ -53,8 +57,45 @@ OPEN_ACTIONS = frozenset({"egide:CorsPreflight"})
 BucketPolicyLookup = Callable[[str], Awaitable[Policy | None]]
 
 
+#: Whether ownership or an ACL allows a request no policy allowed (the S3 side's `Access`).
+GrantLookup = Callable[[Principal, str, str, RequestContext], Awaitable[bool]]
+#: Whether the Public Access Block of a resource's bucket keeps its public policy from
+#: granting anyone outside the account (RestrictPublicBuckets with a public policy).
+RestrictLookup = Callable[[str], Awaitable[bool]]
+
+
+#: The tags of the object a resource ARN names (s3:ExistingObjectTag/<key>); asked only when
+#: a policy that applies has a condition on them.
+TagLookup = Callable[[str, RequestContext], Awaitable[Mapping[str, str]]]
+_EXISTING_TAG = "s3:existingobjecttag/"
+
+
+def _asks_tags(policies: Iterable[Policy | None], action: str) -> bool:
+    """Whether a statement for `action` has a condition on s3:ExistingObjectTag/<key>."""
+    return any(
+        key.startswith(_EXISTING_TAG)
+        for policy in policies
+        if policy is not None
+        for key in policy.plan(action).condition_keys
+    )
+
+
+async def no_tags(resource: str, context: RequestContext) -> Mapping[str, str]:
+    return {}
+
+
 async def no_bucket_policy(resource: str) -> Policy | None:
     return None
+
+
+async def no_grants(
+    principal: Principal, action: str, resource: str, context: RequestContext
+) -> bool:
+    return False
+
+
+async def unrestricted(resource: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -87,11 +128,17 @@ class PolicyDecision:
         catalog: Catalog,
         *,
         bucket_policy: BucketPolicyLookup = no_bucket_policy,
+        grants: GrantLookup = no_grants,
+        restricted: RestrictLookup = unrestricted,
+        object_tags: TagLookup = no_tags,
         clock: Clock = SYSTEM_CLOCK,
         lifetime: float = LIFETIME,
     ) -> None:
         self._catalog = catalog
         self._bucket_policy = bucket_policy
+        self._grants = grants
+        self._restricted = restricted
+        self._object_tags = object_tags
         self._clock = clock
         self._lifetime = lifetime
         self._identities: dict[tuple[str, frozenset[str]], _Identity] = {}
@@ -184,6 +231,21 @@ class PolicyDecision:
             and evaluate(caller, action, resource, values, identity_policies=(limit,)).allowed
         )
 
+    async def identity_allows(
+        self, principal: Principal, action: str, resource: str, context: RequestContext
+    ) -> bool:
+        """Whether the caller's own identity policies allow it (ListBuckets shows the buckets
+        a user may list by them, not those an ACL or bucket policy opens to everyone)."""
+        if principal.user is None:
+            return False
+        if principal.user == ADMIN_USER:
+            return True
+        identity = await self.identity_policies(principal.user, principal.groups)
+        values = condition_keys(context, await self.caller(principal))
+        return evaluate(
+            await self.caller(principal), action, resource, values, identity_policies=identity
+        ).allowed
+
     async def __call__(
         self, principal: Principal, action: str, resource: str, context: RequestContext
     ) -> bool:
@@ -194,19 +256,27 @@ class PolicyDecision:
             return await self._session_allows(
                 principal, caller, action, resource, values, bucket_policy
             )
-        if principal.user == ADMIN_USER or action in OPEN_ACTIONS:
+        admin = principal.user == ADMIN_USER or action in OPEN_ACTIONS
+        identity = (
+            await self.identity_policies(principal.user, principal.groups)
+            if principal.user is not None and not admin
+            else ()
+        )
+        if "/" in resource.partition(":::")[2] and _asks_tags((bucket_policy, *identity), action):
+            tags = await self._object_tags(resource, context)
+            values.update({f"s3:ExistingObjectTag/{k}": v for k, v in tags.items()})
+        if admin:
             if bucket_policy is None or action in UNLOCKABLE:
                 return True
             verdict = evaluate(caller, action, resource, values, bucket_policy=bucket_policy)
             return verdict.allowed or not verdict.explicit
-        identity = (
-            await self.identity_policies(principal.user, principal.groups)
-            if principal.user is not None
-            else ()
-        )
         verdict = evaluate(
             caller, action, resource, values,
             identity_policies=identity, bucket_policy=bucket_policy,
             resource_account=await self.account(),
         )  # fmt: skip
-        return verdict.allowed
+        if verdict.allowed and principal.anonymous and await self._restricted(resource):
+            verdict = IMPLICIT_DENY  # only the bucket policy can have allowed it
+        if verdict.allowed or verdict.explicit:
+            return verdict.allowed
+        return await self._grants(principal, action, resource, context)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from egide.domain import (
+    ACL_HEADER,
     AMENDMENT_PREFIX,
     NO_BUCKET,
     TAGGING_HEADER,
@@ -51,11 +52,19 @@ class Amendment:
     retention_mode: str | None
     retain_until: float | None
     legal_hold: bool
+    #: The version's ACL (its ACL_HEADER; None: private), when the record carries one: records
+    #: from before ACLs leave the version's as it was written.
+    acl_known: bool = False
+    acl: str | None = None
 
     def apply(self, version: ObjectVersion) -> ObjectVersion:
         headers = {k: v for k, v in version.headers.items() if k != TAGGING_HEADER}
         if self.tags:
             headers[TAGGING_HEADER] = self.tags
+        if self.acl_known:
+            headers.pop(ACL_HEADER, None)
+            if self.acl:
+                headers[ACL_HEADER] = self.acl
         return replace(
             version, headers=headers, retention_mode=self.retention_mode,
             retain_until=self.retain_until, legal_hold=self.legal_hold,
@@ -72,6 +81,7 @@ def seal(bucket_key: bytes, version: ObjectVersion, number: int) -> bytes:
         "retention_mode": version.retention_mode,
         "retain_until": version.retain_until,
         "legal_hold": version.legal_hold,
+        "acl": version.headers.get(ACL_HEADER),
     }
     return seal_document(
         bucket_key, document, _context(version.bucket_id, version.version_id, number)
@@ -88,6 +98,7 @@ def open_amendment(
         return None if doc is None else Amendment(
             number, doc["tags"], doc["retention_mode"],
             None if until is None else float(until), bool(doc["legal_hold"]),
+            "acl" in doc, doc.get("acl"),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return None

@@ -70,6 +70,16 @@ ACTIONS: dict[Endpoint, str] = {
     Endpoint.COMPLETE_MULTIPART_UPLOAD: "s3:PutObject",
     Endpoint.ABORT_MULTIPART_UPLOAD: "s3:AbortMultipartUpload",
     Endpoint.LIST_PARTS: "s3:ListMultipartUploadParts",
+    Endpoint.GET_BUCKET_ACL: "s3:GetBucketAcl",
+    Endpoint.PUT_BUCKET_ACL: "s3:PutBucketAcl",
+    Endpoint.GET_OBJECT_ACL: "s3:GetObjectAcl",
+    Endpoint.PUT_OBJECT_ACL: "s3:PutObjectAcl",
+    Endpoint.GET_OWNERSHIP_CONTROLS: "s3:GetBucketOwnershipControls",
+    Endpoint.PUT_OWNERSHIP_CONTROLS: "s3:PutBucketOwnershipControls",
+    Endpoint.DELETE_OWNERSHIP_CONTROLS: "s3:PutBucketOwnershipControls",
+    Endpoint.GET_PUBLIC_ACCESS_BLOCK: "s3:GetBucketPublicAccessBlock",
+    Endpoint.PUT_PUBLIC_ACCESS_BLOCK: "s3:PutBucketPublicAccessBlock",
+    Endpoint.DELETE_PUBLIC_ACCESS_BLOCK: "s3:PutBucketPublicAccessBlock",
     # S3 has no action for a CORS preflight (it is answered from the bucket's CORS rules,
     # unauthenticated): Égide's own name, so that a policy can still refuse it.
     Endpoint.PREFLIGHT: "egide:CorsPreflight",
@@ -84,6 +94,8 @@ VERSION_ACTIONS: dict[Endpoint, str] = {
     Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectVersionTagging",
     Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectVersionTagging",
     Endpoint.DELETE_OBJECT_TAGGING: "s3:DeleteObjectVersionTagging",
+    Endpoint.GET_OBJECT_ACL: "s3:GetObjectVersionAcl",
+    Endpoint.PUT_OBJECT_ACL: "s3:PutObjectVersionAcl",
 }
 
 
@@ -131,6 +143,11 @@ _LISTINGS = frozenset(
 )
 _HEADER_KEYS = {
     "x-amz-acl": "s3:x-amz-acl",
+    "x-amz-grant-read": "s3:x-amz-grant-read",
+    "x-amz-grant-write": "s3:x-amz-grant-write",
+    "x-amz-grant-read-acp": "s3:x-amz-grant-read-acp",
+    "x-amz-grant-write-acp": "s3:x-amz-grant-write-acp",
+    "x-amz-grant-full-control": "s3:x-amz-grant-full-control",
     "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
     "x-amz-server-side-encryption-aws-kms-key-id": "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "x-amz-copy-source": "s3:x-amz-copy-source",

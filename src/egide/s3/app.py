@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from egide.auth.authorize import ANONYMOUS, Authorizer, Principal, RequestContext, context_of
+from egide.auth.authorize import (
+    ANONYMOUS,
+    Authorizer,
+    Decision,
+    Principal,
+    RequestContext,
+    context_of,
+)
 from egide.auth.credentials import SecretCache
 from egide.auth.errors import AccessDenied
 from egide.auth.sigv4 import AuthResult, PayloadMode, SignedPayloadVerifier, authenticate
@@ -28,6 +35,7 @@ from egide.s3 import (
     bucket,
     bucketencryption,
     bucketpolicy,
+    controls,
     copy,
     cors,
     delete,
@@ -42,6 +50,7 @@ from egide.s3 import (
     tagging,
     versioning,
 )
+from egide.s3.access import Access
 from egide.s3.auth.checksums import requested_checksum
 from egide.s3.auth.streaming import ChunkedBodyDecoder
 from egide.s3.http import Request, RequestBody, Response
@@ -106,6 +115,16 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GET_OBJECT_RETENTION: object_lock.handle_get_retention,
     Endpoint.PUT_OBJECT_LEGAL_HOLD: object_lock.handle_put_legal_hold,
     Endpoint.GET_OBJECT_LEGAL_HOLD: object_lock.handle_get_legal_hold,
+    Endpoint.GET_BUCKET_ACL: controls.handle_get_bucket_acl,
+    Endpoint.PUT_BUCKET_ACL: controls.handle_put_bucket_acl,
+    Endpoint.GET_OBJECT_ACL: controls.handle_get_object_acl,
+    Endpoint.PUT_OBJECT_ACL: controls.handle_put_object_acl,
+    Endpoint.GET_OWNERSHIP_CONTROLS: controls.handle_get_ownership_controls,
+    Endpoint.PUT_OWNERSHIP_CONTROLS: controls.handle_put_ownership_controls,
+    Endpoint.DELETE_OWNERSHIP_CONTROLS: controls.handle_delete_ownership_controls,
+    Endpoint.GET_PUBLIC_ACCESS_BLOCK: controls.handle_get_public_access_block,
+    Endpoint.PUT_PUBLIC_ACCESS_BLOCK: controls.handle_put_public_access_block,
+    Endpoint.DELETE_PUBLIC_ACCESS_BLOCK: controls.handle_delete_public_access_block,
 }
 
 
@@ -126,8 +145,14 @@ class S3App:
         domains: tuple[str, ...] = (),
         spool_dir: Path | None = None,
         sts: App | None = None,
+        access: Access | None = None,
+        identity_allows: Decision | None = None,
     ) -> None:
         self.store = store
+        #: Owners, ACLs and bucket controls (the same the Authorizer's decision reads).
+        self.access = access or Access(store, clock=store.clock)
+        #: Whether a caller's identity policies allow an action (ListBuckets' filter).
+        self.identity_allows = identity_allows
         #: Secrets of access keys, shared with the other mounted apps.
         self.secrets = secrets
         self.authorizer = authorizer
@@ -188,6 +213,7 @@ class S3App:
                 # A form upload carries its authorization in the body: post.py verifies the
                 # signed policy as the form streams in, then authorizes its signer.
                 req = Request(head, target.bucket, target.key, raw.chunks(), request_id)
+                req.access = self.access
                 response = await post.handle_post_object(
                     req, self.store, spool_dir=self.spool_dir, scheme=call.scheme,
                     secrets=self.secrets, authorize=self._post_authorizer(call, now),
@@ -228,8 +254,9 @@ class S3App:
                     )
                 body, trailers = (raw.chunks(), {}) if auth is None else self._body(head, raw, auth)
                 req = Request(
-                    head, target.bucket, target.key, body, request_id, access_key, trailers
-                )
+                    head, target.bucket, target.key, body, request_id, access_key, trailers,
+                    principal, self.access, self._may(principal, context),
+                )  # fmt: skip
                 response = await handler(req, self.store)
         except errors.S3Error as exc:
             response = self._error(exc, head, request_id, exchange)
@@ -243,12 +270,26 @@ class S3App:
         await cors.add_cors_headers(response, head, target, self.store)
         await send_response(response, call, send)
 
+    def _may(
+        self, principal: Principal, context: RequestContext
+    ) -> Callable[[str, str], Awaitable[bool]] | None:
+        allows = self.identity_allows
+        if allows is None:
+            return None
+
+        async def may(action: str, resource: str) -> bool:
+            assert allows is not None
+            return await allows(principal, action, resource, context)
+
+        return may
+
     def _post_authorizer(
         self, call: Call, now: datetime
-    ) -> Callable[[str, str, str], Awaitable[None]]:
-        async def authorize(access_key: str, bucket: str, key: str) -> None:
+    ) -> Callable[[str | None, str, str], Awaitable[None]]:
+        async def authorize(access_key: str | None, bucket: str, key: str) -> None:
+            principal = ANONYMOUS if access_key is None else self.secrets.principal(access_key)
             await self.authorizer.authorize(
-                self.secrets.principal(access_key), actions.ACTIONS[Endpoint.POST_OBJECT],
+                principal, actions.ACTIONS[Endpoint.POST_OBJECT],
                 actions.resource(bucket, key), context_of(call, now),
             )  # fmt: skip
 

@@ -8,14 +8,14 @@ import ipaddress
 import re
 
 from egide.domain import Bucket, BucketExists
+from egide.engine import changes
 from egide.engine.store import ObjectStore
-from egide.s3 import errors, object_lock
+from egide.s3 import controls, errors, object_lock
 from egide.s3.body import read_small_body
 from egide.s3.http import Request, Response
 from egide.s3.xml import document, element, iso8601, parse
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-OWNER = element("ID", "egide") + element("DisplayName", "egide")
 #: Égide answers as one S3 region: HeadBucket, GetBucketLocation and ListBuckets report it.
 REGION = "us-east-1"
 #: ListBuckets' max-buckets runs from 1 to 10,000 (AWS's page limit).
@@ -105,7 +105,7 @@ async def handle_list_buckets(req: Request, store: ObjectStore) -> Response:
     after = _bucket_after_token(token) if token else ""
     buckets: list[Bucket] = []
     if region is None or region == REGION:
-        buckets = await store.list_buckets()
+        buckets = await controls.visible_buckets(req, await store.list_buckets())
     page, truncated = _page(buckets, prefix, after, limit)
     # BucketRegion is there "if the request contains at least one valid parameter" (the
     # Bucket type of the S3 API reference); the classic answer stays as it was.
@@ -115,7 +115,7 @@ async def handle_list_buckets(req: Request, store: ObjectStore) -> Response:
         f"{region_element}</Bucket>"
         for b in page
     )
-    inner = f"<Owner>{OWNER}</Owner><Buckets>{entries}</Buckets>"
+    inner = f"<Owner>{await controls.owner_xml(req)}</Owner><Buckets>{entries}</Buckets>"
     if truncated:
         inner += element("ContinuationToken", _bucket_token(page[-1].name))
     if head.has_query("prefix"):
@@ -133,14 +133,20 @@ async def handle_create_bucket(req: Request, store: ObjectStore) -> Response:
         config = parse(body)
         if config.tag != "CreateBucketConfiguration":
             raise errors.MalformedXML()
-    # Every credential belongs to the one owner, and Égide is one region, us-east-1, where S3
-    # answers 200 to an owner creating its bucket again "for legacy compatibility" (the other
-    # regions answer 409 BucketAlreadyOwnedByYou): CreateBucket, "Errors",
+    settings = await controls.new_bucket_settings(req)
+    # Égide is one region, us-east-1, where S3 answers 200 to an owner creating its bucket
+    # again "for legacy compatibility" (the other regions answer 409 BucketAlreadyOwnedByYou),
+    # and 409 BucketAlreadyExists to anyone else: CreateBucket, "Errors",
     # https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html
     try:
-        await store.create_bucket(req.bucket)
+        created = await store.create_bucket(req.bucket)
     except BucketExists:
+        await controls.check_recreate(req, req.bucket)
         return Response(200, {"location": f"/{req.bucket}"})  # its settings stay as they are
+    for name, value in settings.items():
+        await changes.put_bucket_setting(store, created, name, value)
+    assert req.access is not None
+    req.access.forget(req.bucket)
     if (req.head.header("x-amz-bucket-object-lock-enabled") or "").lower() == "true":
         await object_lock.enable_on_create(store, req.bucket)
     return Response(200, {"location": f"/{req.bucket}"})

@@ -8,6 +8,7 @@ import re
 from egide.domain import DeleteMarkerHit, ObjectVersion
 from egide.engine.store import ObjectStore
 from egide.s3 import bucketencryption, encryption, errors
+from egide.s3.controls import version_headers, with_version_headers
 from egide.s3.get import check_conditions
 from egide.s3.http import Request, Response
 from egide.s3.multipart import checksum_elements, part_number, server_checksum, upload_of
@@ -148,6 +149,7 @@ async def handle_copy_object(req: Request, store: ObjectStore) -> Response:
     # A source under a customer key copied onto itself changes its encryption whatever the
     # request asks (another key, or none): not the refused copy of an object to itself.
     headers = _metadata(req, source, same and source_key is None, sse)
+    headers = with_version_headers(headers, await version_headers(req, req.bucket))
     reader = await store.reader(source, 0, source.size - 1, source_key)
     version = await store.put_object(
         req.bucket, req.key, reader.__aiter__(), size=source.size, headers=headers,

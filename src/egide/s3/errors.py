@@ -221,3 +221,33 @@ MalformedTrailerError = _error(
     "The request contained trailing data that was not well-formed or did not conform to our "
     "published schema.",
 )
+
+# -- ACLs, Object Ownership, Public Access Block (s3/acl.py, s3/access.py, s3/ownership.py) --
+MalformedACLError = _error(
+    "MalformedACLError",
+    400,
+    "The XML you provided was not well-formed or did not validate against our published schema.",
+)
+UnresolvableGrantByEmailAddress = _error(
+    "UnresolvableGrantByEmailAddress",
+    400,
+    "The e-mail address you provided does not match any account on record.",
+)
+AccessControlListNotSupported = _error(
+    "AccessControlListNotSupported", 400, "The bucket does not allow ACLs"
+)
+InvalidBucketAclWithObjectOwnership = _error(
+    "InvalidBucketAclWithObjectOwnership",
+    400,
+    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+)
+OwnershipControlsNotFoundError = _error(
+    "OwnershipControlsNotFoundError",
+    404,
+    "The bucket ownership controls were not found",
+)
+NoSuchPublicAccessBlockConfiguration = _error(
+    "NoSuchPublicAccessBlockConfiguration",
+    404,
+    "The public access block configuration was not found",
+)

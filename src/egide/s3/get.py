@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email.utils import parsedate_to_datetime
 
-from egide.domain import ObjectVersion
+from egide.domain import ACL_HEADER, OWNER_HEADER, ObjectVersion
 from egide.engine.customer_keys import FINGERPRINT_HEADER
 from egide.engine.store import ObjectStore
 from egide.s3 import encryption, errors, tagging
@@ -117,7 +117,7 @@ def object_response_headers(version: ObjectVersion) -> dict[str, str]:
         name: value
         for name, value in version.headers.items()
         if not name.startswith("x-amz-checksum-")
-        and name not in (tagging.HEADER, FINGERPRINT_HEADER)
+        and name not in (tagging.HEADER, FINGERPRINT_HEADER, OWNER_HEADER, ACL_HEADER)
     }
     if count := tagging.tag_count(version.headers):
         headers[tagging.COUNT_HEADER] = str(count)

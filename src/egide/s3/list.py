@@ -9,7 +9,7 @@ from urllib.parse import quote
 from egide.engine.listing import Listing
 from egide.engine.store import ObjectStore
 from egide.s3 import errors
-from egide.s3.bucket import OWNER
+from egide.s3.controls import OwnerXml, owners_in
 from egide.s3.http import Request, Response
 from egide.s3.xml import document, element, iso8601
 from egide.web.request import RequestHead
@@ -53,15 +53,14 @@ def encoded(value: str, encoding: str) -> str:
     return quote(value, safe="/") if encoding else value
 
 
-def _entries(listing: Listing, encoding: str, fetch_owner: bool) -> str:
-    owner = f"<Owner>{OWNER}</Owner>" if fetch_owner else ""
+def _entries(listing: Listing, encoding: str, owner_xml: OwnerXml | None) -> str:
     parts = [
         "<Contents>"
         + element("Key", encoded(v.key, encoding))
         + element("LastModified", iso8601(v.last_modified))
         + element("ETag", f'"{v.etag}"')
         + element("Size", v.size)
-        + owner
+        + (f"<Owner>{owner_xml(v.headers)}</Owner>" if owner_xml else "")
         + element("StorageClass", "STANDARD")
         + "</Contents>"
         for v in listing.objects
@@ -123,7 +122,11 @@ async def handle_list_objects_v2(req: Request, store: ObjectStore) -> Response:
         + (element("ContinuationToken", token) if token is not None else "")
         + (element("NextContinuationToken", _token(listing)) if listing.truncated else "")
         + (element("StartAfter", encoded(start_after, encoding)) if start_after else "")
-        + _entries(listing, encoding, head.query_value("fetch-owner") == "true")
+        + _entries(
+            listing,
+            encoding,
+            await owners_in(req) if head.query_value("fetch-owner") == "true" else None,
+        )
     )
     return Response(200, {"content-type": "application/xml"}, document("ListBucketResult", inner))
 
@@ -154,6 +157,6 @@ async def handle_list_objects(req: Request, store: ObjectStore) -> Response:
         + (element("Delimiter", encoded(delimiter, encoding)) if delimiter else "")
         + encoding_element
         + element("IsTruncated", listing.truncated)
-        + _entries(listing, encoding, True)
+        + _entries(listing, encoding, await owners_in(req))
     )
     return Response(200, {"content-type": "application/xml"}, document("ListBucketResult", inner))

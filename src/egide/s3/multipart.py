@@ -24,7 +24,7 @@ from egide.engine.store import ObjectStore
 from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm
 from egide.s3.body import read_small_body
-from egide.s3.bucket import OWNER
+from egide.s3.controls import owners_in, version_headers
 from egide.s3.http import Request, Response
 from egide.s3.put import BodyChecks, check_key, check_length, object_headers, write_condition
 from egide.s3.xml import document, element, iso8601, parse
@@ -126,6 +126,7 @@ async def handle_create(req: Request, store: ObjectStore) -> Response:
     check_key(req.key)
     sse = await bucketencryption.write_encryption(req.head, req.bucket, store)
     headers = object_headers(req.head) | sse.headers
+    headers.update(await version_headers(req, req.bucket))
     checksum = upload_checksum_headers(req.head)
     headers.update(checksum)
     upload = await store.multipart.create(req.bucket, req.key, headers, sse.key)
@@ -339,6 +340,7 @@ async def handle_list_parts(req: Request, store: ObjectStore) -> Response:
     parts = await store.multipart.list_parts(upload, marker, max_parts + 1)
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
+    owner = await owners_in(req)
     entries = "".join(
         "<Part>" + element("PartNumber", p.number)
         + element("LastModified", iso8601(p.last_modified))
@@ -350,7 +352,7 @@ async def handle_list_parts(req: Request, store: ObjectStore) -> Response:
         "ListPartsResult",
         element("Bucket", req.bucket) + element("Key", req.key)
         + element("UploadId", upload.upload_id.hex())
-        + f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"
+        + f"<Initiator>{owner(upload.headers)}</Initiator><Owner>{owner(upload.headers)}</Owner>"
         + element("StorageClass", "STANDARD") + element("PartNumberMarker", marker)
         + element("NextPartNumberMarker", parts[-1].number if parts else marker)
         + element("MaxParts", max_parts) + element("IsTruncated", truncated)
@@ -402,9 +404,10 @@ async def handle_list_uploads(req: Request, store: ObjectStore) -> Response:
         if len(batch) < 1000:
             break
         after = (batch[-1].key, batch[-1].upload_id)
+    owner = await owners_in(req)
     entries = "".join(
         "<Upload>" + element("Key", u.key) + element("UploadId", u.upload_id.hex())
-        + f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"
+        + f"<Initiator>{owner(u.headers)}</Initiator><Owner>{owner(u.headers)}</Owner>"
         + element("StorageClass", "STANDARD") + element("Initiated", iso8601(u.created))
         + _upload_checksum_elements(u) + "</Upload>"
         for u in uploads

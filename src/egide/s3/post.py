@@ -25,6 +25,7 @@ from egide.engine.store import ObjectStore
 from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
+from egide.s3.controls import version_headers
 from egide.s3.http import Request, Response
 from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
 from egide.s3.xml import document, element
@@ -149,11 +150,12 @@ def _boundary(head: RequestHead) -> bytes:
 
 async def _verify(
     fields: dict[str, str], bucket: str, secrets: SecretCache
-) -> tuple[PostPolicy, str]:
+) -> tuple[PostPolicy | None, str | None]:
     """Signature, expiry and conditions of the form's policy (the size is checked later), and
-    the access key that signed it."""
+    the access key that signed it; (None, None) for an unsigned form (the anonymous caller,
+    allowed only where a bucket policy or ACL lets everyone write)."""
     if not any(name in fields for name in ("policy", "x-amz-signature", "x-amz-credential")):
-        raise errors.AccessDenied("Anonymous access is not allowed: sign your POST policy.")
+        return None, None
     if not fields.get("policy"):
         raise post_policy.missing_field("policy")
     credential = post_policy.credential(fields)
@@ -225,7 +227,7 @@ async def handle_post_object(
     spool_dir: Path | None,
     scheme: str,
     secrets: SecretCache,
-    authorize: Callable[[str, str, str], Awaitable[None]],
+    authorize: Callable[[str | None, str, str], Awaitable[None]],
 ) -> Response:
     """`spool_dir` receives the file while it arrives (see below); `scheme` makes the
     object's Location URL; `authorize(access_key, bucket, key)` is asked once the policy's
@@ -258,7 +260,12 @@ async def handle_post_object(
     sse = await bucketencryption.write_encryption(form_head, req.bucket, store)
     headers = object_headers(form_head) | sse.headers
     await store.bucket(req.bucket)  # fail before receiving the file, not after
-    bounds = policy.length_range()
+    # The form's signer owns what it uploads; its `acl` field is the x-amz-acl of a PUT.
+    if access_key is not None:
+        req.principal = secrets.principal(access_key)
+    acl = {"x-amz-acl": fields["acl"]} if "acl" in fields else {}
+    headers.update(await version_headers(req, req.bucket, RequestHead("POST", "/", headers=acl)))
+    bounds = policy.length_range() if policy is not None else None
     limit = min(bounds[1], MAX_OBJECT_SIZE) if bounds else MAX_OBJECT_SIZE
     # store.put_object needs the size before the first byte, and a form does not say how
     # large its file is (Content-Length covers the whole form, and what follows the file is
@@ -267,7 +274,8 @@ async def handle_post_object(
     # checked against content-length-range as it grows, then streamed into the store.
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         size = await _spool(form, chunks, spool, limit)
-        policy.check_length(size)
+        if policy is not None:
+            policy.check_length(size)
         spool.seek(0)
         version = await store.put_object(
             req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key

@@ -8,6 +8,7 @@ from egide.engine.writer import Hasher
 from egide.s3 import bucketencryption, encryption, errors
 from egide.s3.auth.checksums import Checksum, requested_checksum, verify
 from egide.s3.body import content_md5
+from egide.s3.controls import version_headers
 from egide.s3.http import Request, Response
 from egide.s3.object_lock import lock_request
 from egide.s3.tagging import stored_tagging
@@ -163,6 +164,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     length = check_length(req.head)
     condition = write_condition(req.head)
     headers = object_headers(req.head) | sse.headers
+    headers.update(await version_headers(req, req.bucket))
     checks = BodyChecks(req)
 
     async def before_commit(etag: str) -> None:

@@ -66,6 +66,16 @@ class Endpoint(Enum):
     COMPLETE_MULTIPART_UPLOAD = "CompleteMultipartUpload"
     ABORT_MULTIPART_UPLOAD = "AbortMultipartUpload"
     LIST_PARTS = "ListParts"
+    GET_BUCKET_ACL = "GetBucketAcl"
+    PUT_BUCKET_ACL = "PutBucketAcl"
+    GET_OBJECT_ACL = "GetObjectAcl"
+    PUT_OBJECT_ACL = "PutObjectAcl"
+    GET_OWNERSHIP_CONTROLS = "GetBucketOwnershipControls"
+    PUT_OWNERSHIP_CONTROLS = "PutBucketOwnershipControls"
+    DELETE_OWNERSHIP_CONTROLS = "DeleteBucketOwnershipControls"
+    GET_PUBLIC_ACCESS_BLOCK = "GetPublicAccessBlock"
+    PUT_PUBLIC_ACCESS_BLOCK = "PutPublicAccessBlock"
+    DELETE_PUBLIC_ACCESS_BLOCK = "DeletePublicAccessBlock"
     #: A CORS preflight (OPTIONS): answered from the bucket's rules, without a signature.
     PREFLIGHT = "Preflight"
 
@@ -151,6 +161,16 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
     (_BUCKET, "GET", ("versions",)): Endpoint.LIST_OBJECT_VERSIONS,
     (_BUCKET, "GET", ("uploads",)): Endpoint.LIST_MULTIPART_UPLOADS,
     (_BUCKET, "POST", ("delete",)): Endpoint.DELETE_OBJECTS,
+    (_BUCKET, "GET", ("acl",)): Endpoint.GET_BUCKET_ACL,
+    (_BUCKET, "PUT", ("acl",)): Endpoint.PUT_BUCKET_ACL,
+    (_BUCKET, "GET", ("ownershipControls",)): Endpoint.GET_OWNERSHIP_CONTROLS,
+    (_BUCKET, "PUT", ("ownershipControls",)): Endpoint.PUT_OWNERSHIP_CONTROLS,
+    (_BUCKET, "DELETE", ("ownershipControls",)): Endpoint.DELETE_OWNERSHIP_CONTROLS,
+    (_BUCKET, "GET", ("publicAccessBlock",)): Endpoint.GET_PUBLIC_ACCESS_BLOCK,
+    (_BUCKET, "PUT", ("publicAccessBlock",)): Endpoint.PUT_PUBLIC_ACCESS_BLOCK,
+    (_BUCKET, "DELETE", ("publicAccessBlock",)): Endpoint.DELETE_PUBLIC_ACCESS_BLOCK,
+    (_OBJECT, "GET", ("acl",)): Endpoint.GET_OBJECT_ACL,
+    (_OBJECT, "PUT", ("acl",)): Endpoint.PUT_OBJECT_ACL,
     (_OBJECT, "PUT", ()): Endpoint.PUT_OBJECT,
     (_OBJECT, "PUT", ("copy",)): Endpoint.COPY_OBJECT,
     (_OBJECT, "GET", ()): Endpoint.GET_OBJECT,
@@ -178,7 +198,7 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
 _TAKES_VERSION_ID = frozenset(
     {
         Endpoint.GET_OBJECT, Endpoint.HEAD_OBJECT, Endpoint.DELETE_OBJECT,
-        Endpoint.GET_OBJECT_ATTRIBUTES,
+        Endpoint.GET_OBJECT_ATTRIBUTES, Endpoint.GET_OBJECT_ACL, Endpoint.PUT_OBJECT_ACL,
         Endpoint.GET_OBJECT_TAGGING, Endpoint.PUT_OBJECT_TAGGING, Endpoint.DELETE_OBJECT_TAGGING,
         Endpoint.GET_OBJECT_RETENTION, Endpoint.PUT_OBJECT_RETENTION,
         Endpoint.GET_OBJECT_LEGAL_HOLD, Endpoint.PUT_OBJECT_LEGAL_HOLD, Endpoint.PREFLIGHT,

@@ -12,7 +12,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.versioning import VERSIONING
 from egide.s3 import errors
 from egide.s3.body import read_small_body
-from egide.s3.bucket import OWNER
+from egide.s3.controls import OwnerXml, owners_in
 from egide.s3.http import Request, Response
 from egide.s3.list import encoded, max_keys_of, url_encoding
 from egide.s3.xml import document, element, iso8601, parse
@@ -50,7 +50,7 @@ async def handle_put_bucket_versioning(req: Request, store: ObjectStore) -> Resp
     return Response(200)
 
 
-def _entry(version: ObjectVersion, latest: bool, encoding: str) -> str:
+def _entry(version: ObjectVersion, latest: bool, encoding: str, owner: OwnerXml) -> str:
     common = (
         element("Key", encoded(version.key, encoding))
         + element("VersionId", version.s3_version_id)
@@ -58,12 +58,12 @@ def _entry(version: ObjectVersion, latest: bool, encoding: str) -> str:
         + element("LastModified", iso8601(version.last_modified))
     )
     if version.delete_marker:
-        return f"<DeleteMarker>{common}<Owner>{OWNER}</Owner></DeleteMarker>"
+        return f"<DeleteMarker>{common}<Owner>{owner(version.headers)}</Owner></DeleteMarker>"
     return (
         f"<Version>{common}"
         + element("ETag", f'"{version.etag}"')
         + element("Size", version.size)
-        + f"<Owner>{OWNER}</Owner>"
+        + f"<Owner>{owner(version.headers)}</Owner>"
         + element("StorageClass", "STANDARD")
         + "</Version>"
     )
@@ -92,6 +92,7 @@ async def handle_list_object_versions(req: Request, store: ObjectStore) -> Respo
         next_markers = element("NextKeyMarker", encoded(listing.next_key or "", encoding))
         if listing.next_version is not None:
             next_markers += element("NextVersionIdMarker", listing.next_version.s3_version_id)
+    owner = await owners_in(req)
     inner = (
         element("Name", req.bucket)
         + element("Prefix", encoded(prefix, encoding))
@@ -102,7 +103,7 @@ async def handle_list_object_versions(req: Request, store: ObjectStore) -> Respo
         + (element("Delimiter", encoded(delimiter, encoding)) if delimiter else "")
         + encoding_element
         + element("IsTruncated", listing.truncated)
-        + "".join(_entry(v, latest, encoding) for v, latest in listing.versions)
+        + "".join(_entry(v, latest, encoding, owner) for v, latest in listing.versions)
         + "".join(
             f"<CommonPrefixes>{element('Prefix', encoded(p, encoding))}</CommonPrefixes>"
             for p in listing.prefixes

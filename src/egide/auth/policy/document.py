@@ -113,10 +113,17 @@ class Plan:
     """The statements of a policy that speak of one action, and their resources tested at once:
     one expression of optional lookaheads, group i set when statement i's fixed patterns match."""
 
-    __slots__ = ("_probe", "_variables", "statements")
+    __slots__ = ("_probe", "_variables", "condition_keys", "statements")
 
     def __init__(self, statements: tuple[Statement, ...]) -> None:
         self.statements = statements
+        #: Every condition key these statements test, lowercased (what a request must carry).
+        self.condition_keys = frozenset(
+            clause.key.lower()
+            for s in statements
+            if s.condition is not None
+            for clause in s.condition.clauses
+        )
         probes = "".join(f"(?:(?=({s.resource.fixed_source or '(?!)'})\\Z)|)" for s in statements)
         self._probe = re.compile(probes, re.DOTALL)
         self._variables = tuple(
