@@ -280,11 +280,12 @@ def test_public_read_write_takes_unsigned_forms_and_lists_stay_own(
     assert code(s3.create_bucket, **again) == "BucketAlreadyExists"
 
 
-def test_policy_status_counts_public_acls(alice: Any) -> None:
-    """GetBucketPolicyStatus says IsPublic for a public bucket ACL too (as RGW does), and
-    answers false, not 404, for a bucket with no policy."""
+def test_policy_status_is_the_bucket_policys_alone(alice: Any) -> None:
+    """GetBucketPolicyStatus speaks of the bucket policy, as AWS's: a bucket without one is
+    404 NoSuchBucketPolicy, whatever its ACL (RGW answers false and counts public ACLs)."""
     s3 = alice[0]
     _bucket(s3, "status-b")
-    assert s3.get_bucket_policy_status(Bucket="status-b")["PolicyStatus"] == {"IsPublic": False}
     s3.put_bucket_acl(Bucket="status-b", ACL="authenticated-read")
+    assert code(s3.get_bucket_policy_status, Bucket="status-b") == "NoSuchBucketPolicy"
+    s3.put_bucket_policy(Bucket="status-b", Policy=public_read("status-b"))
     soon(lambda: s3.get_bucket_policy_status(Bucket="status-b")["PolicyStatus"]["IsPublic"])

@@ -95,14 +95,10 @@ async def handle_delete_bucket_policy(req: Request, store: ObjectStore) -> Respo
 
 
 async def handle_get_bucket_policy_status(req: Request, store: ObjectStore) -> Response:
-    """IsPublic: the policy allows everyone, or (as RGW answers, and s3-tests expects) the
-    bucket ACL grants AllUsers or AuthenticatedUsers where ACLs count; no policy is no error."""
-    assert req.bucket is not None
-    text = await changes.bucket_setting(store, await store.bucket(req.bucket), SETTING)
-    public = bool(text) and is_public(compiled(text or "", req.bucket))
-    facts = None if req.access is None else await req.access.facts(req.bucket)
-    if facts is not None and facts.acls_enabled and not facts.blocks("IgnorePublicAcls"):
-        public = public or facts.acl.public
+    """IsPublic: the bucket policy allows everyone. The status is the policy's alone, as AWS's
+    (a bucket without one is 404 NoSuchBucketPolicy, whatever its ACL; RGW answers false and
+    counts public ACLs: docs/compatibility.md)."""
+    public = is_public(compiled(await _text(req, store), req.bucket or ""))
     body = document("PolicyStatus", element("IsPublic", "true" if public else "false"))
     return Response(200, {"content-type": "application/xml"}, body)
 
