@@ -38,7 +38,7 @@ BODY = os.urandom(4096)
 CONTEXT = RequestContext(request_time=datetime.now(UTC), source_ip="10.1.2.3")
 
 
-def bucket_policy(statements: int) -> str:
+def bucket_policy(statements: int, bucket: str = "b") -> str:
     """`statements` statements, as a real bucket's: denials for other networks, prefixes and
     users, allowances for others' prefixes; the last one grants the bench's user."""
     made = []
@@ -47,11 +47,11 @@ def bucket_policy(statements: int) -> str:
             "Sid": f"S{i}", "Effect": "Deny" if i % 2 else "Allow",
             "Principal": {"AWS": f"arn:aws:iam::123456789012:user/other{i}"},
             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": f"arn:aws:s3:::b/team{i}/*",
+            "Resource": f"arn:aws:s3:::{bucket}/team{i}/*",
             "Condition": {"IpAddress": {"aws:SourceIp": f"192.168.{i}.0/24"}},
         })  # fmt: skip
     made.append({"Sid": "Bench", "Effect": "Allow", "Principal": "*",
-                 "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/*",
+                 "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"arn:aws:s3:::{bucket}/*",
                  "Condition": {"Bool": {"aws:SecureTransport": "false"}}})  # fmt: skip
     return json.dumps({"Version": "2012-10-17", "Statement": made})
 
