@@ -561,8 +561,10 @@ def pytest_command(
         cmd += ["-m", markers]
     if keyword:
         cmd += ["-k", keyword]
+    # Node ids are relative to the suite's root (pytest's rootdir, the run's cwd): an absolute
+    # path deselects nothing.
     for name in deselected:
-        cmd += ["--deselect", str(functional / name)]
+        cmd += ["--deselect", f"{functional.parent.name}/{functional.name}/{name}"]
     if workers > 1:
         cmd += ["-n", str(workers)]
     if plugin:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -184,3 +185,21 @@ def test_marker_expression() -> None:
     assert s3t.marker_expression(["a", "b"], None) == "not a and not b"
     assert s3t.marker_expression(["a"], "x or y") == "not a and (x or y)"
     assert s3t.marker_expression([], None) == ""
+
+
+def test_the_profile_deselects_what_it_names(tmp_path: Path) -> None:
+    """The node ids given to --deselect are the suite's own (relative to its root, where the
+    run starts): pytest, run as the script runs it, leaves the named test out."""
+    functional = tmp_path / "s3tests" / "functional"
+    functional.mkdir(parents=True)
+    tests = "def test_kept():\n    pass\n\n\ndef test_out():\n    pass\n"
+    (functional / "test_s3.py").write_text(tests)
+    cmd = s3t.pytest_command(
+        Path(sys.executable), functional, tmp_path / "junit.xml", markers="", keyword=None,
+        ignored=[], timeout=60, workers=1, plugin=False, extra=["-p", "no:randomly"],
+        files=["test_s3.py"], deselected=["test_s3.py::test_out"],
+    )  # fmt: skip
+    cmd = [c for c in cmd if not c.startswith("--timeout")] + ["--collect-only"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert "test_kept" in done.stdout and "test_out" not in done.stdout, done.stdout
+    assert "1 deselected" in done.stdout
