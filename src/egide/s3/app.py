@@ -39,6 +39,7 @@ from egide.s3 import (
     copy,
     cors,
     delete,
+    denials,
     errors,
     get,
     lifecycle,
@@ -231,13 +232,11 @@ class S3App:
                 )
                 context = context_of(call, now)
                 context.keys.update(actions.condition_keys(target, head, signed))
-                if target.endpoint is not Endpoint.DELETE_OBJECTS:  # authorized key by key
-                    await self.authorizer.authorize(
-                        principal, actions.action(target, head),
-                        actions.resource(target.bucket, target.key), context,
-                    )  # fmt: skip
-                for also, on in actions.also_asked(target, head):
-                    await self.authorizer.authorize(principal, also, on, context)
+                asked = [] if target.endpoint is Endpoint.DELETE_OBJECTS else [  # key by key
+                    (actions.action(target, head), actions.resource(target.bucket, target.key))
+                ]  # fmt: skip
+                for action, resource in asked + actions.also_asked(target, head):
+                    await self._authorize(principal, action, resource, context)
                 access_key = None if auth is None else auth.access_key
                 asking.set(access_key)  # who asked, in the engine's events (None: anonymous)
                 if head.header("x-amz-trailer") or head.header("x-amz-sdk-checksum-algorithm"):
@@ -269,6 +268,20 @@ class S3App:
             response = self._error(errors.S3Error(), head, request_id, exchange)
         await cors.add_cors_headers(response, head, target, self.store)
         await send_response(response, call, send)
+
+    async def _authorize(
+        self, principal: Principal, action: str, resource: str, context: RequestContext
+    ) -> None:
+        """Authorize; a refusal is answered 404 where S3 answers it (egide.s3.denials)."""
+        try:
+            await self.authorizer.authorize(principal, action, resource, context)
+        except AccessDenied:
+            absent = await denials.explain(
+                self.store, self.authorizer, principal, action, resource, context
+            )
+            if absent is None:
+                raise
+            raise absent from None
 
     def _may(
         self, principal: Principal, context: RequestContext
