@@ -47,13 +47,16 @@ def steps(catalog: SQLiteCatalog, call: Callable[[], Coroutine[Any, Any, object]
         count += 1
         return 0
 
-    db = catalog._db
-    assert db is not None
-    db.set_progress_handler(tick, 100)
+    connections = [catalog._db, catalog._reader]  # the writer's thread, and probes' reader
+    for db in connections:
+        assert db is not None
+        db.set_progress_handler(tick, 100)
     try:
         run(call())
     finally:
-        db.set_progress_handler(None, 100)
+        for db in connections:
+            assert db is not None
+            db.set_progress_handler(None, 100)
     return count
 
 

@@ -15,6 +15,11 @@ from egide.catalog.sqlite.rows import _VERSION_COLUMNS, _Commit, _select_version
 from egide.clock import Clock
 from egide.domain import DomainError, KeyNotFound, ObjectVersion, WriteCondition
 
+#: Listing rows up to which a query is a probe: read at once on the reader connection, like
+#: get_object, instead of a hop to the catalog thread (a delimiter listing makes one probe
+#: per common prefix, and the hop costs more than the probe).
+PROBE = 8
+
 
 class SQLiteVersions(SQLiteConnection):
     """`catalog.versions.VersionCatalog`. Versions are group-committed: every version waiting while
@@ -248,7 +253,7 @@ class SQLiteVersions(SQLiteConnection):
             args.append(limit)
             return [(_version(row), bool(row[-1])) for row in db.execute(sql, args)]
 
-        return await self._call(run)
+        return self._read(run) if limit <= PROBE else await self._call(run)
 
     async def list_objects(
         self,
@@ -279,4 +284,4 @@ class SQLiteVersions(SQLiteConnection):
             args.append(limit)
             return [_version(row) for row in db.execute(sql, args)]
 
-        return await self._call(run)
+        return self._read(run) if limit <= PROBE else await self._call(run)
