@@ -1,7 +1,10 @@
 """Listing current objects with prefix, delimiter and resumption, as ListObjects defines it.
 
 Keys sharing a prefix up to the delimiter roll up into one common prefix; the catalog is then
-asked to skip past that prefix instead of reading every key below it.
+asked to skip past that prefix instead of reading every key below it. After a skip the catalog
+is asked for one row (one index probe: the next key, which may well open the next common
+prefix), and for more rows while they keep being keys: a delimiter listing reads about one row
+per common prefix, however many keys each holds (docs/performance.md, "Listings").
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ from egide.catalog.rules import prefix_end
 from egide.domain import ObjectVersion
 
 _PAGE = 1000
+#: How much the rows asked for grow while every row read is a key listed (1, 8, 64, 512, …).
+GROWTH = 8
+
+
+def first_size(delimiter: str) -> int:
+    """Rows to ask for first: with a delimiter one probe (it may open a common prefix)."""
+    return 1 if delimiter else _PAGE
 
 
 @dataclass
@@ -49,14 +59,17 @@ async def list_objects(
         if cursor is None:
             return result
     entries = 0
+    size = first_size(delimiter)
     while True:
-        rows = await catalog.list_objects(bucket_id, prefix, cursor, _PAGE, inclusive=inclusive)
+        # One row more than the page holds tells whether it is truncated.
+        want = min(size, _PAGE, max_keys - entries + 1)
+        rows = await catalog.list_objects(bucket_id, prefix, cursor, want, inclusive=inclusive)
         inclusive = False
         for version in rows:
             common = common_prefix(version.key, prefix, delimiter)
             if common is not None and after is not None and common <= after:
                 # Resuming (start-after) inside this common prefix: it was already returned.
-                cursor, inclusive = prefix_end(common), True
+                cursor, inclusive, size = prefix_end(common), True, 1
                 break
             if entries == max_keys:
                 result.truncated = True
@@ -65,14 +78,15 @@ async def list_objects(
             if common is not None:
                 result.prefixes.append(common)
                 result.last, result.last_is_prefix = common, True
-                cursor, inclusive = prefix_end(common), True
+                cursor, inclusive, size = prefix_end(common), True, 1
                 break
             result.objects.append(version)
             result.last, result.last_is_prefix = version.key, False
             cursor = version.key
         else:
-            if len(rows) < _PAGE:
+            if len(rows) < want:
                 return result
+            size *= GROWTH
         if cursor is None:
             return result
 

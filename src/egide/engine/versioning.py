@@ -16,7 +16,7 @@ from typing import Any, Literal
 from egide.catalog.base import Catalog
 from egide.catalog.rules import prefix_end
 from egide.domain import ObjectLockNotEnabled, ObjectVersion
-from egide.engine.listing import common_prefix
+from egide.engine.listing import GROWTH, common_prefix, first_size
 
 VERSIONING = "versioning"
 OBJECT_LOCK = "object-lock"
@@ -121,12 +121,14 @@ async def list_versions(
         return result
     after: tuple[str, int] | None = (key_marker, after_seq) if key_marker is not None else None
     entries = 0
+    size = first_size(delimiter)  # one probe after each skip, growing while rows are listed
     while True:
-        rows = await catalog.list_versions(bucket_id, prefix, after, _PAGE)
+        want = min(size, _PAGE, max_keys - entries + 1)
+        rows = await catalog.list_versions(bucket_id, prefix, after, want)
         for version, latest in rows:
             common = common_prefix(version.key, prefix, delimiter)
             if common is not None and key_marker is not None and common <= key_marker:
-                after = _past(common)  # resuming inside a prefix already returned
+                after, size = _past(common), 1  # resuming inside a prefix already returned
                 break
             if entries == max_keys:
                 result.truncated = True
@@ -135,14 +137,15 @@ async def list_versions(
             if common is not None:
                 result.prefixes.append(common)
                 result.next_key, result.next_version = common, None
-                after = _past(common)
+                after, size = _past(common), 1
                 break
             result.versions.append((version, latest))
             result.next_key, result.next_version = version.key, version
             after = (version.key, version.seq)
         else:
-            if len(rows) < _PAGE:
+            if len(rows) < want:
                 return result
+            size *= GROWTH
         if after is None:
             return result
 

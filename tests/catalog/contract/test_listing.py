@@ -258,3 +258,19 @@ async def test_list_versions_honours_prefix_and_limit(catalog: Catalog, bucket: 
     assert [v.key for v, _ in await versions_of(catalog, bucket, "%")] == []
     assert [v.key for v, _ in await versions_of(catalog, bucket, "", 3)] == ORDERED[:3]
     assert [v.key for v, _ in await versions_of(catalog, bucket)] == ORDERED
+
+
+async def test_list_versions_with_a_prefix_and_a_position(catalog: Catalog, bucket: Bucket) -> None:
+    """The position may sort before the prefix (it then bounds nothing), at a key under it, or
+    past every key under it."""
+    await commit_keys(catalog, bucket, ORDERED)
+
+    async def after(prefix: str, position: tuple[str, int]) -> list[str]:
+        return [v.key for v, _ in await catalog.list_versions(bucket.id, prefix, position, 100)]
+
+    assert await after("a", ("0", 0)) == ORDERED[1:9]
+    assert await after("a", ("a", 0)) == ORDERED[2:9]
+    assert await after("a", ("a", 2**62)) == ORDERED[1:9]
+    assert await after("a", ("a0", 0)) == ["aB", "a_", "ab"]
+    assert await after("a/", ("a", 0)) == ["a/b"]
+    assert await after("a", ("b", 0)) == []

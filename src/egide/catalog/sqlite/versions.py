@@ -15,6 +15,11 @@ from egide.catalog.sqlite.rows import _VERSION_COLUMNS, _Commit, _select_version
 from egide.clock import Clock
 from egide.domain import DomainError, KeyNotFound, ObjectVersion, WriteCondition
 
+#: Listing rows up to which a query is a probe: read at once on the reader connection, like
+#: get_object, instead of a hop to the catalog thread (a delimiter listing makes one probe
+#: per common prefix, and the hop costs more than the probe).
+PROBE = 8
+
 
 class SQLiteVersions(SQLiteConnection):
     """`catalog.versions.VersionCatalog`. Versions are group-committed: every version waiting while
@@ -229,12 +234,15 @@ class SQLiteVersions(SQLiteConnection):
         the key; a seq above every real one: from the key's newest)."""
 
         def run(db: sqlite3.Connection) -> list[tuple[ObjectVersion, bool]]:
+            # One lower bound, the further of prefix and cursor: SQLite seeks the index to it
+            # (given two, it seeks to one and scans every key up to the other).
+            lower = prefix if after is None else max(prefix, after[0])
             sql = (
                 f"SELECT {_VERSION_COLUMNS}, o.version_id IS NOT NULL FROM versions v "
                 "LEFT JOIN objects o ON o.bucket_id = v.bucket_id AND o.key = v.key "
                 "AND o.version_id = v.version_id WHERE v.bucket_id = ? AND v.key >= ?"
             )
-            args: list[object] = [bucket_id, prefix]
+            args: list[object] = [bucket_id, lower]
             if (end := prefix_end(prefix)) is not None:
                 sql += " AND v.key < ?"
                 args.append(end)
@@ -245,7 +253,7 @@ class SQLiteVersions(SQLiteConnection):
             args.append(limit)
             return [(_version(row), bool(row[-1])) for row in db.execute(sql, args)]
 
-        return await self._call(run)
+        return self._read(run) if limit <= PROBE else await self._call(run)
 
     async def list_objects(
         self,
@@ -257,19 +265,23 @@ class SQLiteVersions(SQLiteConnection):
         inclusive: bool = False,
     ) -> list[ObjectVersion]:
         def run(db: sqlite3.Connection) -> list[ObjectVersion]:
+            # One lower bound, the further of prefix and cursor: SQLite seeks the primary key
+            # to it (given two, it seeks to one and scans every key up to the other). Python
+            # orders str by code point, as SQLite's BINARY collation orders UTF-8 bytes.
+            lower, strict = prefix, False
+            if after is not None and after >= prefix:
+                lower, strict = after, not inclusive
             sql = (
                 f"SELECT {_VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
-                "WHERE o.bucket_id = ? AND o.key >= ? AND v.delete_marker = 0"
+                f"WHERE o.bucket_id = ? AND o.key {'>' if strict else '>='} ? "
+                "AND v.delete_marker = 0"
             )
-            args: list[object] = [bucket_id, prefix]
+            args: list[object] = [bucket_id, lower]
             if (end := prefix_end(prefix)) is not None:
                 sql += " AND o.key < ?"
                 args.append(end)
-            if after is not None:
-                sql += " AND o.key >= ?" if inclusive else " AND o.key > ?"
-                args.append(after)
             sql += " ORDER BY o.key LIMIT ?"
             args.append(limit)
             return [_version(row) for row in db.execute(sql, args)]
 
-        return await self._call(run)
+        return self._read(run) if limit <= PROBE else await self._call(run)
