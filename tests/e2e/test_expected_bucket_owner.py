@@ -56,6 +56,9 @@ def test_the_expected_owner_must_be_the_buckets(shared_server: Server, tmp_path:
         )
     assert code(admin.head_object, Bucket="expected-owner", Key="new") == "404"  # not written
     assert admin.get_object(Bucket="expected-owner", Key="k")["Body"].read() == b"x"
+    # no bucket: nothing to protect, the request is answered as without the header
+    missing = {"Bucket": "expected-nowhere", "ExpectedBucketOwner": "111122223333"}
+    assert code(admin.list_objects_v2, **missing) == "NoSuchBucket"
 
 
 def test_a_copy_checks_its_sources_owner_too(shared_server: Server, tmp_path: Path) -> None:

@@ -289,16 +289,17 @@ class S3App:
         """x-amz-expected-bucket-owner (x-amz-source-expected-bucket-owner: a copy's source)
         must name the bucket's owner, or nothing is done: 403 AccessDenied, as S3 answers."""
         expected = head.header("x-amz-expected-bucket-owner")
+        creator = principal if target.endpoint is Endpoint.CREATE_BUCKET else None
         if (
             expected is not None
             and target.bucket is not None
-            and not await self.access.is_owner(target.bucket, expected.strip(), principal)
+            and not await self.access.is_owner(target.bucket, expected.strip(), creator)
         ):
             raise AccessDenied("The bucket is not owned by x-amz-expected-bucket-owner.")
         source = head.header("x-amz-source-expected-bucket-owner")
         if source is not None and head.header("x-amz-copy-source") is not None:
             bucket = copy.copy_source(head)[0]
-            if not await self.access.is_owner(bucket, source.strip(), principal):
+            if not await self.access.is_owner(bucket, source.strip(), None):
                 raise AccessDenied(
                     "The source bucket is not owned by x-amz-source-expected-bucket-owner."
                 )
