@@ -24,6 +24,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
 from tests.e2e.test_auth import Reply, send
 
@@ -418,3 +419,41 @@ def test_file_name_that_is_not_utf8_is_refused(
     )
     assert status == 400 and b"<Code>MalformedPOSTRequest</Code>" in reply
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_tagging_field_tags_the_object(s3: Any, poster: Any, bucket: str) -> None:
+    """The form's `tagging` field (a Tagging XML document) is the x-amz-tagging of a PUT:
+    read, checked, stored; never ignored."""
+    tagging = (
+        "<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag>"
+        "<Tag><Key>cost centre</Key><Value>42</Value></Tag></TagSet></Tagging>"
+    )
+    post = poster.generate_presigned_post(
+        bucket, "tagged", Fields={"tagging": tagging}, Conditions=[{"tagging": tagging}],
+        ExpiresIn=300,
+    )  # fmt: skip
+    assert _post(post, b"x").status_code == 204
+    tags = s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("cost centre", "42"), ("team", "blue")]
+    bad = "<Tagging><TagSet><Tag><Key>aws:no</Key><Value>x</Value></Tag></TagSet></Tagging>"
+    post = poster.generate_presigned_post(
+        bucket, "badly-tagged", Fields={"tagging": bad}, Conditions=[{"tagging": bad}],
+        ExpiresIn=300,
+    )  # fmt: skip
+    _expect(_post(post, b"x"), 400, "InvalidTag")
+    _expect(_post(post, b"x", tagging="<NotTagging/>"), 403, "AccessDenied")  # not as signed
+    garbled = "<Tagging><TagSet>"
+    post = poster.generate_presigned_post(
+        bucket, "garbled", Fields={"tagging": garbled}, Conditions=[{"tagging": garbled}],
+        ExpiresIn=300,
+    )  # fmt: skip
+    _expect(_post(post, b"x"), 400, "MalformedXML")
+    assert code_of(s3, bucket, "badly-tagged") == code_of(s3, bucket, "garbled") == "404"
+
+
+def code_of(s3: Any, bucket: str, key: str) -> str:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return "ok"

@@ -63,3 +63,17 @@ def test_the_s3_condition_keys_of_a_request() -> None:
         "s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "REST-QUERY-STRING",
     }  # fmt: skip
     assert keys("GET", "/b/k", (("versionId", "v1"),), signed=None) == {"s3:VersionId": "v1"}
+
+
+def test_an_sse_c_request_names_its_algorithm() -> None:
+    """s3:x-amz-server-side-encryption-customer-algorithm, so that a bucket policy can require
+    SSE-C (Null) or one algorithm (StringNotEquals) as on AWS; the key itself is never a key."""
+    sse_c = {
+        "x-amz-server-side-encryption-customer-algorithm": "AES256",
+        "x-amz-server-side-encryption-customer-key": "secret",
+        "x-amz-server-side-encryption-customer-key-md5": "md5",
+    }
+    head = RequestHead("PUT", "/b/k", (), sse_c)
+    assert condition_keys(route(head), head, None) == {
+        "s3:x-amz-server-side-encryption-customer-algorithm": "AES256"
+    }

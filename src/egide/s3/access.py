@@ -118,6 +118,7 @@ class Access:
         self._clock = clock
         self._users: _Held | None = None
         self._facts: dict[str, _Held] = {}
+        self._account: str | None = None
 
     # -- users --------------------------------------------------------------------------------
 
@@ -186,6 +187,24 @@ class Access:
             self._facts.clear()
         self._facts[bucket] = _Held(now, facts)
         return facts
+
+    async def is_owner(self, bucket: str, expected: str, creator: Principal | None) -> bool:
+        """Whether `expected` (x-amz-expected-bucket-owner) names the bucket's owner: the
+        organisation's account id (what AWS means by it) or the owner's canonical ID (the
+        Owner Égide shows). A bucket not there yet is its `creator`'s (CreateBucket); with no
+        creator, nothing is there to protect (the request is answered NoSuchBucket)."""
+        if self._account is None:
+            self._account = await self._store.identities.account_id()
+        if expected == self._account:
+            return True
+        facts = await self.facts(bucket)
+        if facts is not None:
+            owner: Owner | None = facts.owner
+        elif creator is None:
+            return True
+        else:
+            owner = await self.owner_of(creator)
+        return owner is not None and expected == owner.id
 
     # -- the decision's questions --------------------------------------------------------------
 

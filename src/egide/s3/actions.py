@@ -150,6 +150,9 @@ _HEADER_KEYS = {
     "x-amz-grant-full-control": "s3:x-amz-grant-full-control",
     "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
     "x-amz-server-side-encryption-aws-kms-key-id": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm": (
+        "s3:x-amz-server-side-encryption-customer-algorithm"
+    ),
     "x-amz-copy-source": "s3:x-amz-copy-source",
     "x-amz-metadata-directive": "s3:x-amz-metadata-directive",
     "x-amz-storage-class": "s3:x-amz-storage-class",

@@ -213,6 +213,7 @@ class S3App:
             elif target.endpoint is Endpoint.POST_OBJECT:
                 # A form upload carries its authorization in the body: post.py verifies the
                 # signed policy as the form streams in, then authorizes its signer.
+                await self._expect_owners(target, head, ANONYMOUS)
                 req = Request(head, target.bucket, target.key, raw.chunks(), request_id)
                 req.access = self.access
                 response = await post.handle_post_object(
@@ -232,6 +233,7 @@ class S3App:
                 )
                 context = context_of(call, now)
                 context.keys.update(actions.condition_keys(target, head, signed))
+                await self._expect_owners(target, head, principal)
                 asked = [] if target.endpoint is Endpoint.DELETE_OBJECTS else [  # key by key
                     (actions.action(target, head), actions.resource(target.bucket, target.key))
                 ]  # fmt: skip
@@ -282,6 +284,25 @@ class S3App:
             if absent is None:
                 raise
             raise absent from None
+
+    async def _expect_owners(self, target: Route, head: RequestHead, principal: Principal) -> None:
+        """x-amz-expected-bucket-owner (x-amz-source-expected-bucket-owner: a copy's source)
+        must name the bucket's owner, or nothing is done: 403 AccessDenied, as S3 answers."""
+        expected = head.header("x-amz-expected-bucket-owner")
+        creator = principal if target.endpoint is Endpoint.CREATE_BUCKET else None
+        if (
+            expected is not None
+            and target.bucket is not None
+            and not await self.access.is_owner(target.bucket, expected.strip(), creator)
+        ):
+            raise AccessDenied("The bucket is not owned by x-amz-expected-bucket-owner.")
+        source = head.header("x-amz-source-expected-bucket-owner")
+        if source is not None and head.header("x-amz-copy-source") is not None:
+            bucket = copy.copy_source(head)[0]
+            if not await self.access.is_owner(bucket, source.strip(), None):
+                raise AccessDenied(
+                    "The source bucket is not owned by x-amz-source-expected-bucket-owner."
+                )
 
     def _may(
         self, principal: Principal, context: RequestContext

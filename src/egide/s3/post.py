@@ -28,6 +28,7 @@ from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.controls import version_headers
 from egide.s3.http import Request, Response
 from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
+from egide.s3.tagging import MAX_OBJECT_TAGS, parse_tagging, with_tags
 from egide.s3.xml import document, element
 from egide.web.request import RequestHead
 
@@ -259,6 +260,9 @@ async def handle_post_object(
     form_head = RequestHead("POST", "/", headers=dict(fields))
     sse = await bucketencryption.write_encryption(form_head, req.bucket, store)
     headers = object_headers(form_head) | sse.headers
+    if "tagging" in fields:  # a Tagging XML document: the x-amz-tagging of a PUT
+        tags = parse_tagging(fields["tagging"].encode(), MAX_OBJECT_TAGS)
+        headers = with_tags(headers, tags)
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     # The form's signer owns what it uploads; its `acl` field is the x-amz-acl of a PUT.
     if access_key is not None:
