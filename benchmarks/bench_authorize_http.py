@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,7 +25,7 @@ from typing import Any
 
 import boto3
 from bench_authorize import bucket_policy
-from bench_sts import CONFIG, egide, free_port, rate
+from bench_sts import CONFIG, egide, free_port, rate, serving
 
 ADMIN, ADMIN_SECRET = "EGBENCHAUTHZ0001", "bench-authorize-secret-0001"
 BODY = os.urandom(4096)
@@ -48,19 +45,8 @@ def main() -> None:
             f'data_dir = "{root / "data"}"\nlisten = "127.0.0.1:{port}"\nworkers = 1\n'
             f'[[credentials]]\naccess_key = "{ADMIN}"\nsecret_key = "{ADMIN_SECRET}"\n'
         )
-        proc = subprocess.Popen([sys.executable, "-m", "egide", "serve", "--config", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        try:
-            for _ in range(300):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            measure(root, config, f"http://127.0.0.1:{port}", args)
-        finally:
-            proc.terminate()
-            proc.wait()
+        with serving(config, port) as endpoint:
+            measure(root, config, endpoint, args)
 
 
 def measure(root: Path, config: Path, endpoint: str, args: Any) -> None:

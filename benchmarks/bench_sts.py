@@ -25,8 +25,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,25 @@ def egide(config: Path, *args: str) -> str:
     return done.stdout
 
 
+@contextmanager
+def serving(config: Path, port: int) -> Iterator[str]:
+    """A throw-away `egide serve --config config` listening on `port`: its endpoint, once it
+    accepts connections; stopped on leaving."""
+    proc = subprocess.Popen([sys.executable, "-m", "egide", "serve", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def rate(calls: int, threads: int, one: Callable[[int], object]) -> float:
     began = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
@@ -111,20 +131,8 @@ def main() -> None:
             'roles = [{claim = "groups", value = "bench", role = "bench"}]\n'
             f'[[credentials]]\naccess_key = "{ACCESS}"\nsecret_key = "{SECRET}"\n'
         )
-        proc = subprocess.Popen([sys.executable, "-m", "egide", "serve", "--config", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        try:
-            endpoint = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with serving(config, port) as endpoint:
             measure(root, config, endpoint, issuer, args)
-        finally:
-            proc.terminate()
-            proc.wait()
 
 
 def measure(root: Path, config: Path, endpoint: str, issuer: Issuer, args: Any) -> None:
