@@ -126,6 +126,24 @@ def open_store(settings: Settings) -> ObjectStore:
     return store
 
 
+def open_rights(store: ObjectStore, settings: Settings) -> tuple[Access, PolicyDecision]:
+    """What decides a request's rights over `store` (identity and bucket policies, owners and
+    ACLs): the server's, and the one `egide sql` checks every object of a query with."""
+    policies = BucketPolicies(store, clock=store.clock)
+    access = Access(
+        store, policies=policies, clock=store.clock,
+        default_ownership=settings.default_object_ownership,
+    )  # fmt: skip
+    decide = PolicyDecision(
+        store.catalog, bucket_policy=policies, grants=access.grants,
+        restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
+    )  # fmt: skip
+    # A change of rights made through this process applies here at once (elsewhere within 1 s).
+    for cache in (decide, policies):
+        store.events.subscribe(cache.forget)
+    return access, decide
+
+
 def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontDoor:
     """The front door of one server process, over a prepared data directory: the S3 API for
     every path, the admin API under /_egide/admin/, one secret cache and one `authorizer`
@@ -154,18 +172,8 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
             )
         )
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
-    policies = BucketPolicies(store, clock=store.clock)
-    access = Access(
-        store, policies=policies, clock=store.clock,
-        default_ownership=settings.default_object_ownership,
-    )  # fmt: skip
-    decide = PolicyDecision(
-        store.catalog, bucket_policy=policies, grants=access.grants,
-        restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
-    )  # fmt: skip
-    # A change of rights made through this worker applies here at once (elsewhere within 1 s).
-    for cache in (secrets, decide, policies):
-        store.events.subscribe(cache.forget)
+    access, decide = open_rights(store, settings)
+    store.events.subscribe(secrets.forget)
     authorizer = authorizer or Authorizer(decide)
     sts = StsApp(
         store.catalog, store.keyring, secrets, authorizer, clock=store.clock,

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from fsspec import AbstractFileSystem
 
-from egide.analytics.access import ObjectAccess
+from egide.analytics.access import ObjectAccess, QueryAccessDenied
 from egide.analytics.bridge import Bridge
 from egide.domain import BucketNotFound, KeyNotFound, ObjectVersion, Part, Upload
 
@@ -128,12 +128,21 @@ class EgideFileSystem(AbstractFileSystem):  # type: ignore[misc]
             except BucketNotFound:
                 raise FileNotFoundError(path) from None
             return _dir_info(bucket)
+        refused: QueryAccessDenied | None = None
         try:
             return _file_info(bucket, self.version(path))
         except FileNotFoundError:
             pass
-        if self._first(bucket, key.rstrip("/") + "/"):
-            return _dir_info(f"{bucket}/{key.rstrip('/')}")
+        except QueryAccessDenied as exc:  # it may still be a "directory" the caller may list
+            refused = exc
+        try:
+            if self._first(bucket, key.rstrip("/") + "/"):
+                return _dir_info(f"{bucket}/{key.rstrip('/')}")
+        except QueryAccessDenied:
+            if refused is None:
+                raise
+        if refused is not None:
+            raise refused
         raise FileNotFoundError(path)
 
     def _first(self, bucket: str, prefix: str) -> bool:
@@ -191,15 +200,14 @@ class EgideFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if not bucket:
             return super().find(path, maxdepth, withdirs, detail, **kwargs)
         found: dict[str, dict[str, Any]] = {}
-        if key:
-            try:
-                info = _file_info(bucket, self.version(path))
-                found[info["name"]] = info
-            except (FileNotFoundError, IsADirectoryError):
-                pass
         base = f"{bucket}/{key.rstrip('/')}" if key else bucket
-        prefix = key.rstrip("/") + "/" if key else ""
-        for info in self._listing(bucket, prefix, ""):
+        # One listing (s3:ListBucket) holds the object at `path` itself and those under it.
+        for info in self._listing(bucket, key.rstrip("/"), ""):
+            if info["name"] == base:
+                found[base] = info
+                continue
+            if not info["name"].startswith(base + "/"):
+                continue  # "data2/…" under the prefix "data"
             depth = info["name"][len(base) + 1 :].count("/") + 1
             if maxdepth is not None and depth > maxdepth:
                 continue
@@ -211,6 +219,17 @@ class EgideFileSystem(AbstractFileSystem):  # type: ignore[misc]
                     parent = parent.rpartition("/")[0]
         names = sorted(found)
         return {n: found[n] for n in names} if detail else names
+
+    def glob(self, path: str, maxdepth: int | None = None, **kwargs: Any) -> Any:
+        """fsspec's glob; a path without a wildcard is looked up, so that a refusal to read it
+        is told as such (fsspec would call it absent)."""
+        if any(c in self._strip_protocol(path) for c in "*?["):
+            return super().glob(path, maxdepth=maxdepth, **kwargs)
+        try:
+            info = self.info(path)
+        except FileNotFoundError:
+            return {} if kwargs.get("detail") else []
+        return {info["name"]: info} if kwargs.get("detail") else [info["name"]]
 
     # -- bytes -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from egide.cli.policy import policy_app
 from egide.cli.quota import account_app
 from egide.cli.roles import role_app
 from egide.cli.site import site_app
+from egide.cli.sql import sql
 from egide.cli.transfer import export, import_
 from egide.config import ConfigError
 from egide.crypto.keyring import KeyFileError
@@ -45,6 +46,7 @@ for _command in (repair, scrub, gc, rebalance):
     app.command(_command.__name__)(_command)
 app.command("export")(export)
 app.command("import")(import_)
+app.command("sql")(sql)
 
 
 @app.command()
