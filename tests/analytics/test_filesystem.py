@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 from tests.analytics.conftest import Served
-from tests.engine.helpers import payload
+from tests.engine.helpers import BLOCK, payload
 
 from egide.auth.authorize import Principal, RequestContext
+from egide.coding.shardfile import HEADER_SIZE
+from egide.domain import ShardsUnavailable
 
 MiB = 1024 * 1024
 
@@ -141,3 +143,37 @@ def test_refusals_name_the_action_and_the_object(served: Served) -> None:
 
 async def deny_all(p: Principal, action: str, resource: str, c: RequestContext) -> bool:
     return False
+
+
+def test_a_range_read_touches_only_the_blocks_it_covers(served: Served) -> None:
+    """Block 0 made unreadable (its pieces corrupt on three sites, one more than m): a range in
+    block 5 still reads, because nothing of block 0 is fetched for it."""
+    served.bucket("b")
+    data = payload(10 * BLOCK, seed=5)
+    version = served.put("b", "blob", data)
+    for path in served.env.shard_paths(version)[:3]:
+        with path.open("r+b") as shard:
+            shard.seek(HEADER_SIZE + 5)
+            byte = shard.read(1)
+            shard.seek(HEADER_SIZE + 5)
+            shard.write(bytes([byte[0] ^ 0xFF]))
+    fs = served.fs()
+    start = 5 * BLOCK + 10
+    assert fs.cat_file("egide://b/blob", start, start + 1000) == data[start : start + 1000]
+    with pytest.raises(ShardsUnavailable):
+        fs.cat_file("egide://b/blob", 0, 10)
+
+
+def test_buckets_are_listed_and_looked_at_with_the_callers_rights(served: Served) -> None:
+    served.bucket("b")
+    served.bucket("c")
+    assert served.fs().ls("egide://", detail=False) == ["b", "c"]
+
+    async def no_listing(p: Principal, action: str, resource: str, c: RequestContext) -> bool:
+        return action not in ("s3:ListAllMyBuckets", "s3:ListBucket")
+
+    fs = served.fs(no_listing, user="bob")
+    with pytest.raises(PermissionError, match=r"bob may not s3:ListAllMyBuckets on egide://$"):
+        fs.ls("egide://")
+    with pytest.raises(PermissionError, match=r"bob may not s3:ListBucket on egide://c$"):
+        fs.info("egide://c")

@@ -55,13 +55,20 @@ class ObjectAccess:
         base = self._context or RequestContext(request_time=now)
         return replace(base, request_time=now, keys={**base.keys, **keys})
 
-    async def check(self, action: str, bucket: str, key: str | None = None, **keys: str) -> None:
-        """QueryAccessDenied unless the caller may do `action` on the bucket or object."""
-        resource = f"arn:aws:s3:::{bucket}" + (f"/{key}" if key is not None else "")
+    async def check(
+        self, action: str, bucket: str | None, key: str | None = None, **keys: str
+    ) -> None:
+        """QueryAccessDenied unless the caller may do `action` on the object, the bucket, or
+        (bucket None: ListBuckets) `*`, the resources S3's API names."""
+        if bucket is None:
+            resource, target = "*", "egide://"
+        elif key is None:
+            resource, target = f"arn:aws:s3:::{bucket}", f"egide://{bucket}"
+        else:
+            resource, target = f"arn:aws:s3:::{bucket}/{key}", f"egide://{bucket}/{key}"
         try:
             await self.authorizer.authorize(self.principal, action, resource, self.context(**keys))
         except AccessDenied:
-            target = f"egide://{bucket}/{key}" if key is not None else f"egide://{bucket}"
             raise QueryAccessDenied(
                 f"AccessDenied: {_who(self.principal)} may not {action} on {target}"
             ) from None
@@ -81,11 +88,16 @@ class ObjectAccess:
             reader.close()
 
     async def buckets(self) -> list[Bucket]:
-        await self.check("s3:ListAllMyBuckets", "*")
+        await self.check("s3:ListAllMyBuckets", None)
         return await self.store.list_buckets()
 
     async def bucket(self, name: str) -> Bucket:
         return await self.store.bucket(name, cached=True)
+
+    async def head_bucket(self, name: str) -> Bucket:
+        """The bucket, if the caller may list it (HeadBucket asks s3:ListBucket, as in S3)."""
+        await self.check("s3:ListBucket", name)
+        return await self.bucket(name)
 
     async def entries(
         self, bucket: str, prefix: str, delimiter: str = "", limit: int | None = None

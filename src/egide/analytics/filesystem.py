@@ -124,7 +124,7 @@ class EgideFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return _dir_info("")
         if not key:
             try:
-                self._run(self.access.bucket(bucket))
+                self._run(self.access.head_bucket(bucket))
             except BucketNotFound:
                 raise FileNotFoundError(path) from None
             return _dir_info(bucket)
