@@ -149,6 +149,8 @@ def test_limits_hold(served: Served) -> None:
         )
     got = rows(served.fs(), "SELECT current_setting('threads') AS t", Limits(threads=1))
     assert got == [{"t": 1}]
+    with pytest.raises(QueryError, match="limits were refused"):
+        rows(served.fs(), "SELECT 1", Limits(memory="lots"))
 
 
 def test_a_caller_without_read_rights_gets_a_clear_error(served: Served) -> None:

@@ -77,7 +77,10 @@ class Query:
         self.timed_out = False
 
     def __enter__(self) -> Query:
-        self._con = connect(self.fs, self.limits)
+        try:
+            self._con = connect(self.fs, self.limits)
+        except duckdb.Error as exc:  # a memory limit DuckDB cannot read …
+            raise QueryError(f"the query's limits were refused: {exc}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -47,7 +47,7 @@ def sql(
         typer.Option(
             "--format",
             "-f",
-            help="table (default on a terminal), csv, json (lines), "
+            help="table (the default), csv, json (lines), "
             "parquet or arrow (an IPC stream) to stdout, or the --out object's format.",
         ),
     ] = None,
