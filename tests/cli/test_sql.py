@@ -138,3 +138,17 @@ def test_a_user_reads_only_what_it_may(stocked: tuple[Server, pa.Table], tmp_pat
     result = egide(server, "sql", "SELECT * FROM read_csv('/etc/passwd')")
     assert result.exit_code == 1 and "disabled by configuration" in result.stderr
     assert egide(server, "sql", "SELECT 1", "--as-user", "nobody").exit_code == 2
+
+
+def test_a_write_past_a_quota_is_refused_and_leaves_nothing(
+    stocked: tuple[Server, pa.Table],
+) -> None:
+    server, _ = stocked
+    s3 = server.client()
+    s3.create_bucket(Bucket="small")
+    assert egide(server, "bucket", "quota", "small", "--max-objects", "1").exit_code == 0
+    s3.put_object(Bucket="small", Key="one", Body=b"1")
+    result = egide(server, "sql", QUERY, "--out", "s3://small/two.csv")
+    assert result.exit_code == 1
+    assert "quota" in result.stderr.lower()
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="small")["Contents"]] == ["one"]

@@ -25,7 +25,7 @@ from egide.auth.authorize import Authorizer, Principal
 from egide.catalog import catalog_exists
 from egide.cli.common import ConfigOption, DataDirOption, err, fail, load, out
 from egide.config import Settings
-from egide.domain import ADMIN_USER, user_arn
+from egide.domain import ADMIN_USER, DomainError, user_arn
 from egide.engine.store import ObjectStore
 
 #: Rows a table shows; the rest is counted (`--format` gives them all).
@@ -100,7 +100,7 @@ def sql(
                     else:
                         write_batches(schema, batches, fmt.value, sys.stdout.buffer)
                         sys.stdout.buffer.flush()
-            except (QueryError, PermissionError, FileNotFoundError) as exc:
+            except (QueryError, DomainError, OSError) as exc:  # refused, quota, absent …
                 fail(f"query refused or failed: {exc}", 1)
         finally:
             engine.run(store.catalog.close())
