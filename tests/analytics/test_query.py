@@ -18,6 +18,7 @@ from tests.analytics.conftest import Served, parquet_bytes
 from egide.analytics.filesystem import EgideFileSystem
 from egide.analytics.query import Limits, Query, QueryError, QueryTimeout
 from egide.auth.authorize import Principal, RequestContext
+from egide.engine.versioning import VERSIONING
 
 
 def rows(fs: EgideFileSystem, sql: str, limits: Limits | None = None) -> list[dict[str, Any]]:
@@ -176,3 +177,37 @@ def test_a_caller_without_read_rights_gets_a_clear_error(served: Served) -> None
         QueryError, match=r"AccessDenied: bob may not s3:PutObject on egide://other/x"
     ):
         rows(fs, "COPY (SELECT 1 AS v) TO 'egide://other/x.csv'")
+
+
+FAILING = (
+    "COPY (SELECT CASE WHEN range < 1500000 THEN range ELSE error('boom') END AS v, "
+    "range * 3 AS w FROM range(2000000)) TO 'egide://b/{key}'"
+)
+
+
+def versions(served: Served, bucket: str) -> list[str]:
+    listing = served.engine.run(served.env.store.list_versions(bucket))
+    return [v.key for v, _ in listing.versions]
+
+
+@pytest.mark.parametrize("size", ["small", "several parts"])
+def test_a_failed_copy_to_leaves_no_trace(served: Served, size: str) -> None:
+    """DuckDB closes the file of a failed COPY, then removes it: nothing of it is ever
+    committed, not even as a version of a versioned bucket."""
+    served.bucket("b")
+    store = served.env.store
+
+    async def versioned() -> None:
+        await store.bucket_settings.put(await store.bucket("b"), VERSIONING, "Enabled")
+
+    served.engine.run(versioned())
+    served.put("b", "kept.csv", b"v\n1\n")
+    fs = served.fs(part_size=5 * 1024 * 1024 if size == "several parts" else 64 * 1024 * 1024)
+    for key in ("new.csv", "kept.csv"):
+        with pytest.raises(QueryError, match="boom"):
+            rows(fs, FAILING.format(key=key))
+    assert versions(served, "b") == ["kept.csv"]
+    assert served.get("b", "kept.csv") == b"v\n1\n"
+    rows(fs, "COPY (SELECT 2 AS v) TO 'egide://b/kept.csv'")  # over it, through tmp_kept.csv
+    assert served.get("b", "kept.csv") == b"v\n2\n"
+    assert sorted(set(versions(served, "b"))) == ["kept.csv"]

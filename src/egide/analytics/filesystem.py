@@ -257,13 +257,46 @@ class EgideFileSystem(AbstractFileSystem):  # type: ignore[misc]
             # Refused at once, not after a part's worth of bytes was produced.
             self._run(self.access.check("s3:PutObject", bucket, key))
             self.forget(path)
-            return EgideWriteFile(self, bucket, key)
+            return EgideWriteFile(self, bucket, key, autocommit=kwargs.get("autocommit", True))
         raise ValueError(f"{PROTOCOL}:// files open for reading or writing (rb, wb), not {mode!r}")
 
+    def staged(self, path: str) -> EgideWriteFile | None:
+        """The file written to `path` in the open transaction, not committed yet."""
+        if not self._intrans:
+            return None
+        bucket, key = self.split(path)
+        for f in self.transaction.files:
+            if isinstance(f, EgideWriteFile) and (f.bucket, f.key) == (bucket, key):
+                return f
+        return None
+
     def rm_file(self, path: str) -> None:
+        """A file written in the open transaction is dropped (DuckDB removes what a failed
+        COPY wrote): the store never sees it. Any other object is deleted."""
+        pending = self.staged(path)
+        if pending is not None:
+            self.transaction.files.remove(pending)
+            pending.discard()
+            return
         bucket, key = self.split(path)
         self._run(self.access.delete(bucket, key))
         self.forget(path)
+
+    def mv(self, path1: str, path2: str, recursive: bool = False, **kwargs: Any) -> None:
+        """DuckDB's COPY over an existing object writes a temporary one, then moves it. A
+        small one still in the transaction just takes the new name; a larger one (parts
+        already sent under its key) is committed, copied and deleted."""
+        pending = self.staged(path1)
+        if pending is None:
+            super().mv(path1, path2, recursive=recursive, **kwargs)
+            return
+        bucket, key = self.split(path2)
+        if pending.retarget(bucket, key):
+            return
+        self.transaction.files.remove(pending)
+        pending.commit()
+        self.cp_file(path1, path2)
+        self.rm_file(path1)
 
     def _rm(self, path: str) -> None:
         self.rm_file(path)
@@ -371,12 +404,18 @@ class EgideReadFile:
 class EgideWriteFile:
     """An object being written: parts sent as they fill, the object committed on `close`."""
 
-    def __init__(self, fs: EgideFileSystem, bucket: str, key: str) -> None:
+    def __init__(
+        self, fs: EgideFileSystem, bucket: str, key: str, *, autocommit: bool = True
+    ) -> None:
         self.fs = fs
         self.bucket, self.key = bucket, key
         self.path = f"{bucket}/{key}"
         self.mode = "wb"
         self.closed = False
+        #: False inside the filesystem's transaction (a query): `close` sends the last part
+        #: and the transaction's end commits or discards.
+        self.autocommit = autocommit
+        self._done = False
         self._buffer = bytearray()
         self._written = 0
         self._upload: Upload | None = None
@@ -422,10 +461,37 @@ class EgideWriteFile:
         self._parts.append(run(access.upload_part(self.bucket, self._upload, number, chunk)))
 
     def flush(self) -> None:
-        """Nothing is committed before `close`: an object is whole or absent."""
+        """Nothing is committed before `close` (or the transaction's end): an object is whole
+        or absent."""
 
     def close(self) -> None:
         if self.closed:
+            return
+        self.closed = True
+        if self.autocommit:
+            self.commit()
+            return
+        with self._lock:
+            if self._upload is not None and self._buffer:
+                try:
+                    self._send(bytes(self._buffer))
+                except BaseException:
+                    self.discard()
+                    raise
+                self._buffer = bytearray()
+
+    def retarget(self, bucket: str, key: str) -> bool:
+        """Take another key before the commit if nothing was sent under this one yet."""
+        if self._upload is not None or self._done:
+            return False
+        self.fs._run(self.fs.access.check("s3:PutObject", bucket, key))
+        self.bucket, self.key, self.path = bucket, key, f"{bucket}/{key}"
+        self._type = content_type(key)
+        return True
+
+    def commit(self) -> None:
+        """Make the object visible: complete the upload, or put what a part did not fill."""
+        if self._done:
             return
         self.closed = True
         access, run = self.fs.access, self.fs.bridge.run
@@ -441,11 +507,13 @@ class EgideWriteFile:
             except BaseException:
                 self.discard()
                 raise
+            self._done = True
         self.fs.forget(self.path)
 
     def discard(self) -> None:
         """Drop what was sent (an upload never completed); nothing becomes visible."""
-        self.closed = True
+        self.closed = self._done = True
+        self._buffer = bytearray()
         upload, self._upload = self._upload, None
         if upload is not None:
             # Failing that, the housekeeping of abandoned uploads removes it.

@@ -83,11 +83,15 @@ class Query:
             raise QueryError(f"the query's limits were refused: {exc}") from None
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        """Commit what the query wrote if all went well (COPY TO, and files the caller opened
+        on the filesystem meanwhile, such as `egide sql --out`), else discard it."""
         if self._timer is not None:
             self._timer.cancel()
         if self._con is not None:
             self._con.close()
+        if self.fs._intrans:
+            self.fs.transaction.complete(commit=kind is None)
 
     def _interrupt(self) -> None:
         self.timed_out = True
@@ -100,6 +104,8 @@ class Query:
         self._timer = threading.Timer(self.limits.timeout, self._interrupt)
         self._timer.daemon = True
         self._timer.start()
+        if not self.fs._intrans:
+            self.fs.start_transaction()  # what the query writes is committed at the end
         with self._errors():
             relation = self._con.sql(sql)
             if relation is None:  # a statement without a result

@@ -81,6 +81,7 @@ def sql(
     if not catalog_exists(settings):
         fail(f"no Égide data in {settings.data_dir}: run `egide serve` first")
     target = _target(out_url, fmt) if out_url is not None else None
+    written = 0
     with LoopThread() as engine:
         store = engine.run(_open(settings))
         try:
@@ -93,8 +94,7 @@ def sql(
                     if target is not None:
                         path, kind = target
                         with fs.open(path, "wb") as sink:
-                            rows = write_batches(schema, batches, kind, sink)
-                        err.print(f"{rows} rows written to s3://{path}", markup=False)
+                            written = write_batches(schema, batches, kind, sink)
                     elif fmt is None or fmt is Format.table:
                         _table(schema, batches)
                     else:
@@ -102,6 +102,8 @@ def sql(
                         sys.stdout.buffer.flush()
             except (QueryError, DomainError, OSError) as exc:  # refused, quota, absent …
                 fail(f"query refused or failed: {exc}", 1)
+            if target is not None:  # committed as the query ended
+                err.print(f"{written} rows written to s3://{target[0]}", markup=False)
         finally:
             engine.run(store.catalog.close())
 
