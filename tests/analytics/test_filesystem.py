@@ -177,3 +177,19 @@ def test_buckets_are_listed_and_looked_at_with_the_callers_rights(served: Served
         fs.ls("egide://")
     with pytest.raises(PermissionError, match=r"bob may not s3:ListBucket on egide://c$"):
         fs.info("egide://c")
+
+
+def test_pyarrow_reads_and_writes_through_the_filesystem(served: Served) -> None:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    served.bucket("b")
+    fs = served.fs()
+    for year in (2025, 2026):
+        table = pa.table({"v": list(range(year, year + 10))})
+        pq.write_table(table, f"b/t/year={year}/part.parquet", filesystem=fs)
+    dataset = ds.dataset("b/t", filesystem=fs, format="parquet", partitioning="hive")
+    table = dataset.to_table()
+    assert sorted(table["v"].to_pylist()) == sorted([*range(2025, 2035), *range(2026, 2036)])
+    assert sorted(set(table["year"].to_pylist())) == [2025, 2026]
