@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,13 @@ def test_a_write_past_a_quota_is_refused_and_leaves_nothing(
     assert result.exit_code == 1
     assert "quota" in result.stderr.lower()
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="small")["Contents"]] == ["one"]
+
+
+def test_other_commands_run_without_the_analytics_extra() -> None:
+    """duckdb, pyarrow and fsspec are an extra: `egide` loads them only for `egide sql`."""
+    probe = (
+        "import sys, egide.cli.main; "
+        "print(sorted(m for m in ('duckdb', 'pyarrow', 'fsspec') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -9,24 +9,24 @@ the caller: the account's administrator, or `--as-user NAME` (decision 0038).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
 from egide.analytics.access import ObjectAccess
 from egide.analytics.bridge import LoopThread
-from egide.analytics.filesystem import EgideFileSystem
-from egide.analytics.formats import format_of, write_batches
-from egide.analytics.query import Limits, Query, QueryError
 from egide.auth.authorize import Authorizer, Principal
 from egide.catalog import catalog_exists
 from egide.cli.common import ConfigOption, DataDirOption, err, fail, load, out
 from egide.config import Settings
 from egide.domain import ADMIN_USER, DomainError, user_arn
 from egide.engine.store import ObjectStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Rows a table shows; the rest is counted (`--format` gives them all).
 TABLE_ROWS = 1000
@@ -77,6 +77,12 @@ def sql(
 ) -> None:
     """Run a query over stored CSV, JSON and Parquet objects (read_parquet('egide://b/*.parquet')
     …) and print its result, or write it back as an object."""
+    try:  # the analytics extra: duckdb, pyarrow, fsspec (every other command runs without)
+        from egide.analytics.filesystem import EgideFileSystem
+        from egide.analytics.formats import write_batches
+        from egide.analytics.query import Limits, Query, QueryError
+    except ImportError as exc:
+        fail(f"egide sql needs the analytics extra (pip install 'egide[analytics]'): {exc}")
     settings = load(config, data_dir)
     if not catalog_exists(settings):
         fail(f"no Égide data in {settings.data_dir}: run `egide serve` first")
@@ -115,6 +121,8 @@ def _target(url: str, fmt: Format | None) -> tuple[str, str]:
         fail(f"--out {url!r}: expected s3://BUCKET/KEY")
     if fmt is Format.table:
         fail("--out writes csv, json, parquet or arrow, not a table")
+    from egide.analytics.formats import format_of
+
     kind = fmt.value if fmt is not None else format_of(key) or "parquet"
     return f"{bucket}/{key}", kind
 
@@ -141,10 +149,10 @@ async def _caller(
     return principal, Authorizer(decide)
 
 
-def _table(schema: pa.Schema, batches: object) -> None:
+def _table(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
     table = Table(*schema.names, show_lines=False)
     shown = total = 0
-    for batch in batches:  # type: ignore[attr-defined]
+    for batch in batches:
         total += batch.num_rows
         for row in batch.to_pylist():
             if shown < TABLE_ROWS:
