@@ -201,6 +201,7 @@ class S3App:
                 raise errors.InvalidURI(
                     f"Couldn't parse the specified URI: {head.unreadable} is not UTF-8."
                 )
+            put.check_transfer_encoding(head)
             target = route(head, self.domains)
             exchange.operation = target.endpoint.value
             now = datetime.now(UTC)
