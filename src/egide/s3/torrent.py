@@ -1,15 +1,16 @@
 """GetObjectTorrent (`GET /bucket/key?torrent`): a BitTorrent metainfo file of the object.
 
-As AWS made them until it retired the feature in 2024: pieces of 256 KiB, the SHA-1 of each
-piece of the object's plaintext, `name` the key's last segment, served as
-`application/x-bittorrent`. Égide runs no tracker, so the file has no `announce` (BEP 3 names
-it; clients find peers for a trackerless file through the DHT, BEP 5): it is first of all a
-list of verifiable piece hashes. The object is read through the ordinary read path (decrypted,
-decoded) and hashed piece by piece: only the hashes are held, 20 bytes per piece.
+As AWS made them until it discontinued the feature (2021; its trackers closed in 2022):
+pieces of 256 KiB, the SHA-1 of each piece of the object's plaintext, `name` the key's last
+segment, served as `application/x-bittorrent`. Égide runs no tracker, so the file has no
+`announce` (BEP 3 names it; clients find peers for a trackerless file through the DHT, BEP 5):
+it is first of all a list of verifiable piece hashes. The object is read through the ordinary
+read path (decrypted, decoded) and hashed piece by piece: only the hashes are held, 20 bytes
+per piece.
 
 Refused as AWS refused: objects stored under a customer-provided key (SSE-C; AWS took no key
 on this request, nor does Égide: the three SSE-C headers are refused rather than ignored),
-and objects over 5 GB.
+and objects over 5 GiB.
 """
 
 from __future__ import annotations
