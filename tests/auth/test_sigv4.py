@@ -355,6 +355,18 @@ def test_expired_presign(s3: Any) -> None:
         auth(head, now=datetime.now(UTC) + timedelta(seconds=120))
 
 
+def test_presign_of_zero_seconds_has_expired_at_once() -> None:
+    request = AWSRequest(method="GET", url="http://127.0.0.1:9000/b/k")
+    S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET), "s3", "us-east-1", 0).add_auth(request)
+    head = head_from("GET", str(request.url), {})
+    signed_at = datetime.strptime(head.query_value("X-Amz-Date") or "", "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=UTC
+    )
+    # Even in the second it was signed: valid for no time at all.
+    with pytest.raises(errors.AccessDenied, match="Request has expired"):
+        auth(head, now=signed_at)
+
+
 def test_presign_over_a_week(s3: Any) -> None:
     url = s3.generate_presigned_url(
         "get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=604801

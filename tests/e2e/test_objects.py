@@ -269,7 +269,8 @@ def test_entity_too_large_is_refused_before_reading(
 
 
 def test_missing_content_length(shared_server: Server, s3: Any, bucket: str) -> None:
-    status, body = raw_put(shared_server, f"/{bucket}/nolength", {"Transfer-Encoding": "chunked"})
+    """Neither Content-Length nor chunked coding (chunked bodies: test_chunked_transfer.py)."""
+    status, body = raw_put(shared_server, f"/{bucket}/nolength", {})
     assert status == 411 and b"<Code>MissingContentLength</Code>" in body
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.clocks import ManualClock
-from tests.engine.helpers import BLOCK, PACK, Env, make_env, payload
+from tests.engine.helpers import BLOCK, PACK, Env, chunks, make_env, payload
 
 from egide.coding.shardfile import HEADER_SIZE
 from egide.domain import (
@@ -70,6 +70,26 @@ def test_round_trip(env: Env, size: int) -> None:
         assert all(f.name.startswith("pack-") for f in env.all_files("shards"))
     else:
         assert len(env.all_files("shards")) == 6
+    assert env.all_files("tmp") == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_round_trip_of_unannounced_size(env: Env, size: int) -> None:
+    """A body whose size is known at its end only (HTTP chunked): packed when it turns out
+    small, streamed otherwise, with its true size."""
+    data = payload(size, seed=size + 1)
+
+    async def scenario() -> None:
+        await env.store.create_bucket("b")
+        put = await env.store.put_object(
+            "b", "k", chunks(data), size=None, headers={"content-type": "text/plain"}
+        )
+        assert (put.size, put.etag) == (size, hashlib.md5(data).hexdigest())
+        head = await env.store.head_object("b", "k")
+        assert head == put and (head.pack is not None) == (size <= PACK)
+        assert await env.read(head) == data
+
+    env.run(scenario)
     assert env.all_files("tmp") == []
 
 

@@ -245,8 +245,6 @@ def _parse_query(params: dict[str, str]) -> tuple[_Parsed, int, str]:
             "X-Amz-Expires must be less than a week (in seconds); that is, the given "
             "X-Amz-Expires must be less than 604800 seconds"
         )
-    if expires < 1:
-        raise AuthorizationQueryParametersError("X-Amz-Expires must be at least 1 second")
     access_key, date, region = _parse_credential(params["X-Amz-Credential"], presigned=True)
     parsed = _Parsed(
         True, access_key, date, region, params["X-Amz-SignedHeaders"], params["X-Amz-Signature"]
@@ -402,8 +400,10 @@ def authenticate(
         # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
         if when > now + max_skew:
             raise AccessDenied("Request is not valid yet")
+        # Valid from `when` for `expires` seconds, the last excluded: a URL of 0 s (in AWS's
+        # range, 0 to a week) is expired from the start.
         expiry = when + timedelta(seconds=expires)
-        if now > expiry:
+        if now >= expiry:
             raise AccessDenied(
                 "Request has expired",
                 **{"X-Amz-Expires": str(expires), "Expires": _iso(expiry)},

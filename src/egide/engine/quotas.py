@@ -13,6 +13,7 @@ one object (or part) each.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from egide.catalog.base import Catalog
@@ -106,6 +107,39 @@ class Quotas:
         quota = await self.account_quota()
         if quota:
             _check("the account", quota, await self.usage(None), adding_bytes, adding_objects)
+
+    async def metered(
+        self, bucket: Bucket, body: AsyncIterator[bytes], *, adding_objects: int
+    ) -> AsyncIterator[bytes]:
+        """`body` of a write whose size no header announced (an HTTP chunked upload): checked
+        now for the objects it adds, then cut with QuotaExceeded as soon as its bytes would pass
+        a byte quota (the write fails and stores nothing, as if its size had been known)."""
+        await self.check(bucket, adding_bytes=0, adding_objects=adding_objects)
+        limits = []
+        for scope, quota, of in (
+            (f"bucket {bucket.name}", await self.bucket_quota(bucket), bucket),
+            ("the account", await self.account_quota(), None),
+        ):
+            if quota.max_bytes is not None:
+                usage = await self.usage(of)
+                limits.append((quota.max_bytes - usage.bytes, scope, quota, usage))
+        if not limits:
+            return body
+        return _cut(body, *min(limits, key=lambda limit: limit[0]))
+
+
+async def _cut(
+    body: AsyncIterator[bytes], room: int, scope: str, quota: Quota, usage: Usage
+) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > room:
+            raise QuotaExceeded(
+                f"The byte quota of {scope} is {quota.max_bytes} bytes; it holds {usage.bytes} "
+                f"bytes, and this write passed the {room} bytes left. Nothing was stored."
+            )
+        yield chunk
 
 
 def _check(scope: str, quota: Quota, usage: Usage, adding_bytes: int, adding_objects: int) -> None:

@@ -248,14 +248,15 @@ class ObjectStore:
         key: str,
         body: AsyncIterator[bytes],
         *,
-        size: int,
+        size: int | None,
         headers: dict[str, str],
         hashers: Sequence[Hasher] = (),
         before_commit: Callable[[str], Awaitable[None]] | None = None,
         condition: WriteCondition | None = None,
         customer_key: bytes | None = None,
     ) -> ObjectVersion:
-        """Store a new current version of `key`, `size` bytes streamed from `body`.
+        """Store a new current version of `key`, `size` bytes streamed from `body` (None: a
+        size known only at its end, an HTTP chunked upload, held to the quotas as it arrives).
 
         `hashers` see every byte of the body; `before_commit` receives the MD5 ETag once the
         body is complete and may raise to refuse the object (bad digest, checksum mismatch).
@@ -268,7 +269,11 @@ class ObjectStore:
         if condition is not None:
             # Checked again by the commit; checked here so a refused write sends no shard.
             condition.check(key, await self.catalog.get_object(bucket.id, key))
-        await self.quotas.check(bucket, adding_bytes=size, adding_objects=1)
+        if size is None:
+            body = await self.quotas.metered(bucket, body, adding_objects=1)
+            size, body = await _measure_small(body, self.pack_threshold)
+        else:
+            await self.quotas.check(bucket, adding_bytes=size, adding_objects=1)
         # `headers` stays the caller's dict: `before_commit` may add the checksum it verified.
         fields = await new_version_fields(self.catalog, bucket.id, headers)
         bucket_key = self.bucket_key(bucket)
@@ -288,7 +293,7 @@ class ObjectStore:
             block_size=self.block_size, sites=names, headers=headers, **fields,
         )  # fmt: skip
         md5 = hashlib.md5()
-        packed = size <= self.pack_threshold and customer_key is None
+        packed = 0 <= size <= self.pack_threshold and customer_key is None
         put = self._put_packed if packed else self._put_streamed
         pad = await self.pads(bucket)
         version = await put(
@@ -554,3 +559,28 @@ class ObjectStore:
             if len(done) < len(batch):
                 break
         return removed
+
+
+async def _measure_small(
+    body: AsyncIterator[bytes], threshold: int
+) -> tuple[int, AsyncIterator[bytes]]:
+    """The size of a body that ends within `threshold` bytes (else -1: larger, unknown yet),
+    and the body again, whole: a small object of unannounced size still goes into a pack."""
+    first: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        first.append(chunk)
+        held += len(chunk)
+        if held > threshold:
+            break
+    else:
+        return held, _replay(first, None)
+    return -1, _replay(first, body)
+
+
+async def _replay(first: list[bytes], rest: AsyncIterator[bytes] | None) -> AsyncIterator[bytes]:
+    for chunk in first:
+        yield chunk
+    if rest is not None:
+        async for chunk in rest:
+            yield chunk

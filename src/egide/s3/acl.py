@@ -267,6 +267,7 @@ BUCKET_PERMISSIONS: dict[str, frozenset[str]] = {
 OBJECT_PERMISSIONS: dict[str, frozenset[str]] = {
     "s3:GetObject": frozenset({"READ"}),
     "s3:GetObjectVersion": frozenset({"READ"}),
+    "s3:GetObjectTorrent": frozenset({"READ"}),
     "s3:GetObjectAcl": frozenset({"READ_ACP"}),
     "s3:GetObjectVersionAcl": frozenset({"READ_ACP"}),
     "s3:PutObjectAcl": frozenset({"WRITE_ACP"}),

@@ -49,6 +49,7 @@ from egide.s3 import (
     post,
     put,
     tagging,
+    torrent,
     versioning,
 )
 from egide.s3.access import Access
@@ -79,6 +80,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GET_OBJECT: get.handle_get_object,
     Endpoint.HEAD_OBJECT: get.handle_head_object,
     Endpoint.GET_OBJECT_ATTRIBUTES: attributes.handle_get_object_attributes,
+    Endpoint.GET_OBJECT_TORRENT: torrent.handle_get_object_torrent,
     Endpoint.DELETE_OBJECT: delete.handle_delete_object,
     Endpoint.CREATE_MULTIPART_UPLOAD: multipart.handle_create,
     Endpoint.UPLOAD_PART: multipart.handle_upload_part,
@@ -199,6 +201,7 @@ class S3App:
                 raise errors.InvalidURI(
                     f"Couldn't parse the specified URI: {head.unreadable} is not UTF-8."
                 )
+            put.check_transfer_encoding(head)
             target = route(head, self.domains)
             exchange.operation = target.endpoint.value
             now = datetime.now(UTC)

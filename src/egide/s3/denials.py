@@ -20,7 +20,7 @@ from egide.engine.store import ObjectStore
 
 _PREFIX = "arn:aws:s3:::"
 #: Reads whose refusal becomes NoSuchKey when the key is absent and listing is allowed.
-_READS = frozenset({"s3:GetObject"})
+_READS = frozenset({"s3:GetObject", "s3:GetObjectTorrent"})
 
 
 async def explain(

@@ -26,7 +26,14 @@ from egide.s3.auth.checksums import Checksum, ChecksumAlgorithm
 from egide.s3.body import read_small_body
 from egide.s3.controls import owners_in, version_headers
 from egide.s3.http import Request, Response
-from egide.s3.put import BodyChecks, check_key, check_length, object_headers, write_condition
+from egide.s3.put import (
+    BodyChecks,
+    capped,
+    check_key,
+    check_length,
+    object_headers,
+    write_condition,
+)
 from egide.s3.xml import document, element, iso8601, parse
 from egide.web.request import RequestHead
 
@@ -146,9 +153,16 @@ async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
     upload = await upload_of(req, store)
     encryption.refuse_write_encryption(req.head, upload.headers)
     encryption.check_customer_key(key, upload.headers, missing=encryption.MISSING_FOR_UPLOAD)
-    # Parts count against quotas as they are written (decision 0033), before a byte is read.
+    # Parts count against quotas as they are written (decision 0033), before a byte is read;
+    # a chunked part of unannounced size, as its bytes arrive.
     bucket = await store.buckets.by_id(upload.bucket_id)
-    await store.quotas.check(bucket, adding_bytes=length, adding_objects=0)
+    body = req.body
+    if length is None:
+        body = await store.quotas.metered(
+            bucket, capped(body, MAX_PART_SIZE, "a part"), adding_objects=0
+        )
+    else:
+        await store.quotas.check(bucket, adding_bytes=length, adding_objects=0)
     checks = BodyChecks(req)
     own = _part_checksum(upload, checks.requested[0] if checks.requested else None)
     if own is not None:
@@ -161,7 +175,7 @@ async def handle_upload_part(req: Request, store: ObjectStore) -> Response:
         return kept
 
     part = await store.multipart.upload_part(
-        upload, number, req.body, hashers=checks.hashers, before_commit=before_commit,
+        upload, number, body, hashers=checks.hashers, before_commit=before_commit,
         customer_key=key.key if key is not None else None,
     )  # fmt: skip
     sse = encryption.response_headers(upload.headers, key)

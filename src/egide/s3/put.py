@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from egide.domain import ObjectVersion, WriteCondition
 from egide.engine.store import ObjectStore
 from egide.engine.writer import Hasher
@@ -119,10 +121,55 @@ class BodyChecks:
         return {name: expected}
 
 
-def check_length(head: RequestHead, limit: int = MAX_OBJECT_SIZE) -> int:
-    """The announced body length, required and at most `limit`."""
+def chunked(head: RequestHead) -> bool:
+    """Whether the body comes in HTTP/1.1 chunked transfer coding (its size known at its end
+    only). Any other transfer coding is refused before this (`check_transfer_encoding`)."""
+    return head.header("transfer-encoding") is not None
+
+
+def check_transfer_encoding(head: RequestHead) -> None:
+    """HTTP/1.1 chunked transfer coding is taken on any request; another transfer coding
+    (gzip, a chain ending in chunked …) is 501 NotImplemented, as AWS answers, never stored
+    still encoded; Content-Length beside Transfer-Encoding is 400 (RFC 9112 §6.3: such a
+    message may be a request smuggling attempt)."""
+    value = head.header("transfer-encoding")
+    if value is None:
+        return
+    if value.strip().lower() != "chunked":
+        raise errors.NotImplementedOperation(
+            "A header you provided implies functionality that is not implemented: "
+            f"Transfer-Encoding {value!r} (only chunked is).",
+            Header="Transfer-Encoding",
+        )
+    if head.header("content-length") is not None:
+        raise errors.InvalidRequest(
+            "A request may not carry both Content-Length and Transfer-Encoding."
+        )
+
+
+async def capped(
+    body: AsyncIterator[bytes], limit: int, what: str = "a single PUT; use multipart upload"
+) -> AsyncIterator[bytes]:
+    """A body whose size no header announced, cut with EntityTooLarge past `limit` bytes."""
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > limit:
+            raise errors.EntityTooLarge(
+                f"Your upload passed the maximum of {limit} bytes for {what}.",
+                MaxSizeAllowed=str(limit),
+            )
+        yield chunk
+
+
+def check_length(head: RequestHead, limit: int = MAX_OBJECT_SIZE) -> int | None:
+    """The announced body length, at most `limit`; None for a chunked body (no size
+    announced: the caller holds the body to `limit` with `capped`). A body of neither is
+    411 MissingContentLength, as S3 answers."""
     length = payload_length(head)
     if length is None:
+        if chunked(head):
+            return None
         raise errors.MissingContentLength()
     if length > limit:
         raise errors.EntityTooLarge(
@@ -177,7 +224,7 @@ async def handle_put_object(req: Request, store: ObjectStore) -> Response:
     version = await store.put_object(
         req.bucket,
         req.key,
-        req.body,
+        req.body if length is not None else capped(req.body, MAX_OBJECT_SIZE),
         size=length,
         headers=headers,
         hashers=checks.hashers,

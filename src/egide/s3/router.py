@@ -52,6 +52,7 @@ class Endpoint(Enum):
     GET_OBJECT = "GetObject"
     HEAD_OBJECT = "HeadObject"
     GET_OBJECT_ATTRIBUTES = "GetObjectAttributes"
+    GET_OBJECT_TORRENT = "GetObjectTorrent"
     DELETE_OBJECT = "DeleteObject"
     GET_OBJECT_TAGGING = "GetObjectTagging"
     PUT_OBJECT_TAGGING = "PutObjectTagging"
@@ -176,6 +177,7 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
     (_OBJECT, "GET", ()): Endpoint.GET_OBJECT,
     (_OBJECT, "HEAD", ()): Endpoint.HEAD_OBJECT,
     (_OBJECT, "GET", ("attributes",)): Endpoint.GET_OBJECT_ATTRIBUTES,
+    (_OBJECT, "GET", ("torrent",)): Endpoint.GET_OBJECT_TORRENT,
     (_OBJECT, "DELETE", ()): Endpoint.DELETE_OBJECT,
     (_OBJECT, "OPTIONS", ()): Endpoint.PREFLIGHT,
     (_OBJECT, "GET", ("tagging",)): Endpoint.GET_OBJECT_TAGGING,
