@@ -160,7 +160,10 @@ async def _verify(
     if not fields.get("policy"):
         raise post_policy.missing_field("policy")
     credential = post_policy.credential(fields)
-    secret = await secrets.secret(credential.access_key)
+    # A session's form carries its token as a field: checked as the header is (InvalidToken,
+    # ExpiredToken), then its secret and principal are the token's for this request.
+    await secrets.load_key(credential.access_key, fields.get("x-amz-security-token"))
+    secret = secrets.get(credential.access_key)
     if secret is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=credential.access_key)
     post_policy.verify_signature(fields, credential, secret)
