@@ -272,9 +272,12 @@ class Access:
         return {} if version is None else tags_of(version.headers)
 
     async def _version(
-        self, bucket: str, key: str, keys: Mapping[str, str]
+        self, bucket: str, key: str, keys: Mapping[str, str | tuple[str, ...]]
     ) -> ObjectVersion | None:
+        version_id = keys.get("s3:VersionId")
         try:
-            return await self._store.head_object(bucket, key, keys.get("s3:VersionId"))
+            return await self._store.head_object(
+                bucket, key, version_id if isinstance(version_id, str) else None
+            )
         except DomainError:
             return None

@@ -22,7 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from egide.auth.credentials import SecretCache
 from egide.engine.store import ObjectStore
-from egide.s3 import bucketencryption, encryption, errors
+from egide.s3 import actions, bucketencryption, encryption, errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.controls import version_headers
@@ -231,11 +231,11 @@ async def handle_post_object(
     spool_dir: Path | None,
     scheme: str,
     secrets: SecretCache,
-    authorize: Callable[[str | None, str, str], Awaitable[None]],
+    authorize: Callable[[str | None, str, str, actions.ConditionKeys], Awaitable[None]],
 ) -> Response:
     """`spool_dir` receives the file while it arrives (see below); `scheme` makes the
-    object's Location URL; `authorize(access_key, bucket, key)` is asked once the policy's
-    signature holds, for the key the form names."""
+    object's Location URL; `authorize(access_key, bucket, key, condition_keys)` is asked once
+    the policy's signature holds, for the key the form names."""
     assert req.bucket is not None
     form = _Form(_boundary(req.head))
     chunks = aiter(req.body)
@@ -259,12 +259,18 @@ async def handle_post_object(
             "User key must have a length greater than 0.", ArgumentName="key", ArgumentValue=""
         )
     check_key(key)
-    await authorize(access_key, req.bucket, key)
+    # A Tagging XML document: the x-amz-tagging of a PUT, for the policy as for the store.
+    tags = parse_tagging(fields["tagging"].encode(), MAX_OBJECT_TAGS) if "tagging" in fields else {}
+    await authorize(
+        access_key,
+        req.bucket,
+        key,
+        actions.form_condition_keys(fields, tags, access_key is not None),
+    )
     form_head = RequestHead("POST", "/", headers=dict(fields))
     sse = await bucketencryption.write_encryption(form_head, req.bucket, store)
     headers = object_headers(form_head) | sse.headers
-    if "tagging" in fields:  # a Tagging XML document: the x-amz-tagging of a PUT
-        tags = parse_tagging(fields["tagging"].encode(), MAX_OBJECT_TAGS)
+    if tags:
         headers = with_tags(headers, tags)
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     # The form's signer owns what it uploads; its `acl` field is the x-amz-acl of a PUT.
