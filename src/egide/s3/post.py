@@ -27,7 +27,7 @@ from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.controls import version_headers
 from egide.s3.http import Request, Response
-from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
+from egide.s3.put import CHECKSUM_TYPE, MAX_OBJECT_SIZE, BodyChecks, check_key, object_headers
 from egide.s3.tagging import MAX_OBJECT_TAGS, parse_tagging, with_tags
 from egide.s3.xml import document, element
 from egide.web.request import RequestHead
@@ -138,6 +138,24 @@ class _Form:
 
     def _end(self) -> None:
         self.ended = True
+
+
+CHECKSUM_PREFIX = "x-amz-checksum-"
+
+
+def _checks_head(fields: dict[str, str]) -> RequestHead:
+    """A form's integrity fields as the headers of a PutObject: `x-amz-checksum-<algorithm>`
+    and `content-md5` are the headers of that name; `x-amz-checksum-algorithm` is a PUT's
+    x-amz-sdk-checksum-algorithm (it must name the algorithm of the value given)."""
+    headers = {
+        name: value
+        for name, value in fields.items()
+        if name == "content-md5"
+        or (name.startswith(CHECKSUM_PREFIX) and name != "x-amz-checksum-algorithm")
+    }
+    if "x-amz-checksum-algorithm" in fields:
+        headers["x-amz-sdk-checksum-algorithm"] = fields["x-amz-checksum-algorithm"]
+    return RequestHead("POST", "/", headers=headers)
 
 
 def _boundary(head: RequestHead) -> bytes:
@@ -272,6 +290,8 @@ async def handle_post_object(
     headers = object_headers(form_head) | sse.headers
     if tags:
         headers = with_tags(headers, tags)
+    # x-amz-checksum-* fields are PutObject's headers, checked by the same BodyChecks.
+    checks = BodyChecks(Request(_checks_head(fields), req.bucket, key, req.body, req.request_id))
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     # The form's signer owns what it uploads; its `acl` field is the x-amz-acl of a PUT.
     if access_key is not None:
@@ -290,9 +310,20 @@ async def handle_post_object(
         if policy is not None:
             policy.check_length(size)
         spool.seek(0)
+
+        async def before_commit(etag: str) -> None:
+            kept = await checks.verify(etag)
+            if kept:  # a checksum of the whole file, as PutObject's
+                kept[CHECKSUM_TYPE] = "FULL_OBJECT"
+            headers.update(kept)
+
         version = await store.put_object(
-            req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key
-        )
+            req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key,
+            hashers=checks.hashers, before_commit=before_commit,
+        )  # fmt: skip
     response = _success(req, fields, key, f'"{version.etag}"', scheme)
+    response.headers.update(
+        {n: v for n, v in version.headers.items() if n.startswith(CHECKSUM_PREFIX)}
+    )
     response.headers.update(encryption.response_headers(version.headers, sse.customer))
     return response
