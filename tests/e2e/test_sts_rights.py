@@ -99,3 +99,20 @@ def test_a_session_policy_limits_what_a_grant_gives(setup: dict[str, Any]) -> No
     only_list = {"Statement": {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}}
     session = s3_of(server, assume(setup, Policy=json.dumps(only_list))["Credentials"])
     assert code(lambda: session.get_object(Bucket="shared2", Key="signed")) == "AccessDenied"
+
+
+def test_list_buckets_shows_a_session_what_its_role_may_list(setup: dict[str, Any]) -> None:
+    """As a user's: the buckets its policies let it list, not every bucket (it owns none)."""
+    admin = setup["server"].client()
+    admin.create_bucket(Bucket="unlisted")
+    arn = role(setup, "lister", {"Statement": [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::team"},
+    ]})  # fmt: skip
+    session = s3_of(setup["server"], assume(setup, role=arn)["Credentials"])
+    assert [b["Name"] for b in session.list_buckets()["Buckets"]] == ["team"]
+    limit = {"Statement": {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}}
+    limited = s3_of(
+        setup["server"], assume(setup, role=arn, Policy=json.dumps(limit))["Credentials"]
+    )
+    assert limited.list_buckets()["Buckets"] == []  # its session policy lists no bucket

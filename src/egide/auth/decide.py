@@ -20,7 +20,7 @@ was given one (docs/sts.md).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from egide.auth.authorize import Principal, RequestContext
@@ -121,6 +121,27 @@ def _compiled(text: str, name: str) -> Policy | None:
         return None
 
 
+def _session_policy(principal: Principal) -> Policy | None:
+    """The session policy given at AssumeRole, compiled (None: none, or not valid)."""
+    text = principal.session_policy
+    return None if text is None else _compiled(text, "session")
+
+
+def _within_session_policy(
+    principal: Principal, caller: Caller, action: str, resource: str,
+    values: dict[str, str | Sequence[str]],
+) -> bool:  # fmt: skip
+    """Whether the session policy, if the session was given one, allows the request: it
+    limits every right of the session, never grants (AWS); one not valid allows nothing."""
+    if principal.session_policy is None:
+        return True
+    limit = _session_policy(principal)
+    return (
+        limit is not None
+        and evaluate(caller, action, resource, values, identity_policies=(limit,)).allowed
+    )
+
+
 class PolicyDecision:
     """A `Decision` (egide.auth.authorize) by identity and bucket policies."""
 
@@ -213,16 +234,23 @@ class PolicyDecision:
         self, principal: Principal, action: str, resource: str, context: RequestContext
     ) -> bool:
         """Whether the caller's own identity policies allow it (ListBuckets shows the buckets
-        a user may list by them, not those an ACL or bucket policy opens to everyone)."""
+        a user may list by them, not those an ACL or bucket policy opens to everyone); a
+        session's are its role's, within its session policy."""
+        caller = await self.caller(principal)
+        values = condition_keys(context, caller)
+        if principal.role is not None:
+            found = await self.role_policies(principal.role, principal.role_id)
+            return (
+                found is not None
+                and evaluate(caller, action, resource, values, identity_policies=found).allowed
+                and _within_session_policy(principal, caller, action, resource, values)
+            )
         if principal.user is None:
             return False
         if principal.user == ADMIN_USER:
             return True
         identity = await self.identity_policies(principal.user, principal.groups)
-        values = condition_keys(context, await self.caller(principal))
-        return evaluate(
-            await self.caller(principal), action, resource, values, identity_policies=identity
-        ).allowed
+        return evaluate(caller, action, resource, values, identity_policies=identity).allowed
 
     async def __call__(
         self, principal: Principal, action: str, resource: str, context: RequestContext
@@ -234,12 +262,10 @@ class PolicyDecision:
         # A session has its role's policies (none once the role is gone: its sessions with
         # it), limited by its session policy; then it is decided as a user is.
         session = principal.role is not None
-        text = principal.session_policy
-        limit = _compiled(text, "session") if text is not None else None
         if session:
             assert principal.role is not None
             found = await self.role_policies(principal.role, principal.role_id)
-            if found is None or (text is not None and limit is None):
+            if found is None:
                 return False
             identity = found
         elif principal.user is not None and not admin:
@@ -247,7 +273,7 @@ class PolicyDecision:
         else:
             identity = ()
         if "/" in resource.partition(":::")[2] and _asks_tags(
-            (bucket_policy, limit, *identity), action
+            (bucket_policy, _session_policy(principal), *identity), action
         ):
             tags = await self._object_tags(resource, context)
             values.update({f"s3:ExistingObjectTag/{k}": v for k, v in tags.items()})
@@ -268,7 +294,4 @@ class PolicyDecision:
         if not verdict.allowed and not await self._grants(principal, action, resource, context):
             return False
         # A session policy limits every right of the session, never grants (AWS).
-        return (
-            limit is None
-            or evaluate(caller, action, resource, values, identity_policies=(limit,)).allowed
-        )
+        return _within_session_policy(principal, caller, action, resource, values)
