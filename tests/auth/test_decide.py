@@ -200,3 +200,43 @@ def test_ownership_and_acls_decide_only_what_no_policy_did(tmp_path: Path) -> No
         assert asked == [(None, "s3:GetObject")]
 
     asyncio.run(scenario())
+
+
+def test_a_session_is_decided_as_a_user_with_tags_and_grants(tmp_path: Path) -> None:
+    """A session's policies see the object's tags; what they do not allow, the grants lookup
+    (owners and ACLs) may; its session policy limits that too (decision 0037)."""
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3")
+    catalog.open()
+    ids = IdentityService(catalog, Keyring(bytes(range(32))))
+    asked: list[tuple[str | None, str]] = []
+    tags = {"arn:aws:s3:::b/x": {"team": "x"}}
+
+    async def grants(principal: Principal, action: str, resource: str, c: RequestContext) -> bool:
+        asked.append((principal.session, action))
+        return action == "s3:ListBucket"  # say, an AuthenticatedUsers READ on the bucket
+
+    async def object_tags(resource: str, context: RequestContext) -> dict[str, str]:
+        return tags.get(resource, {})
+
+    decide = PolicyDecision(catalog, grants=grants, object_tags=object_tags)
+    trust = '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}}'
+    tagged = {"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+              "Condition": {"StringEquals": {"s3:ExistingObjectTag/team": "x"}}}}  # fmt: skip
+    only_get = '{"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}'
+
+    async def scenario() -> None:
+        role = await ids.create_role("reader", trust, 3600)
+        await ids.put_policy(
+            "role", "reader", "t", json.dumps(tagged), validate=check_identity_policy
+        )
+        session = Principal(access_key="ASIA1", session="s", role="reader", role_id=role.id)
+        limited = Principal(access_key="ASIA2", session="l", role="reader", role_id=role.id,
+                            session_policy=only_get)  # fmt: skip
+        assert await decide(session, "s3:GetObject", "arn:aws:s3:::b/x", CONTEXT)
+        assert asked == []  # the policy allowed: no ACL read
+        assert not await decide(session, "s3:GetObject", "arn:aws:s3:::b/y", CONTEXT)
+        assert await decide(session, "s3:ListBucket", BUCKET, CONTEXT)  # by the grant
+        assert not await decide(limited, "s3:ListBucket", BUCKET, CONTEXT)  # limited
+        assert asked == [("s", "s3:GetObject"), ("s", "s3:ListBucket"), ("l", "s3:ListBucket")]
+
+    asyncio.run(scenario())

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from egide.s3.actions import ACTIONS, action, condition_keys, resource
+from egide.s3.actions import (
+    ACTIONS,
+    ConditionKeys,
+    action,
+    condition_keys,
+    form_condition_keys,
+    resource,
+)
 from egide.s3.router import Endpoint, route
 from egide.web.request import RequestHead
 
@@ -43,7 +50,7 @@ def test_the_s3_condition_keys_of_a_request() -> None:
     def keys(
         method: str, path: str, query: tuple[tuple[str, str], ...] = (),
         headers: dict[str, str] | None = None, signed: str | None = "header",
-    ) -> dict[str, str]:  # fmt: skip
+    ) -> ConditionKeys:  # fmt: skip
         head = RequestHead(method, path, query, headers or {})
         return condition_keys(route(head), head, signed)
 
@@ -60,9 +67,21 @@ def test_the_s3_condition_keys_of_a_request() -> None:
         "s3:x-amz-acl": "private", "s3:x-amz-server-side-encryption": "AES256",
         "s3:x-amz-grant-full-control": "id=abc",
         "s3:RequestObjectTag/team": "blue", "s3:RequestObjectTag/cost centre": "42",
+        "s3:RequestObjectTagKeys": ("team", "cost centre"),
         "s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "REST-QUERY-STRING",
     }  # fmt: skip
     assert keys("GET", "/b/k", (("versionId", "v1"),), signed=None) == {"s3:VersionId": "v1"}
+
+
+def test_a_forms_fields_are_its_condition_keys() -> None:
+    """A POST form's fields are a PUT's headers; its tagging document, x-amz-tagging."""
+    fields = {"acl": "public-read", "x-amz-server-side-encryption": "AES256", "key": "k"}
+    assert form_condition_keys(fields, {"class": "public"}, signed=True) == {
+        "s3:x-amz-acl": "public-read", "s3:x-amz-server-side-encryption": "AES256",
+        "s3:RequestObjectTag/class": "public", "s3:RequestObjectTagKeys": ("class",),
+        "s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "POST",
+    }  # fmt: skip
+    assert form_condition_keys({"key": "k"}, {}, signed=False) == {}  # anonymous, untagged
 
 
 def test_an_sse_c_request_names_its_algorithm() -> None:

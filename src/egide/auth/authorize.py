@@ -56,7 +56,8 @@ class RequestContext:
     source_ip: str | None = None  # aws:SourceIp
     secure_transport: bool = False  # aws:SecureTransport
     user_agent: str | None = None  # aws:UserAgent
-    keys: dict[str, str] = field(default_factory=dict)  # service keys, e.g. s3:prefix
+    #: Service keys, e.g. s3:prefix; several values: s3:RequestObjectTagKeys.
+    keys: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
 
 
 def context_of(call: Call, now: datetime) -> RequestContext:

@@ -141,8 +141,10 @@ class SecretCache:
     async def load(self, head: RequestHead) -> None:
         """Load the secret of the access key `head` names, for `get` to find; with a session
         token, open it (InvalidToken, ExpiredToken) for this request's `get` and `principal`."""
-        access_key = access_key_named(head)
-        token = security_token(head)
+        await self.load_key(access_key_named(head), security_token(head))
+
+    async def load_key(self, access_key: str, token: str | None) -> None:
+        """`load` for a key and token given apart (a form upload's fields)."""
         if token is None:
             _session.set(None)
             await self.secret(access_key)

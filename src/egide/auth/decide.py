@@ -12,8 +12,9 @@ anonymous caller, allowed only where a bucket policy allows everyone. What no po
 and none denied explicitly, ownership or an ACL may still allow (`grants`, asked of the S3 side
 only then, so that the common path reads no object: docs/decisions/0031-owners-and-acls.md).
 An STS session has its role's policies (read at most `LIFETIME` ago: a role deleted or a policy
-detached is seen within a second), limited by its session policy if it was given one
-(docs/sts.md).
+detached is seen within a second) and is then decided as a user is (object tags, ACL grants:
+docs/decisions/0037-sessions-and-forms.md), every right limited by its session policy if it
+was given one (docs/sts.md).
 """
 
 from __future__ import annotations
@@ -120,6 +121,27 @@ def _compiled(text: str, name: str) -> Policy | None:
         return None
 
 
+def _session_policy(principal: Principal) -> Policy | None:
+    """The session policy given at AssumeRole, compiled (None: none, or not valid)."""
+    text = principal.session_policy
+    return None if text is None else _compiled(text, "session")
+
+
+def _within_session_policy(
+    principal: Principal, caller: Caller, action: str, resource: str,
+    values: dict[str, str | Sequence[str]],
+) -> bool:  # fmt: skip
+    """Whether the session policy, if the session was given one, allows the request: it
+    limits every right of the session, never grants (AWS); one not valid allows nothing."""
+    if principal.session_policy is None:
+        return True
+    limit = _session_policy(principal)
+    return (
+        limit is not None
+        and evaluate(caller, action, resource, values, identity_policies=(limit,)).allowed
+    )
+
+
 class PolicyDecision:
     """A `Decision` (egide.auth.authorize) by identity and bucket policies."""
 
@@ -208,43 +230,27 @@ class PolicyDecision:
             return ANONYMOUS_CALLER
         return user_caller(await self.account(), principal.user)
 
-    async def _session_allows(
-        self, principal: Principal, caller: Caller, action: str, resource: str,
-        values: dict[str, str | Sequence[str]], bucket_policy: Policy | None,
-    ) -> bool:  # fmt: skip
-        """A session: its role's policies (and the bucket's), intersected with the session
-        policy it was given (AWS: a session policy limits, never grants)."""
-        assert principal.role is not None
-        identity = await self.role_policies(principal.role, principal.role_id)
-        if identity is None:
-            return False  # the role is gone: its sessions with it
-        account = await self.account()
-        verdict = evaluate(
-            caller, action, resource, values, identity_policies=identity,
-            bucket_policy=bucket_policy, resource_account=account,
-        )  # fmt: skip
-        if not verdict.allowed or principal.session_policy is None:
-            return verdict.allowed
-        limit = _compiled(principal.session_policy, "session")
-        return (
-            limit is not None
-            and evaluate(caller, action, resource, values, identity_policies=(limit,)).allowed
-        )
-
     async def identity_allows(
         self, principal: Principal, action: str, resource: str, context: RequestContext
     ) -> bool:
         """Whether the caller's own identity policies allow it (ListBuckets shows the buckets
-        a user may list by them, not those an ACL or bucket policy opens to everyone)."""
+        a user may list by them, not those an ACL or bucket policy opens to everyone); a
+        session's are its role's, within its session policy."""
+        caller = await self.caller(principal)
+        values = condition_keys(context, caller)
+        if principal.role is not None:
+            found = await self.role_policies(principal.role, principal.role_id)
+            return (
+                found is not None
+                and evaluate(caller, action, resource, values, identity_policies=found).allowed
+                and _within_session_policy(principal, caller, action, resource, values)
+            )
         if principal.user is None:
             return False
         if principal.user == ADMIN_USER:
             return True
         identity = await self.identity_policies(principal.user, principal.groups)
-        values = condition_keys(context, await self.caller(principal))
-        return evaluate(
-            await self.caller(principal), action, resource, values, identity_policies=identity
-        ).allowed
+        return evaluate(caller, action, resource, values, identity_policies=identity).allowed
 
     async def __call__(
         self, principal: Principal, action: str, resource: str, context: RequestContext
@@ -252,20 +258,26 @@ class PolicyDecision:
         caller = await self.caller(principal)
         bucket_policy = await self._bucket_policy(resource)
         values = condition_keys(context, caller)
-        if principal.role is not None:
-            return await self._session_allows(
-                principal, caller, action, resource, values, bucket_policy
-            )
         admin = principal.user == ADMIN_USER or action in OPEN_ACTIONS
-        identity = (
-            await self.identity_policies(principal.user, principal.groups)
-            if principal.user is not None and not admin
-            else ()
-        )
-        if "/" in resource.partition(":::")[2] and _asks_tags((bucket_policy, *identity), action):
+        # A session has its role's policies (none once the role is gone: its sessions with
+        # it), limited by its session policy; then it is decided as a user is.
+        session = principal.role is not None
+        if session:
+            assert principal.role is not None
+            found = await self.role_policies(principal.role, principal.role_id)
+            if found is None:
+                return False
+            identity = found
+        elif principal.user is not None and not admin:
+            identity = await self.identity_policies(principal.user, principal.groups)
+        else:
+            identity = ()
+        if "/" in resource.partition(":::")[2] and _asks_tags(
+            (bucket_policy, _session_policy(principal), *identity), action
+        ):
             tags = await self._object_tags(resource, context)
             values.update({f"s3:ExistingObjectTag/{k}": v for k, v in tags.items()})
-        if admin:
+        if admin and not session:
             if bucket_policy is None or action in UNLOCKABLE:
                 return True
             verdict = evaluate(caller, action, resource, values, bucket_policy=bucket_policy)
@@ -277,6 +289,9 @@ class PolicyDecision:
         )  # fmt: skip
         if verdict.allowed and principal.anonymous and await self._restricted(resource):
             verdict = IMPLICIT_DENY  # only the bucket policy can have allowed it
-        if verdict.allowed or verdict.explicit:
-            return verdict.allowed
-        return await self._grants(principal, action, resource, context)
+        if verdict.explicit and not verdict.allowed:
+            return False  # an explicit Deny
+        if not verdict.allowed and not await self._grants(principal, action, resource, context):
+            return False
+        # A session policy limits every right of the session, never grants (AWS).
+        return _within_session_policy(principal, caller, action, resource, values)

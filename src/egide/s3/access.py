@@ -227,8 +227,11 @@ class Access:
         facts = await self.facts(named[0])
         if facts is None:
             return False
+        # An STS session is no user: no canonical ID, no ownership; only group grants reach
+        # it (AuthenticatedUsers: it is signed), as on AWS (decision 0037).
         caller = await self.owner_of(principal)
         caller_id = None if caller is None else caller.id
+        signed = not principal.anonymous
         acl_of_object = named[1] is not None and action in _OBJECT_ACL_ACTIONS
         # The bucket owner has full control of it and of what it holds, but for the ACL of an
         # object another user owns (ACLs enabled): that is its owner's, as in S3.
@@ -243,7 +246,7 @@ class Access:
         if (
             bucket_permissions is not None
             and on_bucket == (named[1] is None)
-            and facts.acl.allows(bucket_permissions, caller_id, ignore_public=ignore)
+            and facts.acl.allows(bucket_permissions, caller_id, ignore_public=ignore, signed=signed)
         ):
             return True
         object_permissions = OBJECT_PERMISSIONS.get(action)
@@ -256,7 +259,7 @@ class Access:
         if caller_id == owner.id and acl_of_object:
             return True  # the object owner has full control of its ACL
         return object_acl(version, facts).allows(
-            object_permissions, caller_id, ignore_public=ignore
+            object_permissions, caller_id, ignore_public=ignore, signed=signed
         )
 
     async def object_tags(self, resource: str, context: RequestContext) -> Mapping[str, str]:
@@ -269,9 +272,12 @@ class Access:
         return {} if version is None else tags_of(version.headers)
 
     async def _version(
-        self, bucket: str, key: str, keys: Mapping[str, str]
+        self, bucket: str, key: str, keys: Mapping[str, str | tuple[str, ...]]
     ) -> ObjectVersion | None:
+        version_id = keys.get("s3:VersionId")
         try:
-            return await self._store.head_object(bucket, key, keys.get("s3:VersionId"))
+            return await self._store.head_object(
+                bucket, key, version_id if isinstance(version_id, str) else None
+            )
         except DomainError:
             return None

@@ -96,19 +96,26 @@ class Acl:
         return cls(owner, tuple(Grant(k, g, p) for k, g, p in json.loads(text)))
 
     def allows(
-        self, permissions: frozenset[str], caller: str | None, *, ignore_public: bool = False
+        self,
+        permissions: frozenset[str],
+        caller: str | None,
+        *,
+        ignore_public: bool = False,
+        signed: bool | None = None,
     ) -> bool:
-        """Whether a grant gives `caller` (a canonical ID; None: anonymous) one of
-        `permissions` (FULL_CONTROL counts for every one)."""
+        """Whether a grant gives `caller` (a canonical ID; None: anonymous, or a signed caller
+        with none, an STS session, when `signed`) one of `permissions` (FULL_CONTROL counts for
+        every one)."""
         wanted = permissions | {"FULL_CONTROL"}
+        if signed is None:
+            signed = caller is not None
         for grant in self.grants:
             if grant.permission not in wanted or (ignore_public and grant.public):
                 continue
             if grant.kind == "id" and caller is not None and grant.grantee == caller:
                 return True
             if grant.kind == "group" and (
-                grant.grantee == ALL_USERS
-                or (grant.grantee == AUTHENTICATED_USERS and caller is not None)
+                grant.grantee == ALL_USERS or (grant.grantee == AUTHENTICATED_USERS and signed)
             ):
                 return True
         return False

@@ -8,6 +8,7 @@ Every Endpoint has one row (a test holds the table to the router's enum).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
 from egide.s3.copy import copy_source
@@ -160,10 +161,37 @@ _HEADER_KEYS = {
 }
 
 
-def condition_keys(target: Route, head: RequestHead, signed: str | None) -> dict[str, str]:
+#: A request's condition keys: one value, or several (s3:RequestObjectTagKeys).
+ConditionKeys = dict[str, str | tuple[str, ...]]
+
+
+def tag_keys(tags: Mapping[str, str]) -> ConditionKeys:
+    """s3:RequestObjectTag/<key> of each tag a write asks for, and s3:RequestObjectTagKeys
+    (absent when it asks for none, as AWS)."""
+    keys: ConditionKeys = {f"s3:RequestObjectTag/{k}": v for k, v in tags.items()}
+    if tags:
+        keys["s3:RequestObjectTagKeys"] = tuple(tags)
+    return keys
+
+
+def form_condition_keys(
+    fields: Mapping[str, str], tags: Mapping[str, str], signed: bool
+) -> ConditionKeys:
+    """The condition keys of a form upload (POST): its fields are the headers of a PUT
+    (`acl` is x-amz-acl), its `tagging` document (`tags`) the x-amz-tagging header."""
+    keys: ConditionKeys = {}
+    if signed:
+        keys.update({"s3:signatureversion": "AWS4-HMAC-SHA256", "s3:authType": "POST"})
+    if "acl" in fields:
+        keys["s3:x-amz-acl"] = fields["acl"]
+    keys.update({key: fields[h] for h, key in _HEADER_KEYS.items() if h in fields})
+    return keys | tag_keys(tags)
+
+
+def condition_keys(target: Route, head: RequestHead, signed: str | None) -> ConditionKeys:
     """S3's condition keys of a request (s3:prefix …), as AWS fills them: a key the request
     does not carry is absent. `signed`: "header" or "query" for a SigV4 request, None if not."""
-    keys: dict[str, str] = {}
+    keys: ConditionKeys = {}
     if target.endpoint in _LISTINGS:
         for name in ("prefix", "delimiter", "max-keys"):
             value = head.query_value(name)
@@ -178,9 +206,8 @@ def condition_keys(target: Route, head: RequestHead, signed: str | None) -> dict
             keys[key] = value
     tagging = head.header("x-amz-tagging")
     if tagging:
-        for pair in tagging.split("&"):
-            name, _, value = pair.partition("=")
-            keys[f"s3:RequestObjectTag/{unquote_plus(name)}"] = unquote_plus(value)
+        pairs = (pair.partition("=") for pair in tagging.split("&"))
+        keys.update(tag_keys({unquote_plus(n): unquote_plus(v) for n, _, v in pairs}))
     if signed is not None:
         keys["s3:signatureversion"] = "AWS4-HMAC-SHA256"
         keys["s3:authType"] = "REST-QUERY-STRING" if signed == "query" else "REST-HEADER"

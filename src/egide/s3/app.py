@@ -322,12 +322,16 @@ class S3App:
 
     def _post_authorizer(
         self, call: Call, now: datetime
-    ) -> Callable[[str | None, str, str], Awaitable[None]]:
-        async def authorize(access_key: str | None, bucket: str, key: str) -> None:
+    ) -> Callable[[str | None, str, str, actions.ConditionKeys], Awaitable[None]]:
+        async def authorize(
+            access_key: str | None, bucket: str, key: str, keys: actions.ConditionKeys
+        ) -> None:
             principal = ANONYMOUS if access_key is None else self.secrets.principal(access_key)
+            context = context_of(call, now)
+            context.keys.update(keys)
             await self.authorizer.authorize(
                 principal, actions.ACTIONS[Endpoint.POST_OBJECT],
-                actions.resource(bucket, key), context_of(call, now),
+                actions.resource(bucket, key), context,
             )  # fmt: skip
 
         return authorize

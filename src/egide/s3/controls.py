@@ -148,10 +148,12 @@ async def check_recreate(req: Request, name: str) -> None:
 
 async def visible_buckets(req: Request, buckets: list[Bucket]) -> list[Bucket]:
     """ListBuckets shows a user the buckets it owns or may list by its identity policies (an
-    auditor's); the administrator sees them all."""
-    if req.principal.user in (None, ADMIN_USER):
+    auditor's); the administrator sees them all; an STS session, those its role's policies
+    (within its session policy) let it list: it owns none (decision 0037)."""
+    session = req.principal.role is not None
+    if not session and req.principal.user in (None, ADMIN_USER):
         return buckets
-    me = await caller(req)
+    me = None if session else await caller(req)
     access = _access(req)
     out = []
     for bucket in buckets:

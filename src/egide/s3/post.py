@@ -22,12 +22,12 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from egide.auth.credentials import SecretCache
 from egide.engine.store import ObjectStore
-from egide.s3 import bucketencryption, encryption, errors
+from egide.s3 import actions, bucketencryption, encryption, errors
 from egide.s3.auth import post_policy
 from egide.s3.auth.post_policy import PostPolicy
 from egide.s3.controls import version_headers
 from egide.s3.http import Request, Response
-from egide.s3.put import MAX_OBJECT_SIZE, check_key, object_headers
+from egide.s3.put import CHECKSUM_TYPE, MAX_OBJECT_SIZE, BodyChecks, check_key, object_headers
 from egide.s3.tagging import MAX_OBJECT_TAGS, parse_tagging, with_tags
 from egide.s3.xml import document, element
 from egide.web.request import RequestHead
@@ -140,6 +140,24 @@ class _Form:
         self.ended = True
 
 
+CHECKSUM_PREFIX = "x-amz-checksum-"
+
+
+def _checks_head(fields: dict[str, str]) -> RequestHead:
+    """A form's integrity fields as the headers of a PutObject: `x-amz-checksum-<algorithm>`
+    and `content-md5` are the headers of that name; `x-amz-checksum-algorithm` is a PUT's
+    x-amz-sdk-checksum-algorithm (it must name the algorithm of the value given)."""
+    headers = {
+        name: value
+        for name, value in fields.items()
+        if name == "content-md5"
+        or (name.startswith(CHECKSUM_PREFIX) and name != "x-amz-checksum-algorithm")
+    }
+    if "x-amz-checksum-algorithm" in fields:
+        headers["x-amz-sdk-checksum-algorithm"] = fields["x-amz-checksum-algorithm"]
+    return RequestHead("POST", "/", headers=headers)
+
+
 def _boundary(head: RequestHead) -> bytes:
     kind, params = parse_options_header(head.header("content-type"))
     if kind != b"multipart/form-data" or not params.get(b"boundary"):
@@ -160,7 +178,10 @@ async def _verify(
     if not fields.get("policy"):
         raise post_policy.missing_field("policy")
     credential = post_policy.credential(fields)
-    secret = await secrets.secret(credential.access_key)
+    # A session's form carries its token as a field: checked as the header is (InvalidToken,
+    # ExpiredToken), then its secret and principal are the token's for this request.
+    await secrets.load_key(credential.access_key, fields.get("x-amz-security-token"))
+    secret = secrets.get(credential.access_key)
     if secret is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=credential.access_key)
     post_policy.verify_signature(fields, credential, secret)
@@ -228,11 +249,11 @@ async def handle_post_object(
     spool_dir: Path | None,
     scheme: str,
     secrets: SecretCache,
-    authorize: Callable[[str | None, str, str], Awaitable[None]],
+    authorize: Callable[[str | None, str, str, actions.ConditionKeys], Awaitable[None]],
 ) -> Response:
     """`spool_dir` receives the file while it arrives (see below); `scheme` makes the
-    object's Location URL; `authorize(access_key, bucket, key)` is asked once the policy's
-    signature holds, for the key the form names."""
+    object's Location URL; `authorize(access_key, bucket, key, condition_keys)` is asked once
+    the policy's signature holds, for the key the form names."""
     assert req.bucket is not None
     form = _Form(_boundary(req.head))
     chunks = aiter(req.body)
@@ -256,13 +277,21 @@ async def handle_post_object(
             "User key must have a length greater than 0.", ArgumentName="key", ArgumentValue=""
         )
     check_key(key)
-    await authorize(access_key, req.bucket, key)
+    # A Tagging XML document: the x-amz-tagging of a PUT, for the policy as for the store.
+    tags = parse_tagging(fields["tagging"].encode(), MAX_OBJECT_TAGS) if "tagging" in fields else {}
+    await authorize(
+        access_key,
+        req.bucket,
+        key,
+        actions.form_condition_keys(fields, tags, access_key is not None),
+    )
     form_head = RequestHead("POST", "/", headers=dict(fields))
     sse = await bucketencryption.write_encryption(form_head, req.bucket, store)
     headers = object_headers(form_head) | sse.headers
-    if "tagging" in fields:  # a Tagging XML document: the x-amz-tagging of a PUT
-        tags = parse_tagging(fields["tagging"].encode(), MAX_OBJECT_TAGS)
+    if tags:
         headers = with_tags(headers, tags)
+    # x-amz-checksum-* fields are PutObject's headers, checked by the same BodyChecks.
+    checks = BodyChecks(Request(_checks_head(fields), req.bucket, key, req.body, req.request_id))
     await store.bucket(req.bucket)  # fail before receiving the file, not after
     # The form's signer owns what it uploads; its `acl` field is the x-amz-acl of a PUT.
     if access_key is not None:
@@ -281,9 +310,20 @@ async def handle_post_object(
         if policy is not None:
             policy.check_length(size)
         spool.seek(0)
+
+        async def before_commit(etag: str) -> None:
+            kept = await checks.verify(etag)
+            if kept:  # a checksum of the whole file, as PutObject's
+                kept[CHECKSUM_TYPE] = "FULL_OBJECT"
+            headers.update(kept)
+
         version = await store.put_object(
-            req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key
-        )
+            req.bucket, key, _read(spool), size=size, headers=headers, customer_key=sse.key,
+            hashers=checks.hashers, before_commit=before_commit,
+        )  # fmt: skip
     response = _success(req, fields, key, f'"{version.etag}"', scheme)
+    response.headers.update(
+        {n: v for n, v in version.headers.items() if n.startswith(CHECKSUM_PREFIX)}
+    )
     response.headers.update(encryption.response_headers(version.headers, sse.customer))
     return response
