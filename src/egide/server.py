@@ -25,6 +25,7 @@ from egide.admin.http import AdminApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
 from egide.auth.decide import PolicyDecision
+from egide.auth.rights import RightsWatch
 from egide.auth.sts.app import StsApp
 from egide.auth.sts.oidc import OidcVerifier
 from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
@@ -163,9 +164,14 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
         store.catalog, bucket_policy=policies, grants=access.grants,
         restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
     )  # fmt: skip
-    # A change of rights made through this worker applies here at once (elsewhere within 1 s).
+    # A change of rights made through this worker applies here at once; one made by any other
+    # worker or process, from this worker's next request on (the catalog's rights counter).
     for cache in (secrets, decide, policies):
         store.events.subscribe(cache.forget)
+    rights = RightsWatch(
+        store.catalog, (secrets.forget_all, decide.forget_all, access.forget_all,
+                        store.buckets.forget_all),
+    )  # fmt: skip
     authorizer = authorizer or Authorizer(decide)
     sts = StsApp(
         store.catalog, store.keyring, secrets, authorizer, clock=store.clock,
@@ -184,6 +190,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     return FrontDoor(
         s3, mounts, domains=settings.domains, background=background,
         closers=[store.catalog.close], access_log=open_access_log(settings.http.access_log),
+        before_each=rights.check,
     )  # fmt: skip
 
 

@@ -2,13 +2,14 @@
 who each key is (its user, the user's ARN and groups).
 
 The SigV4 check is synchronous (egide.auth.sigv4 takes a lookup function), so the secret a
-request names is loaded first (`load`), then read from the cache (`get`). What is loaded is
-kept at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled,
-deleted or past its expiry, or a user moved between groups, is seen by every worker within a
-second (docs/decisions/0029-identities.md), and by the worker that changed it at once
-(`forget`, an observer of the engine's events). Only usable keys are kept: an unknown or refused
-one is asked of the catalog again (an indexed read), so a client naming random keys cannot
-grow a worker's memory.
+request names is loaded first (`load`), then read from the cache (`get`). What is loaded is kept
+at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled, deleted
+or past its expiry, or a user moved between groups, is seen by every worker from its next
+request on: the rights watch (egide.auth.rights) empties the cache (`forget_all`) when the
+catalog's rights counter moved (docs/decisions/0035-rights-counter.md); the lifetime is only a
+fallback, and what bounds the use of a key past its expiry. Only usable keys are kept: an
+unknown or refused one is asked of the catalog again (an indexed read), so a client naming
+random keys cannot grow a worker's memory.
 
 A request with a session token (X-Amz-Security-Token, from STS) is checked against the token
 alone (egide.auth.sts.tokens): its secret and principal are the token's, kept for that request
@@ -34,7 +35,8 @@ from egide.web.request import RequestHead
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
-#: Longest a worker goes on accepting a key after it was disabled or deleted, in seconds.
+#: Longest a worker keeps a key loaded, in seconds: a fallback (a key disabled or deleted is
+#: refused from the next request on, egide.auth.rights), and the bound on an expired key's use.
 LIFETIME = 1.0
 
 #: The STS session of the request being authenticated (see the module docstring).
@@ -94,6 +96,11 @@ class SecretCache:
             self._loaded.pop(event.access_key, None)
         else:  # a user, a group or a membership: who each key is may have changed
             self._loaded.clear()
+
+    def forget_all(self) -> None:
+        """Rights changed somewhere (egide.auth.rights): load every key again."""
+        self._generation += 1
+        self._loaded.clear()
 
     async def secret(self, access_key: str) -> str | None:
         """The secret of `access_key`, loaded if need be; None if unknown or not usable."""

@@ -62,6 +62,11 @@ class Buckets:
         """This process deletes the bucket `name`: it must not serve from the cache again."""
         self._by_name.pop(name, None)
 
+    def forget_all(self) -> None:
+        """A bucket was created or deleted somewhere (the rights watch, egide.auth.rights):
+        look every name up again."""
+        self._by_name.clear()
+
     async def by_id(self, bucket_id: bytes) -> Bucket:
         """The bucket whose id a version, an upload or a record names (BucketNotFound)."""
         bucket = self._by_id.get(bucket_id)
