@@ -4,8 +4,8 @@ since this worker last looked (docs/decisions/0035-rights-counter.md).
 A worker keeps what decides requests in memory (secrets and who each key is, identity and role
 policies, buckets with their policy, ACL, owner and controls). The catalog bumps its rights
 counter in the transaction of every change of those; `check` asks the catalog's mark first (on
-SQLite `PRAGMA data_version`, about a microsecond), reads the counter only when something was
-committed since, and empties every cache it watches when the counter moved. So a change
+SQLite `PRAGMA data_version` on the reader connection), reads the counter only when something
+was committed since, and empties every cache it watches when the counter moved. So a change
 acknowledged by any worker or process holds on this worker from its next request on.
 """
 
