@@ -22,7 +22,7 @@ class RightsCatalog(Protocol):
         moves it, and a change that fails does not."""
 
     def changes_mark(self) -> int:
-        """A hint without I/O, for a check on every request: a number that differs from the
-        one it gave before whenever anything may have been committed since (by this process
-        or any other). Equal, `rights_version` has certainly not moved. A backend that cannot
-        tell returns a new number on each call (the counter is then read every time)."""
+        """A cheap hint (no table read), for a check on every request: a number that differs
+        from the one it gave before whenever anything may have been committed since (by this
+        process or any other). Equal, `rights_version` has certainly not moved. A backend that
+        cannot tell returns a new number on each call (the counter is then read every time)."""
