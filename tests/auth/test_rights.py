@@ -51,7 +51,11 @@ def test_caches_are_emptied_when_rights_changed_anywhere_and_only_then(tmp_path:
         assert cache.get(key.access_key) == secret  # cached, until the next request's check
         await watch.check()
         assert len(emptied) == 2
-        assert await cache.secret(key.access_key) is None  # refused at once, same instant
+        # A request that loaded the key before the change still knows who it is …
+        assert cache.principal(key.access_key).user == "alice"
+        # … the next one loads it again: refused at once, at the same instant.
+        assert await cache.secret(key.access_key) is None
+        assert cache.get(key.access_key) is None
 
         await theirs.put_bucket_setting(bucket.id, "policy", "{}")
         await watch.check()
