@@ -37,6 +37,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
+from egide.s3 import bucketencryption, cors
 from egide.s3.access import Access
 from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
@@ -165,12 +166,16 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
         restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
     )  # fmt: skip
     # A change of rights made through this worker applies here at once; one made by any other
-    # worker or process, from this worker's next request on (the catalog's rights counter).
+    # worker or process, from this worker's next request on (the catalog's rights counter,
+    # which every bucket and account setting moves too).
     for cache in (secrets, decide, policies):
         store.events.subscribe(cache.forget)
     rights = RightsWatch(
-        store.catalog, (secrets.forget_all, decide.forget_all, access.forget_all,
-                        store.buckets.forget_all),
+        store.catalog, (
+            secrets.forget_all, decide.forget_all, access.forget_all, store.buckets.forget_all,
+            store.placer.forget_all, store.quotas.forget_all,
+            partial(cors.forget_all, store), partial(bucketencryption.forget_all, store),
+        ),
     )  # fmt: skip
     authorizer = authorizer or Authorizer(decide)
     sts = StsApp(

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import requests
 from botocore import UNSIGNED
 from botocore.config import Config
-from tests.conftest import Server, ServerFactory
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory
 from tests.e2e.test_admin_identities import call
 from tests.e2e.test_policies import code
 
@@ -126,3 +127,38 @@ def test_a_bucket_deleted_and_made_again_keeps_none_of_its_rights(
         assert answers(alice, get_x("reborn")) == ["AccessDenied"] * CONNECTIONS
         admin.delete_object(Bucket="reborn", Key="x")
         admin.delete_bucket(Bucket="reborn")
+
+
+def test_cors_rules_and_default_encryption_hold_everywhere_at_once(
+    make_server: ServerFactory,
+) -> None:
+    """Bucket settings that are not rights but are cached per worker as rights are: a browser's
+    preflight and a write that asks for no encryption see the bucket's new settings at once."""
+    server, admin, _ = two_workers(make_server)
+    origin = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    rules = {"CORSRules": [{"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]}
+
+    def preflights() -> list[int]:  # a new connection each time: both workers answer some
+        url = f"{server.endpoint}/shared/x"
+        return [requests.options(url, headers=origin, timeout=10).status_code for _ in range(12)]
+
+    admins = clients(server, {"access_key": ACCESS_KEY, "secret_key": SECRET_KEY})
+
+    def encryptions() -> list[str | None]:
+        return [
+            s3.put_object(Bucket="shared", Key="w", Body=b"w").get("ServerSideEncryption")
+            for s3 in admins
+        ]
+
+    kms = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}
+    for _ in range(ROUNDS):
+        assert set(preflights()) == {403}  # every worker holds "no rules"
+        admin.put_bucket_cors(Bucket="shared", CORSConfiguration=rules)
+        assert set(preflights()) == {200}
+        admin.delete_bucket_cors(Bucket="shared")
+        assert set(preflights()) == {403}
+        assert encryptions() == [None] * CONNECTIONS  # every worker holds "no default"
+        admin.put_bucket_encryption(Bucket="shared", ServerSideEncryptionConfiguration=kms)
+        assert encryptions() == ["aws:kms"] * CONNECTIONS
+        admin.delete_bucket_encryption(Bucket="shared")
+        assert encryptions() == [None] * CONNECTIONS
