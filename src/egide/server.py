@@ -25,6 +25,7 @@ from egide.admin.http import AdminApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
 from egide.auth.decide import PolicyDecision
+from egide.auth.rights import RightsWatch
 from egide.auth.sts.app import StsApp
 from egide.auth.sts.oidc import OidcVerifier
 from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
@@ -36,6 +37,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
+from egide.s3 import bucketencryption, cors
 from egide.s3.access import Access
 from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
@@ -138,7 +140,8 @@ def open_rights(store: ObjectStore, settings: Settings) -> tuple[Access, PolicyD
         store.catalog, bucket_policy=policies, grants=access.grants,
         restricted=access.restricted, object_tags=access.object_tags, clock=store.clock,
     )  # fmt: skip
-    # A change of rights made through this process applies here at once (elsewhere within 1 s).
+    # A change of rights made through this process applies here at once; one made elsewhere,
+    # from the next request on in a server (its RightsWatch), within a second otherwise.
     for cache in (decide, policies):
         store.events.subscribe(cache.forget)
     return access, decide
@@ -174,6 +177,16 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
     access, decide = open_rights(store, settings)
     store.events.subscribe(secrets.forget)
+    # A change of rights made by any other worker or process applies here from this worker's
+    # next request on (the catalog's rights counter, which every bucket and account setting
+    # moves too).
+    rights = RightsWatch(
+        store.catalog, (
+            secrets.forget_all, decide.forget_all, access.forget_all, store.buckets.forget_all,
+            store.placer.forget_all, store.quotas.forget_all,
+            partial(cors.forget_all, store), partial(bucketencryption.forget_all, store),
+        ),
+    )  # fmt: skip
     authorizer = authorizer or Authorizer(decide)
     sts = StsApp(
         store.catalog, store.keyring, secrets, authorizer, clock=store.clock,
@@ -192,6 +205,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     return FrontDoor(
         s3, mounts, domains=settings.domains, background=background,
         closers=[store.catalog.close], access_log=open_access_log(settings.http.access_log),
+        before_each=rights.check,
     )  # fmt: skip
 
 

@@ -1,18 +1,17 @@
 """Users and access keys against a real two-worker server, changed with the real `egide`
-command while it serves: a disabled or deleted key is refused by every worker within a
-second, while another key goes on working."""
+command (another process) while it serves: a disabled or deleted key is refused by every
+worker from the next request on (the catalog's rights counter, decision 0035), while another
+key goes on working."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from tests.conftest import ACCESS_KEY, InProcessFactory, Server, ServerFactory
@@ -53,15 +52,7 @@ def answers(clients: list[Any]) -> list[str]:
     return found
 
 
-def refused_within(clients: list[Any], since: float) -> float:
-    """Seconds from `since` until every client is refused (polled, up to 2 s)."""
-    while time.monotonic() - since < 2.0:
-        if set(answers(clients)) == {"InvalidAccessKeyId"}:
-            return time.monotonic() - since
-    pytest.fail(f"still accepted 2 s after the change: {answers(clients)}")
-
-
-def test_a_disabled_then_deleted_key_is_refused_by_every_worker_within_a_second(
+def test_a_disabled_then_deleted_key_is_refused_by_every_worker_at_once(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
     server = make_server("workers = 2")
@@ -78,16 +69,14 @@ def test_a_disabled_then_deleted_key_is_refused_by_every_worker_within_a_second(
     assert answers(ones) == answers(twos) == ["ok"] * CONNECTIONS  # cached by every worker
 
     egide(server, "key", "disable", first["access_key"])
-    refused_within(ones, time.monotonic())
+    assert answers(ones) == ["InvalidAccessKeyId"] * CONNECTIONS
     assert answers(twos) == ["ok"] * CONNECTIONS  # the other key still works
 
     egide(server, "key", "enable", first["access_key"])
-    enabled = time.monotonic()
-    while answers(ones) != ["ok"] * CONNECTIONS:
-        assert time.monotonic() - enabled < 2.0, "an enabled key is still refused after 2 s"
+    assert answers(ones) == ["ok"] * CONNECTIONS
 
     egide(server, "key", "delete", second["access_key"])
-    refused_within(twos, time.monotonic())
+    assert answers(twos) == ["InvalidAccessKeyId"] * CONNECTIONS
     assert answers(ones) == ["ok"] * CONNECTIONS
 
 

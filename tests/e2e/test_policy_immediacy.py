@@ -1,7 +1,8 @@
-"""A change of rights made through a worker applies on that worker at once (other workers apply
-it within a second): its caches of bucket policies, identity policies and secrets listen to the
-engine's events. Each change is undone and made again 20 times, each time followed at once by a
-request, so that a cache kept a moment too long would show."""
+"""A change of rights made through a worker applies on that worker at once (and on the others:
+tests/e2e/test_rights_everywhere.py): its caches of bucket policies, identity policies and
+secrets listen to the engine's events, and check the catalog's rights counter. Each change is
+undone and made again 20 times, each time followed at once by a request, so that a cache kept a
+moment too long would show."""
 
 from __future__ import annotations
 

@@ -120,3 +120,23 @@ def test_the_lifespan_runs_the_loops_and_closes_at_the_end() -> None:
 
     asyncio.run(life())
     assert events == ["started", "stopped", "closed"]
+
+
+def test_before_each_runs_before_every_app_answers() -> None:
+    """The rights watch's hook: awaited once per request, before the app, whatever the app."""
+    seen: list[str] = []
+
+    class Recording(Named):
+        async def serve(self, call: Call, send: Send) -> None:
+            seen.append(self.name)
+            await super().serve(call, send)
+
+    async def before() -> None:
+        seen.append("before")
+
+    door = FrontDoor(
+        Recording("s3"), [Mount("/_egide/admin/", Recording("admin"))], before_each=before
+    )
+    for path in ("/bucket/key", "/_egide/admin/jobs", "/_egide/console/"):
+        _request(door, path)
+    assert seen == ["before", "s3", "before", "admin", "before"]

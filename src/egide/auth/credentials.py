@@ -2,13 +2,14 @@
 who each key is (its user, the user's ARN and groups).
 
 The SigV4 check is synchronous (egide.auth.sigv4 takes a lookup function), so the secret a
-request names is loaded first (`load`), then read from the cache (`get`). What is loaded is
-kept at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled,
-deleted or past its expiry, or a user moved between groups, is seen by every worker within a
-second (docs/decisions/0029-identities.md), and by the worker that changed it at once
-(`forget`, an observer of the engine's events). Only usable keys are kept: an unknown or refused
-one is asked of the catalog again (an indexed read), so a client naming random keys cannot
-grow a worker's memory.
+request names is loaded first (`load`), then read from the cache (`get`). What is loaded is kept
+at most `LIFETIME` (one second, by the injected clock's monotonic time): a key disabled, deleted
+or past its expiry, or a user moved between groups, is seen by every worker from its next
+request on: the rights watch (egide.auth.rights) has every key loaded again (`forget_all`) when
+the catalog's rights counter moved (docs/decisions/0035-rights-counter.md); the lifetime is only
+a fallback, and what bounds the use of a key past its expiry. Only usable keys are kept: an
+unknown or refused one is asked of the catalog again (an indexed read), so a client naming
+random keys cannot grow a worker's memory.
 
 A request with a session token (X-Amz-Security-Token, from STS) is checked against the token
 alone (egide.auth.sts.tokens): its secret and principal are the token's, kept for that request
@@ -34,7 +35,8 @@ from egide.web.request import RequestHead
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
-#: Longest a worker goes on accepting a key after it was disabled or deleted, in seconds.
+#: Longest a worker keeps a key loaded, in seconds: a fallback (a key disabled or deleted is
+#: refused from the next request on, egide.auth.rights), and the bound on an expired key's use.
 LIFETIME = 1.0
 
 #: The STS session of the request being authenticated (see the module docstring).
@@ -62,6 +64,8 @@ class _Loaded:
     principal: Principal
     #: The sealed secret it was opened from (a key's secret is opened again only if changed).
     sealed: bytes = b""
+    #: The cache's epoch when it was loaded: one before the last `forget_all` is loaded again.
+    epoch: int = 0
 
 
 class SecretCache:
@@ -83,6 +87,8 @@ class SecretCache:
         self._loaded: dict[str, _Loaded] = {}
         #: Bumped by `forget`: a key loaded while it ran is not kept.
         self._generation = 0
+        #: Bumped by `forget_all`: every key is loaded again by its next request.
+        self._epoch = 0
 
     async def forget(self, event: Event) -> None:
         """An engine observer: a key, user or group changed through this worker is applied at
@@ -95,15 +101,23 @@ class SecretCache:
         else:  # a user, a group or a membership: who each key is may have changed
             self._loaded.clear()
 
+    def forget_all(self) -> None:
+        """Rights changed somewhere (egide.auth.rights): every key is loaded again by its next
+        request. What was loaded stays for `get` and `principal` meanwhile (a request that
+        already loaded its key keeps who it is), and a secret unchanged is not opened again."""
+        self._generation += 1
+        self._epoch += 1
+
     async def secret(self, access_key: str) -> str | None:
         """The secret of `access_key`, loaded if need be; None if unknown or not usable."""
         if not access_key:
             return None
         now = self._clock.monotonic()
         loaded = self._loaded.get(access_key)
-        if loaded is None or now - loaded.at >= self._lifetime:
+        epoch = self._epoch
+        if loaded is None or loaded.epoch != epoch or now - loaded.at >= self._lifetime:
             generation = self._generation
-            loaded = await self._load(access_key, now, loaded)
+            loaded = dataclasses.replace(await self._load(access_key, now, loaded), epoch=epoch)
             if loaded.secret is None:
                 self._loaded.pop(access_key, None)
                 return None

@@ -2,19 +2,21 @@
 (docs/decisions/0030-policies-decide.md).
 
 The identity policies of the caller's user and of its groups are read from the catalog and
-compiled once per distinct text (`cached_policy`); what is read is kept at most `LIFETIME`, as
-secrets are (egide.auth.credentials), so that a policy attached, changed or detached is applied
-by every worker within a second. The user `admin` is the account's administrator, as AWS's root
-user: every action is allowed to it by identity; only an explicit Deny of a bucket policy stops
-it, never for the bucket policy's own actions, so that it cannot lock itself out. Every other
-user has no right until a policy grants it one (default deny); an unsigned request is the
-anonymous caller, allowed only where a bucket policy allows everyone. What no policy allowed
-and none denied explicitly, ownership or an ACL may still allow (`grants`, asked of the S3 side
-only then, so that the common path reads no object: docs/decisions/0031-owners-and-acls.md).
-An STS session has its role's policies (read at most `LIFETIME` ago: a role deleted or a policy
-detached is seen within a second) and is then decided as a user is (object tags, ACL grants:
-docs/decisions/0037-sessions-and-forms.md), every right limited by its session policy if it
-was given one (docs/sts.md).
+compiled once per distinct text (`cached_policy`); what is read is kept until the catalog's
+rights counter moves (`forget_all`, asked by egide.auth.rights before each request), so that a
+policy attached, changed or detached is applied by every worker from its next request on, and at
+most `LIFETIME` (a fallback), as secrets are (egide.auth.credentials). The user `admin` is the
+account's administrator, as AWS's root user: every action is allowed to it by identity; only an
+explicit Deny of a bucket policy stops it, never for the bucket policy's own actions, so that it
+cannot lock itself out. Every other user has no right until a policy grants it one (default
+deny); an unsigned request is the anonymous caller, allowed only where a bucket policy allows
+everyone. What no policy allowed and none denied explicitly, ownership or an ACL may still allow
+(`grants`, asked of the S3 side only then, so that the common path reads no object:
+docs/decisions/0031-owners-and-acls.md). An STS session has its role's policies (kept as
+identity policies are: a role deleted or a policy detached is seen from the next request on)
+and is then decided as a user is (object tags, ACL grants:
+docs/decisions/0037-sessions-and-forms.md), every right limited by its session policy if it was
+given one (docs/sts.md).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from egide.engine.events import Event, EventKind
 
 log = logging.getLogger("egide.auth")
 
-#: Longest a worker applies an identity policy after it changed, in seconds.
+#: Longest a worker keeps an identity policy, in seconds: a fallback (a change is applied from
+#: the next request on, egide.auth.rights).
 LIFETIME = 1.0
 
 #: What the administrator may always do, whatever a bucket policy denies: mend that policy.
@@ -173,9 +176,13 @@ class PolicyDecision:
         """An engine observer: an identity changed through this worker is applied at once (a
         change made elsewhere within `lifetime`)."""
         if event.kind is EventKind.CREDENTIALS_CHANGED:
-            self._identities.clear()
-            self._roles.clear()
-            self._generation += 1
+            self.forget_all()
+
+    def forget_all(self) -> None:
+        """Rights changed somewhere (egide.auth.rights): read every policy again."""
+        self._identities.clear()
+        self._roles.clear()
+        self._generation += 1
 
     async def account(self) -> str:
         if self._account is None:
@@ -209,6 +216,7 @@ class PolicyDecision:
         now = self._clock.monotonic()
         held = self._roles.get(role)
         if held is None or now - held.at >= self._lifetime:
+            generation = self._generation
             found = await self._catalog.role(role)
             policies = None
             if found is not None:
@@ -218,7 +226,8 @@ class PolicyDecision:
             if len(self._roles) > 4096:
                 self._roles.clear()
             held = _Role(now, None if found is None else found.id, policies)
-            self._roles[role] = held
+            if generation == self._generation:  # else read before a change: used once
+                self._roles[role] = held
         return held.policies if held.id == role_id else None
 
     async def caller(self, principal: Principal) -> Caller:

@@ -28,6 +28,7 @@ from egide.catalog.identities import (
 from egide.catalog.inventory import FindingsCatalog, InventoryCatalog, RecordedReport
 from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
+from egide.catalog.rights import RightsCatalog
 from egide.catalog.roles import RoleCatalog
 from egide.catalog.uploads import UploadCatalog
 from egide.catalog.versions import VersionCatalog
@@ -47,6 +48,7 @@ __all__ = [
     "KeyHolder",
     "KeyRotationCatalog",
     "RecordedReport",
+    "RightsCatalog",
     "RoleCatalog",
     "ShredSummary",
     "ShreddedBucket",
@@ -67,6 +69,7 @@ class Catalog(
     AccessKeyCatalog,
     IdentityPolicyCatalog,
     RoleCatalog,
+    RightsCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,

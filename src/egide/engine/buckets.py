@@ -29,8 +29,9 @@ class Buckets:
         self.catalog = catalog
         self.keyring = keyring
         self.clock = clock
-        #: Another process's change to a bucket (deleted, its policy, its CORS rules) shows
-        #: here within this delay; this process's own changes show at once.
+        #: Longest what was read of a bucket (that it exists, its policy, its CORS rules) is
+        #: trusted: a fallback, since a server's rights watch forgets it as soon as any
+        #: process changes a bucket (docs/decisions/0035-rights-counter.md).
         self.cache_seconds = cache_seconds
         #: Bucket id → (the master-wrapped key it came from, the bucket key): a rotation
         #: changes the wrapped key, so a stale entry is never used for new writes.
@@ -61,6 +62,11 @@ class Buckets:
     def forget(self, name: str) -> None:
         """This process deletes the bucket `name`: it must not serve from the cache again."""
         self._by_name.pop(name, None)
+
+    def forget_all(self) -> None:
+        """A bucket was created or deleted somewhere (the rights watch, egide.auth.rights):
+        look every name up again."""
+        self._by_name.clear()
 
     async def by_id(self, bucket_id: bytes) -> Bucket:
         """The bucket whose id a version, an upload or a record names (BucketNotFound)."""

@@ -64,7 +64,7 @@ def load_policy(text: str) -> Policy:
 
 async def store_policy(catalog: Catalog, bucket_id: bytes, policy: Policy | None) -> None:
     """Set (or with None, remove) the policy of a bucket at run time: for the CLI and admin
-    API. Every gateway process applies it within its `bucket_cache_seconds`."""
+    API. Every gateway process applies it from its next request on (its rights watch)."""
     await catalog.put_bucket_setting(bucket_id, SETTING, dump_policy(policy) if policy else None)
 
 
@@ -128,6 +128,10 @@ class Placer:
     def forget(self, bucket_id: bytes) -> None:
         """Drop the cached policy of a bucket (after `store_policy` in this process)."""
         self._cache.pop(bucket_id, None)
+
+    def forget_all(self) -> None:
+        """A bucket setting changed somewhere (the rights watch): read every policy again."""
+        self._cache.clear()
 
     async def place(
         self, bucket: Bucket, version_id: bytes, exclude: Collection[str] = ()

@@ -62,6 +62,10 @@ class Quotas:
         self._clock = clock
         self._cache: dict[bytes, tuple[Quota, float]] = {}
 
+    def forget_all(self) -> None:
+        """A bucket or account setting changed somewhere (the rights watch): read again."""
+        self._cache.clear()
+
     async def _cached(self, key: bytes) -> Quota:
         now = self._clock.monotonic()
         hit = self._cache.get(key)

@@ -106,8 +106,9 @@ class ObjectStore:
         self.sites = {site.name: site for site in sites}
         #: What the caches and expiries below read the time from (tests move it by hand).
         self.clock = clock
-        #: Another process's change to a bucket (deleted, its policy, its CORS rules) shows
-        #: here within this delay; this process's own changes show at once.
+        #: Longest what was read of a bucket (that it exists, its policy, its CORS rules) is
+        #: trusted: a fallback, since a server's rights watch forgets it as soon as any
+        #: process changes a bucket (docs/decisions/0035-rights-counter.md).
         self.bucket_cache_seconds = bucket_cache_seconds
         #: What reads learnt about each site: latency, errors, circuit breakers.
         self.health = health or SiteHealth(self.sites, clock=clock)

@@ -6,7 +6,8 @@ version's owner and ACL are kept in its headers (`OWNER_HEADER`, `ACL_HEADER`, n
 to clients), so that they follow the version everywhere its headers go (copies of its record
 on the sites, catalog rebuilds). A bucket or version from before owners existed is `admin`'s
 (an object: its bucket owner's). What is read per bucket, and the users' canonical IDs, are
-kept at most `LIFETIME` per worker, as bucket policies are (s3/bucketpolicy.py).
+kept per worker as bucket policies are (s3/bucketpolicy.py): until the catalog's rights counter
+moves (`forget_all`, egide.auth.rights), and at most `LIFETIME` (a fallback).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ ENFORCED = "BucketOwnerEnforced"
 PREFERRED = "BucketOwnerPreferred"
 WRITER = "ObjectWriter"
 OWNERSHIPS = (ENFORCED, PREFERRED, WRITER)
-#: Longest a worker applies an owner, ACL or setting after it changed elsewhere, in seconds.
+#: Longest a worker keeps an owner, ACL or setting, in seconds: a fallback (a change is applied
+#: from the next request on, egide.auth.rights).
 LIFETIME = 1.0
 _PREFIX = "arn:aws:s3:::"
 #: The bucket ACL's actions that are about the bucket itself (the others, its objects').
@@ -119,22 +121,27 @@ class Access:
         self._users: _Held | None = None
         self._facts: dict[str, _Held] = {}
         self._account: str | None = None
+        #: Bumped by `forget_all`: what was read before it is not kept.
+        self._generation = 0
 
     # -- users --------------------------------------------------------------------------------
 
     async def owners(self) -> dict[str, Owner]:
         """user name → its Owner (canonical ID, display name)."""
         now = self._clock.monotonic()
-        if self._users is None or now - self._users.at >= LIFETIME:
+        held = self._users
+        if held is None or now - held.at >= LIFETIME:
+            generation = self._generation
             identities = self._store.identities
             account = await identities.account_id()
             users = {
                 u.name: Owner(canonical_id(account, u.id), u.name) for u in await identities.users()
             }
-            self._users = _Held(now, users)
-        held = self._users.value
-        assert isinstance(held, dict)
-        return held
+            held = _Held(now, users)
+            if generation == self._generation:
+                self._users = held
+        assert isinstance(held.value, dict)
+        return held.value
 
     async def owner_of(self, principal: Principal) -> Owner | None:
         """The caller's Owner; None for the anonymous caller (or a user just deleted)."""
@@ -156,6 +163,14 @@ class Access:
 
     # -- buckets ------------------------------------------------------------------------------
 
+    def forget_all(self) -> None:
+        """Rights changed somewhere (egide.auth.rights): read every bucket (its policy too)
+        and user again."""
+        self._facts.clear()
+        self._users = None
+        self._generation += 1
+        self._policies.forget_all()
+
     def forget(self, bucket: str) -> None:
         """A setting of `bucket` (its policy too) changed in this worker: read it again at
         once."""
@@ -169,6 +184,7 @@ class Access:
         if held is not None and now - held.at < LIFETIME:
             return held.value  # type: ignore[return-value]
         facts: BucketFacts | None = None
+        generation = self._generation
         try:
             found = await self._store.bucket(bucket, cached=True)
             settings = self._store.bucket_settings
@@ -185,7 +201,8 @@ class Access:
             facts = None
         if len(self._facts) > 4096:
             self._facts.clear()
-        self._facts[bucket] = _Held(now, facts)
+        if generation == self._generation:
+            self._facts[bucket] = _Held(now, facts)
         return facts
 
     async def is_owner(self, bucket: str, expected: str, creator: Principal | None) -> bool:

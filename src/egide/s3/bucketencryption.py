@@ -101,9 +101,14 @@ def default_headers(bucket: str, fields: dict[str, str]) -> dict[str, str]:
     return {encryption.SSE: encryption.AES256}
 
 
+def forget_all(store: ObjectStore) -> None:
+    """A bucket setting changed somewhere (egide.auth.rights): read every default again."""
+    _caches.pop(store, None)
+
+
 async def _default(store: ObjectStore, bucket: Bucket) -> dict[str, str]:
-    """The bucket default's headers ({} with none): one indexed catalog read at most every
-    `store.bucket_cache_seconds` (this process's changes show at once)."""
+    """The bucket default's headers ({} with none): one indexed catalog read when a bucket
+    setting changed anywhere (`forget_all`), and at most every `store.bucket_cache_seconds`."""
     cache = _caches.setdefault(store, {})
     now = store.clock.monotonic()
     hit = cache.get(bucket.id)

@@ -2,10 +2,10 @@
 Get, Delete, GetBucketPolicyStatus, and the lookup the Authorizer's decision asks for the
 policy of the bucket a request is about (docs/decisions/0030-policies-decide.md).
 
-A policy is a bucket setting (`policy`, kept as given); the lookup keeps what it read at most
-`LIFETIME` per worker, so that a change is applied everywhere within a second (at once by the
-worker that made it: `forget` listens to the engine's events), and compiles each distinct text
-once (`cached_policy`).
+A policy is a bucket setting (`policy`, kept as given); the lookup keeps what it read until the
+catalog's rights counter moves (`forget_all`, asked by egide.auth.rights before each request),
+so that a change made by any worker or process is applied everywhere from the next request on,
+and at most `LIFETIME` (a fallback); it compiles each distinct text once (`cached_policy`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from egide.s3.http import Request, Response
 from egide.s3.xml import document, element
 
 SETTING = "policy"
-#: Longest a worker applies a bucket policy after it changed, in seconds.
+#: Longest a worker keeps a bucket policy, in seconds: a fallback (a change is applied from the
+#: next request on, egide.auth.rights).
 LIFETIME = 1.0
 _PREFIX = "arn:aws:s3:::"
 _FORGETTING = frozenset(
@@ -127,6 +128,11 @@ class BucketPolicies:
         ):
             self._read.pop(event.bucket, None)
             self._generation += 1
+
+    def forget_all(self) -> None:
+        """Rights changed somewhere (egide.auth.rights): read every policy again."""
+        self._read.clear()
+        self._generation += 1
 
     def forget_bucket(self, bucket: str) -> None:
         """The bucket's policy changed in this worker: read it again at once."""

@@ -31,8 +31,8 @@ SETTING = "cors"
 METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 MAX_RULES = 100
 MAX_ID_CHARS = 255
-#: Rules read from the catalog serve for the store's `bucket_cache_seconds`: Put and
-#: DeleteBucketCors in this process drop them at once, another's change shows within that delay.
+#: Rules read from the catalog serve until a bucket setting changes anywhere (`forget_all`, asked
+#: by the rights watch before each request) and at most the store's `bucket_cache_seconds`.
 _CACHE_LIMIT = 10_000
 VARY = "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"
 _NOT_ALLOWED = (
@@ -234,6 +234,11 @@ def _cache(store: ObjectStore) -> _RulesCache:
     if cache is None:
         cache = _caches[store] = {}
     return cache
+
+
+def forget_all(store: ObjectStore) -> None:
+    """A bucket setting changed somewhere (egide.auth.rights): read every bucket's rules again."""
+    _caches.pop(store, None)
 
 
 async def bucket_rules(store: ObjectStore, bucket: Bucket) -> tuple[CorsRule, ...]:

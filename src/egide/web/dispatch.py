@@ -104,6 +104,7 @@ class FrontDoor:
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         access_log: logging.Logger | None = None,
+        before_each: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         #: The S3 API: every request not in the reserved space.
         self.default = default
@@ -116,6 +117,9 @@ class FrontDoor:
         self.closers = tuple(closers)
         #: Where one JSON line per request goes (egide.web.access_log), if anywhere.
         self.access_log = access_log
+        #: Awaited before each request reaches its app, whatever the app: the rights watch
+        #: (egide.auth.rights), so that no app decides a request by rights that changed.
+        self.before_each = before_each
         self.not_mounted = NotMounted()
         self._tasks: tuple[asyncio.Task[None], ...] = ()
 
@@ -164,6 +168,8 @@ class FrontDoor:
             str(scope.get("scheme", "http")), Exchange(time.monotonic()),
         )  # fmt: skip
         app = self.app_for(head)
+        if self.before_each is not None:
+            await self.before_each()
         access_log = self.access_log
         if access_log is None:
             await app.serve(call, send)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 
 from egide.catalog.sqlite.changes import _drop_upload
 from egide.catalog.sqlite.connection import SQLiteConnection
+from egide.catalog.sqlite.rights import bump_rights
 from egide.domain import Bucket, BucketExists, BucketNotEmpty, BucketNotFound
 
 
@@ -21,8 +23,9 @@ class SQLiteBuckets(SQLiteConnection):
                 )
             except sqlite3.IntegrityError as exc:
                 raise BucketExists(bucket.name) from exc
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def get_bucket(self, name: str) -> Bucket | None:
         return self._bucket_where("name", name)
@@ -63,6 +66,7 @@ class SQLiteBuckets(SQLiteConnection):
                     _drop_upload(db, upload_id, (), self._clock.time())
                 db.execute("DELETE FROM bucket_settings WHERE bucket_id = ?", row)
                 db.execute("DELETE FROM buckets WHERE id = ?", row)
+                bump_rights(db)
 
         await self._call(run)
 
@@ -91,20 +95,20 @@ class SQLiteBuckets(SQLiteConnection):
         """Set a setting, or remove it with None."""
 
         def run(db: sqlite3.Connection) -> None:
-            with db:
-                if value is None:
-                    db.execute(
-                        "DELETE FROM bucket_settings WHERE bucket_id = ? AND name = ?",
-                        (bucket_id, name),
-                    )
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO bucket_settings (bucket_id, name, value) "
-                        "VALUES (?, ?, ?)",
-                        (bucket_id, name, value),
-                    )
+            if value is None:
+                db.execute(
+                    "DELETE FROM bucket_settings WHERE bucket_id = ? AND name = ?",
+                    (bucket_id, name),
+                )
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO bucket_settings (bucket_id, name, value) "
+                    "VALUES (?, ?, ?)",
+                    (bucket_id, name, value),
+                )
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def swap_bucket_setting(
         self, bucket_id: bytes, name: str, expected: str | None, value: str
@@ -123,6 +127,7 @@ class SQLiteBuckets(SQLiteConnection):
                     "VALUES (?, ?, ?)",
                     (bucket_id, name, value),
                 )
+                bump_rights(db)
                 return True
 
         return await self._call(run)

@@ -11,6 +11,7 @@ from egide.catalog import rules
 from egide.catalog.garbage import ShreddedBucket, ShredSummary, TrashedShard
 from egide.catalog.sqlite.changes import _drop_upload, _trash_version
 from egide.catalog.sqlite.connection import SQLiteConnection
+from egide.catalog.sqlite.rights import bump_rights
 from egide.catalog.sqlite.rows import _VERSION_COLUMNS, _parts, _version
 from egide.domain import SETTINGS_RECORD_SETTING, BucketNotFound, ObjectVersion
 
@@ -220,6 +221,7 @@ class SQLiteGarbage(SQLiteConnection):
                 "DELETE FROM bucket_key_generations WHERE bucket_id = ?", (bucket_id,)
             ).rowcount
             db.execute("DELETE FROM buckets WHERE id = ?", (bucket_id,))
+            bump_rights(db)
             trashed = db.execute(
                 "SELECT count(*) FROM trash WHERE id > ?", (first_trash,)
             ).fetchone()[0]

@@ -8,6 +8,7 @@ from functools import partial
 
 from egide.catalog.identities import Identities, KeyHolder
 from egide.catalog.sqlite.connection import SQLiteConnection
+from egide.catalog.sqlite.rights import bump_rights
 from egide.domain import (
     AccessKey,
     Group,
@@ -112,6 +113,7 @@ def _create(kind: str, new: User | Group) -> Callable[[sqlite3.Connection], None
             )
         except sqlite3.IntegrityError as exc:
             raise IdentityExists(f"{kind} {new.name}") from exc
+        bump_rights(db)
 
     return run
 
@@ -135,16 +137,16 @@ class SQLiteIdentities(SQLiteConnection):
 
     async def put_account_setting(self, name: str, value: str | None) -> None:
         def run(db: sqlite3.Connection) -> None:
-            with db:
-                if value is None:
-                    db.execute("DELETE FROM account_settings WHERE name = ?", (name,))
-                else:
-                    db.execute(
-                        "INSERT OR REPLACE INTO account_settings (name, value) VALUES (?, ?)",
-                        (name, value),
-                    )
+            if value is None:
+                db.execute("DELETE FROM account_settings WHERE name = ?", (name,))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO account_settings (name, value) VALUES (?, ?)",
+                    (name, value),
+                )
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def identities(self) -> Identities:
         def run(db: sqlite3.Connection) -> Identities:
@@ -169,7 +171,7 @@ class SQLiteIdentities(SQLiteConnection):
         return self._read(run)
 
     async def create_user(self, user: User) -> None:
-        await self._call(_create("user", user))
+        await self._call(partial(self._in_transaction, _create("user", user)))
 
     async def users(self) -> list[User]:
         return self._read(_users)
@@ -190,12 +192,13 @@ class SQLiteIdentities(SQLiteConnection):
             db.execute("DELETE FROM group_members WHERE user_name = ?", (name,))
             db.execute("DELETE FROM identity_policies WHERE kind = 'user' AND name = ?", (name,))
             db.execute("DELETE FROM users WHERE name = ?", (name,))
+            bump_rights(db)
             return keys
 
         return await self._call(partial(self._in_transaction, run))
 
     async def create_group(self, group: Group) -> None:
-        await self._call(_create("group", group))
+        await self._call(partial(self._in_transaction, _create("group", group)))
 
     async def groups(self) -> list[Group]:
         return self._read(_groups)
@@ -206,6 +209,7 @@ class SQLiteIdentities(SQLiteConnection):
             db.execute("DELETE FROM group_members WHERE group_name = ?", (name,))
             db.execute("DELETE FROM identity_policies WHERE kind = 'group' AND name = ?", (name,))
             db.execute("DELETE FROM groups WHERE name = ?", (name,))
+            bump_rights(db)
 
         await self._call(partial(self._in_transaction, run))
 
@@ -217,7 +221,10 @@ class SQLiteIdentities(SQLiteConnection):
                 sql = "INSERT OR IGNORE INTO group_members (group_name, user_name) VALUES (?, ?)"
             else:
                 sql = "DELETE FROM group_members WHERE group_name = ? AND user_name = ?"
-            return db.execute(sql, (group, user)).rowcount > 0
+            changed = db.execute(sql, (group, user)).rowcount > 0
+            if changed:
+                bump_rights(db)
+            return changed
 
         return await self._call(partial(self._in_transaction, run))
 
@@ -229,6 +236,7 @@ class SQLiteIdentities(SQLiteConnection):
                 "VALUES (?, ?, ?, ?)",
                 (kind, name, policy, document),
             )
+            bump_rights(db)
 
         await self._call(partial(self._in_transaction, run))
 
@@ -250,8 +258,9 @@ class SQLiteIdentities(SQLiteConnection):
             ).rowcount
             if not changed:
                 raise IdentityNotFound(f"policy {policy} of {kind} {name}")
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def add_access_key(self, key: AccessKey, sealed_secret: bytes) -> None:
         def run(db: sqlite3.Connection) -> None:
@@ -265,6 +274,7 @@ class SQLiteIdentities(SQLiteConnection):
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 raise IdentityExists(f"access key {key.access_key}") from exc
+            bump_rights(db)
 
         await self._call(partial(self._in_transaction, run))
 
@@ -300,8 +310,9 @@ class SQLiteIdentities(SQLiteConnection):
             ).rowcount
             if not changed:
                 raise IdentityNotFound(f"access key {access_key}")
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def delete_access_key(self, access_key: str) -> None:
         def run(db: sqlite3.Connection) -> None:
@@ -310,5 +321,6 @@ class SQLiteIdentities(SQLiteConnection):
             ).rowcount
             if not changed:
                 raise IdentityNotFound(f"access key {access_key}")
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))

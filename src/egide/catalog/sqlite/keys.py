@@ -6,6 +6,7 @@ import sqlite3
 from functools import partial
 
 from egide.catalog.sqlite.connection import SQLiteConnection
+from egide.catalog.sqlite.rights import bump_rights
 from egide.domain import BucketNotFound
 
 
@@ -13,12 +14,14 @@ class SQLiteKeys(SQLiteConnection):
     """`catalog.keys.CredentialCatalog` and `KeyRotationCatalog`."""
 
     async def add_credential(self, access_key: str, sealed_secret: bytes) -> None:
-        await self._call(
-            lambda db: db.execute(
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (?, ?, ?)",
                 (access_key, sealed_secret, self._clock.time()),
             )
-        )
+            bump_rights(db)
+
+        await self._call(partial(self._in_transaction, run))
 
     async def get_credential(self, access_key: str) -> bytes | None:
         def run(db: sqlite3.Connection) -> bytes | None:
@@ -50,7 +53,7 @@ class SQLiteKeys(SQLiteConnection):
         transaction; how many changed."""
 
         def run(db: sqlite3.Connection) -> int:
-            return sum(
+            changed = sum(
                 db.execute(
                     "UPDATE credentials SET sealed_secret = ? "
                     "WHERE access_key = ? AND sealed_secret = ?",
@@ -58,6 +61,9 @@ class SQLiteKeys(SQLiteConnection):
                 ).rowcount
                 for access, old, new in changes
             )
+            if changed:
+                bump_rights(db)
+            return changed
 
         return await self._call(partial(self._in_transaction, run))
 

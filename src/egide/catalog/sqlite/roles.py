@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 
 from egide.catalog.sqlite.connection import SQLiteConnection
+from egide.catalog.sqlite.rights import bump_rights
 from egide.domain import IdentityExists, IdentityNotFound, Role
 
 _COLUMNS = "name, role_id, created, trust_policy, max_session"
@@ -27,8 +29,9 @@ class SQLiteRoles(SQLiteConnection):
                 )
             except sqlite3.IntegrityError as exc:
                 raise IdentityExists(f"role {role.name}") from exc
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def roles(self) -> list[Role]:
         return self._read(
@@ -53,13 +56,15 @@ class SQLiteRoles(SQLiteConnection):
             )
             if cursor.rowcount == 0:
                 raise IdentityNotFound(f"role {name}")
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))
 
     async def delete_role(self, name: str) -> None:
         def run(db: sqlite3.Connection) -> None:
             if db.execute("DELETE FROM roles WHERE name = ?", (name,)).rowcount == 0:
                 raise IdentityNotFound(f"role {name}")
             db.execute("DELETE FROM identity_policies WHERE kind = 'role' AND name = ?", (name,))
+            bump_rights(db)
 
-        await self._call(run)
+        await self._call(partial(self._in_transaction, run))

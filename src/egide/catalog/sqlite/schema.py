@@ -255,4 +255,14 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX versions_usage ON versions(bucket_id, delete_marker, size);
     """,
+    # 13: the rights-change counter (docs/decisions/0035-rights-counter.md): one row, bumped
+    # in the transaction of every change of buckets, their settings, identities, roles and
+    # account settings, read by each worker before a request when anything was committed.
+    """
+    CREATE TABLE rights (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+    );
+    INSERT INTO rights (id, version) VALUES (1, 0);
+    """,
 )
