@@ -20,6 +20,7 @@ import pytest
 from tests.catalog.contract.builders import new_bucket
 
 from egide.catalog.base import Catalog
+from egide.catalog.postgres import PostgresCatalog
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Bucket
@@ -28,15 +29,25 @@ from egide.domain import Bucket
 TEST_TIMEOUT = 30.0
 
 
-async def open_sqlite(directory: Path, clock: Clock) -> Catalog:
+async def open_sqlite(request: pytest.FixtureRequest, directory: Path, clock: Clock) -> Catalog:
     catalog = SQLiteCatalog(directory / "catalog.sqlite3", clock=clock)
     catalog.open()
     return catalog
 
 
+async def open_postgres(request: pytest.FixtureRequest, directory: Path, clock: Clock) -> Catalog:
+    """A fresh database of the session's PostgreSQL server (tests/postgres.py: skipped when
+    PostgreSQL is not installed)."""
+    catalog = PostgresCatalog(request.getfixturevalue("postgres_url"), clock=clock)
+    catalog.open()
+    return catalog  # type: ignore[return-value]
+
+
 #: Backend name → a factory opening a fresh, empty catalog that keeps its files in a directory
-#: and reads the time from a clock.
-BACKENDS: dict[str, Callable[[Path, Clock], Coroutine[Any, Any, Catalog]]] = {"sqlite": open_sqlite}
+#: and reads the time from a clock (and may ask the test for fixtures: a database server).
+BACKENDS: dict[
+    str, Callable[[pytest.FixtureRequest, Path, Clock], Coroutine[Any, Any, Catalog]]
+] = {"sqlite": open_sqlite, "postgresql": open_postgres}
 
 
 @pytest.fixture
@@ -56,7 +67,7 @@ def clock() -> Clock:
 def catalog(
     request: pytest.FixtureRequest, loop: asyncio.Runner, tmp_path: Path, clock: Clock
 ) -> Iterator[Catalog]:
-    opened = loop.run(BACKENDS[request.param](tmp_path, clock))
+    opened = loop.run(BACKENDS[request.param](request, tmp_path, clock))
     yield opened
     loop.run(opened.close())
 
