@@ -26,8 +26,10 @@ import pytest
 
 from egide.catalog.postgres.schema import migrate
 
-#: The user the cluster is created for (its superuser); tests connect as it, trusted.
+#: The user the cluster is created for (its superuser). Over TCP, as Égide connects, it needs
+#: its password (scram-sha-256); over the unix socket the fixture itself is trusted.
 SUPERUSER = "egide"
+PASSWORD = "pg-test-secret-7f3a"
 
 
 def postgres_bin() -> Path | None:
@@ -73,7 +75,8 @@ class PostgresServer:
         subprocess.run(
             self._as_owner(
                 str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
-                "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync",
+                "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                "--locale=C", "--no-sync",
             ),
             check=True, capture_output=True,
         )  # fmt: skip
@@ -89,6 +92,14 @@ class PostgresServer:
             ),
             check=True, capture_output=True,
         )  # fmt: skip
+        with self._admin() as db:
+            db.execute(f"ALTER USER {SUPERUSER} PASSWORD '{PASSWORD}'")
+
+    def _admin(self, database: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        """A connection over the unix socket (trusted: no password)."""
+        return psycopg.connect(
+            host=str(self.root), port=self.port, user=SUPERUSER, dbname=database, autocommit=True
+        )
 
     def stop(self) -> None:
         subprocess.run(
@@ -99,6 +110,7 @@ class PostgresServer:
         )
 
     def url(self, database: str = "postgres") -> str:
+        """The database's URL as egide.toml holds it: without the password."""
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def new_database(self, *, empty: bool = False) -> str:
@@ -106,15 +118,16 @@ class PostgresServer:
         would double a test's set-up), or `empty` (no schema at all)."""
         name = f"test_{next(self._names)}"
         template = "template0" if empty else self._catalog_template()
-        with psycopg.connect(self.url(), autocommit=True) as db:
+        with self._admin() as db:
             db.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
 
     def _catalog_template(self) -> str:
         if not self._template:
-            with psycopg.connect(self.url(), autocommit=True) as db:
+            with self._admin() as db:
                 db.execute('CREATE DATABASE "catalog_template" TEMPLATE template0')
-            with psycopg.connect(self.url("catalog_template")) as db:
+            with self._admin("catalog_template") as db:
+                db.autocommit = False
                 migrate(db, "catalog_template")
             self._template = True
         return "catalog_template"
@@ -138,5 +151,5 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
-    """A fresh database of the session's server, for one test."""
+    """A fresh catalog database of the session's server, for one test (password: PASSWORD)."""
     return postgres_server.new_database()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from tests.catalog.contract.builders import new_bucket
+from tests.postgres import PASSWORD
 
 from egide.catalog.base import Catalog
 from egide.catalog.postgres import PostgresCatalog
@@ -38,7 +39,8 @@ async def open_sqlite(request: pytest.FixtureRequest, directory: Path, clock: Cl
 async def open_postgres(request: pytest.FixtureRequest, directory: Path, clock: Clock) -> Catalog:
     """A fresh database of the session's PostgreSQL server (tests/postgres.py: skipped when
     PostgreSQL is not installed)."""
-    catalog = PostgresCatalog(request.getfixturevalue("postgres_url"), clock=clock)
+    url = request.getfixturevalue("postgres_url")
+    catalog = PostgresCatalog(url, password=PASSWORD, clock=clock)
     catalog.open()
     return catalog  # type: ignore[return-value]
 

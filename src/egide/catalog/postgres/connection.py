@@ -102,17 +102,34 @@ class PostgresConnection:
         extra = {"password": self._password} if self._password is not None else {}
         return psycopg.conninfo.make_conninfo(self._url, **extra)
 
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            return psycopg.connect(self._conninfo(), connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            said = str(exc).replace(self._password or "\0", "***").split()
+            raise CatalogUnreachable(
+                f"cannot reach the catalog database {self.url}: {' '.join(said)}"
+            ) from None
+
+    def schema_present(self) -> bool:
+        """Whether the database holds a catalog (any gateway ever opened it)."""
+        with self._connect() as db:
+            row = db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+            return bool(row and row[0])
+
+    def other_sessions(self) -> int:
+        """How many other sessions have this database open (running gateways)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid != pg_backend_pid()"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
     def open(self) -> None:
         """Check that the database answers and bring it to the current schema; called once,
         before serving. Raises CatalogUnreachable, schema.CatalogTooNew."""
-        try:
-            db = psycopg.connect(self._conninfo(), connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            reason = str(exc).replace(self._password or "\0", "***").strip().splitlines()
-            raise CatalogUnreachable(
-                f"cannot reach the catalog database {self.url}: {reason[-1] if reason else exc}"
-            ) from None
-        with db:
+        with self._connect() as db:
             migrate(db, self.url)
 
     async def _connections(self) -> AsyncConnectionPool[Db]:
