@@ -60,7 +60,8 @@ MIGRATIONS: tuple[str, ...] = (
         legal_hold BOOLEAN NOT NULL DEFAULT FALSE,
         padded_size BIGINT
     );
-    CREATE INDEX versions_by_key ON versions(bucket_id, key, seq);
+    -- Newest first within a key, as version listings read them.
+    CREATE INDEX versions_by_key ON versions(bucket_id, key, seq DESC);
     CREATE INDEX versions_pack ON versions(pack) WHERE pack IS NOT NULL;
     CREATE INDEX versions_usage ON versions(bucket_id, delete_marker, size);
     CREATE TABLE objects (

@@ -20,6 +20,52 @@ from egide.catalog.rules import prefix_end
 from egide.domain import DomainError, KeyNotFound, ObjectVersion, WriteCondition
 
 
+def versions_query(
+    bucket_id: bytes, prefix: str, after: tuple[str, int] | None, limit: int
+) -> tuple[str, list[object]]:
+    """`list_versions`' query: one lower bound (the further of prefix and cursor) on the index
+    (bucket, key, seq DESC), read in its order up to `limit` rows."""
+    lower = prefix if after is None else max(prefix, after[0])
+    sql = (
+        f"SELECT {VERSION_COLUMNS}, o.version_id IS NOT NULL FROM versions v "
+        "LEFT JOIN objects o ON o.bucket_id = v.bucket_id AND o.key = v.key "
+        "AND o.version_id = v.version_id WHERE v.bucket_id = %s AND v.key >= %s"
+    )
+    args: list[object] = [bucket_id, lower]
+    if (end := prefix_end(prefix)) is not None:
+        sql += " AND v.key < %s"
+        args.append(end)
+    if after is not None:
+        sql += " AND (v.key > %s OR (v.key = %s AND v.seq < %s))"
+        args += [after[0], after[0], after[1]]
+    sql += " ORDER BY v.key, v.seq DESC LIMIT %s"
+    args.append(limit)
+    return sql, args
+
+
+def objects_query(
+    bucket_id: bytes, prefix: str, after: str | None, limit: int, inclusive: bool
+) -> tuple[str, list[object]]:
+    """`list_objects`' query: one lower bound (the further of prefix and cursor) on the primary
+    key (bucket, key COLLATE "C"), so that a delimiter listing's jump past a common prefix
+    (a cursor at its end, limit 1) is one index probe, however many keys the prefix holds."""
+    lower, strict = prefix, False
+    if after is not None and after >= prefix:
+        lower, strict = after, not inclusive
+    sql = (
+        f"SELECT {VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
+        f"WHERE o.bucket_id = %s AND o.key {'>' if strict else '>='} %s "
+        "AND NOT v.delete_marker"
+    )
+    args: list[object] = [bucket_id, lower]
+    if (end := prefix_end(prefix)) is not None:
+        sql += " AND o.key < %s"
+        args.append(end)
+    sql += " ORDER BY o.key LIMIT %s"
+    args.append(limit)
+    return sql, args
+
+
 class PostgresVersions(PostgresConnection):
     """`catalog.versions.VersionCatalog`."""
 
@@ -201,22 +247,8 @@ class PostgresVersions(PostgresConnection):
         the key; a seq above every real one: from the key's newest)."""
 
         async def read(db: Db) -> list[tuple[ObjectVersion, bool]]:
-            lower = prefix if after is None else max(prefix, after[0])
-            sql = (
-                f"SELECT {VERSION_COLUMNS}, o.version_id IS NOT NULL FROM versions v "
-                "LEFT JOIN objects o ON o.bucket_id = v.bucket_id AND o.key = v.key "
-                "AND o.version_id = v.version_id WHERE v.bucket_id = %s AND v.key >= %s"
-            )
-            args: list[object] = [bucket_id, lower]
-            if (end := prefix_end(prefix)) is not None:
-                sql += " AND v.key < %s"
-                args.append(end)
-            if after is not None:
-                sql += " AND (v.key > %s OR (v.key = %s AND v.seq < %s))"
-                args += [after[0], after[0], after[1]]
-            sql += " ORDER BY v.key, v.seq DESC LIMIT %s"
-            args.append(limit)
-            return [(version(row), bool(row[-1])) for row in await rows(db, sql, args)]
+            found = await rows(db, *versions_query(bucket_id, prefix, after, limit))
+            return [(version(row), bool(row[-1])) for row in found]
 
         return await self._read(read)
 
@@ -230,22 +262,7 @@ class PostgresVersions(PostgresConnection):
         inclusive: bool = False,
     ) -> list[ObjectVersion]:
         async def read(db: Db) -> list[ObjectVersion]:
-            # One lower bound, the further of prefix and cursor, on the primary key (bucket,
-            # key COLLATE "C"): a delimiter listing's jump past a common prefix is one probe.
-            lower, strict = prefix, False
-            if after is not None and after >= prefix:
-                lower, strict = after, not inclusive
-            sql = (
-                f"SELECT {VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
-                f"WHERE o.bucket_id = %s AND o.key {'>' if strict else '>='} %s "
-                "AND NOT v.delete_marker"
-            )
-            args: list[object] = [bucket_id, lower]
-            if (end := prefix_end(prefix)) is not None:
-                sql += " AND o.key < %s"
-                args.append(end)
-            sql += " ORDER BY o.key LIMIT %s"
-            args.append(limit)
-            return [version(row) for row in await rows(db, sql, args)]
+            found = await rows(db, *objects_query(bucket_id, prefix, after, limit, inclusive))
+            return [version(row) for row in found]
 
         return await self._read(read)
