@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,28 @@ def test_a_catalog_file_is_not_put_in_place_of_a_postgresql_catalog(
     with pytest.raises(CatalogConfigError, match=str(built)):
         install_catalog(built, settings, "before-rebuild")
     assert built.read_bytes() == b"a catalog file"
+
+
+def test_without_the_postgresql_driver_egide_runs_on_sqlite_and_says_what_a_url_needs(
+    tmp_path: Path,
+) -> None:
+    """psycopg is the `[postgres]` extra: without it Égide imports and opens SQLite, and a
+    catalog url is refused naming the extra."""
+    script = f"""
+import asyncio, sys
+sys.modules["psycopg"] = None  # as if not installed: importing it raises ImportError
+import egide.server
+from egide.catalog import open_catalog
+from egide.catalog.opening import CatalogConfigError
+from egide.config import CatalogConfig, Settings
+asyncio.run(open_catalog(Settings(data_dir={str(tmp_path)!r})).close())
+try:
+    open_catalog(Settings(data_dir={str(tmp_path)!r}, catalog=CatalogConfig(url="postgresql://u@h/d")))
+except CatalogConfigError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install 'egide[postgres]'" in done.stdout
+    assert (tmp_path / "catalog.sqlite3").is_file()

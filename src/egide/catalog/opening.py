@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from egide.catalog.backup import CatalogRecovery
 from egide.catalog.base import Catalog
-from egide.catalog.postgres import PostgresCatalog
 from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog
 from egide.catalog.sqlite import backup as sqlite_backup
 from egide.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
+    from egide.catalog.postgres import PostgresCatalog
     from egide.config import CatalogConfig, Settings
 
 #: The SQLite catalog's file in the data directory.
@@ -78,8 +78,17 @@ def _password(config: CatalogConfig) -> str | None:
 
 
 def _postgres(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> PostgresCatalog:
+    """The PostgreSQL catalog of the configuration, not yet open. Its driver is an extra,
+    imported only here: Égide without it runs on SQLite."""
     config = settings.catalog
     assert config.url is not None
+    try:
+        from egide.catalog.postgres import PostgresCatalog
+    except ImportError as exc:
+        raise CatalogConfigError(
+            f"catalog: a PostgreSQL url needs the PostgreSQL driver ({exc.name} is missing): "
+            "pip install 'egide[postgres]'"
+        ) from None
     return PostgresCatalog(
         config.url, password=_password(config), clock=clock, max_size=config.pool_size
     )
