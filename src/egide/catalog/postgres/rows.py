@@ -26,6 +26,7 @@ __all__ = [
     "VERSION_INSERT",
     "Commit",
     "attempt_file",
+    "before_nul",
     "job",
     "parts_json",
     "select_version",
@@ -75,3 +76,11 @@ def select_version(
     if version_id is None:
         return sql + "is_null" + tail, (bucket_id, key)
     return sql + "version_id = %s" + tail, (bucket_id, key, version_id)
+
+
+def before_nul(bound: str) -> str | None:
+    """PostgreSQL's text holds no NUL, so no key stored has one; a bound that has one (the S3
+    API resumes after `key + "\\0"`) is replaced by its part before the first NUL, `c`: a
+    stored key sorts after the bound exactly when it sorts after `c`, and is never equal to
+    it. None when `bound` has no NUL."""
+    return bound[: bound.index("\0")] if "\0" in bound else None

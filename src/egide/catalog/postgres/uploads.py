@@ -8,7 +8,7 @@ from typing import Any
 
 from egide.catalog.postgres.changes import commit_one, drop_upload, trash
 from egide.catalog.postgres.connection import Db, PostgresConnection, lock_keys, one, rows
-from egide.catalog.postgres.rows import UPLOAD_COLUMNS, attempt_file, upload
+from egide.catalog.postgres.rows import UPLOAD_COLUMNS, attempt_file, before_nul, upload
 from egide.catalog.rules import prefix_end
 from egide.domain import InvalidPart, NoSuchUpload, ObjectVersion, Part, Upload, WriteCondition
 
@@ -141,13 +141,19 @@ class PostgresUploads(PostgresConnection):
         """Uploads whose key starts with `prefix`, in (key, creation) order, after the
         (key, upload id) marker — also when the marker's upload has ended since."""
 
+        if before_nul(prefix) is not None:
+            return []  # no key holds a NUL
+
         async def read(db: Db) -> list[Upload]:
             sql = f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket_id = %s AND key >= %s"
             args: list[object] = [bucket_id, prefix]
             if (end := prefix_end(prefix)) is not None:
                 sql += " AND key < %s"
                 args.append(end)
-            if after is not None:
+            if after is not None and (cut := before_nul(after[0])) is not None:
+                sql += " AND key > %s"  # after every upload of a key no upload has
+                args.append(cut)
+            elif after is not None:
                 key, upload_id = after
                 sql += (
                     " AND (key > %s OR (key = %s AND (created, upload_id) > (coalesce("

@@ -15,7 +15,7 @@ import json
 from egide.catalog import rules
 from egide.catalog.postgres.changes import commit_each, trash_version, unref_pack
 from egide.catalog.postgres.connection import Db, PostgresConnection, lock_keys, one, rows, run
-from egide.catalog.postgres.rows import VERSION_COLUMNS, select_version, version
+from egide.catalog.postgres.rows import VERSION_COLUMNS, before_nul, select_version, version
 from egide.catalog.rules import prefix_end
 from egide.domain import DomainError, KeyNotFound, ObjectVersion, WriteCondition
 
@@ -25,6 +25,8 @@ def versions_query(
 ) -> tuple[str, list[object]]:
     """`list_versions`' query: one lower bound (the further of prefix and cursor) on the index
     (bucket, key, seq DESC), read in its order up to `limit` rows."""
+    if after is not None and (cut := before_nul(after[0])) is not None:
+        after = (cut, 0)  # after every version of `cut`: the next key is past the bound
     lower = prefix if after is None else max(prefix, after[0])
     sql = (
         f"SELECT {VERSION_COLUMNS}, o.version_id IS NOT NULL FROM versions v "
@@ -52,6 +54,8 @@ def objects_query(
     lower, strict = prefix, False
     if after is not None and after >= prefix:
         lower, strict = after, not inclusive
+        if (cut := before_nul(after)) is not None:
+            lower, strict = cut, True
     sql = (
         f"SELECT {VERSION_COLUMNS} FROM objects o JOIN versions v USING (version_id) "
         f"WHERE o.bucket_id = %s AND o.key {'>' if strict else '>='} %s "
@@ -245,6 +249,8 @@ class PostgresVersions(PostgresConnection):
         """(version, is it the key's newest) for keys starting with `prefix`, by key and then
         newest first, after the (key, seq) position `after` (seq 0: after every version of
         the key; a seq above every real one: from the key's newest)."""
+        if before_nul(prefix) is not None:
+            return []  # no key holds a NUL
 
         async def read(db: Db) -> list[tuple[ObjectVersion, bool]]:
             found = await rows(db, *versions_query(bucket_id, prefix, after, limit))
@@ -261,6 +267,9 @@ class PostgresVersions(PostgresConnection):
         *,
         inclusive: bool = False,
     ) -> list[ObjectVersion]:
+        if before_nul(prefix) is not None:
+            return []  # no key holds a NUL
+
         async def read(db: Db) -> list[ObjectVersion]:
             found = await rows(db, *objects_query(bucket_id, prefix, after, limit, inclusive))
             return [version(row) for row in found]
