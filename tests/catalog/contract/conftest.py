@@ -1,9 +1,10 @@
 """The catalog contract: one suite, run against every catalog backend.
 
-Each backend has one factory in `BACKENDS`; a second backend (PostgreSQL …) joins the suite by
-adding its factory there (one that needs a server may `pytest.skip` when none is configured).
-A factory takes the clock the catalog is to read the time from: the system's, unless a test
-module overrides the `clock` fixture with a `ManualClock` (test_clock.py).
+Each backend has one factory in `BACKENDS`: SQLite, and PostgreSQL on a fresh database of the
+session's real server (tests/postgres.py; skipped, saying so, when PostgreSQL is not
+installed). A factory takes the test's request (for such fixtures), a directory, and the clock
+the catalog is to read the time from: the system's, unless a test module overrides the `clock`
+fixture with a `ManualClock` (test_clock.py).
 Each test is an `async def` run in its own event loop, the loop its catalog was opened in (a
 backend may bind connections to a loop), against a fresh empty catalog.
 """
