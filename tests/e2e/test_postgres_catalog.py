@@ -4,6 +4,7 @@ start with a message naming it, and two gateways on one database see each other'
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,25 @@ def test_two_gateways_on_one_database_see_each_others_writes(
     finally:
         if second.proc is not None:
             second.stop()
+
+
+def test_a_snapshot_of_a_postgresql_catalog_is_taken_while_the_server_writes(
+    make_server: ServerFactory, on_postgres: str
+) -> None:
+    server = make_server(on_postgres)
+    s3 = server.client()
+    s3.create_bucket(Bucket="kept")
+    s3.put_object(Bucket="kept", Key="k", Body=b"v")
+    taken = subprocess.run(
+        [sys.executable, "-m", "egide", "catalog", "snapshot", "--json", "--config",
+         str(server.config)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert taken.returncode == 0, taken.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "egide", "catalog", "snapshots", "--json", "--config",
+         str(server.config)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert len(json.loads(listed.stdout)) >= 1
+    assert PASSWORD not in taken.stdout + taken.stderr + listed.stdout + listed.stderr
