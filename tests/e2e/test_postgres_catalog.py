@@ -134,3 +134,20 @@ def test_a_snapshot_of_a_postgresql_catalog_is_taken_while_the_server_writes(
     )  # fmt: skip
     assert len(json.loads(listed.stdout)) >= 1
     assert PASSWORD not in taken.stdout + taken.stderr + listed.stdout + listed.stderr
+
+
+def test_a_command_on_an_unreachable_catalog_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    url = f"postgresql://egide@127.0.0.1:{free_port()}/catalog"  # nothing listens there
+    config = tmp_path / "egide.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n' + _catalog_toml(url))
+    done = subprocess.run(
+        [sys.executable, "-m", "egide", "job", "list", "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2
+    assert f"catalog: cannot reach the catalog database {url}" in said
+    assert "Traceback" not in said and PASSWORD not in said

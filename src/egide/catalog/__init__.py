@@ -13,6 +13,7 @@ Nothing outside this package names the SQLite backend or imports `sqlite3`
 from __future__ import annotations
 
 from egide.catalog.base import Catalog
+from egide.catalog.errors import CatalogOpenError
 from egide.catalog.opening import (
     CATALOG_SCHEMA,
     RecoverableCatalog,
@@ -28,6 +29,7 @@ from egide.catalog.opening import (
 __all__ = [
     "CATALOG_SCHEMA",
     "Catalog",
+    "CatalogOpenError",
     "RecoverableCatalog",
     "catalog_exists",
     "catalog_in_use",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from egide.catalog.backup import CatalogRecovery
 from egide.catalog.base import Catalog
+from egide.catalog.errors import CatalogOpenError
 from egide.catalog.sqlite import MIGRATIONS, SQLiteCatalog
 from egide.catalog.sqlite import backup as sqlite_backup
 from egide.clock import SYSTEM_CLOCK, Clock
@@ -30,7 +31,7 @@ SQLITE_FILE = "catalog.sqlite3"
 CATALOG_SCHEMA = len(MIGRATIONS)
 
 
-class CatalogConfigError(RuntimeError):
+class CatalogConfigError(CatalogOpenError):
     """The catalog's configuration cannot be used (its password cannot be read …)."""
 
 

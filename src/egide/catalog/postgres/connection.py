@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.errors import DeadlockDetected, SerializationFailure
 from psycopg_pool import AsyncConnectionPool
 
+from egide.catalog.errors import CatalogOpenError
 from egide.catalog.postgres.schema import KEY_LOCK_CLASS, migrate
 from egide.clock import SYSTEM_CLOCK, Clock
 
@@ -34,7 +35,7 @@ ATTEMPTS = 5
 POOL_TIMEOUT = 30.0
 
 
-class CatalogUnreachable(RuntimeError):
+class CatalogUnreachable(CatalogOpenError):
     """The database could not be reached at open (the message names it, without password)."""
 
 

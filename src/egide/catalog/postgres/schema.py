@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import psycopg
 
+from egide.catalog.errors import CatalogOpenError
+
 #: Advisory lock class ids (the two-int form, `pg_advisory_xact_lock(class, id)`), one per use,
 #: so that no two uses can take each other's locks.
 MIGRATION_LOCK = (0x45474944, 1)  # "EGID", migrations
@@ -23,7 +25,7 @@ KEY_LOCK_CLASS = 0x45474944 + 1  # one object key (id: the hash of bucket id and
 JOB_KIND_LOCK_CLASS = 0x45474944 + 2  # queuing a job of one kind (id: the hash of the kind)
 
 
-class CatalogTooNew(RuntimeError):
+class CatalogTooNew(CatalogOpenError):
     """The database's schema is newer than this Égide knows."""
 
 
