@@ -21,6 +21,9 @@ import pytest
 import uvicorn
 from botocore.config import Config
 
+# A real PostgreSQL server for the tests that need one (the catalog contract on PostgreSQL).
+from tests.postgres import postgres_server, postgres_url  # noqa: F401
+
 from egide.auth.authorize import Authorizer
 from egide.engine.events import Observer
 

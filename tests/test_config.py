@@ -300,3 +300,33 @@ def test_oidc_providers_and_sts_settings(tmp_path: Path) -> None:
     config.write_text("[sts]\nmin_duration_seconds = 3600\n")  # never above AWS's 900
     with pytest.raises(ConfigError, match="min_duration_seconds"):
         load_settings(config)
+
+
+def test_the_catalog_is_sqlite_unless_a_postgresql_url_is_set(tmp_path: Path) -> None:
+    assert load_settings(None).catalog.url is None
+    path = _config(
+        tmp_path,
+        '[catalog]\nurl = "postgresql://egide@db.example:5432/egide"\n'
+        'password_file = "secrets/catalog"\npool_size = 20\n',
+    )
+    catalog = load_settings(path).catalog
+    assert catalog.url == "postgresql://egide@db.example:5432/egide"
+    assert catalog.password_file == tmp_path / "secrets" / "catalog"  # from the file's folder
+    assert catalog.pool_size == 20
+
+
+@pytest.mark.parametrize(
+    ("catalog", "says"),
+    [
+        ('url = "postgresql://egide:hunter2@db/egide"', "must not hold the password"),
+        ('url = "mysql://egide@db/egide"', "url must be postgresql://"),
+        ('url = "postgresql://e@db/e"\npassword_env = "P"\npassword_file = "f"', "not both"),
+        ('password_env = "P"', "need a url"),
+    ],
+)
+def test_a_catalog_setting_that_cannot_work_is_refused(
+    tmp_path: Path, catalog: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says) as refused:
+        load_settings(_config(tmp_path, f"[catalog]\n{catalog}\n"))
+    assert "hunter2" not in str(refused.value)

@@ -1,3 +1,3 @@
-from egide.cli.main import app
+from egide.cli.main import main
 
-app()
+main()

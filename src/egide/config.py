@@ -192,6 +192,41 @@ class MaintenanceConfig(_Strict):
     run_in_server: bool = True
 
 
+class CatalogConfig(_Strict):
+    """Where the catalog is (`[catalog]`): SQLite in the data directory by default, or a
+    PostgreSQL database that several gateways share (docs/scale-out.md). The password is never
+    in the file: it is read from the environment variable `password_env` or the owner-only
+    file `password_file` (or neither: trust, a client certificate, ~/.pgpass)."""
+
+    #: postgresql://user@host:port/database (with ?sslmode=… and other libpq parameters).
+    url: str | None = None
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_file: Path | None = None
+    #: Connections each server process keeps to the database, at most.
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _check(self) -> CatalogConfig:
+        if self.url is None:
+            if self.password_env or self.password_file:
+                raise ValueError("catalog: password_env and password_file need a url")
+            return self
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "catalog: url must be postgresql://user@host:port/database "
+                "(leave it out for the SQLite catalog in the data directory)"
+            )
+        if parts.password is not None:
+            raise ValueError(
+                "catalog: the url must not hold the password; name an environment variable "
+                "(password_env) or a file (password_file) holding it"
+            )
+        if self.password_env and self.password_file:
+            raise ValueError("catalog: set password_env or password_file, not both")
+        return self
+
+
 class HealthConfig(_Strict):
     """How reads judge sites (`[health]`): latency window, hedging, circuit breaker."""
 
@@ -333,6 +368,8 @@ class Settings(_Strict):
     default_object_ownership: Literal[
         "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"
     ] = "BucketOwnerEnforced"
+    #: The catalog's database (`[catalog]`): SQLite in data_dir unless a PostgreSQL url is set.
+    catalog: CatalogConfig = CatalogConfig()
     #: Site latency, hedged reads and circuit breakers (docs/guide.md, "Slow and failing sites").
     health: HealthConfig = HealthConfig()
     maintenance: MaintenanceConfig = MaintenanceConfig()

@@ -28,7 +28,7 @@ from egide.auth.decide import PolicyDecision
 from egide.auth.rights import RightsWatch
 from egide.auth.sts.app import StsApp
 from egide.auth.sts.oidc import OidcVerifier
-from egide.catalog import Catalog, catalog_exists, catalog_location, open_catalog
+from egide.catalog import Catalog, catalog_exists, describe_catalog, open_catalog
 from egide.config import ConfigError, Settings
 from egide.crypto.keyring import Keyring, create_master_key_file
 from egide.engine.credentials import CredentialService
@@ -264,7 +264,7 @@ def banner(started: Started) -> str:
             if started.created_key
             else ""
         ),
-        f"  catalog         SQLite {catalog_location(s).resolve()}",
+        f"  catalog         {describe_catalog(s)}",
         f"  sites           {len(sites)}: " + ", ".join(describe_site(site) for site in sites),
         f"  erasure code    {code.k}+{code.m}: any {code.m} of the {code.k + code.m} shards of "
         "each block can be lost",

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from egide.catalog import catalog_exists
+from egide.catalog import CatalogOpenError, catalog_exists
 from egide.cli.bucket import bucket_app
 from egide.cli.catalog import catalog_app
 from egide.cli.common import ConfigOption, DataDirOption, err, load
@@ -89,3 +89,13 @@ def credentials_create(config: ConfigOption = None, data_dir: DataDirOption = No
 
     access, secret = asyncio.run(run())
     Console().print(f"access key  {access}\nsecret key  {secret}")
+
+
+def main() -> None:
+    """The `egide` command: the app, with a catalog that cannot be opened (a database
+    unreachable, newer than this Égide …) said in one line rather than a traceback."""
+    try:
+        app()
+    except CatalogOpenError as exc:
+        err.print(f"[red]catalog:[/red] {escape(str(exc))}", highlight=False)
+        raise SystemExit(2) from None

@@ -1,9 +1,10 @@
 """The catalog contract: one suite, run against every catalog backend.
 
-Each backend has one factory in `BACKENDS`; a second backend (PostgreSQL …) joins the suite by
-adding its factory there (one that needs a server may `pytest.skip` when none is configured).
-A factory takes the clock the catalog is to read the time from: the system's, unless a test
-module overrides the `clock` fixture with a `ManualClock` (test_clock.py).
+Each backend has one factory in `BACKENDS`: SQLite, and PostgreSQL on a fresh database of the
+session's real server (tests/postgres.py; skipped, saying so, when PostgreSQL is not
+installed). A factory takes the test's request (for such fixtures), a directory, and the clock
+the catalog is to read the time from: the system's, unless a test module overrides the `clock`
+fixture with a `ManualClock` (test_clock.py).
 Each test is an `async def` run in its own event loop, the loop its catalog was opened in (a
 backend may bind connections to a loop), against a fresh empty catalog.
 """
@@ -18,8 +19,10 @@ from typing import Any
 
 import pytest
 from tests.catalog.contract.builders import new_bucket
+from tests.postgres import PASSWORD
 
 from egide.catalog.base import Catalog
+from egide.catalog.postgres import PostgresCatalog
 from egide.catalog.sqlite import SQLiteCatalog
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.domain import Bucket
@@ -28,15 +31,26 @@ from egide.domain import Bucket
 TEST_TIMEOUT = 30.0
 
 
-async def open_sqlite(directory: Path, clock: Clock) -> Catalog:
+async def open_sqlite(request: pytest.FixtureRequest, directory: Path, clock: Clock) -> Catalog:
     catalog = SQLiteCatalog(directory / "catalog.sqlite3", clock=clock)
     catalog.open()
     return catalog
 
 
+async def open_postgres(request: pytest.FixtureRequest, directory: Path, clock: Clock) -> Catalog:
+    """A fresh database of the session's PostgreSQL server (tests/postgres.py: skipped when
+    PostgreSQL is not installed)."""
+    url = request.getfixturevalue("postgres_url")
+    catalog = PostgresCatalog(url, password=PASSWORD, clock=clock)
+    catalog.open()
+    return catalog  # type: ignore[return-value]
+
+
 #: Backend name → a factory opening a fresh, empty catalog that keeps its files in a directory
-#: and reads the time from a clock.
-BACKENDS: dict[str, Callable[[Path, Clock], Coroutine[Any, Any, Catalog]]] = {"sqlite": open_sqlite}
+#: and reads the time from a clock (and may ask the test for fixtures: a database server).
+BACKENDS: dict[
+    str, Callable[[pytest.FixtureRequest, Path, Clock], Coroutine[Any, Any, Catalog]]
+] = {"sqlite": open_sqlite, "postgresql": open_postgres}
 
 
 @pytest.fixture
@@ -56,7 +70,7 @@ def clock() -> Clock:
 def catalog(
     request: pytest.FixtureRequest, loop: asyncio.Runner, tmp_path: Path, clock: Clock
 ) -> Iterator[Catalog]:
-    opened = loop.run(BACKENDS[request.param](tmp_path, clock))
+    opened = loop.run(BACKENDS[request.param](request, tmp_path, clock))
     yield opened
     loop.run(opened.close())
 

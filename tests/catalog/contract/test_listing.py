@@ -54,6 +54,23 @@ async def test_keys_are_listed_in_utf8_byte_order(catalog: Catalog, bucket: Buck
     assert await all_objects(catalog, bucket) == ORDERED
 
 
+async def test_a_cursor_past_a_key_with_nul_resumes_after_that_key(
+    catalog: Catalog, bucket: Bucket
+) -> None:
+    """A bound `key + NUL` (the smallest string after `key`) resumes right after it, for
+    objects and versions; a prefix holding a NUL selects nothing stored here."""
+    await commit_keys(catalog, bucket, ["a", "a0", "b"])
+    assert keys(await catalog.list_objects(bucket.id, "", "a\0", 100)) == ["a0", "b"]
+    assert keys(await catalog.list_objects(bucket.id, "", "a\0", 100, inclusive=True)) == [
+        "a0",
+        "b",
+    ]
+    listed = await catalog.list_versions(bucket.id, "", ("a\0", 0), 100)
+    assert [v.key for v, _ in listed] == ["a0", "b"]
+    assert await catalog.list_objects(bucket.id, "a\0", None, 100) == []
+    assert await catalog.list_versions(bucket.id, "a\0", None, 100) == []
+
+
 async def test_listed_versions_are_whole(catalog: Catalog, bucket: Bucket) -> None:
     committed = version(bucket, "dir/k", headers={"x-amz-meta-note": "é"})
     await catalog.commit_version(committed)

@@ -157,6 +157,15 @@ async def test_uploads_after_a_key_and_upload_marker(catalog: Catalog, bucket: B
     assert seen == [first, second, third, later]
 
 
+async def test_uploads_after_every_upload_of_a_key(catalog: Catalog, bucket: Bucket) -> None:
+    """A key-marker without an upload-id-marker: the S3 API resumes after (key + NUL, b""),
+    the smallest position after every upload of the key."""
+    await started(catalog, bucket, "k", created=1.0)
+    longer = await started(catalog, bucket, "k0", created=0.5)
+    later = await started(catalog, bucket, "l", created=0.5)
+    assert await catalog.list_uploads(bucket.id, "", ("k\0", b""), 10) == [longer, later]
+
+
 async def test_uploads_listing_is_literal_and_scoped(catalog: Catalog, bucket: Bucket) -> None:
     other = new_bucket("other")
     await catalog.create_bucket(other)
