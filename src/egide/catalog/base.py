@@ -29,6 +29,7 @@ from egide.catalog.inventory import FindingsCatalog, InventoryCatalog, RecordedR
 from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
 from egide.catalog.roles import RoleCatalog
+from egide.catalog.tables import TableCatalog
 from egide.catalog.uploads import UploadCatalog
 from egide.catalog.versions import VersionCatalog
 
@@ -51,6 +52,7 @@ __all__ = [
     "ShredSummary",
     "ShreddedBucket",
     "ShreddingCatalog",
+    "TableCatalog",
     "TrashedShard",
     "UploadCatalog",
     "UserCatalog",
@@ -67,6 +69,7 @@ class Catalog(
     AccessKeyCatalog,
     IdentityPolicyCatalog,
     RoleCatalog,
+    TableCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,
