@@ -120,3 +120,10 @@ def test_the_lifespan_runs_the_loops_and_closes_at_the_end() -> None:
 
     asyncio.run(life())
     assert events == ["started", "stopped", "closed"]
+
+
+def test_the_iceberg_catalog_path_is_reserved_too() -> None:
+    door = FrontDoor(Named("s3"), [Mount("/_iceberg/", Named("iceberg"))], domains=["s3.example"])
+    assert _request(door, "/_iceberg/v1/config")[2] == {"app": "iceberg"}
+    assert _request(door, "/_iceberg/v1/config", host="photos.s3.example")[2] == {"app": "s3"}
+    assert _request(_door(), "/_iceberg/v1/config")[0] == 404  # not mounted: never S3's
