@@ -46,7 +46,12 @@ def test_config_names_the_warehouse_prefix_and_the_s3_endpoint(
     assert answer.status_code == 200
     document = answer.json()
     assert document["overrides"] == {"prefix": "conf"}
-    assert document["defaults"]["s3.endpoint"] == shared_server.endpoint
+    assert document["defaults"] == {
+        "s3.endpoint": shared_server.endpoint,
+        "s3.path-style-access": "true",
+        "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+        "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+    }
     assert "POST /v1/{prefix}/transactions/commit" in document["endpoints"]
     assert error_of(call(shared_server, "GET", "config?warehouse=absent")) == (
         404,

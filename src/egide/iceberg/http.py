@@ -151,7 +151,12 @@ class IcebergRequest:
     def file_config(self) -> dict[str, str]:
         """What an engine needs to read and write the data files: Égide's own S3 endpoint
         (the caller's keys are the client's own settings; none are vended)."""
-        return {"s3.endpoint": self.endpoint(), "s3.path-style-access": "true"}
+        return {
+            "s3.endpoint": self.endpoint(),
+            "s3.path-style-access": "true",
+            "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+            "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        }
 
 
 Handler = Callable[[IcebergRequest], Awaitable[Response]]
