@@ -14,6 +14,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import CommitTableRequest
 from pyiceberg.table.metadata import TableMetadata, TableMetadataUtil
 from pyiceberg.table.update import update_table_metadata
@@ -96,7 +97,7 @@ async def prepare_commit(
     for requirement in request.requirements:
         try:
             requirement.validate(base)
-        except Exception as exc:  # pyiceberg's CommitFailedException
+        except CommitFailedException as exc:
             raise CommitConflict(str(exc)) from exc
     updated = update_table_metadata(base, request.updates, metadata_location=current)
     location = next_metadata_location(updated, current)
