@@ -95,6 +95,17 @@ def test_errors_have_the_spec_shape(shared_server: Server, s3: Any) -> None:
         400,
         "BadRequestException",
     )
+    for bad in ("a/b", "", ".."):
+        named = {"name": bad, "schema": SCHEMA}
+        assert error_of(call(shared_server, "POST", "errs/namespaces/a/tables", named)) == (
+            400,
+            "BadRequestException",
+        )
+        level = {"namespace": ["a", bad]}
+        assert error_of(call(shared_server, "POST", "errs/namespaces", level)) == (
+            400,
+            "BadRequestException",
+        )
     staged = {"name": "s", "schema": SCHEMA, "stage-create": True}
     assert error_of(call(shared_server, "POST", "errs/namespaces/a/tables", staged)) == (
         406,

@@ -277,12 +277,19 @@ async def _config(req: IcebergRequest) -> Response:
     )
 
 
+def _name_of(value: object) -> str:
+    """A namespace level or a table name: it becomes a level of object keys, so no `/`."""
+    if not isinstance(value, str) or not value or value in (".", ".."):
+        raise ValueError(f"not a name: {value!r}")
+    if "/" in value or SEPARATOR in value:
+        raise ValueError(f"a name holds no '/' and no U+001F: {value!r}")
+    return value
+
+
 def _namespace_of(value: object) -> Namespace:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not value:
         raise ValueError("a namespace is a non-empty list of names")
-    if any(not v or SEPARATOR in v for v in value):
-        raise ValueError("namespace levels are non-empty and hold no U+001F")
-    return tuple(value)
+    return tuple(_name_of(v) for v in value)
 
 
 async def _list_namespaces(req: IcebergRequest) -> Response:
@@ -356,6 +363,7 @@ def _check_location(req: IcebergRequest, location: str) -> None:
 async def _create_table(req: IcebergRequest) -> Response:
     optional = {"location": None, "partition-spec": None, "write-order": None}
     request = CreateTableRequest.model_validate({**optional, **(req.body or {})})
+    _name_of(request.name)
     await req.authorize("egide:iceberg:CreateTable", (req.namespace, request.name))
     if request.stage_create:
         raise IcebergError(
@@ -387,6 +395,7 @@ async def _create_table(req: IcebergRequest) -> Response:
 
 async def _register_table(req: IcebergRequest) -> Response:
     request = RegisterTableRequest.model_validate({"overwrite": False, **(req.body or {})})
+    _name_of(request.name)
     await req.authorize("egide:iceberg:RegisterTable", (req.namespace, request.name))
     if request.overwrite:
         raise IcebergError(406, "UnsupportedOperationException", "overwrite is not supported")
@@ -445,8 +454,8 @@ async def _purge(req: IcebergRequest, location: str) -> None:
 async def _rename_table(req: IcebergRequest) -> Response:
     body = req.body or {}
     source, destination = body.get("source") or {}, body.get("destination") or {}
-    src = (_namespace_of(source.get("namespace")), str(source.get("name")))
-    dst = (_namespace_of(destination.get("namespace")), str(destination.get("name")))
+    src = (_namespace_of(source.get("namespace")), _name_of(source.get("name")))
+    dst = (_namespace_of(destination.get("namespace")), _name_of(destination.get("name")))
     for table in (src, dst):
         await req.authorize("egide:iceberg:RenameTable", table)
     await req.app.store.catalog.rename_table(req.warehouse, src, dst)
