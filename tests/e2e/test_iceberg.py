@@ -3,7 +3,11 @@ real server: tables whose metadata and data files are Égide objects."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,13 +22,19 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 from pyiceberg.types import StringType
-from tests.conftest import ACCESS_KEY, SECRET_KEY, InProcessFactory, Server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, InProcessFactory, Server, ServerFactory
 
 from egide.auth.authorize import Authorizer, Principal, RequestContext
 
 
-def catalog_of(server: Server, warehouse: str, name: str = "egide") -> Catalog:
+def catalog_of(
+    server: Server,
+    warehouse: str,
+    name: str = "egide",
+    keys: tuple[str, str] = (ACCESS_KEY, SECRET_KEY),
+) -> Catalog:
     """A PyIceberg REST catalog as a user would configure it (docs/analytics.md)."""
+    access, secret = keys
     return RestCatalog(
         name,
         **{
@@ -33,11 +43,11 @@ def catalog_of(server: Server, warehouse: str, name: str = "egide") -> Catalog:
             "rest.sigv4-enabled": "true",
             "rest.signing-name": "s3",
             "rest.signing-region": "us-east-1",
-            "client.access-key-id": ACCESS_KEY,
-            "client.secret-access-key": SECRET_KEY,
+            "client.access-key-id": access,
+            "client.secret-access-key": secret,
             "client.region": "us-east-1",
-            "s3.access-key-id": ACCESS_KEY,
-            "s3.secret-access-key": SECRET_KEY,
+            "s3.access-key-id": access,
+            "s3.secret-access-key": secret,
             "s3.region": "us-east-1",
         },
     )
@@ -156,7 +166,7 @@ def test_a_caller_without_iceberg_rights_is_refused(
     async def decide(
         principal: Principal, action: str, resource: str, context: RequestContext
     ) -> bool:
-        return not (action.startswith("egide:iceberg:") and resource.endswith("/hidden/t"))
+        return not (action.startswith("iceberg:") and resource.endswith("/hidden/t"))
 
     server = make_inprocess_server(Authorizer(decide))
     server.client().create_bucket(Bucket="warehouse")
@@ -165,3 +175,42 @@ def test_a_caller_without_iceberg_rights_is_refused(
     with pytest.raises(ForbiddenError):
         catalog.create_table("hidden.t", schema=readings(0, 1).schema)
     assert catalog.list_tables("hidden") == []
+
+
+def egide(server: Server, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "egide", *args, "--config", str(server.config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_user_gets_iceberg_rights_from_its_policy(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = make_server()
+    server.client().create_bucket(Bucket="shared")
+    admin = catalog_of(server, "shared")
+    admin.create_namespace("sales")
+    admin.create_namespace("hr")
+    egide(server, "user", "create", "analyst")
+    policy = tmp_path / "analyst.json"
+    policy.write_text(json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": "iceberg:*",
+         "Resource": ["arn:aws:s3:::shared", "arn:aws:s3:::shared/sales/*"]},
+        {"Effect": "Allow", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::shared", "arn:aws:s3:::shared/sales/*"]},
+    ]}))  # fmt: skip
+    egide(server, "user", "policy-put", "analyst", "tables", str(policy))
+    key = json.loads(egide(server, "key", "create", "analyst", "--json"))
+    analyst = catalog_of(server, "shared", "analyst", (key["access_key"], key["secret_key"]))
+    table = analyst.create_table("sales.orders", schema=readings(0, 1).schema)
+    table.append(readings(0, 7))
+    assert analyst.load_table("sales.orders").scan().to_arrow().num_rows == 7
+    with pytest.raises(ForbiddenError):
+        analyst.create_table("hr.salaries", schema=readings(0, 1).schema)
+    egide(server, "user", "create", "nobody")
+    other = json.loads(egide(server, "key", "create", "nobody", "--json"))
+    with pytest.raises(ForbiddenError):  # its very first call, the configuration
+        catalog_of(server, "shared", "nobody", (other["access_key"], other["secret_key"]))

@@ -4,7 +4,7 @@ Requests are signed with SigV4 for the service `s3` by the same credentials as S
 `rest.sigv4-enabled`, `rest.signing-name=s3`); the body is read (at most MAX_BODY bytes) and
 its hash checked by the signature. A warehouse is a bucket: `GET /v1/config?warehouse=B`
 answers the prefix `B`, under which every other path lives (`/v1/B/namespaces/…`).
-Each operation is authorized as an action `egide:iceberg:<Operation>` on the warehouse bucket
+Each operation is authorized as an action `iceberg:<Operation>` on the warehouse bucket
 (`arn:aws:s3:::B`) or, for a table, on `arn:aws:s3:::B/<namespace levels>/<table>`.
 Errors are the spec's `{"error": {"message", "type", "code"}}`.
 """
@@ -164,7 +164,7 @@ Handler = Callable[[IcebergRequest], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Operation:
-    action: str  # egide:iceberg:…
+    action: str  # iceberg:…
     handler: Handler
 
 
@@ -364,7 +364,7 @@ async def _create_table(req: IcebergRequest) -> Response:
     optional = {"location": None, "partition-spec": None, "write-order": None}
     request = CreateTableRequest.model_validate({**optional, **(req.body or {})})
     _name_of(request.name)
-    await req.authorize("egide:iceberg:CreateTable", (req.namespace, request.name))
+    await req.authorize("iceberg:CreateTable", (req.namespace, request.name))
     if request.stage_create:
         raise IcebergError(
             406, "UnsupportedOperationException", "staged creation is not supported yet"
@@ -396,7 +396,7 @@ async def _create_table(req: IcebergRequest) -> Response:
 async def _register_table(req: IcebergRequest) -> Response:
     request = RegisterTableRequest.model_validate({"overwrite": False, **(req.body or {})})
     _name_of(request.name)
-    await req.authorize("egide:iceberg:RegisterTable", (req.namespace, request.name))
+    await req.authorize("iceberg:RegisterTable", (req.namespace, request.name))
     if request.overwrite:
         raise IcebergError(406, "UnsupportedOperationException", "overwrite is not supported")
     _check_location(req, request.metadata_location)
@@ -457,7 +457,7 @@ async def _rename_table(req: IcebergRequest) -> Response:
     src = (_namespace_of(source.get("namespace")), _name_of(source.get("name")))
     dst = (_namespace_of(destination.get("namespace")), _name_of(destination.get("name")))
     for table in (src, dst):
-        await req.authorize("egide:iceberg:RenameTable", table)
+        await req.authorize("iceberg:RenameTable", table)
     await req.app.store.catalog.rename_table(req.warehouse, src, dst)
     return _no_content()
 
@@ -483,7 +483,7 @@ async def _commit_transaction(req: IcebergRequest) -> Response:
     requests = [CommitTableRequest.model_validate(change) for change in changes]
     for request in requests:
         table = (tuple(request.identifier.namespace.root), request.identifier.name)
-        await req.authorize("egide:iceberg:UpdateTable", table)
+        await req.authorize("iceberg:UpdateTable", table)
     await _commit(req, requests)
     return _no_content()
 
@@ -517,39 +517,39 @@ _NS = "{prefix}/namespaces/{namespace}"
 _T = _NS + "/tables/{table}"
 
 ROUTES: tuple[Route, ...] = (
-    Route("config", "warehouse", {"GET": Operation("egide:iceberg:GetConfig", _config)}),
+    Route("config", "warehouse", {"GET": Operation("iceberg:GetConfig", _config)}),
     Route("{prefix}/namespaces", "warehouse", {
-        "GET": Operation("egide:iceberg:ListNamespaces", _list_namespaces),
-        "POST": Operation("egide:iceberg:CreateNamespace", _create_namespace),
+        "GET": Operation("iceberg:ListNamespaces", _list_namespaces),
+        "POST": Operation("iceberg:CreateNamespace", _create_namespace),
     }),
     Route(_NS, "warehouse", {
-        "GET": Operation("egide:iceberg:GetNamespace", _load_namespace),
-        "HEAD": Operation("egide:iceberg:GetNamespace", _load_namespace),
-        "DELETE": Operation("egide:iceberg:DropNamespace", _drop_namespace),
+        "GET": Operation("iceberg:GetNamespace", _load_namespace),
+        "HEAD": Operation("iceberg:GetNamespace", _load_namespace),
+        "DELETE": Operation("iceberg:DropNamespace", _drop_namespace),
     }),
     Route(_NS + "/properties", "warehouse", {
-        "POST": Operation("egide:iceberg:UpdateNamespaceProperties", _update_namespace),
+        "POST": Operation("iceberg:UpdateNamespaceProperties", _update_namespace),
     }),
     Route(_NS + "/tables", "warehouse", {
-        "GET": Operation("egide:iceberg:ListTables", _list_tables),
+        "GET": Operation("iceberg:ListTables", _list_tables),
     }),
     Route(_NS + "/tables", "body", {
-        "POST": Operation("egide:iceberg:CreateTable", _create_table),
+        "POST": Operation("iceberg:CreateTable", _create_table),
     }),
     Route(_NS + "/register", "body", {
-        "POST": Operation("egide:iceberg:RegisterTable", _register_table),
+        "POST": Operation("iceberg:RegisterTable", _register_table),
     }),
     Route(_T, "table", {
-        "GET": Operation("egide:iceberg:LoadTable", _load_table),
-        "HEAD": Operation("egide:iceberg:LoadTable", _load_table),
-        "POST": Operation("egide:iceberg:UpdateTable", _commit_table),
-        "DELETE": Operation("egide:iceberg:DropTable", _drop_table),
+        "GET": Operation("iceberg:LoadTable", _load_table),
+        "HEAD": Operation("iceberg:LoadTable", _load_table),
+        "POST": Operation("iceberg:UpdateTable", _commit_table),
+        "DELETE": Operation("iceberg:DropTable", _drop_table),
     }),
     Route("{prefix}/tables/rename", "body", {
-        "POST": Operation("egide:iceberg:RenameTable", _rename_table),
+        "POST": Operation("iceberg:RenameTable", _rename_table),
     }),
     Route("{prefix}/transactions/commit", "body", {
-        "POST": Operation("egide:iceberg:CommitTransaction", _commit_transaction),
+        "POST": Operation("iceberg:CommitTransaction", _commit_transaction),
     }),
 )  # fmt: skip
 
