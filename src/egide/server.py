@@ -202,6 +202,12 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.
     mounts = [Mount("/_egide/admin/", AdminApp(store, secrets, authorizer))]
+    try:  # the Iceberg REST catalog needs pyiceberg, of the [analytics] extra
+        from egide.iceberg.http import IcebergApp
+    except ImportError:
+        logging.getLogger("egide.iceberg").info("no Iceberg REST catalog: no pyiceberg")
+    else:
+        mounts.append(Mount("/_iceberg/", IcebergApp(store, secrets, authorizer)))
     return FrontDoor(
         s3, mounts, domains=settings.domains, background=background,
         closers=[store.catalog.close], access_log=open_access_log(settings.http.access_log),

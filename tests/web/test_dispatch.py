@@ -140,3 +140,10 @@ def test_before_each_runs_before_every_app_answers() -> None:
     for path in ("/bucket/key", "/_egide/admin/jobs", "/_egide/console/"):
         _request(door, path)
     assert seen == ["before", "s3", "before", "admin", "before"]
+
+
+def test_the_iceberg_catalog_path_is_reserved_too() -> None:
+    door = FrontDoor(Named("s3"), [Mount("/_iceberg/", Named("iceberg"))], domains=["s3.example"])
+    assert _request(door, "/_iceberg/v1/config")[2] == {"app": "iceberg"}
+    assert _request(door, "/_iceberg/v1/config", host="photos.s3.example")[2] == {"app": "s3"}
+    assert _request(_door(), "/_iceberg/v1/config")[0] == 404  # not mounted: never S3's

@@ -30,6 +30,7 @@ from egide.catalog.jobs import JobCatalog
 from egide.catalog.keys import CredentialCatalog, KeyRotationCatalog
 from egide.catalog.rights import RightsCatalog
 from egide.catalog.roles import RoleCatalog
+from egide.catalog.tables import TableCatalog
 from egide.catalog.uploads import UploadCatalog
 from egide.catalog.versions import VersionCatalog
 
@@ -53,6 +54,7 @@ __all__ = [
     "ShredSummary",
     "ShreddedBucket",
     "ShreddingCatalog",
+    "TableCatalog",
     "TrashedShard",
     "UploadCatalog",
     "UserCatalog",
@@ -70,6 +72,7 @@ class Catalog(
     IdentityPolicyCatalog,
     RoleCatalog,
     RightsCatalog,
+    TableCatalog,
     KeyRotationCatalog,
     JobCatalog,
     GarbageCatalog,

@@ -31,8 +31,9 @@ from egide.web.request import RequestHead
 
 log = logging.getLogger("egide.web")
 
-#: Paths under this prefix are never S3: reserved for Égide's own APIs.
-RESERVED_PREFIX = "/_egide/"
+#: Paths under these prefixes are never S3: reserved for Égide's own APIs (and the Iceberg
+#: REST catalog, at the path its clients are given).
+RESERVED_PREFIXES = ("/_egide/", "/_iceberg/")
 
 
 @dataclass
@@ -65,8 +66,8 @@ class Mount:
 
 
 def is_reserved(head: RequestHead, domains: Sequence[str]) -> bool:
-    """A path-style request under /_egide/ (see the module docstring)."""
-    return head.raw_path.startswith(RESERVED_PREFIX) and (
+    """A path-style request under /_egide/ or /_iceberg/ (see the module docstring)."""
+    return head.raw_path.startswith(RESERVED_PREFIXES) and (
         bucket_from_host(head.header("host"), domains) is None
     )
 

@@ -4,9 +4,9 @@ Every call runs on a single dedicated thread holding the one connection, so the 
 blocks on SQLite and transactions never interleave.
 
 One module per concern of the catalog's interface (`buckets`, `versions`, `uploads`, `keys`,
-`identities`, `roles`, `rights`, `jobs`, `garbage`, `inventory`, and recovery's `backup`), each a
-mixin over the connection (`connection`); the schema is `schema`, rows ⇄ values `rows`, the
-writes several concerns share `changes`.
+`identities`, `roles`, `rights`, `tables` (Iceberg), `jobs`, `garbage`, `inventory`, and
+recovery's `backup`), each a mixin over the connection (`connection`); the schema is `schema`,
+rows ⇄ values `rows`, the writes several concerns share `changes`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from egide.catalog.sqlite.keys import SQLiteKeys
 from egide.catalog.sqlite.rights import SQLiteRights
 from egide.catalog.sqlite.roles import SQLiteRoles
 from egide.catalog.sqlite.schema import MIGRATIONS
+from egide.catalog.sqlite.tables import SQLiteTables
 from egide.catalog.sqlite.uploads import SQLiteUploads
 from egide.catalog.sqlite.versions import SQLiteVersions
 
@@ -36,6 +37,7 @@ class SQLiteCatalog(
     SQLiteIdentities,
     SQLiteRoles,
     SQLiteRights,
+    SQLiteTables,
     SQLiteJobs,
     SQLiteGarbage,
     SQLiteInventory,

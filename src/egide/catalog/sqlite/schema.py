@@ -265,4 +265,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO rights (id, version) VALUES (1, 0);
     """,
+    # 14: Iceberg namespaces and tables (docs/decisions/0040-iceberg-rest-catalog.md): a
+    # warehouse is a bucket's name; a namespace's levels are joined by U+001F; a table's
+    # current metadata location is what a commit swaps.
+    """
+    CREATE TABLE iceberg_namespaces (
+        warehouse TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        parent TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        PRIMARY KEY (warehouse, namespace)
+    ) WITHOUT ROWID;
+    CREATE INDEX iceberg_namespaces_by_parent ON iceberg_namespaces(warehouse, parent);
+    CREATE TABLE iceberg_tables (
+        warehouse TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        metadata_location TEXT NOT NULL,
+        PRIMARY KEY (warehouse, namespace, name)
+    ) WITHOUT ROWID;
+    """,
 )
