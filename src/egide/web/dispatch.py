@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from egide.domain import DomainError
+from egide.telemetry import Metrics
 from egide.web.access_log import Exchange, entry
 from egide.web.hosts import bucket_from_host
 from egide.web.http import Receive, RequestBody, Response, Send
@@ -104,6 +105,7 @@ class FrontDoor:
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         access_log: logging.Logger | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         #: The S3 API: every request not in the reserved space.
         self.default = default
@@ -116,6 +118,8 @@ class FrontDoor:
         self.closers = tuple(closers)
         #: Where one JSON line per request goes (egide.web.access_log), if anywhere.
         self.access_log = access_log
+        #: Requests, latency and bytes by operation (egide.telemetry), if counted.
+        self.metrics = metrics
         self.not_mounted = NotMounted()
         self._tasks: tuple[asyncio.Task[None], ...] = ()
 
@@ -164,8 +168,8 @@ class FrontDoor:
             str(scope.get("scheme", "http")), Exchange(time.monotonic()),
         )  # fmt: skip
         app = self.app_for(head)
-        access_log = self.access_log
-        if access_log is None:
+        access_log, metrics = self.access_log, self.metrics
+        if access_log is None and metrics is None:
             await app.serve(call, send)
             return
         exchange = call.exchange
@@ -180,14 +184,29 @@ class FrontDoor:
         try:
             await app.serve(call, counted)
         finally:
-            access_log.info(
-                entry(
-                    head, exchange,
-                    remote=f"{client[0]}:{client[1]}" if client else "-",
-                    request_id=call.request_id, bytes_in=raw.received,
-                    duration=time.monotonic() - exchange.started,
-                )
-            )  # fmt: skip
+            duration = time.monotonic() - exchange.started
+            if metrics is not None:
+                _count(metrics, exchange, raw.received, duration)
+            if access_log is not None:
+                access_log.info(
+                    entry(
+                        head, exchange,
+                        remote=f"{client[0]}:{client[1]}" if client else "-",
+                        request_id=call.request_id, bytes_in=raw.received, duration=duration,
+                    )
+                )  # fmt: skip
+
+
+def _count(metrics: Metrics, exchange: Exchange, bytes_in: int, duration: float) -> None:
+    """One request in the metrics; a response never started (the client left) counts as 499,
+    nginx's "client closed request"."""
+    operation = metrics.operation_label(exchange.operation)
+    metrics.requests.labels(operation, str(exchange.status or 499)).inc()
+    metrics.latency.labels(operation).observe(duration)
+    if bytes_in:
+        metrics.bytes.labels(operation, "in").inc(bytes_in)
+    if exchange.bytes_out:
+        metrics.bytes.labels(operation, "out").inc(exchange.bytes_out)
 
 
 async def send_response(response: Response, call: Call, send: Send) -> None:
