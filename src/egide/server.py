@@ -177,6 +177,8 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
                 retired=store.placer.retired,
             )
         )
+    if counted is not None:
+        background.append(partial(telemetry.publish, counted))
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
     access, decide = open_rights(store, settings)
     store.events.subscribe(secrets.forget)

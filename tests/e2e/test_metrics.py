@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,16 @@ def scrape(server: Server) -> Samples:
     return samples
 
 
+def scrape_until(server: Server, name: str, expected: float, **labels: str) -> Samples:
+    """A scrape once `name{labels}` reached `expected`: the other workers flush every second."""
+    deadline = time.monotonic() + 10
+    while True:
+        samples = scrape(server)
+        if value(samples, name, **labels) >= expected or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)
+
+
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -59,7 +70,7 @@ def test_a_scrape_counts_the_requests_and_bytes_of_every_worker(
     for _ in range(20):
         assert get(server, "/_egide/health/live")[0] == 200
 
-    samples = scrape(server)
+    samples = scrape_until(server, "egide_requests_total", 20, operation="Health", status="200")
     assert value(samples, "egide_requests_total", operation="CreateBucket", status="200") == 1
     assert value(samples, "egide_requests_total", operation="PutObject", status="200") == 3
     assert value(samples, "egide_requests_total", operation="GetObject", status="200") == 2
@@ -106,7 +117,7 @@ def test_a_site_that_takes_no_writes_shows_in_the_metrics_and_makes_ready_503(
     s3.create_bucket(Bucket="bkt")
     with pytest.raises(ClientError):
         s3.put_object(Bucket="bkt", Key="k", Body=b"x" * 300_000)  # 4+2 needs all six
-    samples = scrape(server)
+    samples = scrape_until(server, "egide_site_errors_total", 1, site=site.name)
     assert value(samples, "egide_ready") == 0
     assert value(samples, "egide_site_writable", site=site.name) == 0
     others = [d.name for d in server.site_dirs()]

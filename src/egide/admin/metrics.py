@@ -169,6 +169,7 @@ class MetricsApp:
 
     async def exposition(self) -> bytes:
         store = self.store
+        metrics().flush()  # this process's last second; the others flush every second
         registry = CollectorRegistry()
         directory = multiprocess_dir()
         if directory is not None:

@@ -142,11 +142,8 @@ class SiteHealth:
         state = self._site(site)
         state.reads += 1
         state.bytes_read += nbytes
-        if (metrics := self.metrics) is not None:
-            metrics.site_reads.labels(site).inc()
-            metrics.site_latency.labels(site).observe(seconds)
-            if nbytes:
-                metrics.site_read_bytes.labels(site).inc(nbytes)
+        if self.metrics is not None:
+            self.metrics.site_read(site, seconds, nbytes)
         now = self.clock.monotonic()
         state.waited.add(now, seconds)
         state.answered.add(now, seconds)
@@ -161,7 +158,7 @@ class SiteHealth:
         now = self.clock.monotonic()
         state.errors += 1
         if self.metrics is not None:
-            self.metrics.site_errors.labels(site).inc()
+            self.metrics.site_error(site)
         state.consecutive_failures += 1
         state.last_error, state.last_error_at = error, now
         breaker = self._breaker(state, now)
@@ -189,7 +186,7 @@ class SiteHealth:
         state = self._site(site)
         state.abandoned += 1
         if self.metrics is not None:
-            self.metrics.site_abandoned.labels(site).inc()
+            self.metrics.site_abandoned(site)
         state.waited.add(self.clock.monotonic(), seconds)
 
     # -- what reads ask ---------------------------------------------------------------------------

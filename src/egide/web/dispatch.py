@@ -186,7 +186,9 @@ class FrontDoor:
         finally:
             duration = time.monotonic() - exchange.started
             if metrics is not None:
-                _count(metrics, exchange, raw.received, duration)
+                metrics.request(
+                    exchange.operation, exchange.status, duration, raw.received, exchange.bytes_out
+                )
             if access_log is not None:
                 access_log.info(
                     entry(
@@ -195,18 +197,6 @@ class FrontDoor:
                         request_id=call.request_id, bytes_in=raw.received, duration=duration,
                     )
                 )  # fmt: skip
-
-
-def _count(metrics: Metrics, exchange: Exchange, bytes_in: int, duration: float) -> None:
-    """One request in the metrics; a response never started (the client left) counts as 499,
-    nginx's "client closed request"."""
-    operation = metrics.operation_label(exchange.operation)
-    metrics.requests.labels(operation, str(exchange.status or 499)).inc()
-    metrics.latency.labels(operation).observe(duration)
-    if bytes_in:
-        metrics.bytes.labels(operation, "in").inc(bytes_in)
-    if exchange.bytes_out:
-        metrics.bytes.labels(operation, "out").inc(exchange.bytes_out)
 
 
 async def send_response(response: Response, call: Call, send: Send) -> None:
