@@ -143,10 +143,12 @@ class Metrics:
     def flush(self) -> None:
         """Add what was recorded since the last flush to the exported values."""
         counts, self._counts = self._counts, {}
-        for (name, labels), amount in counts.items():
+        # list(): a copy taken at once, should another thread (a test's in-process servers
+        # share this process's metrics) still add to the dictionary just swapped out.
+        for (name, labels), amount in list(counts.items()):
             self._counters[name].labels(*labels).inc(amount)
         observed, self._observed = self._observed, {}
-        for (name, labels), tally in observed.items():
+        for (name, labels), tally in list(observed.items()):
             child = self._histograms[name].labels(*labels)
             # Histogram.observe adds one value; these are many: its sum and buckets directly.
             child._sum.inc(tally[0])
