@@ -146,6 +146,8 @@ def test_scrapes_from_other_addresses_or_without_the_token_are_refused(
     assert get(server, "/_egide/metrics", {"authorization": "Bearer wrong"})[0] == 403
     status, body = get(server, "/_egide/metrics", {"authorization": "Bearer s3cr3t-scrape-token"})
     assert status == 200 and b"egide_requests_total" in body
+    token.unlink()  # an unreadable token file refuses every scrape
+    assert get(server, "/_egide/metrics", {"authorization": "Bearer s3cr3t-scrape-token"})[0] == 403
 
     elsewhere = make_server('workers = 1\n[metrics]\nallowed_addresses = ["10.0.0.0/8"]')
     status, body = get(elsewhere, "/_egide/metrics")

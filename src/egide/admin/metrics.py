@@ -144,7 +144,11 @@ class MetricsApp:
         if self.token_file is None:
             return True
         # Read at each scrape: a rotated token applies without a restart.
-        expected = self.token_file.read_text(encoding="utf-8").strip()
+        try:
+            expected = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:  # refused, and said where the operator looks
+            log.warning("metrics: the bearer token file cannot be read: %s", exc)
+            return False
         given = call.head.header("authorization") or ""
         return bool(expected) and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode())
 
