@@ -160,3 +160,19 @@ def test_metrics_disabled_is_not_mounted(make_server: ServerFactory) -> None:
     assert status == 404 and json.loads(body)["code"] == "NotFound"
     assert get(server, "/_egide/health/live")[0] == 200
     assert not (server.data_dir / "metrics").exists()
+
+
+def test_jobs_not_ended_and_the_repair_queue_are_in_the_metrics(
+    make_server: ServerFactory,
+) -> None:
+    from tests.e2e.test_admin_api import admin, answer
+
+    # No job runner in the server: what is queued stays queued.
+    server = make_server("workers = 1\n[maintenance]\nrun_in_server = false")
+    for kind in ("scrub", "repair", "repair"):
+        body = json.dumps({"kind": kind, "params": {}}).encode()
+        answer(admin(server, "POST", "/_egide/admin/jobs", body), 201)
+    samples = scrape(server)
+    assert value(samples, "egide_jobs", kind="scrub", state="queued") == 1
+    assert value(samples, "egide_jobs", kind="repair", state="queued") == 2
+    assert value(samples, "egide_repair_queue") == 2
