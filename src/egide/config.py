@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -289,6 +290,28 @@ class HttpConfig(_Strict):
         return value
 
 
+class MetricsConfig(_Strict):
+    """The Prometheus endpoint `/_egide/metrics` (`[metrics]`, docs/operations.md). It needs no
+    signature (Prometheus does not sign): who may scrape is bounded by address and, if a token
+    file is named, by `Authorization: Bearer <token>`. Loopback only by default."""
+
+    enabled: bool = True
+    #: Client addresses or networks allowed to scrape (CIDR); ["0.0.0.0/0", "::/0"]: any.
+    allowed_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    #: A file holding the bearer token a scrape must present (Prometheus's
+    #: `authorization.credentials_file`); none by default.
+    bearer_token_file: Path | None = None
+    #: Seconds the sites' write probe and the catalog check of /_egide/health/ready are reused.
+    ready_cache_seconds: float = Field(default=5.0, ge=0, le=600)
+
+    @field_validator("allowed_addresses")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
+
+
 class OidcRoleRule(_Strict):
     """A claim of an ID token that entitles its holder to a role: `claim` holds `value` (a
     string claim equal to it, or a list claim containing it)."""
@@ -375,6 +398,8 @@ class Settings(_Strict):
     maintenance: MaintenanceConfig = MaintenanceConfig()
     #: Header bounds, client timeouts, connection cap, access log (`[http]`).
     http: HttpConfig = HttpConfig()
+    #: The Prometheus endpoint and who may scrape it (`[metrics]`, docs/operations.md).
+    metrics: MetricsConfig = MetricsConfig()
     #: Placement policies (`[[policies]]`): one without `buckets` is the default; without any,
     #: every bucket uses `code` over all sites (docs/placement.md).
     policies: list[PolicyConfig] = Field(default_factory=list)

@@ -1,10 +1,11 @@
 """Where the paths of egide.toml point: one rule for all, and sites an earlier rule put elsewhere.
 
 Every relative path written in the file (data_dir, a local site's path, tls_cert, tls_key,
-passphrase_file, the access log, the catalog's password_file) is taken from the file's folder;
-paths given on the command line, and the default data_dir, from the working directory. Before
-this rule, a local site's relative path was taken from data_dir: a store configured so would
-start with its sites empty, so such a start is refused with the line to write
+passphrase_file, the access log, the catalog's password_file, the metrics token file) is taken
+from the file's folder; paths given on the command line, and the default data_dir, from the
+working directory. Before this rule, a local site's relative path was taken from data_dir: a
+store configured so would start with its sites empty, so such a start is refused with the line
+to write
 (docs/decisions/0022-one-rule-for-paths.md).
 """
 
@@ -35,6 +36,10 @@ def resolve_file_paths(data: dict[str, object], folder: Path) -> dict[str, str]:
     secret = catalog.get("password_file") if isinstance(catalog, dict) else None
     if isinstance(catalog, dict) and isinstance(secret, str):
         catalog["password_file"] = folder / secret
+    metrics = data.get("metrics")
+    token = metrics.get("bearer_token_file") if isinstance(metrics, dict) else None
+    if isinstance(metrics, dict) and isinstance(token, str):
+        metrics["bearer_token_file"] = str(folder / token)
     written: dict[str, str] = {}
     sites = data.get("sites")
     for site in sites if isinstance(sites, list) else ():

@@ -20,8 +20,12 @@ from typing import Any
 
 import uvicorn
 
-from egide import __version__
+from egide import __version__, telemetry
+from egide.admin.health import PREFIX as HEALTH_PREFIX
+from egide.admin.health import HealthApp, ReadinessCheck
 from egide.admin.http import AdminApp
+from egide.admin.metrics import PATH as METRICS_PATH
+from egide.admin.metrics import MetricsApp
 from egide.auth.authorize import Authorizer
 from egide.auth.credentials import SecretCache
 from egide.auth.decide import PolicyDecision
@@ -44,6 +48,7 @@ from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
+from egide.telemetry import Metrics
 from egide.web.access_log import open_access_log
 from egide.web.connection import protocol_class
 from egide.web.dispatch import FrontDoor, Mount
@@ -104,9 +109,9 @@ def prepare(settings: Settings) -> Started:
     return Started(settings, asyncio.run(run()), created_key)
 
 
-def open_store(settings: Settings) -> ObjectStore:
-    """The object service over a prepared data directory: the server's, and the one commands
-    such as `egide export` use in their own process."""
+def open_store(settings: Settings, metrics: Metrics | None = None) -> ObjectStore:
+    """The object service over a prepared data directory: the server's (counting site reads
+    in `metrics`), and the one commands such as `egide export` use in their own process."""
     keyring = load_keyring(settings)
     catalog = open_catalog(settings)
     sites = []
@@ -122,7 +127,7 @@ def open_store(settings: Settings) -> ObjectStore:
         lifecycle_interval=settings.lifecycle_interval_seconds,
         lifecycle_day=settings.lifecycle_day_seconds,
         bucket_cache_seconds=settings.bucket_cache_seconds,
-        health=SiteHealth([site.name for site in sites], settings.health),
+        health=SiteHealth([site.name for site in sites], settings.health, metrics=metrics),
         profiles=settings.site_profiles(), policies=settings.bucket_policies(),
     )  # fmt: skip
     return store
@@ -152,7 +157,8 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     every path, the admin API under /_egide/admin/, one secret cache and one `authorizer`
     shared by both (by policies unless given: egide.auth.decide)."""
     tune_allocator()
-    store = open_store(settings)
+    counted = telemetry.metrics() if settings.metrics.enabled else None
+    store = open_store(settings, counted)
     background: list[Callable[[], Coroutine[Any, Any, None]]] = [partial(run_housekeeping, store)]
     if settings.maintenance.run_in_server:
         from egide.maintenance.schedule import run_maintenance, store_context
@@ -174,6 +180,8 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
                 retired=store.placer.retired,
             )
         )
+    if counted is not None:
+        background.append(partial(telemetry.publish, counted))
     secrets = SecretCache(store.catalog, store.keyring, clock=store.clock)
     access, decide = open_rights(store, settings)
     store.events.subscribe(secrets.forget)
@@ -201,7 +209,13 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.
-    mounts = [Mount("/_egide/admin/", AdminApp(store, secrets, authorizer))]
+    readiness = ReadinessCheck(store, settings.metrics.ready_cache_seconds)
+    mounts = [
+        Mount("/_egide/admin/", AdminApp(store, secrets, authorizer)),
+        Mount(HEALTH_PREFIX, HealthApp(readiness)),
+    ]
+    if settings.metrics.enabled:
+        mounts.append(Mount(METRICS_PATH, MetricsApp(store, readiness, settings.metrics)))
     try:  # the Iceberg REST catalog needs pyiceberg, of the [analytics] extra
         from egide.iceberg.http import IcebergApp
     except ImportError:
@@ -211,7 +225,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     return FrontDoor(
         s3, mounts, domains=settings.domains, background=background,
         closers=[store.catalog.close], access_log=open_access_log(settings.http.access_log),
-        before_each=rights.check,
+        before_each=rights.check, metrics=counted,
     )  # fmt: skip
 
 
@@ -303,6 +317,9 @@ def serve(settings: Settings) -> None:
         check_private_key(settings.tls_key, "TLS key")
     unlock_for_workers(settings)
     started = prepare(settings)
+    if settings.metrics.enabled:
+        # Before any worker starts: they inherit where to keep their counts (egide.telemetry).
+        telemetry.start(settings.data_dir / "metrics")
     workers = settings.resolved_workers()
     if workers == 1:
         sock = reuseport_socket(settings.host, settings.port)

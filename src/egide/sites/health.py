@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from egide.clock import SYSTEM_CLOCK, Clock
 from egide.config import HealthConfig
+from egide.telemetry import Metrics
 
 log = logging.getLogger("egide.health")
 
@@ -109,9 +110,12 @@ class SiteHealth:
         config: HealthConfig | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config or HealthConfig()
         self.clock = clock
+        #: Where what reads report is counted for Prometheus too (egide.telemetry), if anywhere.
+        self.metrics = metrics
         self._sites: dict[str, _Site] = {}
         for name in sites:
             self._site(name)
@@ -138,6 +142,8 @@ class SiteHealth:
         state = self._site(site)
         state.reads += 1
         state.bytes_read += nbytes
+        if self.metrics is not None:
+            self.metrics.site_read(site, seconds, nbytes)
         now = self.clock.monotonic()
         state.waited.add(now, seconds)
         state.answered.add(now, seconds)
@@ -151,6 +157,8 @@ class SiteHealth:
         state = self._site(site)
         now = self.clock.monotonic()
         state.errors += 1
+        if self.metrics is not None:
+            self.metrics.site_error(site)
         state.consecutive_failures += 1
         state.last_error, state.last_error_at = error, now
         breaker = self._breaker(state, now)
@@ -177,6 +185,8 @@ class SiteHealth:
         hedged)."""
         state = self._site(site)
         state.abandoned += 1
+        if self.metrics is not None:
+            self.metrics.site_abandoned(site)
         state.waited.add(self.clock.monotonic(), seconds)
 
     # -- what reads ask ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from egide.domain import DomainError
+from egide.telemetry import Metrics
 from egide.web.access_log import Exchange, entry
 from egide.web.hosts import bucket_from_host
 from egide.web.http import Receive, RequestBody, Response, Send
@@ -106,6 +107,7 @@ class FrontDoor:
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         access_log: logging.Logger | None = None,
         before_each: Callable[[], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         #: The S3 API: every request not in the reserved space.
         self.default = default
@@ -121,6 +123,8 @@ class FrontDoor:
         #: Awaited before each request reaches its app, whatever the app: the rights watch
         #: (egide.auth.rights), so that no app decides a request by rights that changed.
         self.before_each = before_each
+        #: Requests, latency and bytes by operation (egide.telemetry), if counted.
+        self.metrics = metrics
         self.not_mounted = NotMounted()
         self._tasks: tuple[asyncio.Task[None], ...] = ()
 
@@ -171,8 +175,8 @@ class FrontDoor:
         app = self.app_for(head)
         if self.before_each is not None:
             await self.before_each()
-        access_log = self.access_log
-        if access_log is None:
+        access_log, metrics = self.access_log, self.metrics
+        if access_log is None and metrics is None:
             await app.serve(call, send)
             return
         exchange = call.exchange
@@ -187,14 +191,19 @@ class FrontDoor:
         try:
             await app.serve(call, counted)
         finally:
-            access_log.info(
-                entry(
-                    head, exchange,
-                    remote=f"{client[0]}:{client[1]}" if client else "-",
-                    request_id=call.request_id, bytes_in=raw.received,
-                    duration=time.monotonic() - exchange.started,
+            duration = time.monotonic() - exchange.started
+            if metrics is not None:
+                metrics.request(
+                    exchange.operation, exchange.status, duration, raw.received, exchange.bytes_out
                 )
-            )  # fmt: skip
+            if access_log is not None:
+                access_log.info(
+                    entry(
+                        head, exchange,
+                        remote=f"{client[0]}:{client[1]}" if client else "-",
+                        request_id=call.request_id, bytes_in=raw.received, duration=duration,
+                    )
+                )  # fmt: skip
 
 
 async def send_response(response: Response, call: Call, send: Send) -> None:
