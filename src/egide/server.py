@@ -41,6 +41,7 @@ from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
+from egide.sqlapi.app import SqlApp
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
 from egide.web.access_log import open_access_log
 from egide.web.connection import protocol_class
@@ -188,7 +189,10 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.
-    mounts = [Mount("/_egide/admin/", AdminApp(store, secrets, authorizer))]
+    mounts = [
+        Mount("/_egide/admin/", AdminApp(store, secrets, authorizer)),
+        Mount("/_egide/sql", SqlApp(store, secrets, authorizer, settings.sql)),
+    ]
     return FrontDoor(
         s3, mounts, domains=settings.domains, background=background,
         closers=[store.catalog.close], access_log=open_access_log(settings.http.access_log),
