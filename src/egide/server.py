@@ -36,6 +36,7 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
+from egide.s3 import select
 from egide.s3.access import Access
 from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
@@ -189,6 +190,7 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.
+    select.configure(settings.sql)  # S3 Select's limits
     mounts = [
         Mount("/_egide/admin/", AdminApp(store, secrets, authorizer)),
         Mount("/_egide/sql", SqlApp(store, secrets, authorizer, settings.sql)),
