@@ -142,18 +142,43 @@ def test_unsupported_sql_is_refused_with_aws_codes(shared_server: Server, bucket
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_bzip2_and_scan_range_are_refused_not_ignored(shared_server: Server, bucket: str) -> None:
+def test_bzip2_is_refused_not_ignored(shared_server: Server, bucket: str) -> None:
     s3 = shared_server.client()
     s3.put_object(Bucket=bucket, Key="p.csv.bz2", Body=bz2.compress(PEOPLE))
     with pytest.raises(ClientError) as exc:
         select(s3, bucket, "p.csv.bz2", "SELECT * FROM S3Object",
                {**CSV_IN, "CompressionType": "BZIP2"})  # fmt: skip
     assert exc.value.response["Error"]["Code"] == "NotImplemented"
-    s3.put_object(Bucket=bucket, Key="people.csv", Body=PEOPLE)
+
+
+def test_scan_range_reads_the_records_starting_within_it(
+    shared_server: Server, bucket: str
+) -> None:
+    s3 = shared_server.client()
+    data = b"name,age\nana,31\nbob,45\ncid,28\n"  # records start at 0, 9, 16, 23
+    s3.put_object(Bucket=bucket, Key="people.csv", Body=data)
+    sql = "SELECT s.name FROM S3Object s"
+    for scan, names in (
+        ({"Start": 10, "End": 17}, b"bob\n"),  # bob starts at 16, read whole past 17
+        ({"Start": 9, "End": 9}, b"ana\n"),
+        ({"Start": 0, "End": 9}, b"ana\n"),  # the header, then ana
+        ({"Start": 17}, b"cid\n"),
+        ({"End": 7}, b"cid\n"),  # the last 7 bytes
+        ({"Start": 24, "End": 25}, b""),
+    ):
+        records, _ = select(s3, bucket, "people.csv", sql, CSV_IN, ScanRange=scan)
+        assert records == names, scan
+    lines = b'{"n": 1}\n{"n": 2}\n{"n": 3}\n'  # starts at 0, 9, 18
+    s3.put_object(Bucket=bucket, Key="n.jsonl", Body=lines)
+    records, _ = select(
+        s3, bucket, "n.jsonl", "SELECT s.n FROM S3Object s", {"JSON": {"Type": "LINES"}},
+        JSON_OUT, ScanRange={"Start": 1, "End": 18},
+    )  # fmt: skip
+    assert records == b'{"n": 2}\n{"n": 3}\n'
     with pytest.raises(ClientError) as exc:
-        select(s3, bucket, "people.csv", "SELECT * FROM S3Object", CSV_IN,
-               ScanRange={"Start": 0, "End": 10})  # fmt: skip
-    assert exc.value.response["Error"]["Code"] == "NotImplemented"
+        select(s3, bucket, "people.csv", sql, {**CSV_IN, "CompressionType": "GZIP"},
+               ScanRange={"Start": 0})  # fmt: skip
+    assert exc.value.response["Error"]["Code"] == "UnsupportedScanRangeInput"
 
 
 def test_a_malformed_csv_is_a_query_error_and_the_server_serves_on(
