@@ -15,8 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
-from tests.conftest import Server
+from tests.conftest import InProcessFactory, Server
 from tests.e2e.test_policies import allow, new_user, policy
+
+from egide.auth.authorize import Authorizer, allow_all
+from egide.s3 import select as select_module
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -206,3 +209,23 @@ def test_a_caller_without_read_rights_is_denied(
     with pytest.raises(ClientError) as exc:
         select(other, bucket, "people.csv", "SELECT * FROM S3Object", CSV_IN)
     assert exc.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_long_scan_sends_cont_keep_alives(
+    make_inprocess_server: InProcessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(select_module, "KEEPALIVE_SECONDS", 0.01)
+    server = make_inprocess_server(Authorizer(allow_all))
+    s3 = server.client()
+    s3.create_bucket(Bucket="big")
+    body = b"n,word\n" + b"".join(b"%d,w%d\n" % (i, i % 97) for i in range(300_000))
+    s3.put_object(Bucket="big", Key="n.csv", Body=body)
+    sql = "SELECT SUM(CAST(n AS INT)) FROM S3Object WHERE word LIKE 'w9%'"
+    answer = s3.select_object_content(
+        Bucket="big", Key="n.csv", Expression=sql, ExpressionType="SQL",
+        InputSerialization=CSV_IN, OutputSerialization=CSV_OUT,
+    )  # fmt: skip
+    kinds = [next(iter(event)) for event in answer["Payload"]]
+    assert "Cont" in kinds
+    assert kinds[-2:] == ["Stats", "End"]
+    assert kinds.count("Records") == 1

@@ -60,19 +60,28 @@ class StreamedQuery:
 
     # -- the loop's side ---------------------------------------------------------------------
 
-    async def start(self) -> bytes:
-        """The first bytes of the answer; raises the query's error if it failed before."""
+    async def start(self, timeout: float | None = None) -> bytes | None:
+        """The first bytes of the answer; raises the query's error if it failed before. None
+        if nothing came within `timeout` (the query goes on; `rest` gives what follows)."""
         self._thread.start()
-        kind, value = await self._next()
+        try:
+            kind, value = await asyncio.wait_for(self._next(), timeout)
+        except TimeoutError:
+            return None
         if kind == "error":
             raise value
         assert kind == "data"
         return bytes(value)
 
-    async def rest(self) -> AsyncIterator[bytes]:
-        """The rest of the answer, its end record last."""
+    async def rest(self, idle: float | None = None, keepalive: bytes = b"") -> AsyncIterator[bytes]:
+        """The rest of the answer, its end record last; `keepalive` each `idle` seconds the
+        query produces nothing."""
         while True:
-            kind, value = await self._next()
+            try:
+                kind, value = await asyncio.wait_for(self._next(), idle)
+            except TimeoutError:
+                yield keepalive
+                continue
             if kind == "error":
                 _status, code, message = error_code(value)
                 yield self.encoder.error(code, message)

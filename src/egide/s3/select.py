@@ -28,6 +28,9 @@ from egide.s3.body import read_small_body
 from egide.s3.http import Request, Response
 from egide.s3.xml import parse
 
+#: Seconds without a record before the answer starts anyway, then between Cont keep-alives
+#: (a long scan that returns little must not look like a dead connection to the client).
+KEEPALIVE_SECONDS = 2.0
 #: Limits of each Select query: the server's `[sql]` section (`configure`).
 LIMITS = SqlConfig()
 
@@ -294,15 +297,15 @@ async def handle_select_object_content(req: Request, store: ObjectStore) -> Resp
     encoder = SelectEncoder(request.output, version.size, request.progress)
     query = StreamedQuery(fs, limits, sql, encoder, loop)
     try:
-        first = await query.start()
+        first = await query.start(KEEPALIVE_SECONDS)
     except Exception as exc:
         await query.wait()
         raise _select_error(*_query_error(exc)) from None
 
     async def body() -> Any:
         try:
-            yield first
-            async for piece in query.rest():
+            yield first if first is not None else eventstream.cont()
+            async for piece in query.rest(KEEPALIVE_SECONDS, eventstream.cont()):
                 yield piece
         finally:
             query.cancel()

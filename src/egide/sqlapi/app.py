@@ -115,6 +115,7 @@ class SqlApp:
         watcher = asyncio.create_task(_watch_disconnect(call, query))
         try:
             first = await query.start()
+            assert first is not None  # no timeout: the first piece or the error
 
             async def body() -> AsyncIterator[bytes]:
                 yield first
