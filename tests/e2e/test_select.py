@@ -229,3 +229,31 @@ def test_a_long_scan_sends_cont_keep_alives(
     assert "Cont" in kinds
     assert kinds[-2:] == ["Stats", "End"]
     assert kinds.count("Records") == 1
+
+
+def _sql_threads() -> list[Any]:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "egide-sql" and t.is_alive()]
+
+
+def test_a_client_going_away_stops_the_scan(make_inprocess_server: InProcessFactory) -> None:
+    server = make_inprocess_server(Authorizer(allow_all))
+    s3 = server.client()
+    s3.create_bucket(Bucket="big")
+    body = b"n,word\n" + b"".join(b"%d,w%d\n" % (i, i % 97) for i in range(3_000_000))
+    s3.upload_fileobj(io.BytesIO(body), "big", "n.csv")
+    answer = s3.select_object_content(
+        Bucket="big", Key="n.csv", Expression="SELECT * FROM S3Object", ExpressionType="SQL",
+        InputSerialization=CSV_IN, OutputSerialization=JSON_OUT,
+    )  # fmt: skip
+    stream = answer["Payload"]
+    assert "Records" in next(iter(stream))
+    assert len(_sql_threads()) == 1
+    stream.close()  # the client goes away mid-answer
+    deadline = time.monotonic() + 2
+    while _sql_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sql_threads() == []
+    records, _ = select(s3, "big", "n.csv", "SELECT COUNT(*) FROM S3Object", CSV_IN)
+    assert records == b"3000000\n"

@@ -262,6 +262,7 @@ class S3App:
                 req = Request(
                     head, target.bucket, target.key, body, request_id, access_key, trailers,
                     principal, self.access, self._may(principal, context),
+                    raw.disconnected,
                 )  # fmt: skip
                 response = await handler(req, self.store)
         except errors.S3Error as exc:

@@ -296,9 +296,17 @@ async def handle_select_object_content(req: Request, store: ObjectStore) -> Resp
     limits = Limits(LIMITS.memory_limit, LIMITS.threads, LIMITS.timeout_seconds)
     encoder = SelectEncoder(request.output, version.size, request.progress)
     query = StreamedQuery(fs, limits, sql, encoder, loop)
+
+    async def watch() -> None:
+        if req.disconnected is not None:
+            await req.disconnected()
+            query.cancel()  # the client went away: stop scanning for it
+
+    watcher = asyncio.create_task(watch())
     try:
         first = await query.start(KEEPALIVE_SECONDS)
     except Exception as exc:
+        watcher.cancel()
         await query.wait()
         raise _select_error(*_query_error(exc)) from None
 
@@ -308,6 +316,7 @@ async def handle_select_object_content(req: Request, store: ObjectStore) -> Resp
             async for piece in query.rest(KEEPALIVE_SECONDS, eventstream.cont()):
                 yield piece
         finally:
+            watcher.cancel()
             query.cancel()
 
     return Response(200, {"content-type": "application/octet-stream"}, body())
