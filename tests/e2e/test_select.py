@@ -192,6 +192,11 @@ def test_a_malformed_csv_is_a_query_error_and_the_server_serves_on(
     with pytest.raises((ClientError, EventStreamError)) as exc:
         select(s3, bucket, "bad.csv", "SELECT * FROM S3Object", CSV_IN)
     assert exc.value.response["Error"]["Code"]
+    crafted = b"PAR1" + b"\xff" * 64 + b"\x10\x00\x00\x00PAR1"  # a footer that lies
+    s3.put_object(Bucket=bucket, Key="crafted.parquet", Body=crafted)
+    with pytest.raises((ClientError, EventStreamError)) as exc:
+        select(s3, bucket, "crafted.parquet", "SELECT * FROM S3Object", {"Parquet": {}})
+    assert exc.value.response["Error"]["Code"]
     s3.put_object(Bucket=bucket, Key="people.csv", Body=PEOPLE)
     records, _ = select(s3, bucket, "people.csv", "SELECT COUNT(*) FROM S3Object", CSV_IN)
     assert records == b"3\n"
