@@ -349,6 +349,17 @@ class StsConfig(_Strict):
     min_duration_seconds: int = Field(default=900, ge=1, le=900)
 
 
+class SqlConfig(_Strict):
+    """Limits of each query `POST /_egide/sql` and S3 Select run (docs/analytics.md)."""
+
+    #: DuckDB's memory limit per query (nothing spills to disk: past it the query fails).
+    memory_limit: str = Field(default="1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    #: DuckDB threads per query.
+    threads: int = Field(default=2, ge=1, le=64)
+    #: Seconds a query may run before it is interrupted.
+    timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
+
+
 class Settings(_Strict):
     data_dir: Path = Path("egide-data")
     listen: str = Field("127.0.0.1:9000", pattern=r"^[^:\s]+:\d{1,5}$")
@@ -412,6 +423,8 @@ class Settings(_Strict):
     #: Temporary credentials (`[sts]`) and the OpenID Connect providers whose sign-ins get
     #: them (`[[oidc]]`; docs/sts.md).
     sts: StsConfig = StsConfig()
+    #: Limits of SQL over HTTP and S3 Select (`[sql]`).
+    sql: SqlConfig = SqlConfig()
     oidc: list[OidcProviderConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -41,12 +41,13 @@ from egide.engine.store import ObjectStore
 from egide.engine.workers import tune_allocator
 from egide.masterkey import load_keyring, unlock_for_workers
 from egide.owner_only import check_private_key, owner_only_dir
-from egide.s3 import bucketencryption, cors
+from egide.s3 import bucketencryption, cors, select
 from egide.s3.access import Access
 from egide.s3.app import S3App
 from egide.s3.bucketpolicy import BucketPolicies
 from egide.sites.factory import build_site, describe_site
 from egide.sites.health import SiteHealth
+from egide.sqlapi.app import SqlApp
 from egide.supervisor import Supervisor, check_port_free, reuseport_socket
 from egide.telemetry import Metrics
 from egide.web.access_log import open_access_log
@@ -209,10 +210,12 @@ def open_app(settings: Settings, authorizer: Authorizer | None = None) -> FrontD
     # Égide's own APIs, under /_egide/ (no bucket name can start with "_"). The console
     # (/_egide/console/), SQL (/_egide/sql), metrics (/_egide/metrics) and the Iceberg REST
     # catalog mount here as they come; the rest of /_egide/ answers a JSON 404.
+    select.configure(settings.sql)  # S3 Select's limits
     readiness = ReadinessCheck(store, settings.metrics.ready_cache_seconds)
     mounts = [
         Mount("/_egide/admin/", AdminApp(store, secrets, authorizer)),
         Mount(HEALTH_PREFIX, HealthApp(readiness)),
+        Mount("/_egide/sql", SqlApp(store, secrets, authorizer, settings.sql)),
     ]
     if settings.metrics.enabled:
         mounts.append(Mount(METRICS_PATH, MetricsApp(store, readiness, settings.metrics)))

@@ -42,6 +42,10 @@ class QueryTimeout(QueryError):
     pass
 
 
+class QueryCancelled(QueryError):
+    """`cancel` stopped it (the HTTP client that asked went away)."""
+
+
 def connect(fs: EgideFileSystem, limits: Limits) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that reaches `fs` and nothing else."""
     con = duckdb.connect(
@@ -57,6 +61,9 @@ def connect(fs: EgideFileSystem, limits: Limits) -> duckdb.DuckDBPyConnection:
     )
     con.register_filesystem(fs)
     for statement in (
+        # DuckDB draws a progress bar on the process's terminal for long queries: a server's
+        # log is no place for it.
+        "SET enable_progress_bar = false",
         f"SET allowed_directories = ['{PROTOCOL}://']",
         "SET enable_external_access = false",
         "SET lock_configuration = true",
@@ -75,6 +82,7 @@ class Query:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._timer: threading.Timer | None = None
         self.timed_out = False
+        self.cancelled = False
 
     def __enter__(self) -> Query:
         try:
@@ -95,6 +103,12 @@ class Query:
 
     def _interrupt(self) -> None:
         self.timed_out = True
+        if self._con is not None:
+            self._con.interrupt()
+
+    def cancel(self) -> None:
+        """Stop the query from any thread: DuckDB's interrupt, seen by its next step."""
+        self.cancelled = True
         if self._con is not None:
             self._con.interrupt()
 
@@ -124,7 +138,11 @@ class Query:
             yield
         except QueryError:
             raise
-        except (duckdb.Error, pa.ArrowException, QueryAccessDenied) as exc:
+        except (duckdb.Error, pa.ArrowException, QueryAccessDenied, OSError) as exc:
+            # OSError: a failure while the result streams comes through pyarrow's reader as
+            # one ("Invalid Input Error: …").
+            if self.cancelled:
+                raise QueryCancelled("the query was cancelled") from None
             if self.timed_out:
                 raise QueryTimeout(
                     f"the query ran past its timeout of {self.limits.timeout:g} s and was stopped"

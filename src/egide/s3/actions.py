@@ -58,6 +58,7 @@ ACTIONS: dict[Endpoint, str] = {
     # AWS also asks for s3:GetObject (s3:GetObjectVersion with a versionId): `also_asked`.
     Endpoint.GET_OBJECT_ATTRIBUTES: "s3:GetObjectAttributes",
     Endpoint.GET_OBJECT_TORRENT: "s3:GetObjectTorrent",
+    Endpoint.SELECT_OBJECT_CONTENT: "s3:GetObject",
     Endpoint.DELETE_OBJECT: "s3:DeleteObject",
     Endpoint.GET_OBJECT_TAGGING: "s3:GetObjectTagging",
     Endpoint.PUT_OBJECT_TAGGING: "s3:PutObjectTagging",

@@ -48,6 +48,7 @@ from egide.s3 import (
     object_lock,
     post,
     put,
+    select,
     tagging,
     torrent,
     versioning,
@@ -81,6 +82,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.HEAD_OBJECT: get.handle_head_object,
     Endpoint.GET_OBJECT_ATTRIBUTES: attributes.handle_get_object_attributes,
     Endpoint.GET_OBJECT_TORRENT: torrent.handle_get_object_torrent,
+    Endpoint.SELECT_OBJECT_CONTENT: select.handle_select_object_content,
     Endpoint.DELETE_OBJECT: delete.handle_delete_object,
     Endpoint.CREATE_MULTIPART_UPLOAD: multipart.handle_create,
     Endpoint.UPLOAD_PART: multipart.handle_upload_part,
@@ -260,6 +262,7 @@ class S3App:
                 req = Request(
                     head, target.bucket, target.key, body, request_id, access_key, trailers,
                     principal, self.access, self._may(principal, context),
+                    raw.disconnected,
                 )  # fmt: skip
                 response = await handler(req, self.store)
         except errors.S3Error as exc:

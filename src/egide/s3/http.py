@@ -34,6 +34,9 @@ class Request:
     #: Whether the caller's identity policies allow an action on a resource (ListBuckets
     #: shows what they let a user list); None: none to ask.
     may: Callable[[str, str], Awaitable[bool]] | None = None
+    #: Returns when the client goes away (after the body was read): for a long answer whose
+    #: work should stop then (S3 Select). None: not known.
+    disconnected: Callable[[], Awaitable[None]] | None = None
 
 
 def http_date(timestamp: float) -> str:

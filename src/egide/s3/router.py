@@ -53,6 +53,7 @@ class Endpoint(Enum):
     HEAD_OBJECT = "HeadObject"
     GET_OBJECT_ATTRIBUTES = "GetObjectAttributes"
     GET_OBJECT_TORRENT = "GetObjectTorrent"
+    SELECT_OBJECT_CONTENT = "SelectObjectContent"
     DELETE_OBJECT = "DeleteObject"
     GET_OBJECT_TAGGING = "GetObjectTagging"
     PUT_OBJECT_TAGGING = "PutObjectTagging"
@@ -109,7 +110,7 @@ _MODIFIERS = frozenset(
     {
         "bucket-region", "continuation-token", "delimiter", "encoding-type", "fetch-owner",
         "key-marker", "list-type", "marker", "max-buckets", "max-keys", "max-parts",
-        "max-uploads", "part-number-marker", "partNumber", "prefix", "start-after",
+        "max-uploads", "part-number-marker", "partNumber", "prefix", "select-type", "start-after",
         "upload-id-marker", "version-id-marker", "versionId", "x-id",
         # Signature V2 query authentication: refused by the signature check, with its reason.
         "AWSAccessKeyId", "Expires", "Signature",
@@ -178,6 +179,7 @@ _TABLE: dict[tuple[str, str, tuple[str, ...]], Endpoint] = {
     (_OBJECT, "HEAD", ()): Endpoint.HEAD_OBJECT,
     (_OBJECT, "GET", ("attributes",)): Endpoint.GET_OBJECT_ATTRIBUTES,
     (_OBJECT, "GET", ("torrent",)): Endpoint.GET_OBJECT_TORRENT,
+    (_OBJECT, "POST", ("select",)): Endpoint.SELECT_OBJECT_CONTENT,
     (_OBJECT, "DELETE", ()): Endpoint.DELETE_OBJECT,
     (_OBJECT, "OPTIONS", ()): Endpoint.PREFLIGHT,
     (_OBJECT, "GET", ("tagging",)): Endpoint.GET_OBJECT_TAGGING,

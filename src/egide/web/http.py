@@ -54,6 +54,12 @@ class RequestBody:
                 f"HTTP header: {received} of {self._expected} bytes received."
             )
 
+    async def disconnected(self) -> None:
+        """Return when the client goes away; for an app streaming a long answer after the body
+        was read (the server has no other message left for this request)."""
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
 
 @dataclass
 class Response:

@@ -1,0 +1,1 @@
+"""`POST /_egide/sql`: SQL over stored objects over HTTP, under the front door."""
