@@ -1,6 +1,7 @@
 """`egide serve` on a PostgreSQL catalog (`[catalog] url`): the S3 round trip works, the
 password comes from the environment and is never printed, an unreachable database stops the
-start with a message naming it, and two gateways on one database see each other's writes."""
+start with a message naming it, and two gateways on one database see each other's writes and
+changes of rights."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Any
 
 import pytest
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, ServerFactory, free_port
+from tests.e2e.test_admin_identities import call
+from tests.e2e.test_policies import code
+from tests.e2e.test_rights_everywhere import clients, get_x, grant
 from tests.postgres import PASSWORD, PostgresServer
 
 PASSWORD_ENV = "EGIDE_TEST_CATALOG_PASSWORD"
@@ -79,9 +83,14 @@ def test_two_gateways_on_one_database_see_each_others_writes(
     """The same sites, the same master key, the same catalog: the whole set-up of a second
     gateway (docs/scale-out.md)."""
     sites = tmp_path / "sites"
-    shared = on_postgres + "".join(
-        f'[[sites]]\nname = "s{i}"\nkind = "local"\npath = "{sites / f"s{i}"}"\n'
-        for i in range(1, 4)
+    # Caches kept long: only the rights counter can make a change show on the other at once.
+    shared = (
+        "bucket_cache_seconds = 60\n"
+        + on_postgres
+        + "".join(
+            f'[[sites]]\nname = "s{i}"\nkind = "local"\npath = "{sites / f"s{i}"}"\n'
+            for i in range(1, 4)
+        )
     )
     first = make_server(shared)
     first.stop()  # it made the master key; the second gateway gets a copy of it
@@ -105,10 +114,21 @@ def test_two_gateways_on_one_database_see_each_others_writes(
         other.put_object(Bucket="shared", Key="k", Body=b"then on the second")
         assert one.get_object(Bucket="shared", Key="k")["Body"].read() == b"then on the second"
         # A conditional create raced from both sides is decided once.
+        other.put_object(Bucket="shared", Key="x", Body=b"x")
         other.put_object(Bucket="shared", Key="once", Body=b"2", IfNoneMatch="*")
         with pytest.raises(one.exceptions.ClientError) as refused:
             one.put_object(Bucket="shared", Key="once", Body=b"1", IfNoneMatch="*")
         assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+        # A change of rights acknowledged by one gateway holds on the other at once (the
+        # rights counter, read before each request), not after its caches expire.
+        call(first, "POST", "users", {"name": "alice"}, 201)
+        key = call(first, "POST", "users/alice/keys", {}, 201)
+        alice = clients(second, key)[0]
+        assert code(get_x(), alice) == "AccessDenied"  # the second caches alice's rights
+        one.put_bucket_policy(Bucket="shared", Policy=grant("shared", "s3:GetObject"))
+        assert code(get_x(), alice) == "ok"
+        one.delete_bucket_policy(Bucket="shared")
+        assert code(get_x(), alice) == "AccessDenied"
     finally:
         if second.proc is not None:
             second.stop()

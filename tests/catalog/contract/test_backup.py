@@ -44,6 +44,23 @@ async def test_a_copy_is_the_catalog_at_one_time_in_one_file(
     assert live is not None and live.version_id == later.version_id
 
 
+async def test_a_copy_keeps_iceberg_namespaces_and_tables(
+    catalog: Catalog, bucket: Bucket, tmp_path: Path
+) -> None:
+    await catalog.create_namespace("photos", ("sales",), {"owner": "ana"})
+    await catalog.create_table("photos", ("sales",), "orders", "s3://photos/m1.json")
+    target = tmp_path / "copy" / "catalog"
+    target.parent.mkdir()
+    await catalog.copy_to(target)
+    copy = open_catalog_file(target)
+    try:
+        assert await copy.namespace_properties("photos", ("sales",)) == {"owner": "ana"}
+        assert await copy.tables("photos", ("sales",)) == ["orders"]
+        assert await copy.table("photos", ("sales",), "orders") == "s3://photos/m1.json"
+    finally:
+        await copy.close_as_file()
+
+
 async def test_fill_makes_each_keys_newest_current_and_counts_packs(
     catalog: Catalog, tmp_path: Path
 ) -> None:

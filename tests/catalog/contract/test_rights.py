@@ -10,6 +10,7 @@ import pytest
 from tests.catalog.contract.builders import new_bucket, version
 
 from egide.catalog.base import Catalog
+from egide.catalog.postgres import PostgresCatalog
 from egide.domain import (
     KEY_ACTIVE,
     KEY_INACTIVE,
@@ -28,6 +29,16 @@ from egide.domain import (
 )
 
 Change = Callable[[Catalog, Bucket], Awaitable[object]]
+
+
+def _assert_mark_kept(catalog: Catalog, mark: int) -> None:
+    """Nothing committed: the mark is the same, on a backend that can tell (SQLite's
+    data_version); one that cannot (PostgreSQL, decision 0035) gives a new mark on every
+    call, as the protocol allows, so that the counter is read on every request."""
+    if isinstance(catalog, PostgresCatalog):
+        assert catalog.changes_mark() != mark
+    else:
+        assert catalog.changes_mark() == mark
 
 
 async def _user_with_key(catalog: Catalog) -> None:
@@ -124,7 +135,7 @@ async def test_reading_moves_neither_the_counter_nor_the_mark(
     await _group_with_alice(catalog)
     await catalog.put_bucket_setting(bucket.id, "policy", "{}")
     counter, mark = await catalog.rights_version(), catalog.changes_mark()
-    assert catalog.changes_mark() == mark  # asked twice, nothing committed
+    _assert_mark_kept(catalog, mark)  # asked twice, nothing committed
     await catalog.get_bucket(bucket.name)
     await catalog.get_bucket_by_id(bucket.id)
     await catalog.list_buckets()
@@ -140,7 +151,7 @@ async def test_reading_moves_neither_the_counter_nor_the_mark(
     await catalog.role("r")
     await catalog.rights_version()
     assert await catalog.rights_version() == counter
-    assert catalog.changes_mark() == mark
+    _assert_mark_kept(catalog, mark)
 
 
 async def test_objects_move_the_mark_but_not_the_counter(catalog: Catalog, bucket: Bucket) -> None:

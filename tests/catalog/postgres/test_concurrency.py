@@ -1,8 +1,9 @@
 """Several gateways on one PostgreSQL catalog (src/egide/catalog/postgres/): each test opens
 two catalogs (two pools: two gateways) on one database and races the same key from both, many
 writers at once. Exactly one conditional write wins, versions of one key get distinct places,
-a completion and an abort of one upload are decided once, and a transaction PostgreSQL aborts
-for a deadlock is run again."""
+a completion and an abort of one upload are decided once, an Iceberg commit of two tables is
+won by one writer for both tables, rights changes each move the counter once, and a
+transaction PostgreSQL aborts for a deadlock is run again."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.postgres import PASSWORD
 
 from egide.catalog.postgres import PostgresCatalog
 from egide.catalog.postgres.connection import Db
+from egide.catalog.tables import CommitConflict, TableSwap
 from egide.domain import DomainError, NoSuchUpload, PreconditionFailed, WriteCondition
 
 #: Writers per gateway in each race.
@@ -201,3 +203,58 @@ def test_a_domain_error_is_not_retried(gateways: tuple[PostgresCatalog, Postgres
 
     asyncio.run(scenario())
     assert runs == 1
+
+
+def test_a_two_table_commit_raced_from_two_gateways_is_won_by_one_for_both_tables(
+    gateways: tuple[PostgresCatalog, PostgresCatalog],
+) -> None:
+    """Half the writers list the tables in the other order: the fixed lock order keeps them
+    from deadlocking, and no writer's swap of one table survives without its other."""
+    first, second = gateways
+    writers = [(catalog, n) for n in range(WRITERS) for catalog in (first, second)]
+
+    def swaps(n: int) -> list[TableSwap]:
+        both = [TableSwap(("ns",), t, f"{t}-v1", f"{t}-by-{n}") for t in ("a", "b")]
+        return both if n % 2 else both[::-1]
+
+    async def race() -> tuple[list[BaseException | None], list[str | None]]:
+        try:
+            await first.create_namespace("wh", ("ns",), {})
+            for table in ("a", "b"):
+                await first.create_table("wh", ("ns",), table, f"{table}-v1")
+            attempts = [catalog.swap_tables("wh", swaps(n)) for catalog, n in writers]
+            outcomes = list(await asyncio.gather(*attempts, return_exceptions=True))
+            return outcomes, [await second.table("wh", ("ns",), t) for t in ("a", "b")]
+        finally:
+            await _closing(first, second)
+
+    outcomes, locations = asyncio.run(race())
+    assert outcomes.count(None) == 1
+    assert all(isinstance(o, CommitConflict) for o in outcomes if o is not None)
+    winner = writers[outcomes.index(None)][1]
+    assert locations == [f"a-by-{winner}", f"b-by-{winner}"]
+
+
+def test_rights_changes_from_two_gateways_each_move_the_counter_once(
+    gateways: tuple[PostgresCatalog, PostgresCatalog],
+) -> None:
+    first, second = gateways
+    bucket = new_bucket()
+
+    async def race() -> tuple[int, int]:
+        try:
+            await first.create_bucket(bucket)
+            before = await second.rights_version()
+            await asyncio.gather(
+                *(
+                    catalog.put_bucket_setting(bucket.id, f"s{n}", "v")
+                    for n in range(WRITERS)
+                    for catalog in (first, second)
+                )
+            )
+            return before, await second.rights_version()
+        finally:
+            await _closing(first, second)
+
+    before, after = asyncio.run(race())
+    assert after - before == 2 * WRITERS

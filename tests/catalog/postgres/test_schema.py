@@ -1,6 +1,7 @@
 """The PostgreSQL catalog's migrations (src/egide/catalog/postgres/schema.py): applied at open,
-recorded in schema_version, applied once when gateways start together, and a database newer
-than the code refused with a message naming it (never its password)."""
+recorded in schema_version, applied once when gateways start together, an older database
+brought up keeping its rows, and a database newer than the code refused with a message naming
+it (never its password)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import psycopg
 import pytest
 from tests.postgres import PASSWORD, PostgresServer
 
-from egide.catalog.postgres import MIGRATIONS, CatalogTooNew, PostgresCatalog
+from egide.catalog.postgres import MIGRATIONS, CatalogTooNew, PostgresCatalog, schema
 
 
 def _versions(url: str) -> list[int]:
@@ -70,4 +71,38 @@ def test_keys_sort_by_code_point_whatever_the_databases_collation(postgres_url: 
         ).fetchall()
     assert sorted(collations) == [
         ("objects", "key", "C"), ("uploads", "key", "C"), ("versions", "key", "C"),
+    ]  # fmt: skip
+
+
+def test_a_database_of_an_older_egide_is_brought_up_keeping_its_rows(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog at version 1 (the first release with PostgreSQL) gains the rights counter
+    (2, at 0) and Iceberg's tables (3) at open; its rows stay."""
+    url = postgres_server.new_database(empty=True)
+    with monkeypatch.context() as older:
+        older.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+        PostgresCatalog(url, password=PASSWORD).open()
+    assert _versions(url) == [1]
+    with psycopg.connect(url, password=PASSWORD) as db:
+        db.execute("INSERT INTO account_settings (name, value) VALUES ('quota', '5')")
+    PostgresCatalog(url, password=PASSWORD).open()
+    assert _versions(url) == [1, 2, 3]
+    with psycopg.connect(url, password=PASSWORD) as db:
+        assert db.execute("SELECT value FROM account_settings").fetchall() == [("5",)]
+        assert db.execute("SELECT id, version FROM rights").fetchall() == [(1, 0)]
+        assert db.execute("SELECT count(*) FROM iceberg_tables").fetchone() == (0,)
+
+
+def test_iceberg_names_sort_by_code_point(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url, password=PASSWORD) as db:
+        collations = db.execute(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name LIKE 'iceberg_%%' "
+            "AND data_type = 'text' AND column_name NOT IN ('properties', 'metadata_location')"
+        ).fetchall()
+    assert sorted(collations) == [
+        ("iceberg_namespaces", "namespace", "C"), ("iceberg_namespaces", "parent", "C"),
+        ("iceberg_namespaces", "warehouse", "C"), ("iceberg_tables", "name", "C"),
+        ("iceberg_tables", "namespace", "C"), ("iceberg_tables", "warehouse", "C"),
     ]  # fmt: skip

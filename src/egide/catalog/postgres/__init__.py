@@ -4,8 +4,9 @@ retry on serialization failures and deadlocks, versioned migrations applied at o
 advisory lock. Several gateways share one such catalog.
 
 The same shape as the SQLite backend: one mixin per concern of the catalog's interface over
-the pool (`connection`); the schema and migrations `schema`, rows ⇄ values `rows`, the writes
-several concerns share `changes`, and recovery's `backup` (a copy into a catalog file).
+the pool (`connection`), the rights counter `rights` and Iceberg's `tables` among them; the
+schema and migrations `schema`, rows ⇄ values `rows`, the writes several concerns share
+`changes`, and recovery's `backup` (a copy into a catalog file).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from egide.catalog.postgres.identities import PostgresIdentities
 from egide.catalog.postgres.inventory import PostgresInventory
 from egide.catalog.postgres.jobs import PostgresJobs
 from egide.catalog.postgres.keys import PostgresKeys
+from egide.catalog.postgres.rights import PostgresRights
 from egide.catalog.postgres.roles import PostgresRoles
 from egide.catalog.postgres.schema import MIGRATIONS, CatalogTooNew
+from egide.catalog.postgres.tables import PostgresTables
 from egide.catalog.postgres.uploads import PostgresUploads
 from egide.catalog.postgres.versions import PostgresVersions
 
@@ -39,6 +42,8 @@ class PostgresCatalog(
     PostgresKeys,
     PostgresIdentities,
     PostgresRoles,
+    PostgresRights,
+    PostgresTables,
     PostgresJobs,
     PostgresGarbage,
     PostgresInventory,

@@ -25,7 +25,8 @@ TABLES = (
     "account", "users", "groups", "group_members", "credentials", "identity_policies", "roles",
     "account_settings", "buckets", "bucket_settings", "bucket_key_generations",
     "shredded_buckets", "versions", "objects", "packs", "part_files", "uploads", "parts",
-    "ended_uploads", "trash", "sightings", "damaged", "jobs", "reports",
+    "ended_uploads", "trash", "sightings", "damaged", "jobs", "reports", "rights",
+    "iceberg_namespaces", "iceberg_tables",
 )  # fmt: skip
 #: Rows read and written at a time.
 BATCH = 2000

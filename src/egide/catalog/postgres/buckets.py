@@ -6,6 +6,7 @@ from psycopg.errors import UniqueViolation
 
 from egide.catalog.postgres.changes import drop_upload
 from egide.catalog.postgres.connection import Db, PostgresConnection, one, rows
+from egide.catalog.postgres.rights import bump_rights
 from egide.domain import Bucket, BucketExists, BucketNotEmpty, BucketNotFound
 
 _COLUMNS = "id, name, created, wrapped_key"
@@ -20,9 +21,10 @@ class PostgresBuckets(PostgresConnection):
                 f"INSERT INTO buckets ({_COLUMNS}) VALUES (%s, %s, %s, %s)",
                 (bucket.id, bucket.name, bucket.created, bucket.wrapped_key),
             )
+            await bump_rights(db)
 
         try:
-            await self._read(run)
+            await self._transaction(run)
         except UniqueViolation as exc:
             raise BucketExists(bucket.name) from exc
 
@@ -68,6 +70,7 @@ class PostgresBuckets(PostgresConnection):
                 await drop_upload(db, upload_id, (), self._clock.time())
             await db.execute("DELETE FROM bucket_settings WHERE bucket_id = %s", row)
             await db.execute("DELETE FROM buckets WHERE id = %s", row)
+            await bump_rights(db)
 
         await self._transaction(run)
 
@@ -94,7 +97,7 @@ class PostgresBuckets(PostgresConnection):
         return await self._read(run)
 
     async def put_bucket_setting(self, bucket_id: bytes, name: str, value: str | None) -> None:
-        """Set a setting, or remove it with None (one statement)."""
+        """Set a setting, or remove it with None."""
 
         async def run(db: Db) -> None:
             if value is None:
@@ -108,14 +111,16 @@ class PostgresBuckets(PostgresConnection):
                     "ON CONFLICT (bucket_id, name) DO UPDATE SET value = excluded.value",
                     (bucket_id, name, value),
                 )
+            await bump_rights(db)
 
-        await self._read(run)
+        await self._transaction(run)
 
     async def swap_bucket_setting(
         self, bucket_id: bytes, name: str, expected: str | None, value: str
     ) -> bool:
         """One conditional statement: an update where the value is still `expected`, or an
-        insert where there is none (a concurrent insert makes it fail: the other won)."""
+        insert where there is none (a concurrent insert makes it fail: the other won); the
+        counter moves in the same transaction only if it changed."""
 
         async def run(db: Db) -> bool:
             if expected is None:
@@ -132,6 +137,8 @@ class PostgresBuckets(PostgresConnection):
                     "WHERE bucket_id = %s AND name = %s AND value = %s RETURNING 1",
                     (value, bucket_id, name, expected),
                 )
+            if row is not None:
+                await bump_rights(db)
             return row is not None
 
-        return await self._read(run)
+        return await self._transaction(run)

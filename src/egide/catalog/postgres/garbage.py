@@ -9,6 +9,7 @@ from egide.catalog import rules
 from egide.catalog.garbage import ShreddedBucket, ShredSummary, TrashedShard
 from egide.catalog.postgres.changes import drop_upload, trash_version
 from egide.catalog.postgres.connection import Db, PostgresConnection, one, rows, run
+from egide.catalog.postgres.rights import bump_rights
 from egide.catalog.postgres.rows import VERSION_COLUMNS, version
 from egide.catalog.sqlite.rows import _parts
 from egide.domain import SETTINGS_RECORD_SETTING, BucketNotFound, ObjectVersion
@@ -230,6 +231,7 @@ class PostgresGarbage(PostgresConnection):
                 db, "DELETE FROM bucket_key_generations WHERE bucket_id = %s", (bucket_id,)
             )
             await db.execute("DELETE FROM buckets WHERE id = %s", (bucket_id,))
+            await bump_rights(db)
             trashed = await one(db, "SELECT count(*) FROM trash WHERE id > %s", (first[0],))
             assert trashed is not None
             markers = sum(1 for _, marker in ids if marker)

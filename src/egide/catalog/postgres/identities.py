@@ -8,6 +8,7 @@ from psycopg.errors import UniqueViolation
 
 from egide.catalog.identities import Identities, KeyHolder
 from egide.catalog.postgres.connection import Db, PostgresConnection, one, rows, run
+from egide.catalog.postgres.rights import bump_rights
 from egide.catalog.postgres.roles import role_of
 from egide.domain import AccessKey, Group, IdentityExists, IdentityNotFound, User, UserHasKeys
 
@@ -118,8 +119,9 @@ class PostgresIdentities(PostgresConnection):
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     (name, value),
                 )
+            await bump_rights(db)
 
-        await self._read(write)
+        await self._transaction(write)
 
     async def identities(self) -> Identities:
         """All of them as of one instant (one REPEATABLE READ snapshot)."""
@@ -161,9 +163,10 @@ class PostgresIdentities(PostgresConnection):
                 f"INSERT INTO {_TABLES[kind]} (name, {kind}_id, created) VALUES (%s, %s, %s)",
                 (new.name, new.id, new.created),
             )
+            await bump_rights(db)
 
         try:
-            await self._read(write)
+            await self._transaction(write)
         except UniqueViolation as exc:
             raise IdentityExists(f"{kind} {new.name}") from exc
 
@@ -192,6 +195,7 @@ class PostgresIdentities(PostgresConnection):
                 "DELETE FROM identity_policies WHERE kind = 'user' AND name = %s", (name,)
             )
             await db.execute("DELETE FROM users WHERE name = %s", (name,))
+            await bump_rights(db)
             return keys
 
         return await self._transaction(write)
@@ -214,6 +218,7 @@ class PostgresIdentities(PostgresConnection):
                 "DELETE FROM identity_policies WHERE kind = 'group' AND name = %s", (name,)
             )
             await db.execute("DELETE FROM groups WHERE name = %s", (name,))
+            await bump_rights(db)
 
         await self._transaction(write)
 
@@ -228,7 +233,10 @@ class PostgresIdentities(PostgresConnection):
                 )
             else:
                 sql = "DELETE FROM group_members WHERE group_name = %s AND user_name = %s"
-            return await run(db, sql, (group, user)) > 0
+            changed = await run(db, sql, (group, user)) > 0
+            if changed:
+                await bump_rights(db)
+            return changed
 
         return await self._transaction(write)
 
@@ -241,6 +249,7 @@ class PostgresIdentities(PostgresConnection):
                 "DO UPDATE SET document = excluded.document",
                 (kind, name, policy, document),
             )
+            await bump_rights(db)
 
         await self._transaction(write)
 
@@ -256,15 +265,16 @@ class PostgresIdentities(PostgresConnection):
         return {str(policy): str(document) for policy, document in await self._read(read)}
 
     async def delete_identity_policy(self, kind: str, name: str, policy: str) -> None:
-        async def write(db: Db) -> int:
-            return await run(
+        async def write(db: Db) -> None:
+            if not await run(
                 db,
                 "DELETE FROM identity_policies WHERE kind = %s AND name = %s AND policy_name = %s",
                 (kind, name, policy),
-            )
+            ):
+                raise IdentityNotFound(f"policy {policy} of {kind} {name}")
+            await bump_rights(db)
 
-        if not await self._read(write):
-            raise IdentityNotFound(f"policy {policy} of {kind} {name}")
+        await self._transaction(write)
 
     async def add_access_key(self, key: AccessKey, sealed_secret: bytes) -> None:
         async def write(db: Db) -> None:
@@ -274,6 +284,7 @@ class PostgresIdentities(PostgresConnection):
                 "VALUES (%s, %s, %s, %s, %s, %s)",
                 (key.access_key, key.user, key.status, key.created, key.expires, sealed_secret),
             )
+            await bump_rights(db)
 
         try:
             await self._transaction(write)
@@ -305,19 +316,21 @@ class PostgresIdentities(PostgresConnection):
         return await self._read(read)
 
     async def set_access_key_status(self, access_key: str, status: str) -> None:
-        async def write(db: Db) -> int:
-            return await run(
+        async def write(db: Db) -> None:
+            if not await run(
                 db,
                 "UPDATE credentials SET status = %s WHERE access_key = %s",
                 (status, access_key),
-            )
+            ):
+                raise IdentityNotFound(f"access key {access_key}")
+            await bump_rights(db)
 
-        if not await self._read(write):
-            raise IdentityNotFound(f"access key {access_key}")
+        await self._transaction(write)
 
     async def delete_access_key(self, access_key: str) -> None:
-        async def write(db: Db) -> int:
-            return await run(db, "DELETE FROM credentials WHERE access_key = %s", (access_key,))
+        async def write(db: Db) -> None:
+            if not await run(db, "DELETE FROM credentials WHERE access_key = %s", (access_key,)):
+                raise IdentityNotFound(f"access key {access_key}")
+            await bump_rights(db)
 
-        if not await self._read(write):
-            raise IdentityNotFound(f"access key {access_key}")
+        await self._transaction(write)

@@ -4,6 +4,7 @@ update (where still the old key): two rotations racing change each key once."""
 from __future__ import annotations
 
 from egide.catalog.postgres.connection import Db, PostgresConnection, one, rows, run
+from egide.catalog.postgres.rights import bump_rights
 from egide.domain import BucketNotFound
 
 
@@ -16,8 +17,9 @@ class PostgresKeys(PostgresConnection):
                 "INSERT INTO credentials (access_key, sealed_secret, created) VALUES (%s, %s, %s)",
                 (access_key, sealed_secret, self._clock.time()),
             )
+            await bump_rights(db)
 
-        await self._read(write)
+        await self._transaction(write)
 
     async def get_credential(self, access_key: str) -> bytes | None:
         async def read(db: Db) -> bytes | None:
@@ -59,6 +61,8 @@ class PostgresKeys(PostgresConnection):
                     "WHERE access_key = %s AND sealed_secret = %s",
                     (new, access, old),
                 )
+            if changed:
+                await bump_rights(db)
             return changed
 
         return await self._transaction(write)

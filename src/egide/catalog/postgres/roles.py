@@ -5,6 +5,7 @@ from __future__ import annotations
 from psycopg.errors import UniqueViolation
 
 from egide.catalog.postgres.connection import Db, PostgresConnection, one, rows, run
+from egide.catalog.postgres.rights import bump_rights
 from egide.domain import IdentityExists, IdentityNotFound, Role
 
 _COLUMNS = "name, role_id, created, trust_policy, max_session"
@@ -24,9 +25,10 @@ class PostgresRoles(PostgresConnection):
                 f"INSERT INTO roles ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
                 (role.name, role.id, role.created, role.trust_policy, role.max_session),
             )
+            await bump_rights(db)
 
         try:
-            await self._read(write)
+            await self._transaction(write)
         except UniqueViolation as exc:
             raise IdentityExists(f"role {role.name}") from exc
 
@@ -48,16 +50,17 @@ class PostgresRoles(PostgresConnection):
     async def update_role(
         self, name: str, *, trust_policy: str | None = None, max_session: int | None = None
     ) -> None:
-        async def write(db: Db) -> int:
-            return await run(
+        async def write(db: Db) -> None:
+            if not await run(
                 db,
                 "UPDATE roles SET trust_policy = coalesce(%s, trust_policy), "
                 "max_session = coalesce(%s, max_session) WHERE name = %s",
                 (trust_policy, max_session, name),
-            )
+            ):
+                raise IdentityNotFound(f"role {name}")
+            await bump_rights(db)
 
-        if await self._read(write) == 0:
-            raise IdentityNotFound(f"role {name}")
+        await self._transaction(write)
 
     async def delete_role(self, name: str) -> None:
         async def write(db: Db) -> None:
@@ -66,5 +69,6 @@ class PostgresRoles(PostgresConnection):
             await db.execute(
                 "DELETE FROM identity_policies WHERE kind = 'role' AND name = %s", (name,)
             )
+            await bump_rights(db)
 
         await self._transaction(write)

@@ -231,6 +231,36 @@ MIGRATIONS: tuple[str, ...] = (
         max_session INTEGER NOT NULL
     );
     """,
+    # 2: the rights-change counter (docs/decisions/0035-rights-counter.md): one row, bumped in
+    # the transaction of every change of buckets, their settings, identities, roles and
+    # account settings.
+    """
+    CREATE TABLE rights (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL
+    );
+    INSERT INTO rights (id, version) VALUES (1, 0);
+    """,
+    # 3: Iceberg namespaces and tables (docs/decisions/0040-iceberg-rest-catalog.md): a
+    # warehouse is a bucket's name; a namespace's levels are joined by U+001F; a table's
+    # current metadata location is what a commit swaps.
+    """
+    CREATE TABLE iceberg_namespaces (
+        warehouse TEXT COLLATE "C" NOT NULL,
+        namespace TEXT COLLATE "C" NOT NULL,
+        parent TEXT COLLATE "C" NOT NULL,
+        properties TEXT NOT NULL,
+        PRIMARY KEY (warehouse, namespace)
+    );
+    CREATE INDEX iceberg_namespaces_by_parent ON iceberg_namespaces(warehouse, parent);
+    CREATE TABLE iceberg_tables (
+        warehouse TEXT COLLATE "C" NOT NULL,
+        namespace TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        metadata_location TEXT NOT NULL,
+        PRIMARY KEY (warehouse, namespace, name)
+    );
+    """,
 )
 
 
